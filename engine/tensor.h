@@ -1,0 +1,68 @@
+// Tensor: float32, N-d, contiguous, row-major. A value type (copying copies the data); Eigen::Map views
+// give the math without copies.
+//
+//   Tensor x({2, 3});             // zeros, shape [2, 3]
+//   x.at({1, 2}) = 5.f;
+//   x.matrix() *= 2.f;            // Eigen row-major view [2, 3]
+#pragma once
+#include <Eigen/Core>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+using Shape = std::vector<int64_t>;
+using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatMap = Eigen::Map<MatrixRM>;
+using ConstMatMap = Eigen::Map<const MatrixRM>;
+using VecMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+
+std::string shape_str(const Shape& s);  // "[2, 3]"
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Shape shape, float fill = 0.f);
+  Tensor(Shape shape, std::vector<float> data);  // data.size() must equal the shape's element count
+
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int axis) const;  // negative axes count from the end
+  int64_t size() const { return static_cast<int64_t>(data_.size()); }
+  bool empty() const { return data_.empty(); }
+
+  float* data() { return data_.data(); }
+  const float* data() const { return data_.data(); }
+  std::vector<float>& storage() { return data_; }
+  const std::vector<float>& storage() const { return data_; }
+  float& operator[](int64_t i) { return data_[static_cast<size_t>(i)]; }
+  float operator[](int64_t i) const { return data_[static_cast<size_t>(i)]; }
+  float& at(std::initializer_list<int64_t> idx);
+  float at(std::initializer_list<int64_t> idx) const;
+
+  // [rows, last dim] view (a 1-d tensor is one row); a 0-d tensor is [1, 1].
+  MatMap matrix();
+  ConstMatMap matrix() const;
+  // [rows, cols] view with rows * cols == size().
+  MatMap matrix(int64_t rows, int64_t cols);
+  ConstMatMap matrix(int64_t rows, int64_t cols) const;
+  VecMap vec() { return VecMap(data_.data(), size()); }
+  ConstVecMap vec() const { return ConstVecMap(data_.data(), size()); }
+
+  Tensor reshaped(Shape shape) const;  // same data, new shape; one dim may be -1
+  void fill(float v);
+  void zero() { fill(0.f); }
+
+ private:
+  Shape shape_;
+  std::vector<float> data_;
+};
+
+// Resolves one -1 in `shape` against `numel`; throws on a mismatch naming both shapes.
+Shape resolve_shape(const Shape& shape, int64_t numel);
+
+}  // namespace kiln

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every Debian package kiln needs; idempotent and quiet when everything is present.
+# Usage: scripts/setup.sh [--bench]   (--bench adds PyTorch/NumPy for the benchmark comparisons)
+set -euo pipefail
+pkgs=(bazel-bootstrap bazel-platforms g++ libeigen3-dev libcereal-dev libcli11-dev doctest-dev
+      libyaml-cpp-dev zlib1g-dev dataset-fashion-mnist python3-sklearn)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "kiln setup: installing ${missing[*]}" >&2
+  sudo_cmd=""
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq >/dev/null
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
