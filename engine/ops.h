@@ -94,6 +94,10 @@ Var dropout(const Var& x, float p, std::mt19937_64& rng);
 Var scaled_dot_product_attention(const Var& q, const Var& k, const Var& v, const Tensor* mask);
 Tensor causal_mask(int64_t t);
 
+// ---- embedding.cc ------------------------------------------------------------------------------------
+// ids [...] (integer values stored as float) into table [V, D] -> [..., D]. Throws on an id outside [0, V).
+Var embedding_lookup(const Tensor& ids, const Var& table);
+
 // ---- loss.cc: each returns the mean over samples, shape [] -------------------------------------------
 // logits [N, C] (or [..., C]); labels: N class indices in [0, C). Label smoothing as Keras/PyTorch.
 Var softmax_cross_entropy(const Var& logits, const std::vector<int>& labels, float label_smoothing = 0.f);

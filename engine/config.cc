@@ -1,0 +1,144 @@
+#include "engine/config.h"
+
+#include <algorithm>
+#include <fstream>
+
+namespace kiln {
+
+Config::Config(YAML::Node node, std::string file, std::string where)
+    : node_(std::move(node)), file_(std::move(file)), where_(std::move(where)) {}
+
+Config Config::load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot open config '" + path + "'");
+  YAML::Node root;
+  try {
+    root = YAML::Load(in);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                     ": YAML syntax error: " + e.msg);
+  }
+  if (!root.IsMap()) throw InputError(path + ": the config must be a YAML mapping (data:, model:, training:)");
+  return Config(root, path, "the top level");
+}
+
+Config Config::parse(const std::string& text, const std::string& name, const std::string& where) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  }
+  if (!root.IsMap()) throw InputError(name + ": expected a YAML mapping");
+  return Config(root, name, where);
+}
+
+bool Config::has(const std::string& key) const {
+  if (!node_.IsMap()) return false;
+  YAML::Node v = node_[key];
+  return v.IsDefined() && !v.IsNull();
+}
+
+Config Config::child(const std::string& key, bool required) const {
+  if (!has(key)) {
+    if (required) fail_missing(key);
+    used_->insert(key);
+    return Config(YAML::Node(YAML::NodeType::Map), file_, key);
+  }
+  YAML::Node v = node_[key];
+  used_->insert(key);
+  if (!v.IsMap()) fail(key, "key '" + key + "' in " + where_ + " must be a mapping of keys");
+  return Config(v, file_, "'" + key + "'");
+}
+
+std::vector<Config> Config::children(const std::string& key) const {
+  std::vector<Config> out;
+  if (!has(key)) return out;
+  YAML::Node v = node_[key];
+  used_->insert(key);
+  if (!v.IsSequence()) fail(key, "key '" + key + "' in " + where_ + " must be a list");
+  for (size_t i = 0; i < v.size(); ++i) {
+    YAML::Node item = v[i];
+    std::string w = "'" + key + "' item " + std::to_string(i + 1);
+    if (!item.IsMap()) {
+      auto m = item.Mark();
+      throw InputError(file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + w +
+                       " must be a mapping (e.g. {type: dense, units: 16})");
+    }
+    out.emplace_back(item, file_, w);
+  }
+  return out;
+}
+
+YAML::Node Config::raw(const std::string& key) const {
+  used_->insert(key);
+  return node_[key];
+}
+
+void Config::check_unused(const std::vector<std::string>& allowed) const {
+  if (!node_.IsMap()) return;
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    std::string k = it->first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+    auto m = it->first.Mark();
+    std::string msg = file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
+                      ": unknown key '" + k + "' in " + where_;
+    std::string near = closest_match(k, allowed);
+    if (!near.empty()) msg += "; did you mean '" + near + "'?";
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    msg += " (valid keys: " + list + ")";
+    throw InputError(msg);
+  }
+}
+
+std::string Config::location() const {
+  auto m = node_.Mark();
+  if (m.is_null()) return file_;
+  return file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+std::string Config::location(const std::string& key) const {
+  if (!node_.IsMap()) return location();
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    if (it->first.as<std::string>() == key) {
+      auto m = it->first.Mark();
+      return file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    }
+  }
+  return location();
+}
+
+void Config::fail(const std::string& key, const std::string& message) const {
+  throw InputError(location(key) + ": " + message);
+}
+
+void Config::fail_missing(const std::string& key) const {
+  throw InputError(location() + ": missing required key '" + key + "' in " + where_);
+}
+
+std::string Config::text_of(const YAML::Node& v) {
+  if (v.IsScalar()) return v.Scalar();
+  if (v.IsSequence()) return "a list";
+  if (v.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
+    for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= word.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= c.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (word[i - 1] == c[j - 1] ? 0 : 1)});
+      std::swap(prev, cur);
+    }
+    if (prev[c.size()] < best_d) best_d = prev[c.size()], best = c;
+  }
+  return best;
+}
+
+}  // namespace kiln

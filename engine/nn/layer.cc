@@ -1,0 +1,101 @@
+#include "engine/nn/layer.h"
+
+#include <cmath>
+#include <map>
+
+namespace kiln::nn {
+
+Init parse_init(const Config& c, const std::string& key, Init fallback) {
+  static const std::map<std::string, Init> kNames{{"glorot_uniform", Init::kGlorotUniform},
+                                                  {"glorot_normal", Init::kGlorotNormal},
+                                                  {"he_uniform", Init::kHeUniform},
+                                                  {"he_normal", Init::kHeNormal},
+                                                  {"zeros", Init::kZeros},
+                                                  {"ones", Init::kOnes}};
+  if (!c.has(key)) return fallback;
+  std::string v = c.get<std::string>(key, "");
+  auto it = kNames.find(v);
+  if (it == kNames.end())
+    c.fail(key, "unknown initializer '" + v + "' (valid: glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones)");
+  return it->second;
+}
+
+Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_out, std::mt19937_64& rng) {
+  Tensor t(shape);
+  double fi = static_cast<double>(std::max<int64_t>(fan_in, 1)), fo = static_cast<double>(std::max<int64_t>(fan_out, 1));
+  auto uniform = [&](double limit) {
+    std::uniform_real_distribution<double> u(-limit, limit);
+    for (int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(u(rng));
+  };
+  // Keras draws "normal" initialisers from a normal truncated at two standard deviations; the stddev
+  // is corrected (0.8796...) so the variance is the intended one.
+  auto truncated_normal = [&](double stddev) {
+    std::normal_distribution<double> n(0.0, stddev / 0.87962566103423978);
+    for (int64_t i = 0; i < t.size(); ++i) {
+      double v;
+      do v = n(rng);
+      while (std::fabs(v) > 2.0 * stddev / 0.87962566103423978);
+      t[i] = static_cast<float>(v);
+    }
+  };
+  switch (init) {
+    case Init::kGlorotUniform: uniform(std::sqrt(6.0 / (fi + fo))); break;
+    case Init::kGlorotNormal: truncated_normal(std::sqrt(2.0 / (fi + fo))); break;
+    case Init::kHeUniform: uniform(std::sqrt(6.0 / fi)); break;
+    case Init::kHeNormal: truncated_normal(std::sqrt(2.0 / fi)); break;
+    case Init::kZeros: break;
+    case Init::kOnes: t.fill(1.f); break;
+  }
+  return t;
+}
+
+void Layer::summary(std::vector<SummaryRow>& rows) const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.var.size();
+  rows.push_back({name_, type(), out_shape_, n});
+}
+
+Parameter& Layer::add_param(const std::string& short_name, Tensor value, bool decay) {
+  params_.push_back({name_ + "." + short_name, Var(std::move(value), true), decay, Tensor()});
+  return params_.back();
+}
+
+void Layer::shape_error(const Shape& in, const std::string& why) const {
+  throw ShapeError("layer '" + name_ + "' (" + type() + "): input shape " + shape_str(in) + " " + why);
+}
+
+Shape Sequential::build(const Shape& in, std::mt19937_64& rng) {
+  Shape s = in;
+  for (auto& l : layers_) s = l->build(s, rng);
+  return s;
+}
+
+Var Sequential::forward(Var x, Context& ctx) {
+  for (auto& l : layers_) x = l->forward(x, ctx);
+  return x;
+}
+
+void Sequential::parameters(std::vector<Parameter*>& out) {
+  for (auto& l : layers_) l->parameters(out);
+}
+void Sequential::buffers(std::vector<Buffer>& out) {
+  for (auto& l : layers_) l->buffers(out);
+}
+void Sequential::summary(std::vector<SummaryRow>& rows) const {
+  for (const auto& l : layers_) l->summary(rows);
+}
+
+Sequential make_sequential(const std::vector<Config>& items, const std::string& prefix) {
+  Sequential seq;
+  std::map<std::string, int> counts;
+  for (const Config& c : items) {
+    LayerPtr l = make_layer(c);
+    std::string name = c.get<std::string>("name", "");
+    if (name.empty()) name = prefix + l->type() + "_" + std::to_string(++counts[l->type()]);
+    l->set_name(name);
+    seq.add(std::move(l));
+  }
+  return seq;
+}
+
+}  // namespace kiln::nn

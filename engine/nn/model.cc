@@ -1,0 +1,98 @@
+#include "engine/nn/model.h"
+
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+namespace kiln::nn {
+
+std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_shape, uint64_t seed) {
+  c.check_unused({"layers"});
+  std::vector<Config> items = c.children("layers");
+  if (items.empty()) c.fail("layers", "the model needs a non-empty 'layers' list");
+  auto m = std::make_unique<Model>();
+  m->body_ = make_sequential(items, "");
+  std::set<std::string> names;
+  for (size_t i = 0; i < m->body_.layers().size(); ++i) {
+    const std::string& n = m->body_.layers()[i]->name();
+    if (!names.insert(n).second) items[i].fail("name", "layer name '" + n + "' is used twice");
+  }
+  m->input_shape_ = input_shape;
+  std::mt19937_64 rng(seed);
+  m->output_shape_ = m->body_.build(input_shape, rng);
+  YAML::Emitter out;
+  out << c.node();
+  m->spec_yaml_ = out.c_str();
+  std::set<std::string> pnames;
+  for (Parameter* p : m->parameters())
+    if (!pnames.insert(p->name).second) throw InputError("parameter name '" + p->name + "' is used twice; rename a layer");
+  return m;
+}
+
+std::unique_ptr<Model> Model::from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed) {
+  return from_config(Config::parse(yaml, "checkpoint model spec", "model"), input_shape, seed);
+}
+
+Var Model::forward(const Var& x, Context& ctx) {
+  const Shape& s = x.shape();
+  bool ok = s.size() == input_shape_.size() + 1;
+  for (size_t i = 0; ok && i < input_shape_.size(); ++i) ok = s[i + 1] == input_shape_[i];
+  if (!ok)
+    throw ShapeError("model input: got " + shape_str(s) + ", the model was built for [batch" +
+                     (input_shape_.empty() ? "" : ", ") + shape_str(input_shape_).substr(1));
+  return body_.forward(x, ctx);
+}
+
+std::vector<Parameter*> Model::parameters() {
+  std::vector<Parameter*> out;
+  body_.parameters(out);
+  return out;
+}
+
+std::vector<Buffer> Model::buffers() {
+  std::vector<Buffer> out;
+  body_.buffers(out);
+  return out;
+}
+
+std::vector<SummaryRow> Model::summary() const {
+  std::vector<SummaryRow> rows;
+  body_.summary(rows);
+  return rows;
+}
+
+int64_t Model::num_params() const {
+  int64_t n = 0;
+  for (const auto& r : summary()) n += r.params;
+  return n;
+}
+
+std::string Model::summary_text() const {
+  std::vector<SummaryRow> rows = summary();
+  size_t wn = 5, wt = 4, ws = 12;
+  for (const auto& r : rows) {
+    wn = std::max(wn, r.name.size());
+    wt = std::max(wt, r.type.size());
+    ws = std::max(ws, shape_str(r.output).size() + 7);
+  }
+  std::ostringstream os;
+  auto line = [&](char ch) { os << std::string(wn + wt + ws + 16, ch) << '\n'; };
+  os << std::left << std::setw(static_cast<int>(wn + 2)) << "Layer" << std::setw(static_cast<int>(wt + 2)) << "Type"
+     << std::setw(static_cast<int>(ws + 2)) << "Output shape" << std::right << std::setw(10) << "Params" << '\n';
+  line('=');
+  os << std::left << std::setw(static_cast<int>(wn + 2)) << "input" << std::setw(static_cast<int>(wt + 2)) << "input"
+     << std::setw(static_cast<int>(ws + 2)) << "[batch, " + shape_str(input_shape_).substr(1) << std::right
+     << std::setw(10) << 0 << '\n';
+  int64_t total = 0;
+  for (const auto& r : rows) {
+    std::string shape = "[batch" + std::string(r.output.empty() ? "" : ", ") + shape_str(r.output).substr(1);
+    os << std::left << std::setw(static_cast<int>(wn + 2)) << r.name << std::setw(static_cast<int>(wt + 2)) << r.type
+       << std::setw(static_cast<int>(ws + 2)) << shape << std::right << std::setw(10) << r.params << '\n';
+    total += r.params;
+  }
+  line('=');
+  os << "Total params: " << total << '\n';
+  return os.str();
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,39 @@
+// A model: the layers of the YAML `model:` section, built for a per-sample input shape.
+//
+//   Config cfg = Config::load_file("data/jet.yaml");
+//   auto model = Model::from_config(cfg.child("model"), {16}, /*seed=*/42);
+//   Context ctx{/*training=*/true, &rng};
+//   Var logits = model->forward(x, ctx);   // x [B, 16] -> [B, 5]
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/nn/layer.h"
+
+namespace kiln::nn {
+
+class Model {
+ public:
+  // Reads `layers:` (and rejects unknown keys); parameters drawn from std::mt19937_64(seed).
+  static std::unique_ptr<Model> from_config(const Config& model_cfg, const Shape& input_shape, uint64_t seed);
+  // Same, from the YAML text saved in a checkpoint.
+  static std::unique_ptr<Model> from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed);
+
+  Var forward(const Var& x, Context& ctx);  // x [B, input_shape...]; throws ShapeError on a mismatch
+  std::vector<Parameter*> parameters();
+  std::vector<Buffer> buffers();
+  std::vector<SummaryRow> summary() const;
+  std::string summary_text() const;  // Keras-style table
+  int64_t num_params() const;
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  const std::string& spec_yaml() const { return spec_yaml_; }
+
+ private:
+  Sequential body_;
+  Shape input_shape_, output_shape_;
+  std::string spec_yaml_;
+};
+
+}  // namespace kiln::nn

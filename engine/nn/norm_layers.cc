@@ -1,0 +1,68 @@
+// BatchNorm (over every axis but the channels) and LayerNorm (over the last axis).
+#include "engine/nn/factories.h"
+#include "engine/ops.h"
+
+namespace kiln::nn {
+
+namespace {
+
+class BatchNorm : public Layer {
+ public:
+  explicit BatchNorm(const Config& c) : momentum_(c.get<float>("momentum", 0.99f)), eps_(c.get<float>("epsilon", 1e-3f)) {
+    if (!(momentum_ >= 0.f && momentum_ < 1.f)) c.fail("momentum", "momentum must be in [0, 1), got " + std::to_string(momentum_));
+    if (!(eps_ > 0.f)) c.fail("epsilon", "epsilon must be > 0");
+  }
+  std::string type() const override { return "batch_norm"; }
+  Shape build(const Shape& in, std::mt19937_64&) override {
+    if (in.empty()) shape_error(in, "has no channel axis");
+    int64_t ch = in.back();
+    add_param("gamma", Tensor({ch}, 1.f), false);
+    add_param("beta", Tensor({ch}, 0.f), false);
+    mean_ = Tensor({ch}, 0.f);
+    var_ = Tensor({ch}, 1.f);
+    return out_shape_ = in;
+  }
+  Var forward(const Var& x, Context& ctx) override {
+    if (ctx.training) return batch_norm_train(x, params_[0].var, params_[1].var, mean_, var_, momentum_, eps_);
+    return batch_norm_infer(x, params_[0].var, params_[1].var, mean_, var_, eps_);
+  }
+  void buffers(std::vector<Buffer>& out) override {
+    out.push_back({name_ + ".running_mean", &mean_});
+    out.push_back({name_ + ".running_var", &var_});
+  }
+
+ private:
+  float momentum_, eps_;
+  Tensor mean_, var_;
+};
+
+class LayerNorm : public Layer {
+ public:
+  explicit LayerNorm(const Config& c) : eps_(c.get<float>("epsilon", 1e-5f)) {
+    if (!(eps_ > 0.f)) c.fail("epsilon", "epsilon must be > 0");
+  }
+  std::string type() const override { return "layer_norm"; }
+  Shape build(const Shape& in, std::mt19937_64&) override {
+    if (in.empty()) shape_error(in, "has no feature axis");
+    add_param("gamma", Tensor({in.back()}, 1.f), false);
+    add_param("beta", Tensor({in.back()}, 0.f), false);
+    return out_shape_ = in;
+  }
+  Var forward(const Var& x, Context&) override { return layer_norm(x, params_[0].var, params_[1].var, eps_); }
+
+ private:
+  float eps_;
+};
+
+}  // namespace
+
+LayerPtr make_batch_norm(const Config& c) {
+  c.check_unused({"type", "name", "momentum", "epsilon"});
+  return std::make_unique<BatchNorm>(c);
+}
+LayerPtr make_layer_norm(const Config& c) {
+  c.check_unused({"type", "name", "epsilon"});
+  return std::make_unique<LayerNorm>(c);
+}
+
+}  // namespace kiln::nn
