@@ -1,0 +1,146 @@
+#include "engine/train/run_config.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "engine/data/loaders.h"
+
+namespace kiln::train {
+
+DataOptions parse_data(const Config& c) {
+  DataOptions o;
+  o.where = c.file();
+  o.format = c.get<std::string>("format", "csv");
+  std::vector<std::string> common{"format",   "task", "validation_split", "test_split", "standardize",
+                                  "max_samples", "how_to_obtain"};
+  std::vector<std::string> allowed = common;
+  if (o.format == "csv") {
+    for (const char* k : {"path", "label", "features", "header", "delimiter"}) allowed.push_back(k);
+  } else if (o.format == "idx" || o.format == "npy") {
+    for (const char* k : {"train_x", "train_y", "test_x", "test_y"}) allowed.push_back(k);
+  } else {
+    c.fail("format", "unknown data format '" + o.format + "' (valid: csv, idx, npy)");
+  }
+  c.check_unused(allowed);
+  std::string task = c.get<std::string>("task", "classification");
+  if (task != "classification" && task != "regression")
+    c.fail("task", "task must be 'classification' or 'regression', got '" + task + "'");
+  o.regression = task == "regression";
+  if (o.format == "csv") {
+    o.path = c.require<std::string>("path");
+    o.label = c.get<std::string>("label", "");
+    o.features = c.get<std::vector<std::string>>("features", {});
+    o.header = c.get<bool>("header", true);
+    o.delimiter = c.get<std::string>("delimiter", ",");
+    if (o.delimiter.size() != 1) c.fail("delimiter", "delimiter must be one character, got '" + o.delimiter + "'");
+  } else {
+    o.train_x = c.require<std::string>("train_x");
+    o.train_y = c.require<std::string>("train_y");
+    o.test_x = c.get<std::string>("test_x", "");
+    o.test_y = c.get<std::string>("test_y", "");
+    if (o.test_x.empty() != o.test_y.empty()) c.fail(o.test_x.empty() ? "test_y" : "test_x", "give both test_x and test_y, or neither");
+  }
+  o.validation_split = c.get<double>("validation_split", o.validation_split);
+  o.test_split = c.get<double>("test_split", o.test_split);
+  if (!(o.validation_split >= 0 && o.validation_split < 1)) c.fail("validation_split", "validation_split must be in [0, 1)");
+  if (!(o.test_split >= 0 && o.test_split < 1)) c.fail("test_split", "test_split must be in [0, 1)");
+  o.standardize = c.get<bool>("standardize", true);
+  o.max_samples = c.get<int64_t>("max_samples", 0);
+  if (o.max_samples < 0) c.fail("max_samples", "max_samples must be >= 0");
+  o.how_to_obtain = c.get<std::string>("how_to_obtain", "");
+  return o;
+}
+
+namespace {
+
+data::Dataset load_one(const DataOptions& o, const std::string& x, const std::string& y) {
+  if (o.format == "idx") return data::load_idx(x, y);
+  return data::load_npy(x, y, o.regression);
+}
+
+data::Dataset first_n_shuffled(const data::Dataset& d, int64_t n, uint64_t seed) {
+  if (n <= 0 || n >= d.size()) return d;
+  std::vector<int64_t> idx(static_cast<size_t>(d.size()));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed ^ 0x5eedULL);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  idx.resize(static_cast<size_t>(n));
+  return data::subset(d, idx);
+}
+
+}  // namespace
+
+LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardizer* fixed) {
+  LoadedData out;
+  try {
+    if (o.format == "csv") {
+      data::CsvOptions co;
+      co.path = o.path;
+      co.header = o.header;
+      co.delimiter = o.delimiter[0];
+      co.features = o.features;
+      co.label = o.label;
+      co.regression = o.regression;
+      data::Dataset all = first_n_shuffled(data::load_csv(co), o.max_samples, seed);
+      out.split = data::split(all, o.validation_split, o.test_split, seed);
+    } else if (o.test_x.empty()) {
+      data::Dataset all = first_n_shuffled(load_one(o, o.train_x, o.train_y), o.max_samples, seed);
+      out.split = data::split(all, o.validation_split, o.test_split, seed);
+    } else {
+      data::Dataset train = first_n_shuffled(load_one(o, o.train_x, o.train_y), o.max_samples, seed);
+      data::Split s = data::split(train, o.validation_split, 0.0, seed);
+      out.split.train = std::move(s.train);
+      out.split.val = std::move(s.val);
+      out.split.test = load_one(o, o.test_x, o.test_y);
+    }
+  } catch (const InputError& e) {
+    std::string msg = e.what();
+    if (!o.how_to_obtain.empty() && msg.rfind("cannot open", 0) == 0) msg += " (" + o.how_to_obtain + ")";
+    throw InputError(msg);
+  }
+  if (fixed && !fixed->empty()) {
+    out.standardizer = *fixed;
+  } else if (o.standardize) {
+    out.standardizer.fit(out.split.train.x);
+  }
+  if (!out.standardizer.empty()) {
+    out.standardizer.apply(out.split.train.x);
+    if (out.split.val.size()) out.standardizer.apply(out.split.val.x);
+    if (out.split.test.size()) out.standardizer.apply(out.split.test.x);
+  }
+  return out;
+}
+
+TrainOptions parse_training(const Config& c) {
+  TrainOptions o;
+  c.check_unused({"epochs", "batch_size", "loss", "label_smoothing", "optimizer", "lr_schedule", "early_stopping",
+                  "seed", "threads"});
+  o.epochs = c.get<int>("epochs", o.epochs);
+  if (o.epochs < 1) c.fail("epochs", "epochs must be >= 1, got " + std::to_string(o.epochs));
+  o.batch_size = c.get<int64_t>("batch_size", o.batch_size);
+  if (o.batch_size < 1) c.fail("batch_size", "batch_size must be >= 1, got " + std::to_string(o.batch_size));
+  o.loss = c.get<std::string>("loss", o.loss);
+  if (o.loss != "cross_entropy" && o.loss != "binary_cross_entropy" && o.loss != "mse" && o.loss != "l2_margin")
+    c.fail("loss", "unknown loss '" + o.loss + "' (valid: cross_entropy, binary_cross_entropy, mse, l2_margin)");
+  o.label_smoothing = c.get<float>("label_smoothing", 0.f);
+  if (!(o.label_smoothing >= 0.f && o.label_smoothing < 1.f)) c.fail("label_smoothing", "label_smoothing must be in [0, 1)");
+  o.optimizer = optim::parse_optimizer(c.child("optimizer"));
+  o.schedule = optim::parse_schedule(c.child("lr_schedule"));
+  Config es = c.child("early_stopping");
+  es.check_unused({"monitor", "patience", "min_delta", "restore_best"});
+  o.early_stopping.monitor = es.get<std::string>("monitor", "val_loss");
+  const std::vector<std::string> monitors{"val_loss", "val_accuracy", "val_auc", "val_mse"};
+  if (std::find(monitors.begin(), monitors.end(), o.early_stopping.monitor) == monitors.end())
+    es.fail("monitor", "unknown monitor '" + o.early_stopping.monitor + "' (valid: val_loss, val_accuracy, val_auc, val_mse)");
+  o.early_stopping.patience = es.get<int>("patience", 0);
+  o.early_stopping.min_delta = es.get<double>("min_delta", 0.0);
+  o.early_stopping.restore_best = es.get<bool>("restore_best", true);
+  if (o.early_stopping.patience < 0) es.fail("patience", "patience must be >= 0");
+  o.seed = c.get<uint64_t>("seed", o.seed);
+  o.threads = c.get<int>("threads", o.threads);
+  if (o.threads < 0) c.fail("threads", "threads must be >= 0 (0 = all cores)");
+  return o;
+}
+
+}  // namespace kiln::train

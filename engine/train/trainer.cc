@@ -1,0 +1,202 @@
+#include "engine/train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/data/batches.h"
+#include "engine/metrics.h"
+#include "engine/ops.h"
+
+namespace kiln::train {
+
+void set_threads(int n) {
+  if (n <= 0) n = omp_get_num_procs();
+  omp_set_num_threads(n);
+  Eigen::setNbThreads(n);
+}
+
+namespace {
+
+// Targets for losses that compare outputs to numbers, from class labels when the task is classification.
+Tensor class_targets(const std::vector<int>& labels, int64_t outputs, float neg) {
+  int64_t n = static_cast<int64_t>(labels.size());
+  if (outputs == 1) {
+    Tensor t({n, 1});
+    for (int64_t i = 0; i < n; ++i) {
+      if (labels[static_cast<size_t>(i)] > 1)
+        throw InputError("a single-output model needs two classes, found label " + std::to_string(labels[static_cast<size_t>(i)]));
+      t[i] = labels[static_cast<size_t>(i)] == 1 ? 1.f : neg;
+    }
+    return t;
+  }
+  Tensor t({n, outputs}, neg);
+  for (int64_t i = 0; i < n; ++i) {
+    int y = labels[static_cast<size_t>(i)];
+    if (y < 0 || y >= outputs)
+      throw ShapeError("label " + std::to_string(y) + " but the model has " + std::to_string(outputs) + " outputs");
+    t[i * outputs + y] = 1.f;
+  }
+  return t;
+}
+
+double mean_finite(const std::vector<double>& v) {
+  double s = 0;
+  int n = 0;
+  for (double x : v)
+    if (std::isfinite(x)) s += x, ++n;
+  return n ? s / n : NAN;
+}
+
+uint64_t mix(uint64_t seed, uint64_t epoch, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (epoch + 1) + 0xBF58476D1CE4E5B9ULL * stream;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels, const Tensor& targets) {
+  int64_t outputs = out.shape().back();
+  bool cls = !labels.empty();
+  if (o.loss == "cross_entropy") {
+    if (!cls) throw InputError("loss 'cross_entropy' needs class labels; use 'mse' for regression");
+    if (outputs < 2) throw ShapeError("loss 'cross_entropy' needs at least 2 outputs, the model has " + std::to_string(outputs) + "; use binary_cross_entropy for one");
+    return softmax_cross_entropy(out, labels, o.label_smoothing);
+  }
+  if (o.loss == "binary_cross_entropy") {
+    if (cls) return binary_cross_entropy(out, class_targets(labels, outputs, 0.f));
+    return binary_cross_entropy(out, targets);
+  }
+  Tensor t = cls ? class_targets(labels, outputs, o.loss == "l2_margin" ? -1.f : 0.f) : targets;
+  if (t.size() != out.size())
+    throw ShapeError("loss '" + o.loss + "': model output " + shape_str(out.shape()) + " vs targets " + shape_str(t.shape()));
+  if (o.loss == "mse") return mse_loss(out, t);
+  return l2_margin_loss(out, t);
+}
+
+EvalResult evaluate(nn::Model& m, const data::Dataset& d, const TrainOptions& o, int64_t batch_size) {
+  EvalResult r;
+  if (d.size() == 0) return r;
+  NoGradGuard ng;
+  nn::Context ctx;
+  data::BatchIterator it(d, batch_size, false, 0);
+  it.start_epoch();
+  Tensor x, targets;
+  std::vector<int> labels;
+  int64_t outputs = shape_numel(m.output_shape());
+  r.outputs = Tensor({d.size(), outputs});
+  int64_t at = 0;
+  double loss_sum = 0;
+  while (it.next(x, labels, targets)) {
+    Var out = m.forward(Var(x), ctx);
+    int64_t b = x.dim(0);
+    loss_sum += compute_loss(o, out, labels, targets).value()[0] * static_cast<double>(b);
+    std::copy_n(out.value().data(), out.size(), r.outputs.data() + at * outputs);
+    at += b;
+  }
+  r.loss = loss_sum / static_cast<double>(d.size());
+  if (!d.labels.empty()) {
+    r.accuracy = accuracy(r.outputs, d.labels);
+    r.auc_per_class = roc_auc_one_vs_rest(r.outputs, d.labels);
+    r.auc = mean_finite(r.auc_per_class);
+  } else {
+    r.mse = mse(r.outputs, d.targets);
+  }
+  return r;
+}
+
+Trainer::Trainer(nn::Model& m, TrainOptions o) : m_(m), o_(std::move(o)), opt_(optim::make_optimizer(o_.optimizer)) {}
+
+double Trainer::monitored(const EpochRecord& r) const {
+  const std::string& k = o_.early_stopping.monitor;
+  if (k == "val_accuracy") return -r.val_accuracy;
+  if (k == "val_auc") return -r.val_auc;
+  if (k == "val_mse") return r.val_mse;
+  return r.val_loss;
+}
+
+void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const BatchFn& on_batch,
+                  const EpochFn& on_epoch) {
+  if (train.size() == 0) throw InputError("the training split is empty");
+  std::vector<nn::Parameter*> params = m_.parameters();
+  std::vector<nn::Buffer> buffers = m_.buffers();
+  std::vector<Tensor> best_params, best_buffers;
+  double best = INFINITY;
+  for (const auto& r : history_)
+    if (double v = monitored(r); v < best) best = v, best_epoch_ = r.epoch;
+  int since_best = 0;
+  bool early = o_.early_stopping.patience > 0 && val.size() > 0;
+  int64_t spe = (train.size() + o_.batch_size - 1) / o_.batch_size;
+  Tensor x, targets;
+  std::vector<int> labels;
+  for (int epoch = static_cast<int>(history_.size()) + 1; epoch <= o_.epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    data::BatchIterator it(train, o_.batch_size, true, mix(o_.seed, static_cast<uint64_t>(epoch), 1));
+    it.start_epoch();
+    std::mt19937_64 rng(mix(o_.seed, static_cast<uint64_t>(epoch), 2));
+    nn::Context ctx{true, &rng};
+    double loss_sum = 0, correct = 0;
+    int64_t seen = 0, batch = 0;
+    double lr = 0;
+    while (it.next(x, labels, targets)) {
+      int64_t step = opt_->steps();
+      lr = optim::scheduled_lr(o_.schedule, o_.optimizer.learning_rate, step, spe);
+      Var out = m_.forward(Var(x), ctx);
+      Var loss = compute_loss(o_, out, labels, targets);
+      optim::Optimizer::zero_grad(params);
+      backward(loss);
+      opt_->step(params, static_cast<float>(lr));
+      int64_t b = x.dim(0);
+      double l = loss.value()[0];
+      if (!std::isfinite(l))
+        throw InputError("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(epoch) +
+                         ", batch " + std::to_string(batch + 1) + " (try a lower learning_rate or clip_norm)");
+      loss_sum += l * static_cast<double>(b);
+      if (!labels.empty()) correct += accuracy(out.value(), labels) * static_cast<double>(b);
+      seen += b;
+      ++batch;
+      if (on_batch)
+        on_batch({epoch, batch, spe, seen, loss_sum / static_cast<double>(seen),
+                  labels.empty() ? NAN : correct / static_cast<double>(seen)});
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EpochRecord r;
+    r.epoch = epoch;
+    r.lr = lr;
+    r.train_loss = loss_sum / static_cast<double>(seen);
+    r.train_accuracy = train.labels.empty() ? NAN : correct / static_cast<double>(seen);
+    r.seconds = secs;
+    r.samples_per_second = static_cast<double>(seen) / std::max(secs, 1e-9);
+    if (val.size() > 0) {
+      EvalResult v = evaluate(m_, val, o_);
+      r.val_loss = v.loss, r.val_accuracy = v.accuracy, r.val_auc = v.auc, r.val_mse = v.mse;
+    }
+    history_.push_back(r);
+    if (on_epoch) on_epoch(r);
+    if (!early) continue;
+    double cur = monitored(r);
+    if (cur < best - o_.early_stopping.min_delta) {
+      best = cur;
+      best_epoch_ = epoch;
+      since_best = 0;
+      if (o_.early_stopping.restore_best) {
+        best_params.clear();
+        best_buffers.clear();
+        for (auto* p : params) best_params.push_back(p->var.value());
+        for (auto& b : buffers) best_buffers.push_back(*b.tensor);
+      }
+    } else if (++since_best >= o_.early_stopping.patience) {
+      stopped_early_ = true;
+      break;
+    }
+  }
+  if (early && o_.early_stopping.restore_best && !best_params.empty()) {
+    for (size_t i = 0; i < params.size(); ++i) params[i]->var.value() = best_params[i];
+    for (size_t i = 0; i < buffers.size(); ++i) *buffers[i].tensor = best_buffers[i];
+  }
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,64 @@
+// The training loop: mini-batches, loss, backward, optimiser step with a scheduled learning rate,
+// per-epoch validation, early stopping. Each epoch's shuffle and dropout draw from RNGs seeded by
+// (seed, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted one would.
+#pragma once
+#include <functional>
+#include <memory>
+
+#include "engine/data/dataset.h"
+#include "engine/nn/model.h"
+#include "engine/train/run_config.h"
+
+namespace kiln::train {
+
+// The loss chosen in the config, from model outputs and the batch's labels (classification) or
+// targets (regression). Class labels are turned into the targets a loss needs (one-hot, +-1).
+Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels, const Tensor& targets);
+
+struct EvalResult {
+  double loss = 0, accuracy = NAN, auc = NAN, mse = NAN;  // accuracy and auc for classification
+  std::vector<double> auc_per_class;
+  Tensor outputs;  // [N, outputs]
+};
+EvalResult evaluate(nn::Model& m, const data::Dataset& d, const TrainOptions& o, int64_t batch_size = 1024);
+
+struct EpochRecord {
+  int epoch = 0;
+  double lr = 0, train_loss = 0, train_accuracy = NAN;
+  double val_loss = NAN, val_accuracy = NAN, val_auc = NAN, val_mse = NAN;
+  double seconds = 0, samples_per_second = 0;
+};
+
+struct BatchProgress {
+  int epoch;
+  int64_t batch, batches, samples;
+  double loss, accuracy;  // running means over the epoch so far
+};
+
+void set_threads(int n);  // OpenMP and Eigen; 0 = all cores
+
+class Trainer {
+ public:
+  Trainer(nn::Model& m, TrainOptions o);
+  using BatchFn = std::function<void(const BatchProgress&)>;
+  using EpochFn = std::function<void(const EpochRecord&)>;
+  // Trains epochs history().size()+1 .. options().epochs (or until early stopping).
+  void fit(const data::Dataset& train, const data::Dataset& val, const BatchFn& on_batch, const EpochFn& on_epoch);
+
+  optim::Optimizer& optimizer() { return *opt_; }
+  std::vector<EpochRecord>& history() { return history_; }
+  const TrainOptions& options() const { return o_; }
+  int best_epoch() const { return best_epoch_; }
+  bool stopped_early() const { return stopped_early_; }
+
+ private:
+  double monitored(const EpochRecord& r) const;  // lower is better (accuracy and AUC negated)
+  nn::Model& m_;
+  TrainOptions o_;
+  std::unique_ptr<optim::Optimizer> opt_;
+  std::vector<EpochRecord> history_;
+  int best_epoch_ = 0;
+  bool stopped_early_ = false;
+};
+
+}  // namespace kiln::train

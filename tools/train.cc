@@ -1,0 +1,279 @@
+// kiln train: trains the model of a YAML config and writes the run directory.
+//
+//   bazel run //tools:train -- --config data/digits.yaml [--out DIR] [--epochs N] [--threads N] [--seed S]
+//                              [--resume RUN/model.ckpt] [--quiet]
+//
+// Writes DIR/model.ckpt, metrics.json, history.csv, summary.txt and training_curves.svg. Bad input
+// (config, data, flags, checkpoint) prints one line "kiln train: error: ..." and exits with status 1.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "engine/metrics.h"
+#include "engine/train/checkpoint.h"
+#include "tools/json.h"
+#include "tools/plot.h"
+#include "tools/progress.h"
+#include "tools/run_dir.h"
+
+namespace kiln {
+namespace {
+
+struct Flags {
+  std::string config, out, resume;
+  int epochs = 0, threads = -1;
+  int64_t seed = -1;
+  bool quiet = false;
+};
+
+std::string fmt(double v, int prec = 4) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream os;
+  os << std::setprecision(prec) << std::fixed << v;
+  return os.str();
+}
+
+std::string history_csv(const std::vector<train::EpochRecord>& h) {
+  std::ostringstream os;
+  os << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_mse,seconds,samples_per_"
+        "second\n";
+  for (const auto& r : h)
+    os << r.epoch << ',' << std::setprecision(6) << r.lr << ',' << fmt(r.train_loss, 6) << ','
+       << fmt(r.train_accuracy, 6) << ',' << fmt(r.val_loss, 6) << ',' << fmt(r.val_accuracy, 6) << ','
+       << fmt(r.val_auc, 6) << ',' << fmt(r.val_mse, 6) << ',' << fmt(r.seconds, 3) << ','
+       << fmt(r.samples_per_second, 1) << '\n';
+  return os.str();
+}
+
+void write_curves(const std::string& path, const std::vector<train::EpochRecord>& h, bool classification) {
+  plot::Series tl{"train", {}, {}}, vl{"validation", {}, {}}, ta{"train", {}, {}}, va{"validation", {}, {}},
+      auc{"validation AUC (mean one-vs-rest)", {}, {}}, lr{"learning rate", {}, {}};
+  for (const auto& r : h) {
+    double e = r.epoch;
+    tl.x.push_back(e), tl.y.push_back(r.train_loss);
+    vl.x.push_back(e), vl.y.push_back(r.val_loss);
+    ta.x.push_back(e), ta.y.push_back(r.train_accuracy);
+    va.x.push_back(e), va.y.push_back(classification ? r.val_accuracy : r.val_mse);
+    auc.x.push_back(e), auc.y.push_back(r.val_auc);
+    lr.x.push_back(e), lr.y.push_back(r.lr);
+  }
+  std::vector<plot::Chart> panels{{"Loss", "epoch", "loss", {tl, vl}}};
+  if (classification) {
+    panels.push_back({"Accuracy", "epoch", "accuracy", {ta, va}});
+    panels.push_back({"ROC AUC", "epoch", "AUC", {auc}});
+  } else {
+    panels.push_back({"Validation MSE", "epoch", "MSE", {va}});
+  }
+  panels.push_back({"Learning rate", "epoch", "learning rate", {lr}});
+  plot::write_svg(path, panels);
+}
+
+// The model's output must match the data: one output per class (or one for two classes), or per target.
+void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string& loss,
+                   const std::string& cfg) {
+  int64_t outputs = shape_numel(m.output_shape());
+  std::string last = m.summary().empty() ? "?" : m.summary().back().name;
+  if (!d.labels.empty()) {
+    int64_t classes = d.num_classes();
+    bool ok = outputs == classes || (outputs == 1 && classes <= 2 && loss != "cross_entropy");
+    if (!ok) {
+      std::string names;
+      for (const auto& n : d.class_names) names += (names.empty() ? "" : ", ") + n;
+      throw ShapeError(cfg + ": the last layer '" + last + "' gives " + shape_str(m.output_shape()) +
+                       " outputs but the data has " + std::to_string(classes) + " classes (" + names + ")");
+    }
+  } else if (outputs != d.targets.dim(1)) {
+    throw ShapeError(cfg + ": the last layer '" + last + "' gives " + std::to_string(outputs) +
+                     " outputs but the data has " + std::to_string(d.targets.dim(1)) + " targets");
+  }
+}
+
+std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
+                         const nn::Model& m, double wall) {
+  json::Object o;
+  const auto& h = const_cast<train::Trainer&>(tr).history();
+  o.num("epochs", static_cast<double>(h.size()));
+  o.num("best_epoch", tr.best_epoch() ? tr.best_epoch() : static_cast<double>(h.size()));
+  o.add("stopped_early", tr.stopped_early() ? "true" : "false");
+  o.num("parameters", static_cast<double>(m.num_params()));
+  o.num("test_samples", static_cast<double>(d.size()));
+  o.num("test_loss", test.loss);
+  if (!d.labels.empty()) {
+    o.num("test_accuracy", test.accuracy);
+    o.num("test_auc_mean", test.auc);
+    json::Object auc;
+    for (size_t c = 0; c < test.auc_per_class.size(); ++c)
+      auc.num(c < d.class_names.size() ? d.class_names[c] : std::to_string(c), test.auc_per_class[c]);
+    o.add("test_auc_per_class", auc.dump(2));
+    int classes = std::max<int>(d.num_classes(), static_cast<int>(test.outputs.dim(1)));
+    auto cm = confusion_matrix(test.outputs.dim(1) == 1 ? test.outputs : test.outputs, d.labels, classes);
+    o.add("class_names", json::array(d.class_names, [](const std::string& s) { return json::str(s); }));
+    o.add("confusion_matrix", json::array(cm, [](const std::vector<int64_t>& row) {
+            return json::array(row, [](int64_t v) { return std::to_string(v); });
+          }));
+  } else {
+    o.num("test_mse", test.mse);
+  }
+  if (!h.empty()) {
+    o.num("final_train_loss", h.back().train_loss);
+    o.num("final_val_loss", h.back().val_loss);
+    o.num("final_val_accuracy", h.back().val_accuracy);
+    double secs = 0, samples = 0;
+    for (const auto& r : h) secs += r.seconds, samples += r.samples_per_second * r.seconds;
+    o.num("train_seconds", secs);
+    o.num("train_samples_per_second", secs > 0 ? samples / secs : NAN);
+  }
+  o.num("wall_seconds", wall);
+  return o.dump() + "\n";
+}
+
+int run(const Flags& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  Config cfg = Config::load_file(f.config);
+  cfg.check_unused({"name", "data", "model", "training", "output_dir"});
+  train::DataOptions dopt = train::parse_data(cfg.child("data", true));
+  train::TrainOptions topt = train::parse_training(cfg.child("training"));
+  Config model_cfg = cfg.child("model", true);
+  if (f.epochs > 0) topt.epochs = f.epochs;
+  if (f.threads >= 0) topt.threads = f.threads;
+  if (f.seed >= 0) topt.seed = static_cast<uint64_t>(f.seed);
+  std::string stem = std::filesystem::path(f.config).stem().string();
+  std::string out = !f.out.empty() ? f.out : cfg.get<std::string>("output_dir", "runs/" + stem);
+  train::set_threads(topt.threads);
+
+  train::Checkpoint resume;
+  if (!f.resume.empty()) resume = train::load_checkpoint(f.resume);
+  train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
+  const data::Split& s = ld.split;
+  Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
+  std::cerr << "data: " << s.train.size() << " train / " << s.val.size() << " validation / " << s.test.size()
+            << " test samples, input " << shape_str(sample);
+  if (!s.train.labels.empty()) std::cerr << ", " << s.train.num_classes() << " classes";
+  std::cerr << " (" << s.train.source << ")\n";
+
+  std::unique_ptr<nn::Model> model;
+  if (f.resume.empty()) {
+    model = nn::Model::from_config(model_cfg, sample, topt.seed);
+  } else {
+    if (resume.input_shape != sample)
+      throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
+                       ", the data gives " + shape_str(sample));
+    model = train::restore_model(resume);
+  }
+  check_outputs(*model, s.train, topt.loss, f.config);
+
+  RunDir rd(out);
+  try {
+    std::string summary = model->summary_text();
+    if (!f.quiet) std::cerr << summary;
+    write_text(rd.path("summary.txt"), summary);
+    train::Trainer tr(*model, topt);
+    if (!f.resume.empty()) {
+      tr.optimizer().load_state(resume.optimizer_state, model->parameters());
+      tr.history() = resume.history;
+    }
+    bool tty = stderr_is_tty();
+    std::unique_ptr<ProgressBar> bar;
+    auto on_batch = [&](const train::BatchProgress& p) {
+      if (f.quiet) return;
+      if (p.batch == 1)
+        bar = std::make_unique<ProgressBar>(
+            "epoch " + std::to_string(p.epoch) + "/" + std::to_string(topt.epochs), p.batches, std::cerr,
+            tty);
+      ProgressBar::Stats st{{"loss", p.loss}};
+      if (std::isfinite(p.accuracy)) st.push_back({"acc", p.accuracy});
+      bar->update(p.batch, p.samples, st);
+    };
+    auto on_epoch = [&](const train::EpochRecord& r) {
+      write_text(rd.path("history.csv"), history_csv(tr.history()));
+      if (f.quiet || !bar) return;
+      ProgressBar::Stats st{{"loss", r.train_loss}};
+      if (std::isfinite(r.train_accuracy)) st.push_back({"acc", r.train_accuracy});
+      if (std::isfinite(r.val_loss)) st.push_back({"val_loss", r.val_loss});
+      if (std::isfinite(r.val_accuracy)) st.push_back({"val_acc", r.val_accuracy});
+      if (std::isfinite(r.val_mse)) st.push_back({"val_mse", r.val_mse});
+      bar->finish(st);
+    };
+    tr.fit(s.train, s.val, on_batch, on_epoch);
+    if (tr.stopped_early())
+      std::cerr << "early stopping: no improvement in " << topt.early_stopping.monitor << " for "
+                << topt.early_stopping.patience << " epochs; best epoch " << tr.best_epoch() << "\n";
+
+    const data::Dataset& test = s.test.size() ? s.test : s.val;
+    train::EvalResult ev = train::evaluate(*model, test, topt);
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    write_text(rd.path("history.csv"), history_csv(tr.history()));
+    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall));
+    write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
+
+    train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
+    std::ifstream cfg_in(f.config);
+    ck.config_yaml.assign(std::istreambuf_iterator<char>(cfg_in), std::istreambuf_iterator<char>());
+    ck.optimizer_state = tr.optimizer().state();
+    ck.history = tr.history();
+    ck.seed = topt.seed;
+    train::save_checkpoint(ck, rd.path("model.ckpt"));
+    rd.commit();
+
+    std::cout << "test: " << test.size() << " samples, loss " << fmt(ev.loss);
+    if (!test.labels.empty())
+      std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
+    else
+      std::cout << ", MSE " << fmt(ev.mse, 6);
+    std::cout << "\nwrote " << out
+              << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg} in "
+              << fmt(wall, 1) << " s\n";
+  } catch (const std::exception& e) {
+    rd.fail(e.what());
+    throw;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace kiln
+
+int main(int argc, char** argv) {
+  // `bazel run` starts us in the runfiles tree; paths on the command line are relative to the user's
+  // directory.
+  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(wd) != 0) std::cerr << "kiln train: warning: cannot enter " << wd << "\n";
+  }
+  CLI::App app{"kiln train: train a model described by a YAML config (data, model, training sections)"};
+  kiln::Flags f;
+  app.add_option("--config", f.config, "YAML config, e.g. data/digits.yaml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--out", f.out,
+                 "output directory (default: output_dir from the config, else runs/<config name>)");
+  app.add_option("--epochs", f.epochs, "override training.epochs")->check(CLI::PositiveNumber);
+  app.add_option("--threads", f.threads, "OpenMP threads (0 = all cores; default training.threads, else 1)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", f.seed, "override training.seed (initialisation, split, shuffling, dropout)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--resume", f.resume, "continue training from a checkpoint up to --epochs/training.epochs")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--quiet", f.quiet, "no progress bars or summary; print only the result");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return kiln::run(f);
+  } catch (const kiln::InputError& e) {
+    std::cerr << "kiln train: error: " << e.what() << "\n";
+  } catch (const kiln::ShapeError& e) {
+    std::cerr << "kiln train: error: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "kiln train: internal error: " << e.what() << "\n";
+  }
+  return 1;
+}
