@@ -26,7 +26,7 @@ Tensor::Tensor(Shape shape, float fill) : shape_(std::move(shape)) {
   data_.assign(static_cast<size_t>(shape_numel(shape_)), fill);
 }
 
-Tensor::Tensor(Shape shape, std::vector<float> data) : shape_(std::move(shape)), data_(std::move(data)) {
+Tensor::Tensor(Shape shape, std::vector<float> data) : shape_(std::move(shape)), data_(data.begin(), data.end()) {
   KILN_CHECK(static_cast<int64_t>(data_.size()) == shape_numel(shape_),
              "tensor data has " + std::to_string(data_.size()) + " values but shape " + shape_str(shape_) +
                  " needs " + std::to_string(shape_numel(shape_)));

@@ -7,6 +7,8 @@
 #pragma once
 #include <Eigen/Core>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -23,6 +25,30 @@ using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
 int64_t shape_numel(const Shape& s);
 
+// 64-byte aligned storage: Eigen's vectorised kernels peel and order their sums by the data's alignment,
+// so aligned buffers make every run take the same path (bit-for-bit reproducible results), and the
+// loads are aligned for AVX-512.
+template <class T>
+struct AlignedAllocator {
+  using value_type = T;
+  static constexpr std::size_t kAlign = 64;
+  AlignedAllocator() = default;
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, bytes ? bytes : kAlign);
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) { std::free(p); }
+  template <class U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+};
+using FloatBuffer = std::vector<float, AlignedAllocator<float>>;
+
 class Tensor {
  public:
   Tensor() = default;
@@ -37,8 +63,7 @@ class Tensor {
 
   float* data() { return data_.data(); }
   const float* data() const { return data_.data(); }
-  std::vector<float>& storage() { return data_; }
-  const std::vector<float>& storage() const { return data_; }
+  std::vector<float> storage() const { return std::vector<float>(data_.begin(), data_.end()); }  // a copy
   float& operator[](int64_t i) { return data_[static_cast<size_t>(i)]; }
   float operator[](int64_t i) const { return data_[static_cast<size_t>(i)]; }
   float& at(std::initializer_list<int64_t> idx);
@@ -59,7 +84,7 @@ class Tensor {
 
  private:
   Shape shape_;
-  std::vector<float> data_;
+  FloatBuffer data_;
 };
 
 // Resolves one -1 in `shape` against `numel`; throws on a mismatch naming both shapes.

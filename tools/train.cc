@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "engine/metrics.h"
@@ -76,8 +77,8 @@ void write_curves(const std::string& path, const std::vector<train::EpochRecord>
 }
 
 // The model's output must match the data: one output per class (or one for two classes), or per target.
-void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string& loss,
-                   const std::string& cfg) {
+void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string& loss) {
+  const std::string& cfg = m.last_layer_location();
   int64_t outputs = shape_numel(m.output_shape());
   std::string last = m.summary().empty() ? "?" : m.summary().back().name;
   if (!d.labels.empty()) {
@@ -153,10 +154,10 @@ int run(const Flags& f) {
   train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
   const data::Split& s = ld.split;
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
-  std::cerr << "data: " << s.train.size() << " train / " << s.val.size() << " validation / " << s.test.size()
+  if (!f.quiet) std::cerr << "data: " << s.train.size() << " train / " << s.val.size() << " validation / " << s.test.size()
             << " test samples, input " << shape_str(sample);
-  if (!s.train.labels.empty()) std::cerr << ", " << s.train.num_classes() << " classes";
-  std::cerr << " (" << s.train.source << ")\n";
+  if (!f.quiet && !s.train.labels.empty()) std::cerr << ", " << s.train.num_classes() << " classes";
+  if (!f.quiet) std::cerr << " (" << s.train.source << ")\n";
 
   std::unique_ptr<nn::Model> model;
   if (f.resume.empty()) {
@@ -166,8 +167,14 @@ int run(const Flags& f) {
       throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
                        ", the data gives " + shape_str(sample));
     model = train::restore_model(resume);
+    if (resume.class_names != s.train.class_names) {
+      std::string a, b;
+      for (const auto& n : resume.class_names) a += (a.empty() ? "" : ", ") + n;
+      for (const auto& n : s.train.class_names) b += (b.empty() ? "" : ", ") + n;
+      throw InputError(f.resume + ": the checkpoint was trained on classes (" + a + "), the data has (" + b + ")");
+    }
   }
-  check_outputs(*model, s.train, topt.loss, f.config);
+  check_outputs(*model, s.train, topt.loss);
 
   RunDir rd(out);
   try {
@@ -253,18 +260,21 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--out", f.out,
                  "output directory (default: output_dir from the config, else runs/<config name>)");
-  app.add_option("--epochs", f.epochs, "override training.epochs")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", f.epochs, "override training.epochs")->check(CLI::Range(1, 1000000));
   app.add_option("--threads", f.threads, "OpenMP threads (0 = all cores; default training.threads, else 1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 4096));
   app.add_option("--seed", f.seed, "override training.seed (initialisation, split, shuffling, dropout)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   app.add_option("--resume", f.resume, "continue training from a checkpoint up to --epochs/training.epochs")
       ->check(CLI::ExistingFile);
   app.add_flag("--quiet", f.quiet, "no progress bars or summary; print only the result");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kiln train: error: " << e.what() << " (see --help)\n";
+    return 1;
   }
   try {
     return kiln::run(f);

@@ -18,8 +18,18 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
     if (!names.insert(n).second) items[i].fail("name", "layer name '" + n + "' is used twice");
   }
   m->input_shape_ = input_shape;
+  // Built layer by layer so that a shape error points at the layer's line in the config.
   std::mt19937_64 rng(seed);
-  m->output_shape_ = m->body_.build(input_shape, rng);
+  Shape shape = input_shape;
+  for (size_t i = 0; i < m->body_.layers().size(); ++i) {
+    try {
+      shape = m->body_.layers()[i]->build(shape, rng);
+    } catch (const ShapeError& e) {
+      throw ShapeError(items[i].location() + ": " + e.what());
+    }
+  }
+  m->output_shape_ = shape;
+  m->last_location_ = items.back().location();
   YAML::Emitter out;
   out << c.node();
   m->spec_yaml_ = out.c_str();

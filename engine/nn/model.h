@@ -29,11 +29,13 @@ class Model {
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shape_; }
   const std::string& spec_yaml() const { return spec_yaml_; }
+  // "file:line:col" of the last layer in the config (for messages about the model's output).
+  const std::string& last_layer_location() const { return last_location_; }
 
  private:
   Sequential body_;
   Shape input_shape_, output_shape_;
-  std::string spec_yaml_;
+  std::string spec_yaml_, last_location_;
 };
 
 }  // namespace kiln::nn

@@ -110,6 +110,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open checkpoint '" + path + "': " + std::strerror(errno));
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (file.empty()) throw InputError(path + ": empty file, not a kiln checkpoint");
+  if (file.size() < 8 && std::memcmp(file.data(), kMagic, file.size()) == 0)
+    throw InputError(path + ": truncated checkpoint (" + std::to_string(file.size()) + " bytes)");
   if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0)
     throw InputError(path + ": not a kiln checkpoint (bad magic number)");
   if (file.size() < kHeader)

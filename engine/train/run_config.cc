@@ -10,7 +10,6 @@ namespace kiln::train {
 
 DataOptions parse_data(const Config& c) {
   DataOptions o;
-  o.where = c.file();
   o.format = c.get<std::string>("format", "csv");
   std::vector<std::string> common{"format",   "task", "validation_split", "test_split", "standardize",
                                   "max_samples", "how_to_obtain"};
@@ -29,6 +28,7 @@ DataOptions parse_data(const Config& c) {
   o.regression = task == "regression";
   if (o.format == "csv") {
     o.path = c.require<std::string>("path");
+    o.where = c.location("path");
     o.label = c.get<std::string>("label", "");
     o.features = c.get<std::vector<std::string>>("features", {});
     o.header = c.get<bool>("header", true);
@@ -37,6 +37,7 @@ DataOptions parse_data(const Config& c) {
   } else {
     o.train_x = c.require<std::string>("train_x");
     o.train_y = c.require<std::string>("train_y");
+    o.where = c.location("train_x");
     o.test_x = c.get<std::string>("test_x", "");
     o.test_y = c.get<std::string>("test_y", "");
     if (o.test_x.empty() != o.test_y.empty()) c.fail(o.test_x.empty() ? "test_y" : "test_x", "give both test_x and test_y, or neither");
@@ -45,6 +46,10 @@ DataOptions parse_data(const Config& c) {
   o.test_split = c.get<double>("test_split", o.test_split);
   if (!(o.validation_split >= 0 && o.validation_split < 1)) c.fail("validation_split", "validation_split must be in [0, 1)");
   if (!(o.test_split >= 0 && o.test_split < 1)) c.fail("test_split", "test_split must be in [0, 1)");
+  bool separate_test = !o.test_x.empty();
+  if (o.validation_split + (separate_test ? 0 : o.test_split) >= 1)
+    c.fail("validation_split", "validation_split + test_split must leave training data, got " +
+                                   std::to_string(o.validation_split) + " + " + std::to_string(o.test_split));
   o.standardize = c.get<bool>("standardize", true);
   o.max_samples = c.get<int64_t>("max_samples", 0);
   if (o.max_samples < 0) c.fail("max_samples", "max_samples must be >= 0");
@@ -96,7 +101,10 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
     }
   } catch (const InputError& e) {
     std::string msg = e.what();
-    if (!o.how_to_obtain.empty() && msg.rfind("cannot open", 0) == 0) msg += " (" + o.how_to_obtain + ")";
+    if (msg.rfind("cannot open", 0) == 0) {
+      msg = o.where + ": " + msg;
+      if (!o.how_to_obtain.empty()) msg += " (" + o.how_to_obtain + ")";
+    }
     throw InputError(msg);
   }
   if (fixed && !fixed->empty()) {

@@ -23,7 +23,7 @@ struct DataOptions {
   bool standardize = true;
   int64_t max_samples = 0;  // > 0: keep the first N samples of the shuffled set (quick runs)
   std::string how_to_obtain;  // appended to a missing-file error
-  std::string where;          // config file, for messages
+  std::string where;          // "file:line:col" of the data file's key in the config, for messages
 };
 DataOptions parse_data(const Config& c);
 

@@ -152,7 +152,7 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
       int64_t b = x.dim(0);
       double l = loss.value()[0];
       if (!std::isfinite(l))
-        throw InputError("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(epoch) +
+        throw InputError(std::string("training diverged: loss is ") + (std::isnan(l) ? "nan" : "inf") + " at epoch " + std::to_string(epoch) +
                          ", batch " + std::to_string(batch + 1) + " (try a lower learning_rate or clip_norm)");
       loss_sum += l * static_cast<double>(b);
       if (!labels.empty()) correct += accuracy(out.value(), labels) * static_cast<double>(b);

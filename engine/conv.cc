@@ -1,0 +1,204 @@
+// Convolutions, channels-last: conv2d (im2col + one Eigen GEMM), conv1d (conv2d with H = 1) and
+// depthwise_conv2d (direct loops). Also the TensorFlow output-size and padding rules shared with pool.cc.
+//
+// im2col: row r = (b * OH + oh) * OW + ow of cols [B*OH*OW, KH*KW*C] is the receptive field of output pixel
+// (b, oh, ow), in (kh, kw, c) order, so that the kernel [KH, KW, C, F] read as a [KH*KW*C, F] matrix is the
+// right-hand side: Y [B*OH*OW, F] = cols * W. Padded taps stay zero.
+#include <algorithm>
+#include <string>
+
+#include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/window.h"
+
+namespace kiln {
+
+int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, Padding pad) {
+  if (kernel < 1 || stride < 1)
+    throw ShapeError("conv_out_size: kernel " + std::to_string(kernel) + " and stride " +
+                     std::to_string(stride) + " must be >= 1");
+  if (pad == Padding::kSame) return (in + stride - 1) / stride;  // ceil(in / stride)
+  return in >= kernel ? (in - kernel) / stride + 1 : 0;          // (in < k would truncate towards 0 to 1)
+}
+
+int64_t conv_pad_before(int64_t in, int64_t kernel, int64_t stride, Padding pad) {
+  if (pad == Padding::kValid) return 0;
+  int64_t total = std::max<int64_t>((conv_out_size(in, kernel, stride, pad) - 1) * stride + kernel - in, 0);
+  return total / 2;  // odd totals put the extra position at the end, as TensorFlow
+}
+
+namespace {
+
+using window::Axis;
+
+std::string strides_str(const std::vector<int>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + ")";
+}
+
+// Throws ShapeError naming `op` and the shapes unless x [B, spatial..., C], w [spatial..., C(, F)] and b
+// [w.back()] fit: ranks, channels, strides >= 1 and at least one output position per spatial axis.
+void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int rank_w, const char* layout,
+                const std::vector<int>& strides, Padding pad) {
+  const int nsp = static_cast<int>(strides.size());  // spatial axes
+  const std::string shapes = "input " + shape_str(x.shape()) + " and kernel " + shape_str(w.shape());
+  const std::string o = op;
+  if (x.ndim() != nsp + 2 || w.ndim() != rank_w)
+    throw ShapeError(o + ": " + shapes + " (need " + layout + ")");
+  if (x.shape().back() != w.dim(nsp))
+    throw ShapeError(o + ": input " + shape_str(x.shape()) + " does not match kernel " +
+                     shape_str(w.shape()) + " (channels " + std::to_string(x.shape().back()) + " vs " +
+                     std::to_string(w.dim(nsp)) + ")");
+  for (int i = 0; i < nsp; ++i) {
+    if (strides[i] < 1 || w.dim(i) < 1)
+      throw ShapeError(o + ": strides " + strides_str(strides) + " and kernel sizes must be >= 1 for " +
+                       shapes);
+    if (conv_out_size(x.dim(i + 1), w.dim(i), strides[i], pad) < 1)
+      throw ShapeError(o + ": kernel " + shape_str(w.shape()) + " larger than input " + shape_str(x.shape()) +
+                       (pad == Padding::kValid ? " under valid padding" : "") + " (empty output)");
+  }
+  if (b.defined() && b.shape() != Shape{w.shape().back()})
+    throw ShapeError(o + ": bias " + shape_str(b.shape()) + " does not match kernel " + shape_str(w.shape()) +
+                     " (need [" + std::to_string(w.shape().back()) + "])");
+}
+
+// cols [B*OH*OW, KH*KW*C] <- x [B, H, W, C]; cols arrives zero-filled and padded taps are left alone.
+// For one output pixel and one kernel row kh, the in-bounds taps kw0..kw1 read consecutive input pixels
+// and a pixel's C channels are contiguous, so the whole run is one copy of (kw1 - kw0) * C floats, landing
+// at column (kh * KW + kw0) * C.
+void im2col(float* cols, const float* x, int64_t B, int64_t C, const Axis& ah, const Axis& aw) {
+  const int64_t K = ah.k * aw.k * C;
+#pragma omp parallel for
+  for (int64_t n = 0; n < B; ++n) {
+    const float* xn = x + n * ah.in * aw.in * C;
+    float* row = cols + n * ah.out * aw.out * K;
+    for (int64_t oh = 0; oh < ah.out; ++oh) {
+      for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
+        const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
+        for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
+          const float* src = xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
+          std::copy(src, src + len, row + (kh * aw.k + kw0) * C);
+        }
+      }
+    }
+  }
+}
+
+// dx [B, H, W, C] += col2im(dcols [B*OH*OW, KH*KW*C]): the adjoint of im2col, same runs with += instead of
+// copies. Windows of one sample overlap, so a sample is summed serially; samples run in parallel.
+void col2im(float* dx, const float* dcols, int64_t B, int64_t C, const Axis& ah, const Axis& aw) {
+  const int64_t K = ah.k * aw.k * C;
+#pragma omp parallel for
+  for (int64_t n = 0; n < B; ++n) {
+    float* dxn = dx + n * ah.in * aw.in * C;
+    const float* row = dcols + n * ah.out * aw.out * K;
+    for (int64_t oh = 0; oh < ah.out; ++oh) {
+      for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
+        const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
+        for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
+          float* dst = dxn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
+          const float* src = row + (kh * aw.k + kw0) * C;
+          window::add_scaled(dst, src, 1.f, len);
+        }
+      }
+    }
+  }
+}
+
+// db [F] += column sums of g [rows, F]: one contiguous pass over the rows (colwise() on a row-major map
+// would stride through memory once per column).
+void add_column_sums(float* db, const float* g, int64_t rows, int64_t F) {
+  for (int64_t r = 0; r < rows; ++r) window::add_scaled(db, g + r * F, 1.f, F);
+}
+
+}  // namespace
+
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad) {
+  check_conv("conv2d", x, w, b, 4, "[B, H, W, C] and [KH, KW, C, F]", {stride_h, stride_w}, pad);
+  const int64_t B = x.dim(0), C = x.dim(3), F = w.dim(3);
+  const Axis ah(x.dim(1), w.dim(0), stride_h, pad), aw(x.dim(2), w.dim(1), stride_w, pad);
+  const int64_t rows = B * ah.out * aw.out, K = ah.k * aw.k * C;
+  Tensor cols({rows, K});  // [B*OH*OW, KH*KW*C]
+  im2col(cols.data(), x.value().data(), B, C, ah, aw);
+  Tensor out({B, ah.out, aw.out, F});
+  auto y = out.matrix(rows, F);  // [B*OH*OW, F]
+  y.noalias() = cols.matrix(rows, K) * w.value().matrix(K, F);
+  if (b.defined()) y.rowwise() += b.value().matrix(1, F).row(0);
+  std::vector<Var> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  // Backward: dW = cols^T dY, db = column sums of dY, dx = col2im(dY W^T).
+  auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw](Node& self) {
+    Node& nx = *self.inputs[0];
+    Node& nw = *self.inputs[1];
+    auto g = self.grad.matrix(rows, F);  // dY [B*OH*OW, F]
+    if (nw.requires_grad) nw.grad_buffer().matrix(K, F).noalias() += cols.matrix(rows, K).transpose() * g;
+    if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
+      add_column_sums(self.inputs[2]->grad_buffer().data(), self.grad.data(), rows, F);
+    if (nx.requires_grad) {
+      MatrixRM dcols = g * nw.value.matrix(K, F).transpose();  // [B*OH*OW, KH*KW*C]
+      col2im(nx.grad_buffer().data(), dcols.data(), B, C, ah, aw);
+    }
+  };
+  return make_result(std::move(out), "conv2d", std::move(inputs), std::move(bwd));
+}
+
+Var conv1d(const Var& x, const Var& w, const Var& b, int stride, Padding pad) {
+  check_conv("conv1d", x, w, b, 3, "[B, L, C] and [K, C, F]", {stride}, pad);
+  const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2), K = w.dim(0), F = w.dim(2);
+  // [B, L, C] is [B, 1, L, C] and [K, C, F] is [1, K, C, F] in memory: reshapes only, conv2d's gradients.
+  Var y = conv2d(reshape(x, {B, 1, L, C}), reshape(w, {1, K, C, F}), b, 1, stride, pad);
+  return reshape(y, {B, y.dim(2), F});
+}
+
+Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad) {
+  check_conv("depthwise_conv2d", x, w, b, 3, "[B, H, W, C] and [KH, KW, C]", {stride_h, stride_w}, pad);
+  const int64_t B = x.dim(0), C = x.dim(3);
+  const Axis ah(x.dim(1), w.dim(0), stride_h, pad), aw(x.dim(2), w.dim(1), stride_w, pad);
+  const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
+  Tensor out({B, ah.out, aw.out, C});
+  const float* px = x.value().data();
+  const float* pw = w.value().data();  // [KH*KW, C]
+  float* po = out.data();
+  // y[b, oh, ow, c] = bias[c] + sum over in-bounds taps of x[b, ih, iw, c] * w[kh, kw, c]
+#pragma omp parallel for
+  for (int64_t n = 0; n < B; ++n) {
+    const float* xn = px + n * in_px * C;
+    float* yn = po + n * out_px * C;
+    window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t t) {
+      window::add_mul(yn + p * C, xn + xi * C, pw + t * C, C);
+    });
+  }
+  if (b.defined()) out.matrix(B * out_px, C).rowwise() += b.value().matrix(1, C).row(0);
+  std::vector<Var> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  auto bwd = [B, C, ah, aw, in_px, out_px](Node& self) {
+    Node& nx = *self.inputs[0];
+    Node& nw = *self.inputs[1];
+    const float* g = self.grad.data();  // dY [B, OH, OW, C]
+    const float* px = nx.value.data();
+    const float* pw = nw.value.data();
+    const int64_t taps = ah.k * aw.k;
+    if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
+      add_column_sums(self.inputs[2]->grad_buffer().data(), g, B * out_px, C);
+    // dw sums over the batch: per-sample partials dw_part [B, KH*KW*C], added in order afterwards, keep the
+    // parallel loop race-free and the result independent of the thread count.
+    MatrixRM dw_part = MatrixRM::Zero(nw.requires_grad ? B : 0, taps * C);
+    float* dx = nx.requires_grad ? nx.grad_buffer().data() : nullptr;
+#pragma omp parallel for
+    for (int64_t n = 0; n < B; ++n) {
+      const float* gn = g + n * out_px * C;
+      const float* xn = px + n * in_px * C;
+      float* dxn = dx ? dx + n * in_px * C : nullptr;
+      float* dwn = dw_part.rows() ? dw_part.data() + n * taps * C : nullptr;
+      window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t t) {
+        if (dxn) window::add_mul(dxn + xi * C, gn + p * C, pw + t * C, C);
+        if (dwn) window::add_mul(dwn + t * C, gn + p * C, xn + xi * C, C);
+      });
+    }
+    if (nw.requires_grad) add_column_sums(nw.grad_buffer().data(), dw_part.data(), B, taps * C);
+  };
+  return make_result(std::move(out), "depthwise_conv2d", std::move(inputs), std::move(bwd));
+}
+
+}  // namespace kiln

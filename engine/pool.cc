@@ -1,0 +1,148 @@
+// Max and average pooling, channels-last, with TensorFlow "same"/"valid" padding. Padded positions never
+// take part: max pads with -inf, average divides by the number of real inputs in each window (Keras and
+// hls4ml). The 1-d versions are the 2-d ones with H = 1.
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "engine/check.h"
+#include "engine/ops.h"
+#include "engine/window.h"
+
+namespace kiln {
+
+namespace {
+
+using window::Axis;
+
+// Throws ShapeError naming `op` and the input shape unless x has rank 2 + pool.size(), pools and strides are
+// >= 1 and every spatial axis has at least one output position.
+void check_pool(const char* op, const Var& x, const std::vector<int>& pool, const std::vector<int>& stride,
+                Padding pad) {
+  const int nsp = static_cast<int>(pool.size());
+  std::string ps, ss;
+  for (int i = 0; i < nsp; ++i) {
+    ps += (i ? ", " : "") + std::to_string(pool[i]);
+    ss += (i ? ", " : "") + std::to_string(stride[i]);
+  }
+  const std::string what = std::string(op) + ": input " + shape_str(x.shape()) + " with pool (" + ps +
+                           ") and strides (" + ss + ")";
+  if (x.ndim() != nsp + 2) throw ShapeError(what + " (need " + (nsp == 2 ? "[B, H, W, C])" : "[B, L, C])"));
+  for (int i = 0; i < nsp; ++i) {
+    if (pool[i] < 1 || stride[i] < 1) throw ShapeError(what + ": sizes must be >= 1");
+    if (conv_out_size(x.dim(i + 1), pool[i], stride[i], pad) < 1)
+      throw ShapeError(what + ": pool larger than input" +
+                       (pad == Padding::kValid ? " under valid padding" : ""));
+  }
+}
+
+}  // namespace
+
+Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
+  check_pool("max_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
+  const int64_t B = x.dim(0), C = x.dim(3);
+  const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
+  const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
+  Tensor out({B, ah.out, aw.out, C}, -std::numeric_limits<float>::infinity());
+  // argmax [B, OH, OW, C]: offset within its sample's [H, W, C] of the first maximum of each window (-1 if
+  // nothing beat -inf). int32 matches the float width, so the select below vectorises.
+  KILN_CHECK(in_px * C <= std::numeric_limits<int32_t>::max(),
+             "max_pool2d: sample " + shape_str(x.shape()) + " too large");
+  std::vector<int32_t> argmax(static_cast<size_t>(out.size()), -1);
+  const float* px = x.value().data();
+  float* po = out.data();
+#pragma omp parallel for
+  for (int64_t n = 0; n < B; ++n) {
+    const float* xn = px + n * in_px * C;
+    float* yn = po + n * out_px * C;
+    int32_t* an = argmax.data() + n * out_px * C;
+    // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
+    // Branch-free selects: which tap wins is data-dependent and would mispredict.
+    window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
+      const float* __restrict xr = xn + xi * C;
+      float* __restrict yr = yn + p * C;
+      int32_t* __restrict ar = an + p * C;
+      const int32_t base = static_cast<int32_t>(xi * C);
+      for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
+        const bool gt = xr[c] > yr[c];
+        yr[c] = gt ? xr[c] : yr[c];
+        ar[c] = gt ? base + c : ar[c];
+      }
+    });
+  }
+  // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
+  // sample, so samples scatter in parallel without races.
+  auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {
+    float* dx = self.inputs[0]->grad_buffer().data();
+    const float* g = self.grad.data();
+#pragma omp parallel for
+    for (int64_t n = 0; n < B; ++n) {
+      float* dxn = dx + n * in_px * C;
+      const int32_t* an = argmax.data() + n * out_px * C;
+      const float* gn = g + n * out_px * C;
+      for (int64_t i = 0; i < out_px * C; ++i)
+        if (an[i] >= 0) dxn[an[i]] += gn[i];
+    }
+  };
+  return make_result(std::move(out), "max_pool2d", {x}, std::move(bwd));
+}
+
+Var avg_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
+  check_pool("avg_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
+  const int64_t B = x.dim(0), C = x.dim(3);
+  const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
+  const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;
+  // inv_count [OH*OW]: 1 / (number of real inputs in the window), the same for every sample and channel.
+  std::vector<float> inv_count(static_cast<size_t>(out_px));
+  for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
+    for (int64_t ow = 0; ow < aw.out; ++ow, ++p)
+      inv_count[p] = 1.f / static_cast<float>((ah.hi(oh) - ah.lo(oh)) * (aw.hi(ow) - aw.lo(ow)));
+  Tensor out({B, ah.out, aw.out, C});
+  const float* px = x.value().data();
+  float* po = out.data();
+#pragma omp parallel for
+  for (int64_t n = 0; n < B; ++n) {
+    const float* xn = px + n * in_px * C;
+    float* yn = po + n * out_px * C;
+    window::for_each_tap(
+        ah, aw, [&](int64_t p, int64_t xi, int64_t) { window::add_scaled(yn + p * C, xn + xi * C, 1.f, C); });
+    for (int64_t p = 0; p < out_px; ++p)
+      for (int64_t c = 0; c < C; ++c) yn[p * C + c] *= inv_count[p];
+  }
+  // Backward: each real input of a window receives g / count; windows overlap within a sample only.
+  auto bwd = [inv_count = std::move(inv_count), B, C, ah, aw, in_px, out_px](Node& self) {
+    float* dx = self.inputs[0]->grad_buffer().data();
+    const float* g = self.grad.data();
+#pragma omp parallel for
+    for (int64_t n = 0; n < B; ++n) {
+      const float* gn = g + n * out_px * C;
+      float* dxn = dx + n * in_px * C;
+      window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
+        window::add_scaled(dxn + xi * C, gn + p * C, inv_count[p], C);
+      });
+    }
+  };
+  return make_result(std::move(out), "avg_pool2d", {x}, std::move(bwd));
+}
+
+namespace {
+
+// The 1-d pools: [B, L, C] is [B, 1, L, C] in memory, so reshape, pool with a 1-high window, reshape back.
+template <class Pool2d>
+Var pool1d(const char* op, Pool2d pool2d, const Var& x, int pool, int stride, Padding pad) {
+  check_pool(op, x, {pool}, {stride}, pad);
+  const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2);
+  Var y = pool2d(reshape(x, {B, 1, L, C}), 1, pool, 1, stride, pad);
+  return reshape(y, {B, y.dim(2), C});
+}
+
+}  // namespace
+
+Var max_pool1d(const Var& x, int pool, int stride, Padding pad) {
+  return pool1d("max_pool1d", max_pool2d, x, pool, stride, pad);
+}
+Var avg_pool1d(const Var& x, int pool, int stride, Padding pad) {
+  return pool1d("avg_pool1d", avg_pool2d, x, pool, stride, pad);
+}
+
+}  // namespace kiln

@@ -1,0 +1,161 @@
+// Every layer type: output shapes (built and actual), parameter names and counts (checked against
+// Keras' summary() for the same layers), bad shapes naming the layer, and config errors.
+#include "engine/nn/model.h"
+#include "tests/gradcheck.h"
+
+using namespace kiln;
+using namespace kiln::nn;
+
+namespace {
+
+std::unique_ptr<Model> build(const std::string& layers_yaml, const Shape& in) {
+  return Model::from_yaml("layers:\n" + layers_yaml, in, 1);
+}
+
+// Builds a one-layer model, runs a batch of 2 through it, and returns {output shape, param count}.
+std::pair<Shape, int64_t> probe(const std::string& layer, const Shape& in, bool training = false) {
+  auto m = build("  - " + layer + "\n", in);
+  Shape bs{2};
+  bs.insert(bs.end(), in.begin(), in.end());
+  std::mt19937_64 rng(1);
+  Tensor x = kiln::testing::random_tensor(bs, rng);
+  Context ctx{training, &rng};
+  Var y = m->forward(Var(x), ctx);
+  Shape expect{2};
+  expect.insert(expect.end(), m->output_shape().begin(), m->output_shape().end());
+  CHECK(y.shape() == expect);  // build() and forward() agree
+  return {m->output_shape(), m->num_params()};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("dense, activations, dropout, flatten, reshape") {
+  CHECK(probe("{type: dense, units: 5}", {16}) == std::make_pair(Shape{5}, int64_t{85}));
+  CHECK(probe("{type: dense, units: 5, use_bias: false}", {16}) == std::make_pair(Shape{5}, int64_t{80}));
+  CHECK(probe("{type: dense, units: 3}", {4, 7}).first == Shape{4, 3});  // on the last axis, as Keras
+  for (const char* a : {"relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax"})
+    CHECK(probe(std::string("{type: ") + a + "}", {3, 4}).first == Shape{3, 4});
+  CHECK(probe("{type: activation, activation: tanh}", {6}).first == Shape{6});
+  CHECK(probe("{type: dropout, rate: 0.5}", {6}, true).first == Shape{6});
+  CHECK(probe("{type: flatten}", {3, 4, 2}).first == Shape{24});
+  CHECK(probe("{type: reshape, shape: [4, -1]}", {8}).first == Shape{4, 2});
+}
+
+TEST_CASE("convolutions and pooling (Keras parameter counts)") {
+  CHECK(probe("{type: conv2d, filters: 8, kernel_size: 3}", {28, 28, 1}) == std::make_pair(Shape{26, 26, 8}, int64_t{80}));
+  CHECK(probe("{type: conv2d, filters: 4, kernel_size: [3, 2], strides: 2, padding: same}", {7, 6, 3}) ==
+        std::make_pair(Shape{4, 3, 4}, int64_t{3 * 2 * 3 * 4 + 4}));
+  CHECK(probe("{type: conv1d, filters: 6, kernel_size: 5}", {20, 2}) == std::make_pair(Shape{16, 6}, int64_t{66}));
+  CHECK(probe("{type: depthwise_conv2d, kernel_size: 3, padding: same}", {5, 5, 4}) ==
+        std::make_pair(Shape{5, 5, 4}, int64_t{40}));
+  CHECK(probe("{type: max_pool2d, pool_size: 2}", {7, 6, 3}).first == Shape{3, 3, 3});
+  CHECK(probe("{type: avg_pool2d, pool_size: 2, padding: same}", {7, 6, 3}).first == Shape{4, 3, 3});
+  CHECK(probe("{type: max_pool1d, pool_size: 3, strides: 1}", {10, 2}).first == Shape{8, 2});
+  CHECK(probe("{type: avg_pool1d}", {10, 2}).first == Shape{5, 2});
+  CHECK(probe("{type: global_avg_pool}", {5, 5, 4}).first == Shape{4});
+  CHECK(probe("{type: global_avg_pool}", {9, 3}).first == Shape{3});
+}
+
+TEST_CASE("normalisation layers: parameters and running statistics") {
+  CHECK(probe("{type: batch_norm}", {5, 3}, true) == std::make_pair(Shape{5, 3}, int64_t{6}));
+  CHECK(probe("{type: layer_norm}", {5, 3}) == std::make_pair(Shape{5, 3}, int64_t{6}));
+  auto m = build("  - {type: batch_norm, name: bn, momentum: 0.5}\n", {2});
+  auto bufs = m->buffers();
+  REQUIRE(bufs.size() == 2);
+  CHECK(bufs[0].name == "bn.running_mean");
+  std::mt19937_64 rng(1);
+  Context train{true, &rng};
+  m->forward(Var(Tensor({2, 2}, {1, 2, 3, 4})), train);
+  CHECK((*bufs[0].tensor)[0] == doctest::Approx(1.f));  // 0.5 * 0 + 0.5 * mean(1, 3)
+  CHECK((*bufs[1].tensor)[0] == doctest::Approx(1.5f));  // 0.5 * 1 + 0.5 * unbiased var 2
+}
+
+TEST_CASE("sequence layers: embedding, positional embedding, attention, transformer block") {
+  auto m = build("  - {type: embedding, vocab_size: 10, dim: 8}\n  - {type: positional_embedding}\n", {5});
+  CHECK(m->output_shape() == Shape{5, 8});
+  CHECK(m->num_params() == 80 + 40);
+  Context ctx;
+  Var y = m->forward(Var(Tensor({1, 5}, {0, 1, 9, 3, 3})), ctx);
+  CHECK(y.shape() == Shape{1, 5, 8});
+  CHECK_THROWS_AS(m->forward(Var(Tensor({1, 5}, {0, 1, 10, 3, 3})), ctx), InputError);
+  // Keras MultiHeadAttention(num_heads=2, key_dim=4) on 8 features: 4 * (8*8 + 8) = 288 parameters.
+  CHECK(probe("{type: multi_head_attention, heads: 2}", {5, 8}) == std::make_pair(Shape{5, 8}, int64_t{288}));
+  CHECK(probe("{type: multi_head_attention, heads: 2, key_dim: 3, causal: true}", {5, 8}).second == 3 * (8 * 6 + 6) + 6 * 8 + 8);
+  // Block: attention 288 + two layer norms 32 + FF 8*16+16 + 16*8+8 = 600.
+  CHECK(probe("{type: transformer_block, heads: 2, ff_dim: 16, dropout: 0.1}", {5, 8}, true) ==
+        std::make_pair(Shape{5, 8}, int64_t{600}));
+}
+
+TEST_CASE("residual blocks add the input and prefix their layers' names") {
+  auto m = build("  - {type: residual, name: res, layers: [{type: dense, units: 4}, {type: relu}]}\n", {4});
+  auto params = m->parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0]->name == "res.dense_1.weight");
+  params[0]->var.value().zero();
+  params[1]->var.value().zero();
+  Context ctx;
+  Var y = m->forward(Var(Tensor({1, 4}, {1, -2, 3, 4})), ctx);  // body gives 0: y == x
+  CHECK(y.value().storage() == std::vector<float>{1, -2, 3, 4});
+  CHECK(error_of([] { build("  - {type: residual, layers: [{type: dense, units: 3}]}\n", {4}); }).find("residual") != std::string::npos);
+}
+
+TEST_CASE("gradients flow through a built model (finite differences on the input)") {
+  auto m = build("  - {type: conv1d, filters: 3, kernel_size: 2}\n  - {type: layer_norm}\n  - {type: flatten}\n"
+                 "  - {type: dense, units: 2, activation: tanh}\n", {4, 2});
+  auto f = [&](const std::vector<Var>& v) {
+    Context ctx;
+    return m->forward(v[0], ctx);
+  };
+  std::mt19937_64 rng(4);
+  CHECK(kiln::testing::max_grad_error(f, {kiln::testing::random_tensor({2, 4, 2}, rng)}, 3e-3f) < 1e-2);
+}
+
+TEST_CASE("shape mismatches name the layer and both shapes") {
+  std::string e = error_of([] { build("  - {type: conv2d, name: c1, filters: 2, kernel_size: 3}\n", {16}); });
+  CHECK(e.find("layer 'c1' (conv2d)") != std::string::npos);
+  CHECK(e.find("[16]") != std::string::npos);
+  e = error_of([] { build("  - {type: conv2d, filters: 2, kernel_size: 5}\n", {3, 3, 1}); });
+  CHECK(e.find("smaller than the kernel") != std::string::npos);
+  e = error_of([] { build("  - {type: transformer_block, heads: 3, ff_dim: 4}\n", {5, 8}); });
+  CHECK(e.find("not divisible by 3 heads") != std::string::npos);
+  auto m = build("  - {type: dense, units: 2}\n", {3});
+  Context ctx;
+  e = error_of([&] { m->forward(Var(Tensor({4, 5})), ctx); });
+  CHECK(e.find("got [4, 5]") != std::string::npos);
+  CHECK(e.find("[batch, 3]") != std::string::npos);
+}
+
+TEST_CASE("config errors name the key and line") {
+  CHECK(error_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("unknown key 'unit'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("did you mean 'units'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dense}\n", {3}); }).find("missing required key 'units'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dense, units: many}\n", {3}); }).find("expects an integer, got 'many'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dens, units: 2}\n", {3}); }).find("did you mean 'dense'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dense, units: 2, activation: rellu}\n", {3}); }).find("unknown activation 'rellu'") != std::string::npos);
+  CHECK(error_of([] { build("  - {type: dense, units: 2}\n  - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n", {3}); })
+            .find(":3:") != std::string::npos);  // the line of the bad key
+  CHECK(error_of([] { build("  - {type: dense, name: a, units: 2}\n  - {type: dense, name: a, units: 2}\n", {3}); })
+            .find("'a' is used twice") != std::string::npos);
+  CHECK(error_of([] { Model::from_yaml("layerz: []", {3}, 1); }).find("did you mean 'layers'") != std::string::npos);
+}
+
+TEST_CASE("initialisers follow the seed and the Keras limits") {
+  auto a = build("  - {type: dense, units: 50, kernel_initializer: he_uniform}\n", {20});
+  auto b = build("  - {type: dense, units: 50, kernel_initializer: he_uniform}\n", {20});
+  CHECK(a->parameters()[0]->var.value().storage() == b->parameters()[0]->var.value().storage());
+  float limit = std::sqrt(6.f / 20.f), mx = 0.f;
+  for (float v : a->parameters()[0]->var.value().storage()) mx = std::max(mx, std::fabs(v));
+  CHECK(mx <= limit);
+  CHECK(mx > 0.9f * limit);
+  auto z = build("  - {type: dense, units: 3, kernel_initializer: zeros}\n", {2});
+  for (float v : z->parameters()[0]->var.value().storage()) CHECK(v == 0.f);
+}

@@ -1,0 +1,140 @@
+// max_pool2d/avg_pool2d and their 1-d versions: hand-computed values (padding never wins a max, border
+// averages divide by the real inputs only), gradient routing to the argmax, finite-difference gradients and
+// ShapeError on bad shapes.
+#include <algorithm>
+
+#include "engine/check.h"
+#include "tests/gradcheck.h"
+
+using namespace kiln;
+using kiln::testing::max_grad_error;
+using kiln::testing::random_tensor;
+
+namespace {
+std::mt19937_64 rng(5);
+Tensor rnd(const Shape& s) { return random_tensor(s, rng); }
+// Distinct values 0.1 apart, shuffled: no ties or near-ties for max's finite differences.
+Tensor distinct(const Shape& s) {
+  Tensor t(s);
+  std::vector<int> perm(static_cast<size_t>(t.size()));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  for (int64_t i = 0; i < t.size(); ++i) t[i] = 0.1f * static_cast<float>(perm[static_cast<size_t>(i)]);
+  return t;
+}
+using Vs = std::vector<Var>;
+constexpr Padding kValid = Padding::kValid, kSame = Padding::kSame;
+
+// x [1, 4, 4, 1] holding sign * (1..16) row by row: x[i][j] = sign * (4i + j + 1).
+Var ramp4x4(float sign = 1.f, bool requires_grad = false) {
+  Tensor t({1, 4, 4, 1});
+  for (int64_t i = 0; i < 16; ++i) t[i] = sign * static_cast<float>(i + 1);
+  return Var(t, requires_grad);
+}
+}  // namespace
+
+TEST_CASE("max_pool2d: exact values; padding never wins") {
+  CHECK(max_pool2d(ramp4x4(), 2, 2, 2, 2, kValid).value().storage() == std::vector<float>{6, 8, 14, 16});
+  // Same, 3x3 stride 2 on 4: out 2, the one padded row/column at the end.
+  Var s = max_pool2d(ramp4x4(), 3, 3, 2, 2, kSame);
+  CHECK(s.shape() == Shape{1, 2, 2, 1});
+  CHECK(s.value().storage() == std::vector<float>{11, 12, 15, 16});
+  // All inputs negative: a zero-padded max would give 0 at the border.
+  Var n = max_pool2d(ramp4x4(-1.f), 3, 3, 1, 1, kSame);
+  CHECK(n.shape() == Shape{1, 4, 4, 1});
+  CHECK(n.value().at({0, 0, 0, 0}) == -1.f);
+  CHECK(n.value().at({0, 3, 3, 0}) == -11.f);
+  // Channels pool independently; non-square pool.
+  Var c(Tensor({1, 1, 4, 2}, {1, 8, 2, 7, 3, 6, 4, 5}));
+  CHECK(max_pool2d(c, 1, 2, 1, 2, kValid).value().storage() == std::vector<float>{2, 8, 4, 6});
+}
+
+TEST_CASE("max_pool2d: the gradient goes to the argmax only") {
+  Var x = ramp4x4(1.f, true);
+  backward(sum_all(max_pool2d(x, 2, 2, 2, 2, kValid)));
+  CHECK(x.grad().storage() == std::vector<float>{0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1});
+  // Overlapping windows (3x3, stride 1, same): the max of window (i, j) is x[min(i+1, 3)][min(j+1, 3)],
+  // so the bottom-right input wins four windows and accumulates all four gradients.
+  Var y = ramp4x4(1.f, true);
+  backward(sum_all(max_pool2d(y, 3, 3, 1, 1, kSame)));
+  CHECK(y.grad().storage() == std::vector<float>{0, 0, 0, 0, 0, 1, 1, 2, 0, 1, 1, 2, 0, 2, 2, 4});
+  // Ties: the first maximum in window order takes the whole gradient.
+  Var z(Tensor({1, 2, 2, 1}), true);
+  backward(sum_all(max_pool2d(z, 2, 2, 1, 1, kValid)));
+  CHECK(z.grad().storage() == std::vector<float>{1, 0, 0, 0});
+}
+
+TEST_CASE("avg_pool2d: exact values; border windows divide by their real inputs") {
+  CHECK(avg_pool2d(ramp4x4(), 2, 2, 2, 2, kValid).value().storage() ==
+        std::vector<float>{3.5f, 5.5f, 11.5f, 13.5f});
+  Var s = avg_pool2d(ramp4x4(), 3, 3, 1, 1, kSame);
+  CHECK(s.shape() == Shape{1, 4, 4, 1});
+  CHECK(s.value().at({0, 0, 0, 0}) == 3.5f);   // (1 + 2 + 5 + 6) / 4
+  CHECK(s.value().at({0, 0, 1, 0}) == 4.f);    // (1 + 2 + 3 + 5 + 6 + 7) / 6
+  CHECK(s.value().at({0, 1, 1, 0}) == 6.f);    // 54 / 9
+  CHECK(s.value().at({0, 0, 3, 0}) == 5.5f);   // (3 + 4 + 7 + 8) / 4
+  CHECK(s.value().at({0, 3, 3, 0}) == 13.5f);  // (11 + 12 + 15 + 16) / 4
+  // Gradient of a corner output spreads 1/4 over its four real inputs.
+  Var x = ramp4x4(1.f, true);
+  Tensor seed({1, 4, 4, 1});
+  seed[0] = 1.f;
+  backward(avg_pool2d(x, 3, 3, 1, 1, kSame), seed);
+  CHECK(x.grad().storage() ==
+        std::vector<float>{0.25f, 0.25f, 0, 0, 0.25f, 0.25f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("1-d pools: values and equality with the 2-d pools at H = 1") {
+  // in = 5, pool 3, stride 2, same: 3 outputs, one padded position at each end.
+  Var r(Tensor({1, 5, 1}, {1, 2, 3, 4, 5}));
+  CHECK(avg_pool1d(r, 3, 2, kSame).value().storage() == std::vector<float>{1.5f, 3.f, 4.5f});
+  CHECK(max_pool1d(r, 3, 2, kSame).value().storage() == std::vector<float>{2, 4, 5});
+  CHECK(max_pool1d(r, 2, 2, kValid).value().storage() == std::vector<float>{2, 4});
+  Tensor x = distinct({2, 9, 3});
+  for (Padding pad : {kValid, kSame}) {
+    for (int s : {1, 2, 3}) {
+      Var m1 = max_pool1d(Var(x), 3, s, pad), a1 = avg_pool1d(Var(x), 3, s, pad);
+      Var m2 = max_pool2d(Var(x.reshaped({2, 1, 9, 3})), 1, 3, 1, s, pad);
+      Var a2 = avg_pool2d(Var(x.reshaped({2, 1, 9, 3})), 1, 3, 1, s, pad);
+      CHECK(m1.shape() == Shape{2, conv_out_size(9, 3, s, pad), 3});
+      CHECK(m1.value().storage() == m2.value().storage());
+      CHECK(a1.value().storage() == a2.value().storage());
+      CHECK(max_grad_error([s, pad](const Vs& v) { return max_pool1d(v[0], 3, s, pad); }, {x}) < 1e-3);
+      CHECK(max_grad_error([s, pad](const Vs& v) { return avg_pool1d(v[0], 3, s, pad); }, {x}) < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("pool2d: gradients over padding, strides and non-square pools") {
+  struct Case {
+    int ph, pw, sh, sw;
+  };
+  for (Padding pad : {kValid, kSame}) {
+    for (Case k :
+         {Case{2, 2, 2, 2}, Case{3, 3, 1, 1}, Case{2, 3, 2, 1}, Case{3, 2, 2, 3}, Case{1, 1, 2, 2}}) {
+      CAPTURE(static_cast<int>(pad));
+      CAPTURE(k.ph);
+      CAPTURE(k.pw);
+      CHECK(max_grad_error([k, pad](const Vs& v) { return max_pool2d(v[0], k.ph, k.pw, k.sh, k.sw, pad); },
+                           {distinct({2, 5, 6, 3})}) < 1e-3);
+      CHECK(max_grad_error([k, pad](const Vs& v) { return avg_pool2d(v[0], k.ph, k.pw, k.sh, k.sw, pad); },
+                           {rnd({2, 5, 6, 3})}) < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("pools: bad shapes throw ShapeError naming the op and shape") {
+  Var x(Tensor({2, 3, 3, 1}));
+  CHECK_THROWS_WITH_AS(max_pool2d(x, 4, 4, 1, 1, kValid),
+                       doctest::Contains("max_pool2d: input [2, 3, 3, 1] with pool (4, 4)"), ShapeError);
+  CHECK_NOTHROW(max_pool2d(x, 4, 4, 1, 1, kSame));
+  CHECK_THROWS_AS(avg_pool2d(x, 2, 4, 1, 1, kValid), ShapeError);
+  CHECK_THROWS_AS(max_pool2d(Var(Tensor({3, 3, 1})), 2, 2, 2, 2, kValid), ShapeError);  // rank
+  CHECK_THROWS_AS(avg_pool2d(x, 0, 2, 2, 2, kValid), ShapeError);                       // pool size
+  CHECK_THROWS_AS(max_pool2d(x, 2, 2, 2, 0, kSame), ShapeError);                        // stride
+  Var x1(Tensor({2, 5, 3}));
+  CHECK_THROWS_WITH_AS(max_pool1d(x1, 6, 1, kValid), doctest::Contains("max_pool1d: input [2, 5, 3]"),
+                       ShapeError);
+  CHECK_THROWS_AS(avg_pool1d(x, 2, 2, kValid), ShapeError);  // 4-d input
+  CHECK_THROWS_AS(avg_pool1d(x1, 2, 0, kValid), ShapeError);
+  CHECK_THROWS_AS(max_pool1d(x1, -1, 1, kSame), ShapeError);
+}
