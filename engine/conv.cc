@@ -18,7 +18,8 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, Padding pad) {
     throw ShapeError("conv_out_size: kernel " + std::to_string(kernel) + " and stride " +
                      std::to_string(stride) + " must be >= 1");
   if (pad == Padding::kSame) return (in + stride - 1) / stride;  // ceil(in / stride)
-  return in >= kernel ? (in - kernel) / stride + 1 : 0;          // (in < k would truncate towards 0 to 1)
+  // in < kernel needs its own case: C++ truncates e.g. (2 - 3) / 2 to 0, which would give 1 output.
+  return in >= kernel ? (in - kernel) / stride + 1 : 0;
 }
 
 int64_t conv_pad_before(int64_t in, int64_t kernel, int64_t stride, Padding pad) {
