@@ -122,7 +122,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   const int64_t rows = B * ah.out * aw.out, K = ah.k * aw.k * C;
   Tensor cols({rows, K});  // [B*OH*OW, KH*KW*C]
   im2col(cols.data(), x.value().data(), B, C, ah, aw);
-  Tensor out({B, ah.out, aw.out, F});
+  Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
   auto y = out.matrix(rows, F);  // [B*OH*OW, F]
   y.noalias() = cols.matrix(rows, K) * w.value().matrix(K, F);
   if (b.defined()) y.rowwise() += b.value().matrix(1, F).row(0);

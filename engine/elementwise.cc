@@ -78,10 +78,10 @@ class BroadcastMap {
 template <class F, class DA, class DB>
 Var binary(const Var& a, const Var& b, const char* name, F f, DA dfa, DB dfb) {
   Shape os = broadcast_shapes(a.shape(), b.shape());
-  Tensor out(os);
-  const float* pa = a.value().data();
-  const float* pb = b.value().data();
-  float* po = out.data();
+  Tensor out = Tensor::uninitialized(os);
+  const float* __restrict pa = a.value().data();
+  const float* __restrict pb = b.value().data();
+  float* __restrict po = out.data();
   int64_t n = out.size();
   if (a.shape() == os && b.shape() == os) {
     for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
@@ -118,17 +118,17 @@ Var binary(const Var& a, const Var& b, const char* name, F f, DA dfa, DB dfb) {
 // out = f(a); backward: da += g * df(a, out).
 template <class F, class DF>
 Var unary(const Var& a, const char* name, F f, DF df) {
-  Tensor out(a.shape());
-  const float* pa = a.value().data();
-  float* po = out.data();
+  Tensor out = Tensor::uninitialized(a.shape());
+  const float* __restrict pa = a.value().data();
+  float* __restrict po = out.data();
   int64_t n = out.size();
   for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i]);
   return make_result(std::move(out), name, {a}, [df](Node& self) {
     Node& na = *self.inputs[0];
-    const float* g = self.grad.data();
-    const float* pa = na.value.data();
-    const float* po = self.value.data();
-    float* da = na.grad_buffer().data();
+    const float* __restrict g = self.grad.data();
+    const float* __restrict pa = na.value.data();
+    const float* __restrict po = self.value.data();
+    float* __restrict da = na.grad_buffer().data();
     int64_t n = self.value.size();
     for (int64_t i = 0; i < n; ++i) da[i] += g[i] * df(pa[i], po[i]);
   });

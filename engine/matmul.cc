@@ -14,7 +14,7 @@ Var matmul(const Var& a, const Var& b) {
     int64_t k = sb[0], n = sb[1], rows = a.size() / k;
     Shape os = sa;
     os.back() = n;
-    Tensor out(os);
+    Tensor out = Tensor::uninitialized(os);
     out.matrix(rows, n).noalias() = a.value().matrix(rows, k) * b.value().matrix(k, n);
     return make_result(std::move(out), "matmul", {a, b}, [rows, k, n](Node& self) {
       Node& na = *self.inputs[0];
@@ -29,7 +29,7 @@ Var matmul(const Var& a, const Var& b) {
     throw ShapeError("matmul: " + shape_str(sa) + " x " + shape_str(sb) +
                      " (need [..., M, K] x [K, N] or [B, M, K] x [B, K, N])");
   int64_t bt = sa[0], m = sa[1], k = sa[2], n = sb[2];
-  Tensor out({bt, m, n});
+  Tensor out = Tensor::uninitialized({bt, m, n});
   for (int64_t i = 0; i < bt; ++i)
     MatMap(out.data() + i * m * n, m, n).noalias() =
         ConstMatMap(a.value().data() + i * m * k, m, k) * ConstMatMap(b.value().data() + i * k * n, k, n);
@@ -57,7 +57,7 @@ Var linear(const Var& x, const Var& w, const Var& b) {
     throw ShapeError("linear: bias " + shape_str(b.shape()) + " for weight " + shape_str(sw));
   Shape os = sx;
   os.back() = n;
-  Tensor out(os);
+  Tensor out = Tensor::uninitialized(os);
   auto y = out.matrix(rows, n);
   y.noalias() = x.value().matrix(rows, k) * w.value().matrix(k, n);
   if (has_bias) y.rowwise() += b.value().matrix(1, n).row(0);

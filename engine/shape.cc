@@ -56,7 +56,7 @@ Var transpose(const Var& a, const std::vector<int>& perm) {
       idx[d] = 0;
     }
   }
-  Tensor out(os);
+  Tensor out = Tensor::uninitialized(os);
   const float* x = a.value().data();
   for (int64_t k = 0; k < n; ++k) out[k] = x[src[k]];
   return make_result(std::move(out), "transpose", {a}, [src = std::move(src)](Node& self) {

@@ -35,7 +35,7 @@ void log_softmax_lane(const float* x, float* y, int64_t n, int64_t stride) {
 
 Var softmax(const Var& a, int axis) {
   Lanes l = lanes(a.shape(), axis);
-  Tensor out(a.shape());
+  Tensor out = Tensor::uninitialized(a.shape());
   for (int64_t o = 0; o < l.outer; ++o)
     for (int64_t i = 0; i < l.inner; ++i) {
       int64_t base = o * l.n * l.inner + i;

@@ -11,6 +11,7 @@
 #include <new>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -42,6 +43,16 @@ struct AlignedAllocator {
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t) { std::free(p); }
+  // resize() default-initialises (leaves floats unset): Tensor::uninitialized relies on it; every other
+  // constructor fills explicitly.
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <class U>
   bool operator==(const AlignedAllocator<U>&) const { return true; }
   template <class U>
@@ -54,6 +65,8 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(Shape shape, float fill = 0.f);
   Tensor(Shape shape, std::vector<float> data);  // data.size() must equal the shape's element count
+  // Contents unspecified: for op outputs that are overwritten entirely (saves a memset per op).
+  static Tensor uninitialized(Shape shape);
 
   const Shape& shape() const { return shape_; }
   int ndim() const { return static_cast<int>(shape_.size()); }
