@@ -109,3 +109,14 @@ TEST_CASE("losses: PyTorch values and gradients") {
   Tensor p({4}, {0.5f, 0.3f, -0.4f, -2.f});  // margins away from the kink at 0
   CHECK(max_grad_error([&](const Vs& v) { return l2_margin_loss(v[0], pm); }, {p}) < 2e-3);
 }
+
+TEST_CASE("embedding lookup: rows gathered, gradient scattered (repeated ids accumulate)") {
+  Tensor ids({2, 3}, {0, 2, 2, 1, 0, 3});
+  Var table(Tensor({4, 2}, {0, 1, 10, 11, 20, 21, 30, 31}));
+  Var e = embedding_lookup(ids, table);
+  CHECK(e.shape() == Shape{2, 3, 2});
+  CHECK(e.value().storage() == std::vector<float>{0, 1, 20, 21, 20, 21, 10, 11, 0, 1, 30, 31});
+  CHECK(max_grad_error([&](const Vs& v) { return embedding_lookup(ids, v[0]); }, {rnd({4, 2})}) < 1e-3);
+  CHECK_THROWS_AS(embedding_lookup(Tensor({1}, {4.f}), table), InputError);
+  CHECK_THROWS_AS(embedding_lookup(Tensor({1}, {0.5f}), table), InputError);
+}
