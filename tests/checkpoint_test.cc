@@ -1,32 +1,19 @@
 // Checkpoint round trip (weights, buffers, standardiser, optimiser state, history) and every kind of
 // damaged file: truncated, bit-flipped, wrong version, foreign, empty, missing.
-#include <unistd.h>
+#include "engine/train/checkpoint.h"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
-#include "engine/train/checkpoint.h"
 #include "tests/gradcheck.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
+using kiln::testing::file_bytes;
+using kiln::testing::TempDir;
 
 namespace {
 
-std::string tmp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("kiln_ckpt_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
-
-std::string read_all(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void write_all(const std::string& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary);
-  out << s;
-}
+// The InputError message of loading p, "" if it loads; any other exception fails the test case.
 std::string load_error(const std::string& p) {
   try {
     train::load_checkpoint(p);
@@ -60,8 +47,9 @@ train::Checkpoint sample_checkpoint() {
 }  // namespace
 
 TEST_CASE("round trip restores the model exactly") {
+  TempDir tmp;
   train::Checkpoint c = sample_checkpoint();
-  std::string p = tmp_path("ok.ckpt");
+  std::string p = tmp.path("ok.ckpt");
   train::save_checkpoint(c, p);
   train::Checkpoint back = train::load_checkpoint(p);
   CHECK(back.model_yaml == c.model_yaml);
@@ -85,38 +73,35 @@ TEST_CASE("round trip restores the model exactly") {
 }
 
 TEST_CASE("damaged files give one clear error each") {
+  TempDir tmp;
   train::Checkpoint c = sample_checkpoint();
-  std::string good = tmp_path("good.ckpt");
+  std::string good = tmp.path("good.ckpt");
   train::save_checkpoint(c, good);
-  std::string bytes = read_all(good);
+  std::string bytes = file_bytes(good);
 
-  std::string p = tmp_path("truncated.ckpt");
-  write_all(p, bytes.substr(0, bytes.size() / 2));
+  std::string p = tmp.write("truncated.ckpt", bytes.substr(0, bytes.size() / 2));
   CHECK(load_error(p).find("truncated") != std::string::npos);
   CHECK(load_error(p).find("truncated.ckpt") != std::string::npos);
-  write_all(p, bytes.substr(0, 15));
+  tmp.write("truncated.ckpt", bytes.substr(0, 15));
   CHECK(load_error(p).find("truncated checkpoint (15 bytes") != std::string::npos);
 
   std::string flipped = bytes;
   flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x10);
-  p = tmp_path("flipped.ckpt");
-  write_all(p, flipped);
+  p = tmp.write("flipped.ckpt", flipped);
   CHECK(load_error(p).find("corrupted checkpoint (CRC-32 mismatch)") != std::string::npos);
 
   std::string v99 = bytes;
   v99[8] = 99;
-  p = tmp_path("v99.ckpt");
-  write_all(p, v99);
+  p = tmp.write("v99.ckpt", v99);
   CHECK(load_error(p).find("format version 99, this kiln reads version 1") != std::string::npos);
 
-  p = tmp_path("foreign.ckpt");
-  write_all(p, "PK\x03\x04 this is a zip file, not a checkpoint");
+  p = tmp.write("foreign.ckpt", "PK\x03\x04 this is a zip file, not a checkpoint");
   CHECK(load_error(p).find("not a kiln checkpoint") != std::string::npos);
-  write_all(p, "");
+  tmp.write("foreign.ckpt", "");
   CHECK(load_error(p).find("empty file, not a kiln checkpoint") != std::string::npos);
-  write_all(p, "KILN");
+  tmp.write("foreign.ckpt", "KILN");
   CHECK(load_error(p).find("truncated checkpoint (4 bytes)") != std::string::npos);
-  CHECK(load_error(tmp_path("missing.ckpt")).find("cannot open checkpoint") != std::string::npos);
+  CHECK(load_error(tmp.path("missing.ckpt")).find("cannot open checkpoint") != std::string::npos);
 }
 
 TEST_CASE("weights that do not fit the model are rejected with both shapes") {

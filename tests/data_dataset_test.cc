@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -12,22 +11,12 @@
 #include "engine/check.h"
 #include "engine/data/batches.h"
 #include "engine/data/dataset.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::data;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<not an InputError> ") + e.what();
-  }
-  return "<no exception>";
-}
 
 // n samples of shape [2]: x[i] = {i, -i}, label i % 3, target 10 * i.
 Dataset numbered(int64_t n, bool regression = false) {
@@ -56,15 +45,6 @@ std::vector<int64_t> ids(const Dataset& d) {
 }
 
 }  // namespace
-
-#define CHECK_INPUT_ERROR(expr, ...)                                          \
-  do {                                                                        \
-    const std::string msg_ = error_of([&] { (void)(expr); });                 \
-    INFO("message: ", msg_);                                                  \
-    for (const std::string& part : std::vector<std::string>{__VA_ARGS__})     \
-      CHECK_MESSAGE(msg_.find(part) != std::string::npos, "missing: ", part); \
-    CHECK(msg_.find('\n') == std::string::npos);                              \
-  } while (0)
 
 TEST_CASE("subset keeps rows, labels, targets and names aligned") {
   Dataset d = numbered(5);

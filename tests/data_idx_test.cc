@@ -1,81 +1,18 @@
 // IDX loading (plain and gzipped) and its errors: wrong magic, truncation, count mismatch.
 #include <doctest/doctest.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "engine/check.h"
 #include "engine/data/loaders.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::data;
-namespace fs = std::filesystem;
-
-namespace {
-
-// A fresh directory per test case (tests run in parallel), removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    std::random_device rd;
-    dir = fs::temp_directory_path() /
-          ("kiln_data_idx_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    std::string path = (dir / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-  std::string write_gz(const std::string& name, const std::string& bytes) const {
-    std::string path = (dir / name).string();
-    gzFile f = gzopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
-    REQUIRE(gzclose(f) == Z_OK);
-    return path;
-  }
-};
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The InputError message thrown by f, or a marker that fails the substring checks.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<not an InputError> ") + e.what();
-  }
-  return "<no exception>";
-}
-
-}  // namespace
-
-// Checks that expr throws InputError with a one-line message containing every given substring.
-#define CHECK_INPUT_ERROR(expr, ...)                                          \
-  do {                                                                        \
-    const std::string msg_ = error_of([&] { (void)(expr); });                 \
-    INFO("message: ", msg_);                                                  \
-    for (const std::string& part : std::vector<std::string>{__VA_ARGS__})     \
-      CHECK_MESSAGE(msg_.find(part) != std::string::npos, "missing: ", part); \
-    CHECK(msg_.find('\n') == std::string::npos);                              \
-  } while (0)
+using kiln::testing::file_bytes;
+using kiln::testing::TempDir;
 
 namespace {
 void put_be32(std::string& b, uint32_t v) {

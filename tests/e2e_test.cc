@@ -1,17 +1,16 @@
 // End to end: the digits config trains to >= 0.95 test accuracy; runs are bit-for-bit reproducible with
 // one thread and a fixed seed, and resuming from a checkpoint continues exactly; a tiny transformer
 // learns to reverse token sequences.
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 
 #include "engine/optim/optimizer.h"
 #include "engine/train/checkpoint.h"
 #include "tests/gradcheck.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
+using kiln::testing::TempDir;
 
 namespace {
 
@@ -72,7 +71,8 @@ TEST_CASE("one thread, fixed seed: identical weights; resume == uninterrupted") 
   train::Checkpoint ck = train::make_checkpoint(*c.model, c.data.standardizer, c.data.split.train);
   ck.optimizer_state = tc.optimizer().state();
   ck.history = tc.history();
-  std::string path = std::filesystem::temp_directory_path() / ("kiln_e2e_" + std::to_string(::getpid()) + ".ckpt");
+  TempDir tmp;
+  std::string path = tmp.path("resume.ckpt");
   train::save_checkpoint(ck, path);
   train::Checkpoint back = train::load_checkpoint(path);
   auto d = train::restore_model(back);
@@ -84,7 +84,6 @@ TEST_CASE("one thread, fixed seed: identical weights; resume == uninterrupted") 
   td.fit(c.data.split.train, c.data.split.val, nullptr, nullptr);
   CHECK(td.history().size() == 3);
   CHECK(flat_params(*d) == flat_params(*a.model));
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("data/jet.yaml runs on a file in the OpenML jet format (synthetic values, not physics)") {
@@ -93,7 +92,8 @@ TEST_CASE("data/jet.yaml runs on a file in the OpenML jet format (synthetic valu
   Config cfg = Config::load_file("data/jet.yaml");
   train::DataOptions d = train::parse_data(cfg.child("data"));
   REQUIRE(d.features.size() == 16);
-  std::string path = std::filesystem::temp_directory_path() / ("kiln_jets_" + std::to_string(::getpid()) + ".csv");
+  TempDir tmp;
+  std::string path = tmp.path("jets.csv");
   {
     std::ofstream out(path);
     for (const auto& f : d.features) out << f << ',';
@@ -121,7 +121,6 @@ TEST_CASE("data/jet.yaml runs on a file in the OpenML jet format (synthetic valu
   train::EvalResult ev = train::evaluate(*m, ld.split.test, o);
   MESSAGE("synthetic jet accuracy " << ev.accuracy);
   CHECK(ev.accuracy > 0.75);
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("a tiny transformer learns to reverse sequences (>= 0.95 token accuracy)") {

@@ -4,6 +4,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -18,6 +19,16 @@ inline Tensor random_tensor(const Shape& s, std::mt19937_64& rng, float lo = -1.
   std::uniform_real_distribution<float> u(lo, hi);
   Tensor t(s);
   for (int64_t i = 0; i < t.size(); ++i) t[i] = u(rng);
+  return t;
+}
+
+// Distinct values 0.1 apart (0, 0.1, 0.2, ...), shuffled: no ties or near-ties for max's finite differences.
+inline Tensor distinct_tensor(const Shape& s, std::mt19937_64& rng) {
+  Tensor t(s);
+  std::vector<int> perm(static_cast<size_t>(t.size()));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  for (int64_t i = 0; i < t.size(); ++i) t[i] = 0.1f * static_cast<float>(perm[static_cast<size_t>(i)]);
   return t;
 }
 

@@ -1,10 +1,9 @@
 // Gradient checks and exact values for elementwise, reduction, shape, softmax and matmul ops.
-#include <algorithm>
-
 #include "engine/check.h"
 #include "tests/gradcheck.h"
 
 using namespace kiln;
+using kiln::testing::distinct_tensor;
 using kiln::testing::max_grad_error;
 using kiln::testing::random_tensor;
 
@@ -16,15 +15,6 @@ Tensor rnd(const Shape& s) { return random_tensor(s, rng); }
 Tensor away_from_zero(const Shape& s) {
   Tensor t = rnd(s);
   for (int64_t i = 0; i < t.size(); ++i) t[i] += t[i] >= 0 ? 0.1f : -0.1f;
-  return t;
-}
-// Distinct values 0.1 apart, shuffled: no ties or near-ties for max's finite differences.
-Tensor distinct(const Shape& s) {
-  Tensor t(s);
-  std::vector<int> perm(static_cast<size_t>(t.size()));
-  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  for (int64_t i = 0; i < t.size(); ++i) t[i] = 0.1f * static_cast<float>(perm[static_cast<size_t>(i)]);
   return t;
 }
 using Vs = std::vector<Var>;
@@ -99,7 +89,8 @@ TEST_CASE("reductions: values and gradients") {
   for (int axis : {0, 1, 2}) {
     CHECK(max_grad_error([axis](const Vs& v) { return sum(v[0], axis); }, {rnd({2, 3, 4})}) < 1e-3);
     CHECK(max_grad_error([axis](const Vs& v) { return mean(v[0], axis, true); }, {rnd({2, 3, 4})}) < 1e-3);
-    CHECK(max_grad_error([axis](const Vs& v) { return max(v[0], axis); }, {distinct({2, 3, 4})}) < 1e-3);
+    CHECK(max_grad_error([axis](const Vs& v) { return max(v[0], axis); }, {distinct_tensor({2, 3, 4}, rng)}) <
+          1e-3);
   }
   CHECK(max_grad_error([](const Vs& v) { return sum_all(v[0]); }, {rnd({2, 3})}) < 1e-3);
   CHECK(max_grad_error([](const Vs& v) { return mean_all(v[0]); }, {rnd({2, 3})}) < 1e-3);

@@ -1,27 +1,17 @@
 // max_pool2d/avg_pool2d and their 1-d versions: hand-computed values (padding never wins a max, border
 // averages divide by the real inputs only), gradient routing to the argmax, finite-difference gradients and
 // ShapeError on bad shapes.
-#include <algorithm>
-
 #include "engine/check.h"
 #include "tests/gradcheck.h"
 
 using namespace kiln;
+using kiln::testing::distinct_tensor;
 using kiln::testing::max_grad_error;
 using kiln::testing::random_tensor;
 
 namespace {
 std::mt19937_64 rng(5);
 Tensor rnd(const Shape& s) { return random_tensor(s, rng); }
-// Distinct values 0.1 apart, shuffled: no ties or near-ties for max's finite differences.
-Tensor distinct(const Shape& s) {
-  Tensor t(s);
-  std::vector<int> perm(static_cast<size_t>(t.size()));
-  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  for (int64_t i = 0; i < t.size(); ++i) t[i] = 0.1f * static_cast<float>(perm[static_cast<size_t>(i)]);
-  return t;
-}
 using Vs = std::vector<Var>;
 constexpr Padding kValid = Padding::kValid, kSame = Padding::kSame;
 
@@ -89,7 +79,7 @@ TEST_CASE("1-d pools: values and equality with the 2-d pools at H = 1") {
   CHECK(avg_pool1d(r, 3, 2, kSame).value().storage() == std::vector<float>{1.5f, 3.f, 4.5f});
   CHECK(max_pool1d(r, 3, 2, kSame).value().storage() == std::vector<float>{2, 4, 5});
   CHECK(max_pool1d(r, 2, 2, kValid).value().storage() == std::vector<float>{2, 4});
-  Tensor x = distinct({2, 9, 3});
+  Tensor x = distinct_tensor({2, 9, 3}, rng);
   for (Padding pad : {kValid, kSame}) {
     for (int s : {1, 2, 3}) {
       Var m1 = max_pool1d(Var(x), 3, s, pad), a1 = avg_pool1d(Var(x), 3, s, pad);
@@ -115,7 +105,7 @@ TEST_CASE("pool2d: gradients over padding, strides and non-square pools") {
       CAPTURE(k.ph);
       CAPTURE(k.pw);
       CHECK(max_grad_error([k, pad](const Vs& v) { return max_pool2d(v[0], k.ph, k.pw, k.sh, k.sw, pad); },
-                           {distinct({2, 5, 6, 3})}) < 1e-3);
+                           {distinct_tensor({2, 5, 6, 3}, rng)}) < 1e-3);
       CHECK(max_grad_error([k, pad](const Vs& v) { return avg_pool2d(v[0], k.ph, k.pw, k.sh, k.sw, pad); },
                            {rnd({2, 5, 6, 3})}) < 1e-3);
     }
