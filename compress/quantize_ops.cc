@@ -1,0 +1,192 @@
+// Differentiable fixed-point and minifloat quantizers. The forward computes each element with the exact
+// scalar semantics (fixed_point.cc, minifloat.cc) and, when a gradient is wanted, the element's local
+// derivatives (the surrogate documented in the header); the backward multiplies them by the output gradient.
+#include "compress/quantize_ops.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/check.h"
+
+namespace kiln::compress {
+
+namespace {
+
+constexpr double kLn2 = 0.69314718055994530942;
+
+// Flat index of an input of shape `in` (broadcastable to `out`) for each flat index of `out`.
+class IndexMap {
+ public:
+  IndexMap(const Shape& in, const Shape& out)
+      : numel_in_(shape_numel(in)), out_(out), strides_(out.size(), 0) {
+    if (in == out) {
+      kind_ = kSame;
+    } else if (numel_in_ == 1) {
+      kind_ = kScalar;
+    } else {
+      kind_ = kGeneral;
+      size_t n = out.size(), lead = n - in.size();
+      int64_t s = 1;
+      for (size_t d = in.size(); d-- > 0;) {
+        if (in[d] != 1) strides_[d + lead] = s;
+        s *= in[d];
+      }
+      // Only trailing axes present ([C] or x's per-sample shape against [B, ...]): a modulo suffices.
+      suffix_ = true;
+      for (size_t d = lead; d < n; ++d) suffix_ = suffix_ && in[d - lead] == out[d];
+    }
+  }
+  int64_t operator()(int64_t j) const {
+    if (kind_ == kSame) return j;
+    if (kind_ == kScalar) return 0;
+    if (suffix_) return j % numel_in_;
+    int64_t off = 0;
+    for (size_t d = out_.size(); d-- > 0;) {
+      off += (j % out_[d]) * strides_[d];
+      j /= out_[d];
+    }
+    return off;
+  }
+
+ private:
+  enum Kind { kSame, kScalar, kGeneral } kind_;
+  bool suffix_ = false;
+  int64_t numel_in_;
+  Shape out_, strides_;
+};
+
+// The bits in t rounded half away from zero (std::lround); non-finite or huge values are bad input.
+std::vector<int> rounded_bits(const Tensor& t, const char* name) {
+  std::vector<int> out(static_cast<size_t>(t.size()));
+  for (int64_t j = 0; j < t.size(); ++j) {
+    float v = t[j];
+    if (!(std::fabs(v) <= static_cast<float>(kMaxBits)))
+      throw InputError(std::string("quantize_fixed: ") + name + "[" + std::to_string(j) +
+                       "] = " + std::to_string(v) + " is not a bit width (|" + name +
+                       "| <= " + std::to_string(kMaxBits) + ")");
+    out[static_cast<size_t>(j)] = static_cast<int>(std::lround(v));
+  }
+  return out;
+}
+
+void check_broadcasts_to(const Shape& s, const Shape& xs, const char* name) {
+  bool ok = s.size() <= xs.size();
+  for (size_t d = 0; ok && d < s.size(); ++d) {
+    int64_t a = s[s.size() - 1 - d], b = xs[xs.size() - 1 - d];
+    ok = a == b || a == 1;
+  }
+  if (!ok)
+    throw ShapeError(std::string("quantize_fixed: ") + name + " of shape " + shape_str(s) +
+                     " does not broadcast to x of shape " + shape_str(xs));
+}
+
+// A uniform double in [0, 1) from 53 random bits (exactly representable, never 1).
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1p-53; }
+
+struct LocalGrad {
+  double dx, df, di;
+};
+
+// dxq/dx, dxq/df, dxq/di of one element (the table in quantize_ops.h).
+LocalGrad surrogate(double x, const Quantized& q, const FixedType& t) {
+  bool wrap = t.overflow == Overflow::kWrap;
+  switch (q.region) {
+    case Region::kPruned: {
+      if (!wrap && t.k == 0 && x < 0) return {0.0, 0.0, 0.0};
+      double g = kLn2 * x;
+      return {0.0, g, wrap ? 0.0 : g};
+    }
+    case Region::kInside:
+      return {1.0, kLn2 * (x - q.rounded), 0.0};
+    case Region::kAbove:
+      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
+      return {0.0, std::ldexp(kLn2, -t.f), std::ldexp(kLn2, t.i)};
+    case Region::kBelow:
+      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
+      return {0.0, t.overflow == Overflow::kSatSym ? -t.k * std::ldexp(kLn2, -t.f) : 0.0,
+              -t.k * std::ldexp(kLn2, t.i)};
+  }
+  KILN_CHECK(false, "bad region");
+}
+
+}  // namespace
+
+Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                   bool training, std::mt19937_64* rng) {
+  if (k != 0 && k != 1)
+    throw InputError("quantize_fixed: k (signed) must be 0 or 1, got " + std::to_string(k));
+  check_broadcasts_to(f.shape(), x.shape(), "f");
+  check_broadcasts_to(i.shape(), x.shape(), "i");
+  bool stochastic = training && round == Round::kStochastic;
+  KILN_CHECK(!stochastic || rng != nullptr, "stochastic rounding in training needs an rng");
+  std::vector<int> fb = rounded_bits(f.value(), "f"), ib = rounded_bits(i.value(), "i");
+  IndexMap mf(f.shape(), x.shape()), mi(i.shape(), x.shape());
+  bool record = grad_enabled() && (x.requires_grad() || f.requires_grad() || i.requires_grad());
+
+  int64_t n = x.size();
+  Tensor out = Tensor::uninitialized(x.shape());
+  std::vector<float> dx, df, di;  // local derivatives per element of x, only when recording
+  if (record) {
+    dx.resize(static_cast<size_t>(n));
+    df.resize(static_cast<size_t>(n));
+    di.resize(static_cast<size_t>(n));
+  }
+  const float* px = x.value().data();
+  for (int64_t j = 0; j < n; ++j) {
+    FixedType t{k, ib[static_cast<size_t>(mi(j))], fb[static_cast<size_t>(mf(j))], round, overflow};
+    double u = stochastic ? uniform01(*rng) : 0.5;
+    Quantized q = quantize_traced(px[j], t, u, /*wrap=*/!training);
+    out[j] = static_cast<float>(q.value);
+    if (record) {
+      LocalGrad g = surrogate(px[j], q, t);
+      size_t s = static_cast<size_t>(j);
+      dx[s] = static_cast<float>(g.dx);
+      df[s] = static_cast<float>(g.df);
+      di[s] = static_cast<float>(g.di);
+    }
+  }
+  return make_result(std::move(out), "quantize_fixed", {x, f, i},
+                     [dx = std::move(dx), df = std::move(df), di = std::move(di), mf, mi](Node& self) {
+                       const float* g = self.grad.data();
+                       int64_t n = self.value.size();
+                       Node& nx = *self.inputs[0];
+                       if (nx.requires_grad) {
+                         float* gx = nx.grad_buffer().data();
+                         for (int64_t j = 0; j < n; ++j) gx[j] += g[j] * dx[static_cast<size_t>(j)];
+                       }
+                       // Sums over the broadcast axes, in double (a per-tensor f sums the whole tensor).
+                       auto reduce = [&](Node& nb, const std::vector<float>& d, const IndexMap& m) {
+                         if (!nb.requires_grad) return;
+                         std::vector<double> acc(static_cast<size_t>(nb.value.size()), 0.0);
+                         for (int64_t j = 0; j < n; ++j)
+                           acc[static_cast<size_t>(m(j))] +=
+                               static_cast<double>(g[j]) * d[static_cast<size_t>(j)];
+                         float* gb = nb.grad_buffer().data();
+                         for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
+                       };
+                       reduce(*self.inputs[1], df, mf);
+                       reduce(*self.inputs[2], di, mi);
+                     });
+}
+
+Var quantize_minifloat(const Var& x, const MiniFloat& t) {
+  validate(t);
+  int64_t n = x.size();
+  Tensor out = Tensor::uninitialized(x.shape());
+  bool record = grad_enabled() && x.requires_grad();
+  std::vector<float> dx(record ? static_cast<size_t>(n) : 0);  // 1 where straight through, 0 where saturated
+  const float* px = x.value().data();
+  for (int64_t j = 0; j < n; ++j) {
+    bool saturated = false;
+    out[j] = static_cast<float>(quantize_minifloat(static_cast<double>(px[j]), t, &saturated));
+    if (record) dx[static_cast<size_t>(j)] = saturated ? 0.f : 1.f;
+  }
+  return make_result(std::move(out), "quantize_minifloat", {x}, [dx = std::move(dx)](Node& self) {
+    const float* g = self.grad.data();
+    float* gx = self.inputs[0]->grad_buffer().data();
+    for (int64_t j = 0; j < self.value.size(); ++j) gx[j] += g[j] * dx[static_cast<size_t>(j)];
+  });
+}
+
+}  // namespace kiln::compress
