@@ -43,13 +43,18 @@ std::string fmt(double v, int prec = 4) {
 
 std::string history_csv(const std::vector<train::EpochRecord>& h) {
   std::ostringstream os;
-  os << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_mse,seconds,samples_per_"
-        "second\n";
-  for (const auto& r : h)
+  os << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_mse,seconds,samples_per_second";
+  if (!h.empty())
+    for (const auto& kv : h.front().extra) os << ',' << kv.first;  // loss terms' columns (ebops, beta, ...)
+  os << '\n';
+  for (const auto& r : h) {
     os << r.epoch << ',' << std::setprecision(6) << r.lr << ',' << fmt(r.train_loss, 6) << ','
        << fmt(r.train_accuracy, 6) << ',' << fmt(r.val_loss, 6) << ',' << fmt(r.val_accuracy, 6) << ','
        << fmt(r.val_auc, 6) << ',' << fmt(r.val_mse, 6) << ',' << fmt(r.seconds, 3) << ','
-       << fmt(r.samples_per_second, 1) << '\n';
+       << fmt(r.samples_per_second, 1);
+    for (const auto& kv : r.extra) os << ',' << std::setprecision(8) << kv.second;
+    os << '\n';
+  }
   return os.str();
 }
 

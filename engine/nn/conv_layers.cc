@@ -76,14 +76,21 @@ class Conv : public Layer {
     return out_shape_;
   }
 
-  Var forward(const Var& x, Context&) override {
-    Var b = use_bias_ ? params_[1].var : Var();
-    const Var& w = params_[0].var;
+  bool has_slot(Slot) const override { return true; }
+  Var apply_kernel(const Var& x, const Var& w) const override {
+    if (depthwise_) return depthwise_conv2d(x, w, Var(), strides_[0], strides_[1], pad_);
+    if (dims_ == 1) return conv1d(x, w, Var(), strides_[0], pad_);
+    return conv2d(x, w, Var(), strides_[0], strides_[1], pad_);
+  }
+  Var forward(const Var& in, Context& ctx) override {
+    Var b = use_bias_ ? through(Slot::kBias, params_[1].var, ctx) : Var();
+    Var w = through(Slot::kWeight, params_[0].var, ctx);
+    Var x = through(Slot::kInput, in, ctx);
     Var y;
     if (depthwise_) y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
     else if (dims_ == 1) y = conv1d(x, w, b, strides_[0], pad_);
     else y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
-    return act_.apply(y);
+    return through(Slot::kOutput, act_.apply(y), ctx);
   }
 
  private:

@@ -27,9 +27,12 @@ class Dense : public Layer {
     out_shape_.back() = units_;
     return out_shape_;
   }
-  Var forward(const Var& x, Context&) override {
-    Var b = use_bias_ ? params_[1].var : Var();
-    return act_.apply(linear(x, params_[0].var, b));
+  bool has_slot(Slot) const override { return true; }
+  Var apply_kernel(const Var& x, const Var& w) const override { return linear(x, w, Var()); }
+  Var forward(const Var& x, Context& ctx) override {
+    Var b = use_bias_ ? through(Slot::kBias, params_[1].var, ctx) : Var();
+    Var y = linear(through(Slot::kInput, x, ctx), through(Slot::kWeight, params_[0].var, ctx), b);
+    return through(Slot::kOutput, act_.apply(y), ctx);
   }
 
  private:

@@ -49,6 +49,33 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
   return t;
 }
 
+const char* slot_name(Slot s) {
+  static const char* kNames[kNumSlots] = {"input", "weight", "bias", "output"};
+  return kNames[static_cast<int>(s)];
+}
+
+void Layer::parameters(std::vector<Parameter*>& out) {
+  for (auto& p : params_) out.push_back(&p);
+  for (auto& t : transforms_)
+    if (t) t->parameters(out);
+}
+
+void Layer::buffers(std::vector<Buffer>& out) {
+  for (auto& t : transforms_)
+    if (t) t->buffers(out);
+}
+
+Parameter* Layer::param(const std::string& short_name) {
+  for (auto& p : params_)
+    if (p.name == name_ + "." + short_name) return &p;
+  return nullptr;
+}
+
+Var Layer::through(Slot s, const Var& x, Context& ctx) const {
+  Transform* t = transforms_[static_cast<int>(s)].get();
+  return t ? t->apply(x, ctx) : x;
+}
+
 void Layer::summary(std::vector<SummaryRow>& rows) const {
   int64_t n = 0;
   for (const auto& p : params_) n += p.var.size();
@@ -66,7 +93,7 @@ void Layer::shape_error(const Shape& in, const std::string& why) const {
 
 Shape Sequential::build(const Shape& in, std::mt19937_64& rng) {
   Shape s = in;
-  for (auto& l : layers_) s = l->build(s, rng);
+  for (auto& l : layers_) s = l->setup(s, rng);
   return s;
 }
 

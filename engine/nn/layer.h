@@ -36,6 +36,22 @@ enum class Init { kGlorotUniform, kGlorotNormal, kHeUniform, kHeNormal, kZeros, 
 Init parse_init(const Config& c, const std::string& key, Init fallback);
 Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_out, std::mt19937_64& rng);
 
+// A differentiable map on one of a layer's tensors: its input, weight, bias or output. Compression
+// attaches them after the model is built (quantizers with trainable bit widths, pruning masks); their
+// parameters and buffers become the layer's, named "<layer>.<slot>_q.<name>".
+enum class Slot { kInput = 0, kWeight = 1, kBias = 2, kOutput = 3 };
+constexpr int kNumSlots = 4;
+const char* slot_name(Slot s);  // "input", "weight", "bias", "output"
+
+class Transform {
+ public:
+  virtual ~Transform() = default;
+  virtual Var apply(const Var& x, Context& ctx) = 0;
+  virtual void parameters(std::vector<Parameter*>&) {}
+  virtual void buffers(std::vector<Buffer>&) {}
+};
+using TransformPtr = std::shared_ptr<Transform>;
+
 struct SummaryRow {
   std::string name, type;
   Shape output;
@@ -53,21 +69,39 @@ class Layer {
   // Creates parameters for a per-sample input shape and returns the per-sample output shape. Throws
   // ShapeError naming the layer and both shapes when the input does not fit.
   virtual Shape build(const Shape& in, std::mt19937_64& rng) = 0;
+  Shape setup(const Shape& in, std::mt19937_64& rng) {  // records the input shape, then build()
+    in_shape_ = in;
+    return build(in, rng);
+  }
   virtual Var forward(const Var& x, Context& ctx) = 0;
 
-  virtual void parameters(std::vector<Parameter*>& out) {
-    for (auto& p : params_) out.push_back(&p);
-  }
-  virtual void buffers(std::vector<Buffer>&) {}
+  virtual void parameters(std::vector<Parameter*>& out);
+  virtual void buffers(std::vector<Buffer>& out);
   virtual void summary(std::vector<SummaryRow>& rows) const;
   Shape output_shape() const { return out_shape_; }
+  Shape input_shape() const { return in_shape_; }
+
+  // Slots this layer routes through transforms (Dense/Conv: all four; others: none).
+  virtual bool has_slot(Slot) const { return false; }
+  // The layer's multiply structure alone: x [B, in...] with kernel w (Dense: linear, Conv: the convolution),
+  // no bias, no activation. Used to count bit operations (EBOPs) and to fold and deploy. Null Var if none.
+  virtual Var apply_kernel(const Var& /*x*/, const Var& /*w*/) const { return Var(); }
+  // This layer and, for composite layers, every layer inside, in forward order.
+  virtual void collect(std::vector<Layer*>& out) { out.push_back(this); }
+  void set_transform(Slot s, TransformPtr t) { transforms_[static_cast<int>(s)] = std::move(t); }
+  Transform* transform(Slot s) const { return transforms_[static_cast<int>(s)].get(); }
+  // The layer's own parameter (not a transform's) by short name ("weight", "bias", "gamma"), or null.
+  Parameter* param(const std::string& short_name);
 
  protected:
   Parameter& add_param(const std::string& short_name, Tensor value, bool decay);
   [[noreturn]] void shape_error(const Shape& in, const std::string& why) const;
+  // x through the transform in slot s, or x itself when there is none.
+  Var through(Slot s, const Var& x, Context& ctx) const;
   std::string name_;
-  Shape out_shape_;
+  Shape in_shape_, out_shape_;
   std::vector<Parameter> params_;
+  TransformPtr transforms_[kNumSlots];
 };
 
 using LayerPtr = std::unique_ptr<Layer>;

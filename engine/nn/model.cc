@@ -23,7 +23,7 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
   Shape shape = input_shape;
   for (size_t i = 0; i < m->body_.layers().size(); ++i) {
     try {
-      shape = m->body_.layers()[i]->build(shape, rng);
+      shape = m->body_.layers()[i]->setup(shape, rng);
     } catch (const ShapeError& e) {
       throw ShapeError(items[i].location() + ": " + e.what());
     }
@@ -56,6 +56,12 @@ Var Model::forward(const Var& x, Context& ctx) {
 std::vector<Parameter*> Model::parameters() {
   std::vector<Parameter*> out;
   body_.parameters(out);
+  return out;
+}
+
+std::vector<Layer*> Model::layers() {
+  std::vector<Layer*> out;
+  for (const auto& l : body_.layers()) l->collect(out);
   return out;
 }
 

@@ -21,6 +21,7 @@ class Model {
 
   Var forward(const Var& x, Context& ctx);  // x [B, input_shape...]; throws ShapeError on a mismatch
   std::vector<Parameter*> parameters();
+  std::vector<Layer*> layers();  // every layer, residual bodies included, in forward order
   std::vector<Buffer> buffers();
   std::vector<SummaryRow> summary() const;
   std::string summary_text() const;  // Keras-style table

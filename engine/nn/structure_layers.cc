@@ -60,6 +60,10 @@ class Residual : public Layer {
     name_ = std::move(n);
   }
   void parameters(std::vector<Parameter*>& out) override { body_.parameters(out); }
+  void collect(std::vector<Layer*>& out) override {
+    out.push_back(this);
+    for (const auto& l : body_.layers()) l->collect(out);
+  }
   void buffers(std::vector<Buffer>& out) override { body_.buffers(out); }
   void summary(std::vector<SummaryRow>& rows) const override {
     rows.push_back({name_, type(), out_shape_, 0});

@@ -5,6 +5,7 @@
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/string.hpp>
+#include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstdio>
 #include <cstring>
@@ -40,7 +41,7 @@ namespace train {
 template <class Archive>
 void serialize(Archive& ar, EpochRecord& r) {
   ar(r.epoch, r.lr, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.val_auc, r.val_mse, r.seconds,
-     r.samples_per_second);
+     r.samples_per_second, r.extra);
 }
 
 template <class Archive>

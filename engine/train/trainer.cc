@@ -141,13 +141,16 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
     double loss_sum = 0, correct = 0;
     int64_t seen = 0, batch = 0;
     double lr = 0;
+    for (auto& t : terms_) t->start_epoch(epoch);
     while (it.next(x, labels, targets)) {
       int64_t step = opt_->steps();
       lr = optim::scheduled_lr(o_.schedule, o_.optimizer.learning_rate, step, spe);
       Var out = m_.forward(Var(x), ctx);
       Var loss = compute_loss(o_, out, labels, targets);
+      Var total = loss;
+      for (auto& t : terms_) total = add(total, t->loss());
       optim::Optimizer::zero_grad(params);
-      backward(loss);
+      backward(total);
       opt_->step(params, static_cast<float>(lr));
       int64_t b = x.dim(0);
       double l = loss.value()[0];
@@ -174,7 +177,10 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
       EvalResult v = evaluate(m_, val, o_);
       r.val_loss = v.loss, r.val_accuracy = v.accuracy, r.val_auc = v.auc, r.val_mse = v.mse;
     }
+    for (auto& t : terms_)
+      for (auto& kv : t->stats()) r.extra.push_back(kv);
     history_.push_back(r);
+    for (auto& t : terms_) t->end_epoch(r);
     if (on_epoch) on_epoch(r);
     if (!early) continue;
     double cur = monitored(r);

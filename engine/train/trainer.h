@@ -27,6 +27,18 @@ struct EpochRecord {
   double lr = 0, train_loss = 0, train_accuracy = NAN;
   double val_loss = NAN, val_accuracy = NAN, val_auc = NAN, val_mse = NAN;
   double seconds = 0, samples_per_second = 0;
+  std::vector<std::pair<std::string, double>> extra;  // from loss terms: "ebops", "beta", ...
+};
+
+// An extra term of the training loss, added by compression methods (HGQ's beta * EBOPs + gamma * bits).
+class LossTerm {
+ public:
+  virtual ~LossTerm() = default;
+  virtual void start_epoch(int /*epoch*/) {}  // schedules (e.g. beta) move here
+  virtual Var loss() = 0;                      // added to the task loss at every training step
+  // Logged per epoch (history.csv columns), computed after the epoch's training steps.
+  virtual std::vector<std::pair<std::string, double>> stats() { return {}; }
+  virtual void end_epoch(const EpochRecord& /*r*/) {}  // controllers (e.g. PID on EBOPs) react here
 };
 
 struct BatchProgress {
@@ -45,6 +57,7 @@ class Trainer {
   // Trains epochs history().size()+1 .. options().epochs (or until early stopping).
   void fit(const data::Dataset& train, const data::Dataset& val, const BatchFn& on_batch, const EpochFn& on_epoch);
 
+  void add_loss_term(std::shared_ptr<LossTerm> t) { terms_.push_back(std::move(t)); }
   optim::Optimizer& optimizer() { return *opt_; }
   std::vector<EpochRecord>& history() { return history_; }
   const TrainOptions& options() const { return o_; }
@@ -57,6 +70,7 @@ class Trainer {
   TrainOptions o_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::vector<EpochRecord> history_;
+  std::vector<std::shared_ptr<LossTerm>> terms_;
   int best_epoch_ = 0;
   bool stopped_early_ = false;
 };

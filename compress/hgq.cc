@@ -1,0 +1,253 @@
+#include "compress/hgq.h"
+
+#include <cmath>
+
+#include "engine/ops.h"
+
+namespace kiln::compress {
+
+namespace {
+
+// One slot's spec: `base` overridden by the keys of `c` (layer_specific entries).
+QuantSpec read_spec(const Config& c, QuantSpec base) {
+  c.check_unused({"integer_bits", "fractional_bits", "keep_negatives", "round_mode", "overflow_mode", "granularity",
+                  "trainable"});
+  base.i = c.get<double>("integer_bits", base.i);
+  base.f = c.get<double>("fractional_bits", base.f);
+  base.k = c.get<bool>("keep_negatives", base.k == 1) ? 1 : 0;
+  try {
+    if (c.has("round_mode")) base.round = parse_round(c.get<std::string>("round_mode", ""));
+    if (c.has("overflow_mode")) base.overflow = parse_overflow(c.get<std::string>("overflow_mode", ""));
+    if (c.has("granularity")) base.granularity = parse_granularity(c.get<std::string>("granularity", ""));
+  } catch (const InputError& e) {
+    c.fail(c.has("granularity") ? "granularity" : "round_mode", e.what());
+  }
+  bool trainable = c.get<bool>("trainable", base.train_f);
+  base.train_f = trainable;
+  base.train_i = trainable && base.overflow != Overflow::kWrap;
+  return base;
+}
+
+}  // namespace
+
+HgqOptions parse_quantization(const Config& c) {
+  HgqOptions o;
+  c.check_unused({"enable_quantization", "use_high_granularity_quantization", "default_integer_bits",
+                  "default_fractional_bits", "default_data_integer_bits", "default_data_fractional_bits",
+                  "default_data_keep_negatives", "round_mode", "overflow_mode_parameters", "overflow_mode_data",
+                  "use_symmetric_quantization", "granularity", "data_granularity", "hgq_beta", "hgq_gamma",
+                  "beta_schedule", "target_ebops", "pid", "bit_range", "layer_specific"});
+  o.enable = c.get<bool>("enable_quantization", true);
+  bool hgq = c.get<bool>("use_high_granularity_quantization", true);
+  auto mode = [&](const char* key, auto parse, auto fallback) {
+    if (!c.has(key)) return fallback;
+    try {
+      return parse(c.get<std::string>(key, ""));
+    } catch (const InputError& e) {
+      c.fail(key, e.what());
+    }
+  };
+  Round round = mode("round_mode", parse_round, Round::kRnd);
+  Overflow ov_p = mode("overflow_mode_parameters", parse_overflow, Overflow::kSat);
+  Overflow ov_d = mode("overflow_mode_data", parse_overflow, Overflow::kSat);
+  if (c.get<bool>("use_symmetric_quantization", false)) ov_p = Overflow::kSatSym;
+  Granularity g_p = mode("granularity", parse_granularity, Granularity::kElement);
+  Granularity g_d = mode("data_granularity", parse_granularity, Granularity::kElement);
+
+  o.weight.i = c.get<double>("default_integer_bits", 0.0);
+  o.weight.f = c.get<double>("default_fractional_bits", 7.0);
+  o.weight.round = round, o.weight.overflow = ov_p, o.weight.granularity = g_p;
+  o.weight.train_f = hgq, o.weight.train_i = hgq && ov_p != Overflow::kWrap;
+  o.bias = o.weight;
+  o.data.k = c.get<bool>("default_data_keep_negatives", true) ? 1 : 0;
+  o.data.i = c.get<double>("default_data_integer_bits", 0.0);
+  o.data.f = c.get<double>("default_data_fractional_bits", 7.0);
+  o.data.round = round, o.data.overflow = ov_d, o.data.granularity = g_d, o.data.activation = true;
+  o.data.train_f = hgq, o.data.train_i = hgq && ov_d != Overflow::kWrap;
+
+  Config br = c.child("bit_range");
+  br.check_unused({"min_fractional_bits", "max_fractional_bits", "min_integer_bits", "max_integer_bits"});
+  for (QuantSpec* s : {&o.weight, &o.bias, &o.data}) {
+    s->f_min = br.get<double>("min_fractional_bits", s->f_min);
+    s->f_max = br.get<double>("max_fractional_bits", s->f_max);
+    s->i_min = br.get<double>("min_integer_bits", s->i_min);
+    s->i_max = br.get<double>("max_integer_bits", s->i_max);
+    if (s->f_min > s->f_max || s->i_min > s->i_max) br.fail("min_fractional_bits", "bit_range: a minimum exceeds its maximum");
+  }
+
+  o.beta = c.get<double>("hgq_beta", 1e-5);
+  o.gamma = c.get<double>("hgq_gamma", 0.0);
+  if (o.beta < 0) c.fail("hgq_beta", "hgq_beta must be >= 0");
+  if (o.gamma < 0) c.fail("hgq_gamma", "hgq_gamma must be >= 0");
+  Config bs = c.child("beta_schedule");
+  bs.check_unused({"type", "start_epoch", "end_epoch", "final_beta"});
+  o.schedule.type = bs.get<std::string>("type", "constant");
+  if (o.schedule.type != "constant" && o.schedule.type != "linear" && o.schedule.type != "log")
+    bs.fail("type", "unknown beta_schedule '" + o.schedule.type + "' (valid: constant, linear, log)");
+  o.schedule.start_epoch = bs.get<double>("start_epoch", 0.0);
+  o.schedule.end_epoch = bs.get<double>("end_epoch", 0.0);
+  o.schedule.final_beta = bs.get<double>("final_beta", o.beta);
+  if (o.schedule.type != "constant" && o.schedule.end_epoch <= o.schedule.start_epoch)
+    bs.fail("end_epoch", "end_epoch must be after start_epoch");
+  if (o.schedule.type == "log" && (o.beta <= 0 || o.schedule.final_beta <= 0))
+    bs.fail("final_beta", "a log beta_schedule needs hgq_beta and final_beta > 0");
+  o.pid.target_ebops = c.get<double>("target_ebops", 0.0);
+  Config pid = c.child("pid");
+  pid.check_unused({"p", "i", "d"});
+  o.pid.p = pid.get<double>("p", o.pid.p);
+  o.pid.i = pid.get<double>("i", o.pid.i);
+  o.pid.d = pid.get<double>("d", o.pid.d);
+
+  Config ls = c.child("layer_specific");
+  for (auto it = ls.node().begin(); it != ls.node().end(); ++it) {
+    std::string name = it->first.as<std::string>();
+    Config lc = ls.child(name);
+    lc.check_unused({"enable", "input", "weight", "bias"});
+    LayerQuantOverride ov;
+    ov.enable = lc.get<bool>("enable", true);
+    ov.specs[nn::Slot::kInput] = read_spec(lc.child("input"), o.data);
+    ov.specs[nn::Slot::kWeight] = read_spec(lc.child("weight"), o.weight);
+    ov.specs[nn::Slot::kBias] = read_spec(lc.child("bias"), o.bias);
+    o.layer_specific[name] = ov;
+  }
+  return o;
+}
+
+QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
+  std::vector<nn::Layer*> all = m.layers();
+  for (const auto& [name, ov] : o.layer_specific) {
+    bool found = false;
+    for (nn::Layer* l : all) found = found || l->name() == name;
+    if (!found) {
+      std::string names;
+      for (nn::Layer* l : all)
+        if (l->has_slot(nn::Slot::kWeight)) names += (names.empty() ? "" : ", ") + l->name();
+      throw InputError("layer_specific names layer '" + name + "', which the model does not have (quantizable layers: " +
+                       names + ")");
+    }
+  }
+  for (nn::Layer* l : all) {
+    if (!l->has_slot(nn::Slot::kWeight)) continue;
+    auto ov = o.layer_specific.find(l->name());
+    if (ov != o.layer_specific.end() && !ov->second.enable) continue;
+    auto spec = [&](nn::Slot s, const QuantSpec& d) { return ov == o.layer_specific.end() ? d : ov->second.specs.at(s); };
+    LayerQuant q;
+    q.layer = l;
+    q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", spec(nn::Slot::kInput, o.data), l->input_shape());
+    q.weight = std::make_shared<FixedQuantizer>(l->name() + ".weight_q", spec(nn::Slot::kWeight, o.weight),
+                                                l->param("weight")->var.shape());
+    l->set_transform(nn::Slot::kInput, q.input);
+    l->set_transform(nn::Slot::kWeight, q.weight);
+    if (nn::Parameter* b = l->param("bias")) {
+      q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias), b->var.shape());
+      l->set_transform(nn::Slot::kBias, q.bias);
+    }
+    layers_.push_back(q);
+  }
+}
+
+std::vector<FixedQuantizer*> QuantizedModel::quantizers() const {
+  std::vector<FixedQuantizer*> out;
+  for (const auto& l : layers_)
+    for (auto* q : {l.input.get(), l.weight.get(), l.bias.get()})
+      if (q) out.push_back(q);
+  return out;
+}
+
+// EBOPs of a Dense/Conv layer: sum over every multiply the layer performs of b_input * b_weight, computed
+// by running the layer's own kernel on the bit maps, plus mean(b_bias) per output (quantization.md, 4).
+Var QuantizedModel::ebops(const LayerQuant& l) const {
+  Shape in{1};
+  for (int64_t d : l.layer->input_shape()) in.push_back(d);
+  Var products = l.layer->apply_kernel(reshape(l.input->bits(), in), l.weight->bits());
+  Var e = sum_all(products);
+  if (l.bias) {
+    float n_out = static_cast<float>(shape_numel(l.layer->output_shape()));
+    e = add(e, mul_scalar(mean_all(l.bias->bits()), n_out));
+  }
+  return e;
+}
+
+Var QuantizedModel::total_ebops() const {
+  Var total(Tensor(Shape{}, 0.f));
+  for (const auto& l : layers_) total = add(total, ebops(l));
+  return total;
+}
+
+double QuantizedModel::ebops_value() const {
+  NoGradGuard ng;
+  return total_ebops().value()[0];
+}
+
+Var QuantizedModel::sum_bits() const {
+  Var total(Tensor(Shape{}, 0.f));
+  for (FixedQuantizer* q : quantizers()) total = add(total, sum_all(q->bits()));
+  return total;
+}
+
+double QuantizedModel::mean_bits(bool activations) const {
+  double s = 0, n = 0;
+  for (FixedQuantizer* q : quantizers()) {
+    if (q->spec().activation != activations) continue;
+    Tensor b = q->bits_value();
+    s += b.vec().cast<double>().sum();
+    n += static_cast<double>(b.size());
+  }
+  return n > 0 ? s / n : 0;
+}
+
+void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size) {
+  for (const auto& l : layers_) l.input->begin_calibration();
+  NoGradGuard ng;
+  nn::Context ctx;
+  int64_t n = x.dim(0), per = x.size() / std::max<int64_t>(n, 1);
+  for (int64_t s = 0; s < n; s += batch_size) {
+    int64_t b = std::min(batch_size, n - s);
+    Shape bs = x.shape();
+    bs[0] = b;
+    Tensor xb(bs);
+    std::copy_n(x.data() + s * per, b * per, xb.data());
+    m.forward(Var(xb), ctx);
+  }
+  for (const auto& l : layers_) l.input->end_calibration();
+}
+
+double scheduled_beta(const HgqOptions& o, int epoch) {
+  const BetaSchedule& s = o.schedule;
+  if (s.type == "constant" || epoch <= s.start_epoch) return o.beta;
+  if (epoch >= s.end_epoch) return s.final_beta;
+  double t = (epoch - s.start_epoch) / (s.end_epoch - s.start_epoch);
+  if (s.type == "linear") return o.beta + t * (s.final_beta - o.beta);
+  return o.beta * std::pow(s.final_beta / o.beta, t);  // log: geometric
+}
+
+HgqLoss::HgqLoss(std::shared_ptr<QuantizedModel> qm, HgqOptions o) : qm_(std::move(qm)), o_(std::move(o)), beta_(o_.beta) {}
+
+void HgqLoss::start_epoch(int epoch) {
+  beta_ = scheduled_beta(o_, epoch) * pid_scale_;
+}
+
+Var HgqLoss::loss() {
+  Var l = mul_scalar(qm_->total_ebops(), static_cast<float>(beta_));
+  if (o_.gamma > 0) l = add(l, mul_scalar(qm_->sum_bits(), static_cast<float>(o_.gamma)));
+  return l;
+}
+
+std::vector<std::pair<std::string, double>> HgqLoss::stats() {
+  return {{"ebops", qm_->ebops_value()},
+          {"beta", beta_},
+          {"mean_weight_bits", qm_->mean_bits(false)},
+          {"mean_input_bits", qm_->mean_bits(true)}};
+}
+
+// PID on the log-ratio of EBOPs to the target: beta is scaled by exp(p e + i sum(e) + d (e - e_prev)).
+void HgqLoss::end_epoch(const train::EpochRecord&) {
+  if (o_.pid.target_ebops <= 0) return;
+  double ebops = qm_->ebops_value();
+  double e = std::log(std::max(ebops, 1e-9) / o_.pid.target_ebops);
+  pid_integral_ += e;
+  pid_scale_ = std::exp(o_.pid.p * e + o_.pid.i * pid_integral_ + o_.pid.d * (e - pid_prev_));
+  pid_prev_ = e;
+}
+
+}  // namespace kiln::compress

@@ -1,0 +1,97 @@
+// HGQ quantization-aware training: the `compression: quantization:` section (PQuant/HGQ key names),
+// quantizers attached to every Dense/Conv layer's input, weight and bias, the EBOPs resource estimate,
+// and the loss term beta * EBOPs + gamma * sum(bits) with beta scheduled per epoch or steered by a PID
+// controller toward a target EBOPs. Facts: ../shared/reference/quantization.md, sections 3, 4 and 6.
+//
+//   compression:
+//     quantization:
+//       enable_quantization: true
+//       use_high_granularity_quantization: true   # trainable bit widths
+//       default_fractional_bits: 6                # weights and biases
+//       default_data_fractional_bits: 6           # layer inputs (activations)
+//       overflow_mode_data: WRAP
+//       hgq_beta: 1.0e-6
+//       beta_schedule: {type: log, start_epoch: 5, end_epoch: 60, final_beta: 1.0e-4}
+#pragma once
+#include <map>
+#include <memory>
+
+#include "compress/quantizer.h"
+#include "engine/nn/model.h"
+#include "engine/train/trainer.h"
+
+namespace kiln::compress {
+
+struct BetaSchedule {
+  std::string type = "constant";  // constant | linear | log (geometric)
+  double start_epoch = 0, end_epoch = 0, final_beta = 0;
+};
+
+struct PidOptions {
+  double target_ebops = 0;  // > 0 enables the controller
+  double p = 1, i = 2e-3, d = 0;
+};
+
+struct LayerQuantOverride {
+  bool enable = true;
+  std::map<nn::Slot, QuantSpec> specs;  // per slot, complete (defaults merged)
+};
+
+struct HgqOptions {
+  bool enable = false;
+  QuantSpec weight, bias, data;  // defaults for parameters and for layer inputs
+  double beta = 1e-5, gamma = 0;
+  BetaSchedule schedule;
+  PidOptions pid;
+  std::map<std::string, LayerQuantOverride> layer_specific;
+};
+HgqOptions parse_quantization(const Config& c);
+
+// The quantizers of one layer.
+struct LayerQuant {
+  nn::Layer* layer = nullptr;
+  std::shared_ptr<FixedQuantizer> input, weight, bias;
+};
+
+class QuantizedModel {
+ public:
+  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D), except those
+  // disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
+  QuantizedModel(nn::Model& m, const HgqOptions& o);
+  const std::vector<LayerQuant>& layers() const { return layers_; }
+  std::vector<FixedQuantizer*> quantizers() const;
+
+  Var ebops(const LayerQuant& l) const;  // differentiable in the bit widths
+  Var total_ebops() const;
+  double ebops_value() const;
+  Var sum_bits() const;  // over every quantized element
+  double mean_bits(bool activations) const;
+
+  // Sets activation integer bits (and signs) from the data: inference passes over `x` in batches.
+  void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = 1024);
+
+ private:
+  std::vector<LayerQuant> layers_;
+};
+
+// beta(epoch) * EBOPs + gamma * sum(bits), with per-epoch stats ebops, beta, mean_weight_bits, mean_input_bits.
+class HgqLoss : public train::LossTerm {
+ public:
+  HgqLoss(std::shared_ptr<QuantizedModel> qm, HgqOptions o);
+  void start_epoch(int epoch) override;
+  Var loss() override;
+  std::vector<std::pair<std::string, double>> stats() override;
+  void end_epoch(const train::EpochRecord& r) override;
+  double beta() const { return beta_; }
+
+ private:
+  std::shared_ptr<QuantizedModel> qm_;
+  HgqOptions o_;
+  double beta_;
+  double pid_integral_ = 0, pid_prev_ = 0;
+  double pid_scale_ = 1;
+};
+
+double scheduled_beta(const HgqOptions& o, int epoch);
+
+}  // namespace kiln::compress

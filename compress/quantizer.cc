@@ -1,0 +1,124 @@
+#include "compress/quantizer.h"
+
+#include <cmath>
+#include <limits>
+
+#include "compress/quantize_ops.h"
+#include "engine/ops.h"
+
+namespace kiln::compress {
+
+Granularity parse_granularity(const std::string& s) {
+  if (s == "per_tensor") return Granularity::kTensor;
+  if (s == "per_channel") return Granularity::kChannel;
+  if (s == "per_weight" || s == "per_element") return Granularity::kElement;
+  throw InputError("unknown granularity '" + s + "' (valid: per_tensor, per_channel, per_weight)");
+}
+
+FixedQuantizer::FixedQuantizer(std::string name, QuantSpec spec, Shape shape)
+    : name_(std::move(name)), spec_(spec), shape_(std::move(shape)), k_(spec.k) {
+  Shape bs = bits_shape(spec_.granularity);
+  f_ = {name_ + ".f", Var(Tensor(bs, static_cast<float>(spec_.f)), spec_.train_f), false, Tensor()};
+  i_ = {name_ + ".i", Var(Tensor(bs, static_cast<float>(spec_.i)), spec_.train_i), false, Tensor()};
+}
+
+Shape FixedQuantizer::bits_shape(Granularity g) const {
+  if (g == Granularity::kTensor || shape_.empty()) return {1};
+  if (g == Granularity::kChannel) return {shape_.back()};
+  return shape_;
+}
+
+void FixedQuantizer::parameters(std::vector<nn::Parameter*>& out) {
+  if (spec_.train_f) out.push_back(&f_);
+  if (spec_.train_i) out.push_back(&i_);
+}
+
+void FixedQuantizer::buffers(std::vector<nn::Buffer>& out) {
+  if (!spec_.train_f) out.push_back({f_.name, &f_.var.value()});
+  if (!spec_.train_i) out.push_back({i_.name, &i_.var.value()});
+}
+
+// Keeps trainable bits inside their range (a projection after each optimiser step).
+void FixedQuantizer::clamp_bits() {
+  if (spec_.train_f) f_.var.value().vec() = f_.var.value().vec().cwiseMax(spec_.f_min).cwiseMin(spec_.f_max);
+  if (spec_.train_i) i_.var.value().vec() = i_.var.value().vec().cwiseMax(spec_.i_min).cwiseMin(spec_.i_max);
+}
+
+// Reduces |x| (or min / max during calibration) over the batch and, for coarser granularity, over the
+// elements sharing a bit width. Under WRAP in training, i follows the data: i <- max(i - 0.01, needed).
+void FixedQuantizer::track_range(const Tensor& x, bool training) {
+  Tensor& iv = i_.var.value();
+  const Tensor& fv = f_.var.value();
+  int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
+  if (per_sample == 0 || n % per_sample != 0) return;
+  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
+  int64_t c = shape_.empty() ? 1 : shape_.back();
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t e = j % per_sample;
+    size_t b = static_cast<size_t>(nb == 1 ? 0 : (nb == per_sample ? e : e % c));
+    lo[b] = std::min(lo[b], x[j]);
+    hi[b] = std::max(hi[b], x[j]);
+  }
+  if (calibrating_) {
+    for (int64_t b = 0; b < nb; ++b) {
+      lo_[b] = std::min(lo_[b], lo[static_cast<size_t>(b)]);
+      hi_[b] = std::max(hi_[b], hi[static_cast<size_t>(b)]);
+    }
+    return;
+  }
+  if (!training || spec_.overflow != Overflow::kWrap) return;
+  for (int64_t b = 0; b < nb; ++b) {
+    double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
+    double f = std::round(fv[b]);
+    double needed = m + std::ldexp(1.0, -static_cast<int>(f)) > 0 ? std::ceil(std::log2(m + std::ldexp(1.0, -static_cast<int>(f)))) : -f;
+    iv[b] = static_cast<float>(std::max(static_cast<double>(iv[b]) - 0.01, needed));
+  }
+}
+
+Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
+  if (ctx.training) clamp_bits();
+  if (spec_.activation) track_range(x.value(), ctx.training);
+  // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
+  return quantize_fixed(x, f_.var, i_.var, k_, spec_.round, spec_.overflow, ctx.training, ctx.rng);
+}
+
+namespace {
+// Forward: round half away from zero; backward: identity (straight through).
+Var round_ste(const Var& v) {
+  Tensor out = v.value();
+  for (int64_t j = 0; j < out.size(); ++j) out[j] = std::round(out[j]);
+  return make_result(std::move(out), "round_ste", {v}, [](Node& self) {
+    self.inputs[0]->grad_buffer().vec() += self.grad.vec();
+  });
+}
+}  // namespace
+
+Var FixedQuantizer::bits() const {
+  Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k_));
+  return mul(relu(b), Var(Tensor(shape_, 1.f)));  // broadcast to the tensor's shape
+}
+
+Tensor FixedQuantizer::bits_value() const {
+  NoGradGuard ng;
+  return bits().value();
+}
+
+void FixedQuantizer::begin_calibration() {
+  calibrating_ = true;
+  lo_ = Tensor(i_.var.shape(), std::numeric_limits<float>::infinity());
+  hi_ = Tensor(i_.var.shape(), -std::numeric_limits<float>::infinity());
+}
+
+void FixedQuantizer::end_calibration() {
+  calibrating_ = false;
+  bool negative = false;
+  for (int64_t b = 0; b < lo_.size(); ++b) negative = negative || lo_[b] < 0;
+  k_ = negative ? 1 : 0;
+  for (int64_t b = 0; b < lo_.size(); ++b) {
+    int f = static_cast<int>(std::lround(f_.var.value()[b]));
+    i_.var.value()[b] = static_cast<float>(integer_bits_for(lo_[b], hi_[b], f, k_));
+  }
+}
+
+}  // namespace kiln::compress

@@ -1,0 +1,139 @@
+// HGQ integration: the EBOPs example of quantization.md (Dense 2 -> 3: 78), gradients of EBOPs to the bit
+// widths, attachment and config errors, beta schedules, calibration of WRAP activations, and a short HGQ
+// training run that lowers EBOPs while keeping accuracy.
+#include "compress/hgq.h"
+#include "engine/train/trainer.h"
+#include "tests/gradcheck.h"
+
+using namespace kiln;
+using namespace kiln::compress;
+
+namespace {
+HgqOptions parse(const std::string& yaml) { return parse_quantization(Config::parse(yaml, "q.yaml", "quantization")); }
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("EBOPs of Dense 2 -> 3 with 4-bit inputs, 3-bit weights, 2-bit biases is 78") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}]", {2}, 1);
+  // k + i + f: inputs 1 + 0 + 3 = 4, weights 1 + 0 + 2 = 3, biases 1 + 0 + 1 = 2.
+  HgqOptions o = parse(R"(
+default_fractional_bits: 2
+default_data_fractional_bits: 3
+layer_specific: {d: {bias: {fractional_bits: 1}}}
+)");
+  QuantizedModel qm(*m, o);
+  REQUIRE(qm.layers().size() == 1);
+  CHECK(qm.ebops_value() == doctest::Approx(78.0));
+  CHECK(qm.mean_bits(true) == doctest::Approx(4.0));
+  CHECK(qm.mean_bits(false) == doctest::Approx((6 * 3 + 3 * 2) / 9.0));
+  // d EBOPs / d f_weight[j, n] = b_in[j] = 4 (straight through the rounding of f).
+  Var e = qm.total_ebops();
+  backward(e);
+  auto params = m->parameters();
+  nn::Parameter* fw = nullptr;
+  for (auto* p : params)
+    if (p->name == "d.weight_q.f") fw = p;
+  REQUIRE(fw != nullptr);
+  for (int64_t j = 0; j < fw->var.size(); ++j) CHECK(fw->var.grad()[j] == doctest::Approx(4.f));
+}
+
+TEST_CASE("EBOPs of a convolution count every multiply it performs") {
+  // conv2d 3x3, 1 -> 2 filters, valid, on 4x4: 2x2 positions * 9 taps * 2 filters = 72 multiplies.
+  auto m = nn::Model::from_yaml("layers: [{type: conv2d, filters: 2, kernel_size: 3, use_bias: false}]", {4, 4, 1}, 1);
+  HgqOptions o = parse("default_fractional_bits: 1\ndefault_data_fractional_bits: 2\n");  // 2-bit weights, 3-bit inputs
+  QuantizedModel qm(*m, o);
+  CHECK(qm.ebops_value() == doctest::Approx(72 * 2 * 3));
+  // Same padding: border positions have fewer taps (4 corners x 4, 8 edges x 6, 4 inside x 9 = 100).
+  auto ms = nn::Model::from_yaml("layers: [{type: conv2d, filters: 1, kernel_size: 3, padding: same, use_bias: false}]",
+                                 {4, 4, 1}, 1);
+  QuantizedModel qs(*ms, o);
+  CHECK(qs.ebops_value() == doctest::Approx((4 * 4 + 8 * 6 + 4 * 9) * 2 * 3));  // corners, edges, interior
+}
+
+TEST_CASE("quantized forward uses the quantizers; pruned weights give exactly zero") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1, use_bias: false}]", {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 4\n"));
+  nn::Parameter* w = m->layers()[0]->param("weight");
+  w->var.value() = Tensor({2, 1}, {0.3f, -0.6f});  // -> 0.25, -0.5
+  nn::Context ctx;
+  Var y = m->forward(Var(Tensor({1, 2}, {0.53f, 0.2f})), ctx);  // inputs -> 0.5, 0.1875
+  CHECK(y.value()[0] == doctest::Approx(0.25f * 0.5f - 0.5f * 0.1875f).epsilon(1e-7));
+  Tensor& f = const_cast<Tensor&>(qm.layers()[0].weight->f());
+  f[1] = -1.f;  // k + i + f = 1 + 0 - 1 = 0: pruned
+  y = m->forward(Var(Tensor({1, 2}, {0.53f, 0.2f})), ctx);
+  CHECK(y.value()[0] == doctest::Approx(0.125f));
+  CHECK(qm.ebops_value() == doctest::Approx(1 * 5 * 3));  // only the kept weight: 5-bit input x 3-bit weight
+}
+
+TEST_CASE("WRAP activations: calibration sets integer bits and signs from the data") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
+  QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\ndata_granularity: per_weight\n"));
+  Tensor x({3, 2}, {3.7f, 0.5f, -1.f, 3.9f, 0.f, 4.0f});
+  qm.calibrate(*m, x);
+  const Tensor& i = qm.layers()[0].input->i();
+  CHECK(i[0] == 2.f);  // feature 0: min -1, max 3.7 -> max(ceil(log2 1), ceil(log2 3.95)) = 2
+  CHECK(i[1] == 3.f);  // feature 1: max 4.0 -> ceil(log2 4.25) = 3
+  CHECK(qm.layers()[0].input->k() == 1);
+}
+
+TEST_CASE("beta schedules and config errors") {
+  HgqOptions o = parse("hgq_beta: 1.0e-6\nbeta_schedule: {type: log, start_epoch: 10, end_epoch: 20, final_beta: 1.0e-4}\n");
+  CHECK(scheduled_beta(o, 5) == doctest::Approx(1e-6));
+  CHECK(scheduled_beta(o, 15) == doctest::Approx(1e-5));
+  CHECK(scheduled_beta(o, 25) == doctest::Approx(1e-4));
+  o = parse("hgq_beta: 0\nbeta_schedule: {type: linear, start_epoch: 0, end_epoch: 10, final_beta: 1.0}\n");
+  CHECK(scheduled_beta(o, 5) == doctest::Approx(0.5));
+  CHECK(error_of([] { parse("round_mode: RND_UP\n"); }).find("q.yaml:1:1") != std::string::npos);
+  CHECK(error_of([] { parse("hgq_bta: 1\n"); }).find("did you mean 'hgq_beta'") != std::string::npos);
+  CHECK(error_of([] { parse("granularity: per_row\n"); }).find("per_row") != std::string::npos);
+  CHECK(error_of([] { parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n"); }).find("end_epoch") != std::string::npos);
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
+  CHECK(error_of([&] { QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n")); }).find("'fc9'") !=
+        std::string::npos);
+}
+
+TEST_CASE("an HGQ training run lowers EBOPs and keeps learning; without the EBOPs term it does not") {
+  train::set_threads(1);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> n(0.f, 1.f);
+  data::Dataset d;
+  d.x = Tensor({1200, 8});
+  for (int64_t j = 0; j < d.x.size(); ++j) d.x[j] = n(rng);
+  for (int64_t r = 0; r < 1200; ++r) d.labels.push_back(d.x[r * 8] + d.x[r * 8 + 1] > 0 ? 1 : 0);
+  d.class_names = {"0", "1"};
+  // Adam moves each bit width by about the learning rate per step, whatever beta is: 300 steps at 5e-3
+  // can take ~1.5 bits off every width, i.e. EBOPs down by about 40%.
+  auto run = [&](const std::string& beta, double* before, double* acc) {
+    auto m = nn::Model::from_yaml("layers: [{type: dense, units: 16, activation: relu}, {type: dense, units: 2}]", {8}, 1);
+    HgqOptions o = parse("default_fractional_bits: 6\ndefault_data_fractional_bits: 6\nhgq_beta: " + beta + "\n");
+    auto qm = std::make_shared<QuantizedModel>(*m, o);
+    *before = qm->ebops_value();
+    train::TrainOptions t;
+    t.epochs = 8;
+    t.batch_size = 32;
+    t.optimizer.learning_rate = 5e-3f;
+    train::Trainer tr(*m, t);
+    tr.add_loss_term(std::make_shared<HgqLoss>(qm, o));
+    tr.fit(d, data::Dataset(), nullptr, nullptr);
+    *acc = train::evaluate(*m, d, t).accuracy;
+    REQUIRE(tr.history().back().extra.size() == 4);
+    CHECK(tr.history().back().extra[0].first == "ebops");
+    CHECK(tr.history().back().extra[0].second == doctest::Approx(qm->ebops_value()));
+    return qm->ebops_value();
+  };
+  double before, acc;
+  double after = run("1.0e-4", &before, &acc);
+  MESSAGE("beta 1e-4: EBOPs " << before << " -> " << after << ", accuracy " << acc);
+  CHECK(after < 0.7 * before);
+  CHECK(acc > 0.95);
+  double control = run("0", &before, &acc);
+  MESSAGE("beta 0: EBOPs " << before << " -> " << control << ", accuracy " << acc);
+  CHECK(control > 0.9 * before);
+}
