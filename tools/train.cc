@@ -19,6 +19,7 @@
 
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
+#include "tools/compression.h"
 #include "tools/json.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
@@ -102,7 +103,7 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
 }
 
 std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
-                         const nn::Model& m, double wall) {
+                         const nn::Model& m, double wall, const CompressionRun& comp) {
   json::Object o;
   const auto& h = const_cast<train::Trainer&>(tr).history();
   o.num("epochs", static_cast<double>(h.size()));
@@ -136,6 +137,11 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
     o.num("train_seconds", secs);
     o.num("train_samples_per_second", secs > 0 ? samples / secs : NAN);
   }
+  if (comp.active()) {
+    o.num("ebops", comp.ebops());
+    o.num("mean_weight_bits", comp.mean_bits(false));
+    o.num("mean_input_bits", comp.mean_bits(true));
+  }
   o.num("wall_seconds", wall);
   return o.dump() + "\n";
 }
@@ -143,7 +149,7 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
 int run(const Flags& f) {
   auto t0 = std::chrono::steady_clock::now();
   Config cfg = Config::load_file(f.config);
-  cfg.check_unused({"name", "data", "model", "training", "output_dir"});
+  cfg.check_unused({"name", "data", "model", "training", "compression", "output_dir"});
   train::DataOptions dopt = train::parse_data(cfg.child("data", true));
   train::TrainOptions topt = train::parse_training(cfg.child("training"));
   Config model_cfg = cfg.child("model", true);
@@ -165,13 +171,18 @@ int run(const Flags& f) {
   if (!f.quiet) std::cerr << " (" << s.train.source << ")\n";
 
   std::unique_ptr<nn::Model> model;
+  std::unique_ptr<CompressionRun> comp;
   if (f.resume.empty()) {
     model = nn::Model::from_config(model_cfg, sample, topt.seed);
+    comp = std::make_unique<CompressionRun>(cfg.child("compression"), *model);
   } else {
     if (resume.input_shape != sample)
       throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
                        ", the data gives " + shape_str(sample));
-    model = train::restore_model(resume);
+    // Quantizers are attached before the weights load: their bit widths are in the checkpoint too.
+    model = nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed);
+    comp = std::make_unique<CompressionRun>(cfg.child("compression"), *model);
+    train::load_weights(*model, resume);
     if (resume.class_names != s.train.class_names) {
       std::string a, b;
       for (const auto& n : resume.class_names) a += (a.empty() ? "" : ", ") + n;
@@ -187,6 +198,7 @@ int run(const Flags& f) {
     if (!f.quiet) std::cerr << summary;
     write_text(rd.path("summary.txt"), summary);
     train::Trainer tr(*model, topt);
+    comp->add_to(tr);
     if (!f.resume.empty()) {
       tr.optimizer().load_state(resume.optimizer_state, model->parameters());
       tr.history() = resume.history;
@@ -203,8 +215,18 @@ int run(const Flags& f) {
       if (std::isfinite(p.accuracy)) st.push_back({"acc", p.accuracy});
       bar->update(p.batch, p.samples, st);
     };
+    auto save = [&](const std::string& path) {
+      train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
+      std::ifstream cfg_in(f.config);
+      ck.config_yaml.assign(std::istreambuf_iterator<char>(cfg_in), std::istreambuf_iterator<char>());
+      ck.optimizer_state = tr.optimizer().state();
+      ck.history = tr.history();
+      ck.seed = topt.seed;
+      train::save_checkpoint(ck, path);
+    };
     auto on_epoch = [&](const train::EpochRecord& r) {
       write_text(rd.path("history.csv"), history_csv(tr.history()));
+      comp->on_epoch(r, rd, save);
       if (f.quiet || !bar) return;
       ProgressBar::Stats st{{"loss", r.train_loss}};
       if (std::isfinite(r.train_accuracy)) st.push_back({"acc", r.train_accuracy});
@@ -212,26 +234,24 @@ int run(const Flags& f) {
       if (std::isfinite(r.val_accuracy)) st.push_back({"val_acc", r.val_accuracy});
       if (std::isfinite(r.val_mse)) st.push_back({"val_mse", r.val_mse});
       bar->finish(st);
+      std::string q = CompressionRun::progress_stats(r);
+      if (!q.empty()) std::cerr << "  " << q << "\n";
     };
     tr.fit(s.train, s.val, on_batch, on_epoch);
     if (tr.stopped_early())
       std::cerr << "early stopping: no improvement in " << topt.early_stopping.monitor << " for "
                 << topt.early_stopping.patience << " epochs; best epoch " << tr.best_epoch() << "\n";
 
+    comp->finish(*model, s.train.x, rd);  // calibration first: the test sees the deployed bit widths
+    if (comp->active() && !f.quiet) std::cerr << "quantization after calibration:\n" << comp->report();
     const data::Dataset& test = s.test.size() ? s.test : s.val;
     train::EvalResult ev = train::evaluate(*model, test, topt);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));
-    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall));
+    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall, *comp));
     write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
 
-    train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
-    std::ifstream cfg_in(f.config);
-    ck.config_yaml.assign(std::istreambuf_iterator<char>(cfg_in), std::istreambuf_iterator<char>());
-    ck.optimizer_state = tr.optimizer().state();
-    ck.history = tr.history();
-    ck.seed = topt.seed;
-    train::save_checkpoint(ck, rd.path("model.ckpt"));
+    save(rd.path("model.ckpt"));
     rd.commit();
 
     std::cout << "test: " << test.size() << " samples, loss " << fmt(ev.loss);
@@ -239,6 +259,7 @@ int run(const Flags& f) {
       std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
     else
       std::cout << ", MSE " << fmt(ev.mse, 6);
+    if (comp->active()) std::cout << ", EBOPs " << fmt(comp->ebops(), 0);
     std::cout << "\nwrote " << out
               << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg} in "
               << fmt(wall, 1) << " s\n";

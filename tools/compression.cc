@@ -1,0 +1,124 @@
+#include "tools/compression.h"
+
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "tools/plot.h"
+
+namespace kiln {
+
+bool ParetoFront::add(const ParetoPoint& p, std::vector<int>* removed) {
+  if (!std::isfinite(p.ebops) || !std::isfinite(p.val_accuracy)) return false;
+  for (const auto& q : points_)
+    if (q.ebops <= p.ebops && q.val_accuracy >= p.val_accuracy) return false;
+  std::vector<ParetoPoint> kept;
+  for (const auto& q : points_) {
+    if (p.ebops <= q.ebops && p.val_accuracy >= q.val_accuracy) removed->push_back(q.epoch);
+    else kept.push_back(q);
+  }
+  kept.push_back(p);
+  std::sort(kept.begin(), kept.end(), [](const ParetoPoint& a, const ParetoPoint& b) { return a.ebops < b.ebops; });
+  points_ = std::move(kept);
+  return true;
+}
+
+CompressionRun::CompressionRun(const Config& c, nn::Model& m) {
+  c.check_unused({"quantization"});
+  if (!c.has("quantization")) return;
+  opt_ = compress::parse_quantization(c.child("quantization"));
+  if (!opt_.enable) return;
+  qm_ = std::make_shared<compress::QuantizedModel>(m, opt_);
+}
+
+void CompressionRun::add_to(train::Trainer& tr) const {
+  if (qm_) tr.add_loss_term(std::make_shared<compress::HgqLoss>(qm_, opt_));
+}
+
+static double extra(const train::EpochRecord& r, const std::string& key) {
+  for (const auto& kv : r.extra)
+    if (kv.first == key) return kv.second;
+  return NAN;
+}
+
+std::string CompressionRun::progress_stats(const train::EpochRecord& r) {
+  double e = extra(r, "ebops");
+  if (!std::isfinite(e)) return "";
+  std::ostringstream os;
+  os << std::setprecision(4) << "EBOPs " << e << ", mean bits: weights " << extra(r, "mean_weight_bits") << ", inputs "
+     << extra(r, "mean_input_bits") << ", beta " << extra(r, "beta");
+  return os.str();
+}
+
+void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save) {
+  if (!qm_) return;
+  std::vector<int> removed;
+  ParetoPoint p{r.epoch, extra(r, "beta"), extra(r, "ebops"), r.val_accuracy};
+  std::filesystem::create_directories(rd.path("pareto"));
+  if (front_.add(p, &removed)) save(rd.path("pareto/epoch_" + std::to_string(r.epoch) + ".ckpt"));
+  for (int e : removed) std::filesystem::remove(rd.path("pareto/epoch_" + std::to_string(e) + ".ckpt"));
+}
+
+std::string CompressionRun::report() const {
+  if (!qm_) return "";
+  std::ostringstream os;
+  os << std::left << std::setw(16) << "layer" << std::right << std::setw(10) << "params" << std::setw(12) << "zero-width"
+     << std::setw(13) << "weight bits" << std::setw(13) << "input bits" << std::setw(14) << "EBOPs" << '\n';
+  double total = 0;
+  int64_t params = 0, zeros = 0;
+  for (const auto& l : qm_->layers()) {
+    Tensor wb = l.weight->bits_value(), ib = l.input->bits_value();
+    int64_t n = wb.size(), z = (wb.vec().array() == 0.f).count();
+    if (l.bias) {
+      Tensor bb = l.bias->bits_value();
+      n += bb.size(), z += (bb.vec().array() == 0.f).count();
+    }
+    double e;
+    {
+      NoGradGuard ng;
+      e = qm_->ebops(l).value()[0];
+    }
+    total += e, params += n, zeros += z;
+    os << std::left << std::setw(16) << l.layer->name() << std::right << std::setw(10) << n << std::setw(12) << z
+       << std::setw(13) << std::fixed << std::setprecision(2) << wb.vec().mean() << std::setw(13) << ib.vec().mean()
+       << std::setw(14) << std::setprecision(0) << e << '\n';
+  }
+  os << std::left << std::setw(16) << "total" << std::right << std::setw(10) << params << std::setw(12) << zeros
+     << std::setw(26) << "" << std::setw(14) << std::fixed << std::setprecision(0) << total << '\n';
+  return os.str();
+}
+
+void CompressionRun::finish(nn::Model& m, const Tensor& train_x, RunDir& rd) {
+  if (!qm_) return;
+  qm_->calibrate(m, train_x);
+  std::ostringstream csv;
+  csv << "epoch,beta,ebops,val_accuracy\n";
+  plot::Series front{"Pareto front (validation)", {}, {}, true};
+  for (const auto& p : front_.points()) {
+    csv << p.epoch << ',' << std::setprecision(6) << p.beta << ',' << std::setprecision(10) << p.ebops << ','
+        << std::setprecision(6) << p.val_accuracy << '\n';
+    front.x.push_back(p.ebops);
+    front.y.push_back(p.val_accuracy);
+  }
+  write_text(rd.path("pareto.csv"), csv.str());
+  plot::write_svg(rd.path("pareto.svg"), {{"Accuracy vs resources", "EBOPs", "validation accuracy", {front}, true}});
+  write_text(rd.path("quantization.txt"), report());
+  // Bit-width histograms, one series per layer: weights, and layer inputs.
+  std::vector<plot::Series> ws, is;
+  for (const auto& l : qm_->layers()) {
+    for (bool input : {false, true}) {
+      Tensor b = (input ? l.input : l.weight)->bits_value();
+      std::map<int, double> h;
+      for (int64_t j = 0; j < b.size(); ++j) h[static_cast<int>(b[j])] += 1;
+      plot::Series s{l.layer->name(), {}, {}, true};
+      for (const auto& [bits, count] : h) s.x.push_back(bits), s.y.push_back(count);
+      (input ? is : ws).push_back(s);
+    }
+  }
+  plot::write_svg(rd.path("bit_widths.svg"), {{"Weight bit widths", "bits (k + i + f)", "weights", ws},
+                                              {"Input bit widths (per feature)", "bits (k + i + f)", "inputs", is}});
+}
+
+}  // namespace kiln

@@ -1,0 +1,51 @@
+// The `compression:` section of a run, for //tools:train: attaches HGQ quantizers to the model, adds the
+// EBOPs loss, keeps the accuracy-vs-EBOPs Pareto front along the beta ramp (non-dominated checkpoints in
+// DIR/pareto/, pareto.csv, pareto.svg), calibrates WRAP activations after training, and writes the
+// per-layer report (quantization.txt) and bit-width histograms (bit_widths.svg).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "compress/hgq.h"
+#include "tools/run_dir.h"
+
+namespace kiln {
+
+struct ParetoPoint {
+  int epoch;
+  double beta, ebops, val_accuracy;
+};
+
+// Points not dominated by another (lower-or-equal EBOPs and higher-or-equal accuracy, one strictly).
+// add() returns the epochs that the new point dominates (their checkpoints can go); false if it is itself dominated.
+class ParetoFront {
+ public:
+  bool add(const ParetoPoint& p, std::vector<int>* removed);
+  const std::vector<ParetoPoint>& points() const { return points_; }  // sorted by EBOPs
+
+ private:
+  std::vector<ParetoPoint> points_;
+};
+
+class CompressionRun {
+ public:
+  CompressionRun(const Config& compression, nn::Model& m);  // compression may be an empty mapping
+  bool active() const { return qm_ != nullptr; }
+  void add_to(train::Trainer& tr) const;
+  // After each epoch: updates the front and saves/removes checkpoints through `save(path)`.
+  void on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save);
+  // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
+  void finish(nn::Model& m, const Tensor& train_x, RunDir& rd);
+  std::string report() const;                   // per-layer table
+  double ebops() const { return qm_ ? qm_->ebops_value() : 0; }
+  double mean_bits(bool activations) const { return qm_ ? qm_->mean_bits(activations) : 0; }
+  static std::string progress_stats(const train::EpochRecord& r);  // " ebops 1234 bits 5.1/6.2" or ""
+
+ private:
+  std::shared_ptr<compress::QuantizedModel> qm_;
+  compress::HgqOptions opt_;
+  ParetoFront front_;
+};
+
+}  // namespace kiln
