@@ -168,6 +168,19 @@ Var QuantizedModel::ebops(const LayerQuant& l) const {
   return e;
 }
 
+double QuantizedModel::uniform_ebops(double bits) const {
+  NoGradGuard ng;
+  double total = 0;
+  for (const auto& l : layers_) {
+    Shape in{1};
+    for (int64_t d : l.layer->input_shape()) in.push_back(d);
+    Var macs = sum_all(l.layer->apply_kernel(Var(Tensor(in, 1.f)), Var(Tensor(l.weight->shape(), 1.f))));
+    total += macs.value()[0] * bits * bits;
+    if (l.bias) total += static_cast<double>(shape_numel(l.layer->output_shape())) * bits;
+  }
+  return total;
+}
+
 Var QuantizedModel::total_ebops() const {
   Var total(Tensor(Shape{}, 0.f));
   for (const auto& l : layers_) total = add(total, ebops(l));

@@ -64,6 +64,8 @@ class QuantizedModel {
   Var ebops(const LayerQuant& l) const;  // differentiable in the bit widths
   Var total_ebops() const;
   double ebops_value() const;
+  // EBOPs of the same layers with every input, weight and bias `bits` wide (the uniform baseline).
+  double uniform_ebops(double bits) const;
   Var sum_bits() const;  // over every quantized element
   double mean_bits(bool activations) const;
 

@@ -31,6 +31,7 @@ layer_specific: {d: {bias: {fractional_bits: 1}}}
   QuantizedModel qm(*m, o);
   REQUIRE(qm.layers().size() == 1);
   CHECK(qm.ebops_value() == doctest::Approx(78.0));
+  CHECK(qm.uniform_ebops(8) == doctest::Approx(6 * 64 + 3 * 8));
   CHECK(qm.mean_bits(true) == doctest::Approx(4.0));
   CHECK(qm.mean_bits(false) == doctest::Approx((6 * 3 + 3 * 2) / 9.0));
   // d EBOPs / d f_weight[j, n] = b_in[j] = 4 (straight through the rounding of f).

@@ -39,6 +39,7 @@ class CompressionRun {
   void finish(nn::Model& m, const Tensor& train_x, RunDir& rd);
   std::string report() const;                   // per-layer table
   double ebops() const { return qm_ ? qm_->ebops_value() : 0; }
+  double uniform_ebops(double bits) const { return qm_ ? qm_->uniform_ebops(bits) : 0; }
   double mean_bits(bool activations) const { return qm_ ? qm_->mean_bits(activations) : 0; }
   static std::string progress_stats(const train::EpochRecord& r);  // " ebops 1234 bits 5.1/6.2" or ""
 

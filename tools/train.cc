@@ -139,6 +139,7 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
   }
   if (comp.active()) {
     o.num("ebops", comp.ebops());
+    o.num("ebops_uniform_8bit", comp.uniform_ebops(8));
     o.num("mean_weight_bits", comp.mean_bits(false));
     o.num("mean_input_bits", comp.mean_bits(true));
   }
@@ -259,7 +260,8 @@ int run(const Flags& f) {
       std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
     else
       std::cout << ", MSE " << fmt(ev.mse, 6);
-    if (comp->active()) std::cout << ", EBOPs " << fmt(comp->ebops(), 0);
+    if (comp->active())
+      std::cout << ", EBOPs " << fmt(comp->ebops(), 0) << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
     std::cout << "\nwrote " << out
               << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg} in "
               << fmt(wall, 1) << " s\n";
