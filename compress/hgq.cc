@@ -36,7 +36,18 @@ HgqOptions parse_quantization(const Config& c) {
                   "default_fractional_bits", "default_data_integer_bits", "default_data_fractional_bits",
                   "default_data_keep_negatives", "round_mode", "overflow_mode_parameters", "overflow_mode_data",
                   "use_symmetric_quantization", "granularity", "data_granularity", "hgq_beta", "hgq_gamma",
-                  "beta_schedule", "target_ebops", "pid", "bit_range", "layer_specific"});
+                  "beta_schedule", "target_ebops", "pid", "bit_range", "layer_specific", "use_lut_activations",
+                  "use_real_tanh", "sigmoid_table", "tanh_table", "softmax_table"});
+  o.use_lut_activations = c.get<bool>("use_lut_activations", true);
+  o.use_real_tanh = c.get<bool>("use_real_tanh", false);
+  auto table = [&](const char* key, const std::vector<std::string>& keys) {
+    Config t = c.child(key);
+    t.check_unused(keys);
+    return t;
+  };
+  o.sigmoid_table = parse_lut(table("sigmoid_table", lut_config_keys()), LutFunction::kSigmoid);
+  o.tanh_table = parse_lut(table("tanh_table", lut_config_keys()), LutFunction::kTanh);
+  o.softmax_table = parse_softmax_lut(table("softmax_table", softmax_lut_config_keys()));
   o.enable = c.get<bool>("enable_quantization", true);
   bool hgq = c.get<bool>("use_high_granularity_quantization", true);
   auto mode = [&](const char* key, auto parse, auto fallback) {
@@ -127,9 +138,17 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     }
   }
   for (nn::Layer* l : all) {
-    if (!l->has_slot(nn::Slot::kWeight)) continue;
     auto ov = o.layer_specific.find(l->name());
     if (ov != o.layer_specific.end() && !ov->second.enable) continue;
+    std::string act = l->activation_name();
+    if (l->has_slot(nn::Slot::kActivation) && (act == "sigmoid" || act == "tanh" || act == "softmax")) {
+      std::string fn = act == "tanh" && !o.use_real_tanh ? "hard_tanh" : act;
+      if (o.use_lut_activations || fn == "hard_tanh") {
+        activations_.push_back(std::make_shared<LutActivation>(fn, o));
+        l->set_transform(nn::Slot::kActivation, activations_.back());
+      }
+    }
+    if (!l->has_slot(nn::Slot::kWeight)) continue;
     auto spec = [&](nn::Slot s, const QuantSpec& d) { return ov == o.layer_specific.end() ? d : ov->second.specs.at(s); };
     LayerQuant q;
     q.layer = l;
@@ -223,6 +242,16 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
     m.forward(Var(xb), ctx);
   }
   for (const auto& l : layers_) l.input->end_calibration();
+}
+
+LutActivation::LutActivation(std::string function, const HgqOptions& o)
+    : function_(std::move(function)), sigmoid_(o.sigmoid_table), tanh_(o.tanh_table), softmax_(o.softmax_table) {}
+
+Var LutActivation::apply(const Var& x, nn::Context&) {
+  if (function_ == "sigmoid") return sigmoid_lut(x, sigmoid_);
+  if (function_ == "tanh") return tanh_lut(x, tanh_);
+  if (function_ == "softmax") return softmax_lut(x, -1, softmax_);
+  return clamp(x, -1.f, 1.f);  // hard tanh
 }
 
 double scheduled_beta(const HgqOptions& o, int epoch) {

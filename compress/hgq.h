@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 
+#include "compress/lut.h"
 #include "compress/quantizer.h"
 #include "engine/nn/model.h"
 #include "engine/train/trainer.h"
@@ -44,6 +45,24 @@ struct HgqOptions {
   BetaSchedule schedule;
   PidOptions pid;
   std::map<std::string, LayerQuantOverride> layer_specific;
+  // Activations as the hardware computes them: sigmoid, tanh and softmax through hls4ml's tables
+  // (overridable), tanh as hard tanh (clip to [-1, 1]) unless use_real_tanh.
+  bool use_lut_activations = true, use_real_tanh = false;
+  LutSpec sigmoid_table = LutSpec::sigmoid(), tanh_table = LutSpec::tanh();
+  SoftmaxLutSpec softmax_table;
+};
+
+// The activation of a layer evaluated as the hardware does (nn::Slot::kActivation).
+class LutActivation : public nn::Transform {
+ public:
+  LutActivation(std::string function, const HgqOptions& o);
+  Var apply(const Var& x, nn::Context& ctx) override;
+  const std::string& function() const { return function_; }
+
+ private:
+  std::string function_;  // sigmoid | tanh | hard_tanh | softmax
+  LutSpec sigmoid_, tanh_;
+  SoftmaxLutSpec softmax_;
 };
 HgqOptions parse_quantization(const Config& c);
 
@@ -74,6 +93,7 @@ class QuantizedModel {
 
  private:
   std::vector<LayerQuant> layers_;
+  std::vector<std::shared_ptr<LutActivation>> activations_;
 };
 
 // beta(epoch) * EBOPs + gamma * sum(bits), with per-epoch stats ebops, beta, mean_weight_bits, mean_input_bits.

@@ -138,3 +138,33 @@ TEST_CASE("an HGQ training run lowers EBOPs and keeps learning; without the EBOP
   MESSAGE("beta 0: EBOPs " << before << " -> " << control << ", accuracy " << acc);
   CHECK(control > 0.9 * before);
 }
+
+TEST_CASE("activations train as the hardware computes them: tables for sigmoid/softmax, hard tanh by default") {
+  auto m = nn::Model::from_yaml(R"(
+layers:
+  - {type: dense, name: d, units: 2, activation: sigmoid}
+  - {type: tanh, name: t}
+  - {type: softmax, name: s}
+)",
+                                {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 6\n"));
+  nn::Layer* d = m->layers()[0];
+  CHECK(d->transform(nn::Slot::kActivation) != nullptr);
+  CHECK(m->layers()[1]->transform(nn::Slot::kActivation) != nullptr);
+  nn::Context ctx;
+  // The layer's output equals the table lookup of its pre-activation, not the exact sigmoid.
+  Var x(Tensor({1, 2}, {0.3f, -0.7f}));
+  Var pre = d->apply_kernel(d->transform(nn::Slot::kInput)->apply(x, ctx), d->transform(nn::Slot::kWeight)->apply(d->param("weight")->var, ctx));
+  pre = add(pre, d->transform(nn::Slot::kBias)->apply(d->param("bias")->var, ctx));
+  Var out = d->forward(x, ctx);
+  for (int j = 0; j < 2; ++j) CHECK(out.value()[j] == static_cast<float>(sigmoid_lut(pre.value()[j])));
+  // Hard tanh clips; with use_real_tanh the tanh table is used instead.
+  Var big(Tensor({1, 2}, {3.f, -0.5f}));
+  CHECK(m->layers()[1]->forward(big, ctx).value().storage() == std::vector<float>{1.f, -0.5f});
+  auto m2 = nn::Model::from_yaml("layers: [{type: tanh, name: t}]", {2}, 1);
+  QuantizedModel q2(*m2, parse("use_real_tanh: true\n"));
+  CHECK(m2->layers()[0]->forward(big, ctx).value()[0] == static_cast<float>(tanh_lut(3.0)));
+  auto m3 = nn::Model::from_yaml("layers: [{type: sigmoid, name: g}]", {2}, 1);
+  QuantizedModel q3(*m3, parse("use_lut_activations: false\n"));
+  CHECK(m3->layers()[0]->transform(nn::Slot::kActivation) == nullptr);
+}

@@ -43,8 +43,12 @@ class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(Activation a) : act_(std::move(a)) {}
   std::string type() const override { return act_.name; }
+  bool has_slot(Slot s) const override { return s == Slot::kActivation; }
+  std::string activation_name() const override { return act_.name; }
   Shape build(const Shape& in, std::mt19937_64&) override { return out_shape_ = in; }
-  Var forward(const Var& x, Context&) override { return act_.apply(x); }
+  Var forward(const Var& x, Context& ctx) override {
+    return transform(Slot::kActivation) ? through(Slot::kActivation, x, ctx) : act_.apply(x);
+  }
 
  private:
   Activation act_;

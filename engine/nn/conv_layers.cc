@@ -77,6 +77,7 @@ class Conv : public Layer {
   }
 
   bool has_slot(Slot) const override { return true; }
+  std::string activation_name() const override { return act_.name; }
   Var apply_kernel(const Var& x, const Var& w) const override {
     if (depthwise_) return depthwise_conv2d(x, w, Var(), strides_[0], strides_[1], pad_);
     if (dims_ == 1) return conv1d(x, w, Var(), strides_[0], pad_);
@@ -90,7 +91,8 @@ class Conv : public Layer {
     if (depthwise_) y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
     else if (dims_ == 1) y = conv1d(x, w, b, strides_[0], pad_);
     else y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
-    return through(Slot::kOutput, act_.apply(y), ctx);
+    Var a = transform(Slot::kActivation) ? through(Slot::kActivation, y, ctx) : act_.apply(y);
+    return through(Slot::kOutput, a, ctx);
   }
 
  private:

@@ -28,11 +28,13 @@ class Dense : public Layer {
     return out_shape_;
   }
   bool has_slot(Slot) const override { return true; }
+  std::string activation_name() const override { return act_.name; }
   Var apply_kernel(const Var& x, const Var& w) const override { return linear(x, w, Var()); }
   Var forward(const Var& x, Context& ctx) override {
     Var b = use_bias_ ? through(Slot::kBias, params_[1].var, ctx) : Var();
     Var y = linear(through(Slot::kInput, x, ctx), through(Slot::kWeight, params_[0].var, ctx), b);
-    return through(Slot::kOutput, act_.apply(y), ctx);
+    Var a = transform(Slot::kActivation) ? through(Slot::kActivation, y, ctx) : act_.apply(y);
+    return through(Slot::kOutput, a, ctx);
   }
 
  private:

@@ -39,9 +39,11 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
 // A differentiable map on one of a layer's tensors: its input, weight, bias or output. Compression
 // attaches them after the model is built (quantizers with trainable bit widths, pruning masks); their
 // parameters and buffers become the layer's, named "<layer>.<slot>_q.<name>".
-enum class Slot { kInput = 0, kWeight = 1, kBias = 2, kOutput = 3 };
-constexpr int kNumSlots = 4;
-const char* slot_name(Slot s);  // "input", "weight", "bias", "output"
+// kActivation replaces the layer's activation function (e.g. by hls4ml's lookup tables); it receives
+// the pre-activation values.
+enum class Slot { kInput = 0, kWeight = 1, kBias = 2, kOutput = 3, kActivation = 4 };
+constexpr int kNumSlots = 5;
+const char* slot_name(Slot s);  // "input", "weight", "bias", "output", "activation"
 
 class Transform {
  public:
@@ -83,6 +85,8 @@ class Layer {
 
   // Slots this layer routes through transforms (Dense/Conv: all four; others: none).
   virtual bool has_slot(Slot) const { return false; }
+  // The activation this layer applies ("relu", "sigmoid", ..., "linear"), "" for layers without one.
+  virtual std::string activation_name() const { return ""; }
   // The layer's multiply structure alone: x [B, in...] with kernel w (Dense: linear, Conv: the convolution),
   // no bias, no activation. Used to count bit operations (EBOPs) and to fold and deploy. Null Var if none.
   virtual Var apply_kernel(const Var& /*x*/, const Var& /*w*/) const { return Var(); }
