@@ -90,9 +90,23 @@ std::string CompressionRun::report() const {
   return os.str();
 }
 
-void CompressionRun::finish(nn::Model& m, const Tensor& train_x, RunDir& rd) {
+void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd) {
   if (!qm_) return;
   qm_->calibrate(m, train_x);
+  try {
+    compress::DeployedModel d = compress::DeployedModel::freeze(m, *qm_);
+    std::vector<double> dep = d.forward(test_x);
+    NoGradGuard ng;
+    nn::Context ctx;
+    Tensor y = m.forward(Var(test_x), ctx).value();
+    deploy_.done = true;
+    deploy_.samples = test_x.dim(0);
+    deploy_.accumulator_bits = d.max_accumulator_bits();
+    for (int64_t j = 0; j < y.size(); ++j) deploy_.mismatches += static_cast<double>(y[j]) != dep[static_cast<size_t>(j)];
+    write_text(rd.path("deployed.txt"), d.describe());
+  } catch (const InputError& e) {
+    deploy_.refused = e.what();
+  }
   std::ostringstream csv;
   csv << "epoch,beta,ebops,val_accuracy\n";
   plot::Series front{"Pareto front (validation)", {}, {}, true};

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "compress/deploy.h"
 #include "compress/hgq.h"
 #include "tools/run_dir.h"
 
@@ -36,7 +37,15 @@ class CompressionRun {
   // After each epoch: updates the front and saves/removes checkpoints through `save(path)`.
   void on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save);
   // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
-  void finish(nn::Model& m, const Tensor& train_x, RunDir& rd);
+  // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
+  void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);
+  struct DeployCheck {
+    bool done = false;
+    std::string refused;  // why the model could not be frozen, if it could not
+    int64_t samples = 0, mismatches = 0;
+    int accumulator_bits = 0;
+  };
+  const DeployCheck& deploy_check() const { return deploy_; }
   std::string report() const;                   // per-layer table
   double ebops() const { return qm_ ? qm_->ebops_value() : 0; }
   double uniform_ebops(double bits) const { return qm_ ? qm_->uniform_ebops(bits) : 0; }
@@ -47,6 +56,7 @@ class CompressionRun {
   std::shared_ptr<compress::QuantizedModel> qm_;
   compress::HgqOptions opt_;
   ParetoFront front_;
+  DeployCheck deploy_;
 };
 
 }  // namespace kiln

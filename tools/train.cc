@@ -140,6 +140,14 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
   if (comp.active()) {
     o.num("ebops", comp.ebops());
     o.num("ebops_uniform_8bit", comp.uniform_ebops(8));
+    const auto& dc = comp.deploy_check();
+    if (dc.done) {
+      o.num("deployed_test_samples", static_cast<double>(dc.samples));
+      o.num("deployed_mismatches", static_cast<double>(dc.mismatches));
+      o.num("deployed_accumulator_bits", dc.accumulator_bits);
+    } else {
+      o.text("deployed_refused", dc.refused);
+    }
     o.num("mean_weight_bits", comp.mean_bits(false));
     o.num("mean_input_bits", comp.mean_bits(true));
   }
@@ -243,9 +251,17 @@ int run(const Flags& f) {
       std::cerr << "early stopping: no improvement in " << topt.early_stopping.monitor << " for "
                 << topt.early_stopping.patience << " epochs; best epoch " << tr.best_epoch() << "\n";
 
-    comp->finish(*model, s.train.x, rd);  // calibration first: the test sees the deployed bit widths
-    if (comp->active() && !f.quiet) std::cerr << "quantization after calibration:\n" << comp->report();
     const data::Dataset& test = s.test.size() ? s.test : s.val;
+    comp->finish(*model, s.train.x, test.x, rd);  // calibration first: the test sees the deployed bit widths
+    if (comp->active() && !f.quiet) {
+      std::cerr << "quantization after calibration:\n" << comp->report();
+      const auto& dc = comp->deploy_check();
+      if (dc.done)
+        std::cerr << "deployed fixed-point model: " << dc.mismatches << " mismatches against the quantized forward on "
+                  << dc.samples << " test samples (widest accumulator " << dc.accumulator_bits << " bits)\n";
+      else
+        std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
+    }
     train::EvalResult ev = train::evaluate(*model, test, topt);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));

@@ -49,6 +49,7 @@ class Conv : public Layer {
         kinit_(parse_init(c, "kernel_initializer", Init::kGlorotUniform)),
         binit_(parse_init(c, "bias_initializer", Init::kZeros)) {
     if (!c.has("kernel_size")) c.fail("kernel_size", "missing required key 'kernel_size' in " + c.where());
+    geom_ = {dims_, kernel_, strides_, pad_, depthwise_, false};
     if (!depthwise && filters_ < 1) c.fail("filters", "filters must be >= 1, got " + std::to_string(filters_));
   }
   std::string type() const override { return depthwise_ ? "depthwise_conv2d" : (dims_ == 1 ? "conv1d" : "conv2d"); }
@@ -78,6 +79,7 @@ class Conv : public Layer {
 
   bool has_slot(Slot) const override { return true; }
   std::string activation_name() const override { return act_.name; }
+  const Geometry* geometry() const override { return &geom_; }
   Var apply_kernel(const Var& x, const Var& w) const override {
     if (depthwise_) return depthwise_conv2d(x, w, Var(), strides_[0], strides_[1], pad_);
     if (dims_ == 1) return conv1d(x, w, Var(), strides_[0], pad_);
@@ -104,6 +106,7 @@ class Conv : public Layer {
   bool use_bias_;
   Activation act_;
   Init kinit_, binit_;
+  Geometry geom_;
 };
 
 // Pooling: max/avg, 1-d or 2-d; strides default to the pool size (Keras).
@@ -114,8 +117,11 @@ class Pool : public Layer {
         dims_(dims),
         pool_(read_sizes(c, "pool_size", static_cast<size_t>(dims), std::vector<int>(static_cast<size_t>(dims), 2))),
         strides_(read_sizes(c, "strides", static_cast<size_t>(dims), pool_)),
-        pad_(read_padding(c)) {}
+        pad_(read_padding(c)) {
+    geom_ = {dims_, pool_, strides_, pad_, false, is_max_};
+  }
   std::string type() const override { return std::string(is_max_ ? "max" : "avg") + "_pool" + std::to_string(dims_) + "d"; }
+  const Geometry* geometry() const override { return &geom_; }
   Shape build(const Shape& in, std::mt19937_64&) override {
     if (static_cast<int>(in.size()) != dims_ + 1)
       shape_error(in, "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
@@ -139,6 +145,7 @@ class Pool : public Layer {
   int dims_;
   std::vector<int> pool_, strides_;
   Padding pad_;
+  Geometry geom_;
 };
 
 }  // namespace

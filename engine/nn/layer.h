@@ -11,6 +11,7 @@
 
 #include "engine/autograd.h"
 #include "engine/config.h"
+#include "engine/ops.h"
 
 namespace kiln::nn {
 
@@ -54,6 +55,16 @@ class Transform {
 };
 using TransformPtr = std::shared_ptr<Transform>;
 
+// Window geometry of convolution and pooling layers (for deployment and code generation).
+struct Geometry {
+  int dims = 2;               // spatial axes: 1 ([L, C]) or 2 ([H, W, C])
+  std::vector<int> window;    // kernel or pool size per spatial axis
+  std::vector<int> strides;
+  Padding padding = Padding::kValid;
+  bool depthwise = false;     // convolutions
+  bool max = true;            // pooling: max or average
+};
+
 struct SummaryRow {
   std::string name, type;
   Shape output;
@@ -87,6 +98,7 @@ class Layer {
   virtual bool has_slot(Slot) const { return false; }
   // The activation this layer applies ("relu", "sigmoid", ..., "linear"), "" for layers without one.
   virtual std::string activation_name() const { return ""; }
+  virtual const Geometry* geometry() const { return nullptr; }  // conv and pooling layers
   // The layer's multiply structure alone: x [B, in...] with kernel w (Dense: linear, Conv: the convolution),
   // no bias, no activation. Used to count bit operations (EBOPs) and to fold and deploy. Null Var if none.
   virtual Var apply_kernel(const Var& /*x*/, const Var& /*w*/) const { return Var(); }

@@ -1,0 +1,306 @@
+#include "compress/deploy.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace kiln::compress {
+
+int64_t requantize(int64_t c, int fc, const FixedType& t) {
+  const int w = t.k + t.i + t.f;
+  if (w <= 0) return 0;  // zero width: pruned
+  KILN_CHECK(w < 62, "fixed-point width " + std::to_string(w) + " too wide for int64 codes");
+  int64_t q;
+  const int s = fc - t.f;
+  if (s <= 0) {
+    KILN_CHECK(-s < 62, "shift by " + std::to_string(-s));
+    q = c * (int64_t{1} << -s);  // finer target grid: exact
+  } else if (s >= 63) {
+    // |c| < 2^62, so |c| / 2^s < 1/2: every nearest mode gives 0, TRN floors, TRN_ZERO truncates.
+    q = (t.round == Round::kTrn && c < 0) ? -1 : 0;
+  } else {
+    const int64_t step = int64_t{1} << s, half = step >> 1;
+    q = c >> s;  // floor (arithmetic shift)
+    const int64_t r = c - q * step;  // 0 <= r < step
+    bool up = false;
+    switch (t.round) {
+      case Round::kTrn: up = false; break;
+      case Round::kTrnZero: up = c < 0 && r != 0; break;
+      case Round::kRnd:
+      case Round::kStochastic: up = r >= half; break;
+      case Round::kRndZero: up = r > half || (r == half && q < 0); break;
+      case Round::kRndMinInf: up = r > half; break;
+      case Round::kRndInf: up = r > half || (r == half && q >= 0); break;
+      case Round::kRndConv: up = r > half || (r == half && (q & 1) != 0); break;
+    }
+    q += up ? 1 : 0;
+  }
+  // Overflow on the code grid: [lo, hi] = [-k 2^(i+f), 2^(i+f) - 1].
+  const int mag = t.i + t.f;  // w - k
+  const int64_t hi = mag >= 0 ? (int64_t{1} << mag) - 1 : 0;
+  const int64_t lo = t.k ? -(int64_t{1} << mag) : 0;
+  if (q >= lo && q <= hi) return q;
+  switch (t.overflow) {
+    case Overflow::kWrap: {
+      const int64_t mod = int64_t{1} << w;
+      int64_t m = q & (mod - 1);  // two's complement: q mod 2^w
+      if (t.k && m >= (mod >> 1)) m -= mod;
+      return m;
+    }
+    case Overflow::kSat: return q < lo ? lo : hi;
+    case Overflow::kSatSym: return q < lo ? (t.k ? -hi : 0) : hi;
+    case Overflow::kSatZero: return 0;
+  }
+  return q;
+}
+
+namespace {
+
+// The (k, i, f, round, overflow) of element e of a quantizer's tensor (bits per tensor, channel or element).
+std::vector<FixedType> element_types(const FixedQuantizer& q) {
+  int64_t n = shape_numel(q.shape()), nb = q.f().size(), c = q.shape().empty() ? 1 : q.shape().back();
+  std::vector<FixedType> out(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t b = nb == 1 ? 0 : (nb == n ? e : e % c);
+    out[static_cast<size_t>(e)] = {q.k(), static_cast<int>(std::lround(q.i()[b])), static_cast<int>(std::lround(q.f()[b])),
+                                   q.spec().round, q.spec().overflow};
+  }
+  return out;
+}
+
+// Codes and fractional bits of a parameter quantized by q (as the inference-mode forward does).
+void quantize_param(const FixedQuantizer& q, const Tensor& v, std::vector<int64_t>* code, std::vector<int>* frac) {
+  std::vector<FixedType> types = element_types(q);
+  for (int64_t e = 0; e < v.size(); ++e) {
+    const FixedType& t = types[static_cast<size_t>(e)];
+    double xq = quantize(static_cast<double>(v[e]), t);
+    code->push_back(to_code(xq, t.f));
+    frac->push_back(t.f);
+  }
+}
+
+DeployedModel::Step make_step(DeployedModel::Step::Kind kind, const std::string& name) {
+  DeployedModel::Step s;
+  s.kind = kind;
+  s.name = name;
+  return s;
+}
+
+int ceil_log2(double v) { return v <= 1 ? 0 : static_cast<int>(std::ceil(std::log2(v))); }
+
+}  // namespace
+
+DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
+  std::map<const nn::Layer*, const LayerQuant*> quant;
+  for (const auto& l : q.layers()) quant[l.layer] = &l;
+  DeployedModel d;
+  d.in_size_ = shape_numel(m.input_shape());
+  bool first = true;
+  for (nn::Layer* l : m.layers()) {
+    const std::string type = l->type();
+    auto refuse = [&](const std::string& why) {
+      throw InputError("cannot deploy layer '" + l->name() + "' (" + type + "): " + why);
+    };
+    if (type == "flatten" || type == "reshape" || type == "dropout") continue;  // codes are flat per sample
+    if (type == "residual") refuse("residual blocks are not deployed yet");
+    if (type == "batch_norm") refuse("fold BatchNorm into the preceding layer before deployment");
+    if (type == "relu" || type == "linear") {
+      if (type == "relu") d.steps_.push_back(make_step(Step::kRelu, l->name()));
+      continue;
+    }
+    if (const nn::Geometry* g = l->geometry(); g && !l->has_slot(nn::Slot::kWeight)) {
+      if (!g->max) refuse("average pooling is not deployed yet");
+      Step s = make_step(Step::kMaxPool, l->name());
+      s.in_shape = l->input_shape(), s.out_shape = l->output_shape(), s.geom = *g;
+      d.steps_.push_back(s);
+      continue;
+    }
+    if (!l->has_slot(nn::Slot::kWeight)) refuse("not supported by the deployed fixed-point model");
+    auto it = quant.find(l);
+    if (it == quant.end()) refuse("the layer is not quantized (enable quantization for it)");
+    const LayerQuant& lq = *it->second;
+    // 1. The input quantizer.
+    Step qs = make_step(Step::kQuantize, l->name() + ".input_q");
+    qs.in_shape = qs.out_shape = l->input_shape();
+    qs.types = element_types(*lq.input);
+    qs.from_float = first;
+    int fx = -1000, ix = -1000;
+    for (const auto& t : qs.types) fx = std::max(fx, t.f), ix = std::max(ix, t.i);
+    d.steps_.push_back(qs);
+    // 2. The multiply-accumulate, every output on one grid of F fractional bits.
+    Step s = make_step(Step::kMac, l->name());
+    s.in_shape = l->input_shape(), s.out_shape = l->output_shape();
+    s.dense = l->geometry() == nullptr;
+    if (!s.dense) s.geom = *l->geometry();
+    nn::Parameter* w = l->param("weight");
+    quantize_param(*lq.weight, w->var.value(), &s.w_code, &s.w_frac);
+    int fw = -1000, iw = -1000;
+    for (const auto& t : element_types(*lq.weight)) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
+    int fb = -1000, ib = -1000;
+    if (lq.bias) {
+      quantize_param(*lq.bias, l->param("bias")->var.value(), &s.b_code, &s.b_frac);
+      for (const auto& t : element_types(*lq.bias)) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
+    }
+    s.out_frac = std::max(fx + fw, fb);
+    // Accumulator bound: terms per output * 2^(ix + iw) (+ 2^ib), on a grid of 2^-F, plus a sign bit.
+    int64_t terms = shape_numel(lq.weight->shape()) / std::max<int64_t>(1, s.out_shape.back());
+    if (!s.dense && s.geom.depthwise) terms = shape_numel(lq.weight->shape()) / s.out_shape.back();
+    int acc_int = std::max(ceil_log2(static_cast<double>(terms)) + ix + iw + 2, ib + 1);
+    int acc_bits = acc_int + s.out_frac + 1;
+    if (acc_bits > 62) refuse("accumulator needs " + std::to_string(acc_bits) + " bits, more than int64 holds");
+    d.max_acc_bits_ = std::max(d.max_acc_bits_, acc_bits);
+    d.steps_.push_back(s);
+    std::string act = l->activation_name();
+    if (act == "relu") d.steps_.push_back(make_step(Step::kRelu, l->name() + ".relu"));
+    else if (act != "linear") refuse("activation '" + act + "' is not deployed yet (relu and linear are)");
+    first = false;
+  }
+  if (first) throw InputError("the model has no quantized layer to deploy");
+  d.out_size_ = shape_numel(m.output_shape());
+  return d;
+}
+
+namespace {
+
+// One sample's tensor: codes and the fractional bits of each element.
+struct Codes {
+  std::vector<int64_t> code;
+  std::vector<int> frac;
+};
+
+void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
+  const int F = s.out_frac;
+  auto term = [&](int64_t xi, int64_t wi) -> int64_t {
+    int64_t p = in.code[static_cast<size_t>(xi)] * s.w_code[static_cast<size_t>(wi)];
+    return p * (int64_t{1} << (F - in.frac[static_cast<size_t>(xi)] - s.w_frac[static_cast<size_t>(wi)]));
+  };
+  int64_t n_out = shape_numel(s.out_shape), f_out = s.out_shape.back();
+  out->code.assign(static_cast<size_t>(n_out), 0);
+  out->frac.assign(static_cast<size_t>(n_out), F);
+  auto bias = [&](int64_t ch) -> int64_t {
+    if (s.b_code.empty()) return 0;
+    return s.b_code[static_cast<size_t>(ch)] * (int64_t{1} << (F - s.b_frac[static_cast<size_t>(ch)]));
+  };
+  if (s.dense) {  // [..., K] x [K, N]
+    int64_t k = s.in_shape.back(), rows = n_out / f_out;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t n = 0; n < f_out; ++n) {
+        int64_t acc = bias(n);
+        for (int64_t j = 0; j < k; ++j) acc += term(r * k + j, j * f_out + n);
+        out->code[static_cast<size_t>(r * f_out + n)] = acc;
+      }
+    return;
+  }
+  // Convolution, channels-last; 1-d is 2-d with H = 1.
+  const nn::Geometry& g = s.geom;
+  int64_t H = g.dims == 2 ? s.in_shape[0] : 1, W = s.in_shape[g.dims == 2 ? 1 : 0], C = s.in_shape.back();
+  int64_t KH = g.dims == 2 ? g.window[0] : 1, KW = g.window[g.dims == 2 ? 1 : 0];
+  int64_t SH = g.dims == 2 ? g.strides[0] : 1, SW = g.strides[g.dims == 2 ? 1 : 0];
+  int64_t OH = g.dims == 2 ? s.out_shape[0] : 1, OW = s.out_shape[g.dims == 2 ? 1 : 0];
+  int64_t PH = g.dims == 2 ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow)
+      for (int64_t n = 0; n < f_out; ++n) {
+        int64_t acc = bias(n);
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          int64_t ih = oh * SH - PH + kh;
+          if (ih < 0 || ih >= H) continue;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            int64_t iw = ow * SW - PW + kw;
+            if (iw < 0 || iw >= W) continue;
+            int64_t xbase = (ih * W + iw) * C;
+            if (g.depthwise) {
+              acc += term(xbase + n, (kh * KW + kw) * C + n);
+            } else {
+              for (int64_t c = 0; c < C; ++c) acc += term(xbase + c, ((kh * KW + kw) * C + c) * f_out + n);
+            }
+          }
+        }
+        out->code[static_cast<size_t>((oh * OW + ow) * f_out + n)] = acc;
+      }
+}
+
+void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
+  const nn::Geometry& g = s.geom;
+  int64_t H = g.dims == 2 ? s.in_shape[0] : 1, W = s.in_shape[g.dims == 2 ? 1 : 0], C = s.in_shape.back();
+  int64_t KH = g.dims == 2 ? g.window[0] : 1, KW = g.window[g.dims == 2 ? 1 : 0];
+  int64_t SH = g.dims == 2 ? g.strides[0] : 1, SW = g.strides[g.dims == 2 ? 1 : 0];
+  int64_t OH = g.dims == 2 ? s.out_shape[0] : 1, OW = s.out_shape[g.dims == 2 ? 1 : 0];
+  int64_t PH = g.dims == 2 ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
+  int fmax = 0;
+  for (int f : in.frac) fmax = std::max(fmax, f);
+  out->code.assign(static_cast<size_t>(OH * OW * C), 0);
+  out->frac.assign(out->code.size(), fmax);
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow)
+      for (int64_t c = 0; c < C; ++c) {
+        bool any = false;
+        int64_t best = 0;
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            int64_t ih = oh * SH - PH + kh, iw = ow * SW - PW + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding never wins
+            size_t xi = static_cast<size_t>((ih * W + iw) * C + c);
+            int64_t v = in.code[xi] * (int64_t{1} << (fmax - in.frac[xi]));  // aligned to fmax
+            if (!any || v > best) best = v, any = true;
+          }
+        out->code[static_cast<size_t>((oh * OW + ow) * C + c)] = best;
+      }
+}
+
+}  // namespace
+
+std::vector<double> DeployedModel::forward(const Tensor& x) const {
+  int64_t n = x.dim(0);
+  if (x.size() != n * in_size_)
+    throw ShapeError("deployed model: input " + shape_str(x.shape()) + " has " + std::to_string(x.size() / std::max<int64_t>(n, 1)) +
+                     " values per sample, the model takes " + std::to_string(in_size_));
+  std::vector<double> out(static_cast<size_t>(n * out_size_));
+  for (int64_t r = 0; r < n; ++r) {
+    Codes cur, next;
+    for (const Step& s : steps_) {
+      switch (s.kind) {
+        case Step::kQuantize:
+          next.code.resize(s.types.size());
+          next.frac.resize(s.types.size());
+          for (size_t e = 0; e < s.types.size(); ++e) {
+            const FixedType& t = s.types[e];
+            next.code[e] = s.from_float ? to_code(quantize(static_cast<double>(x[r * in_size_ + static_cast<int64_t>(e)]), t), t.f)
+                                        : requantize(cur.code[e], cur.frac[e], t);
+            next.frac[e] = t.f;
+          }
+          std::swap(cur, next);
+          break;
+        case Step::kMac:
+          run_mac(s, cur, &next);
+          std::swap(cur, next);
+          break;
+        case Step::kRelu:
+          for (auto& c : cur.code) c = std::max<int64_t>(c, 0);
+          break;
+        case Step::kMaxPool:
+          run_max_pool(s, cur, &next);
+          std::swap(cur, next);
+          break;
+        case Step::kNone: break;
+      }
+    }
+    for (int64_t j = 0; j < out_size_; ++j)
+      out[static_cast<size_t>(r * out_size_ + j)] = std::ldexp(static_cast<double>(cur.code[static_cast<size_t>(j)]), -cur.frac[static_cast<size_t>(j)]);
+  }
+  return out;
+}
+
+std::string DeployedModel::describe() const {
+  std::ostringstream os;
+  for (const Step& s : steps_) {
+    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "none"};
+    os << s.name << ": " << kinds[s.kind];
+    if (s.kind == Step::kMac) os << ", accumulator on 2^-" << s.out_frac;
+    os << '\n';
+  }
+  os << "widest accumulator: " << max_acc_bits_ << " bits\n";
+  return os.str();
+}
+
+}  // namespace kiln::compress

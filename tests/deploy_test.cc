@@ -1,0 +1,166 @@
+// The deployed fixed-point model: integer requantisation equals the exact quantizer in every rounding and
+// overflow mode, and deployed integer inference equals the quantized model's inference-mode forward on
+// every sample (digits test split, a Fashion-MNIST subset, convolution variants).
+#include <cmath>
+
+#include "compress/deploy.h"
+#include "engine/data/loaders.h"
+#include "engine/train/run_config.h"
+#include "tests/gradcheck.h"
+
+using namespace kiln;
+using namespace kiln::compress;
+
+namespace {
+
+HgqOptions parse(const std::string& yaml) { return parse_quantization(Config::parse(yaml, "q.yaml", "quantization")); }
+
+// Mismatches between the deployed model and the quantized float forward on x.
+int64_t mismatches(nn::Model& m, const DeployedModel& d, const Tensor& x) {
+  std::vector<double> dep = d.forward(x);
+  NoGradGuard ng;
+  nn::Context ctx;
+  Tensor y = m.forward(Var(x), ctx).value();
+  int64_t bad = 0;
+  for (int64_t j = 0; j < y.size(); ++j) bad += static_cast<double>(y[j]) != dep[static_cast<size_t>(j)];
+  return bad;
+}
+
+void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOptions& o, const data::Dataset& d, int epochs) {
+  train::TrainOptions t;
+  t.epochs = epochs;
+  t.batch_size = 64;
+  t.optimizer.learning_rate = 3e-3f;
+  train::Trainer tr(m, t);
+  tr.add_loss_term(std::make_shared<HgqLoss>(qm, o));
+  tr.fit(d, data::Dataset(), nullptr, nullptr);
+}
+
+}  // namespace
+
+TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow modes") {
+  std::mt19937_64 rng(9);
+  std::uniform_int_distribution<int64_t> code(-(1 << 20), 1 << 20);
+  std::uniform_int_distribution<int> fc(-3, 12), k(0, 1), ii(-3, 6), ff(-2, 10);
+  const Round rounds[] = {Round::kTrn, Round::kTrnZero, Round::kRnd, Round::kRndZero, Round::kRndMinInf,
+                          Round::kRndInf, Round::kRndConv, Round::kStochastic};
+  const Overflow overflows[] = {Overflow::kWrap, Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero};
+  int64_t checked = 0, bad = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    int64_t c = code(rng);
+    if (trial % 4 == 0) c &= ~int64_t{7};  // many exact ties
+    int f_in = fc(rng);
+    FixedType t{k(rng), ii(rng), ff(rng), rounds[trial % 8], overflows[(trial / 8) % 4]};
+    double exact = quantize(std::ldexp(static_cast<double>(c), -f_in), t);
+    double got = std::ldexp(static_cast<double>(requantize(c, f_in, t)), -t.f);
+    bad += exact != got;
+    ++checked;
+  }
+  CHECK(checked == 20000);
+  CHECK(bad == 0);
+  // Spot values: 0.3125 (code 5 at f=4) to <4,1> (k1 i0 f3) under RND / RND_CONV (vector 2 of the reference).
+  CHECK(requantize(5, 4, {1, 0, 3, Round::kRnd, Overflow::kSat}) == 3);      // 0.375
+  CHECK(requantize(5, 4, {1, 0, 3, Round::kRndConv, Overflow::kSat}) == 2);  // 0.25
+  CHECK(requantize(-24, 4, {1, 0, 3, Round::kRnd, Overflow::kSatSym}) == -7);  // -1.5 -> -0.875
+}
+
+TEST_CASE("digits HGQ model: deployed integer inference == quantized forward on the whole test split") {
+  train::set_threads(1);
+  Config cfg = Config::load_file("data/digits_hgq.yaml");
+  train::LoadedData ld = train::load_data(train::parse_data(cfg.child("data")), 42);
+  auto m = nn::Model::from_config(cfg.child("model"), {64}, 42);
+  HgqOptions o = parse_quantization(cfg.child("compression").child("quantization"));
+  o.beta = 3e-5;  // a short run that still prunes and narrows
+  auto qm = std::make_shared<QuantizedModel>(*m, o);
+  train_hgq(*m, qm, o, ld.split.train, 12);
+  qm->calibrate(*m, ld.split.train.x);
+  DeployedModel d = DeployedModel::freeze(*m, *qm);
+  MESSAGE("digits: EBOPs " << qm->ebops_value() << ", widest accumulator " << d.max_accumulator_bits() << " bits");
+  CHECK(d.outputs() == 10);
+  CHECK(mismatches(*m, d, ld.split.test.x) == 0);
+  CHECK(mismatches(*m, d, ld.split.train.x) == 0);
+  // And the model still classifies: the deployed outputs give the float model's accuracy.
+  std::vector<double> y = d.forward(ld.split.test.x);
+  int64_t correct = 0;
+  for (int64_t r = 0; r < ld.split.test.size(); ++r) {
+    int best = 0;
+    for (int j = 1; j < 10; ++j)
+      if (y[static_cast<size_t>(r * 10 + j)] > y[static_cast<size_t>(r * 10 + best)]) best = j;
+    correct += best == ld.split.test.labels[static_cast<size_t>(r)];
+  }
+  CHECK(static_cast<double>(correct) / static_cast<double>(ld.split.test.size()) > 0.85);
+}
+
+TEST_CASE("Fashion-MNIST HGQ CNN: deployed == quantized forward on a test subset") {
+  train::set_threads(1);
+  data::Dataset train = data::load_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                                       "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+  std::vector<int64_t> tr_idx, te_idx;
+  for (int64_t j = 0; j < 3000; ++j) tr_idx.push_back(j);
+  for (int64_t j = 9500; j < 10000; ++j) te_idx.push_back(j);
+  data::Dataset a = data::subset(train, tr_idx), b = data::subset(train, te_idx);
+  auto m = nn::Model::from_yaml(R"(
+layers:
+  - {type: conv2d, filters: 8, kernel_size: 3, activation: relu}
+  - {type: max_pool2d, pool_size: 2}
+  - {type: conv2d, filters: 8, kernel_size: 3, activation: relu}
+  - {type: max_pool2d, pool_size: 2}
+  - {type: flatten}
+  - {type: dense, units: 10}
+)",
+                                {28, 28, 1}, 5);
+  HgqOptions o = parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: 1.0e-7\n");
+  auto qm = std::make_shared<QuantizedModel>(*m, o);
+  train_hgq(*m, qm, o, a, 2);
+  qm->calibrate(*m, a.x);
+  DeployedModel d = DeployedModel::freeze(*m, *qm);
+  MESSAGE("fashion CNN: widest accumulator " << d.max_accumulator_bits() << " bits");
+  CHECK(mismatches(*m, d, b.x) == 0);
+}
+
+TEST_CASE("convolution variants deploy exactly: same padding, strides, depthwise, conv1d, SAT and WRAP") {
+  std::mt19937_64 rng(2);
+  auto check = [&](const std::string& layers, const Shape& in, const std::string& q) {
+    auto m = nn::Model::from_yaml("layers:\n" + layers, in, 3);
+    QuantizedModel qm(*m, parse(q));
+    // Random bit widths per element within small ranges, some pruned.
+    std::uniform_int_distribution<int> fb(-1, 4);
+    for (FixedQuantizer* fq : qm.quantizers()) {
+      Tensor& f = const_cast<Tensor&>(fq->f());
+      for (int64_t j = 0; j < f.size(); ++j) f[j] = static_cast<float>(fb(rng));
+    }
+    Shape bs{6};
+    bs.insert(bs.end(), in.begin(), in.end());
+    Tensor x = kiln::testing::random_tensor(bs, rng, -3.f, 3.f);
+    qm.calibrate(*m, x);
+    DeployedModel d = DeployedModel::freeze(*m, qm);
+    INFO(layers);
+    CHECK(d.max_accumulator_bits() <= 24);
+    CHECK(mismatches(*m, d, x) == 0);
+  };
+  const std::string sat = "overflow_mode_data: SAT\ndefault_data_integer_bits: 1\n";
+  const std::string wrap = "overflow_mode_data: WRAP\n";
+  check("  - {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: relu}\n"
+        "  - {type: conv2d, filters: 2, kernel_size: [2, 3]}\n",
+        {7, 6, 2}, wrap);
+  check("  - {type: depthwise_conv2d, kernel_size: 3, padding: same}\n  - {type: max_pool2d, pool_size: 2, padding: same}\n"
+        "  - {type: flatten}\n  - {type: dense, units: 3}\n",
+        {5, 5, 3}, sat);
+  check("  - {type: conv1d, filters: 4, kernel_size: 3, strides: 2, activation: relu}\n  - {type: max_pool1d, pool_size: 2}\n"
+        "  - {type: flatten}\n  - {type: dense, units: 2, use_bias: false}\n",
+        {12, 2}, wrap);
+}
+
+TEST_CASE("layers the deployed model cannot run are refused by name") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}, {type: batch_norm, name: bn}]", {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 4\n"));
+  try {
+    DeployedModel::freeze(*m, qm);
+    FAIL("expected an error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("'bn' (batch_norm): fold BatchNorm") != std::string::npos);
+  }
+  auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: tanh}]", {2}, 1);
+  QuantizedModel q2(*m2, parse("default_fractional_bits: 4\n"));
+  CHECK_THROWS_AS(DeployedModel::freeze(*m2, q2), InputError);
+}
