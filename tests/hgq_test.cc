@@ -168,3 +168,20 @@ layers:
   QuantizedModel q3(*m3, parse("use_lut_activations: false\n"));
   CHECK(m3->layers()[0]->transform(nn::Slot::kActivation) == nullptr);
 }
+
+TEST_CASE("data/jet_hgq.yaml: the hls4ml jet tagger with HGQ2's starting bit widths") {
+  Config cfg = Config::load_file("data/jet_hgq.yaml");
+  auto m = nn::Model::from_config(cfg.child("model"), {16}, 1);
+  HgqOptions o = parse_quantization(cfg.child("compression").child("quantization"));
+  QuantizedModel qm(*m, o);
+  REQUIRE(qm.layers().size() == 4);
+  CHECK(qm.layers()[0].weight->spec().overflow == Overflow::kSatSym);
+  CHECK(qm.layers()[0].input->spec().overflow == Overflow::kWrap);
+  CHECK(qm.mean_bits(false) == doctest::Approx(8.0));  // k1 i2 f5
+  CHECK(qm.mean_bits(true) == doctest::Approx(9.0));   // k1 i2 f6
+  // 4,256 multiplies at 9 x 8 bits, plus 133 biases at 8 bits.
+  CHECK(qm.ebops_value() == doctest::Approx(4256.0 * 72 + 133 * 8));
+  CHECK(qm.uniform_ebops(8) == doctest::Approx(4256.0 * 64 + 133 * 8));
+  CHECK(scheduled_beta(o, 2) == doctest::Approx(5e-7));
+  CHECK(scheduled_beta(o, 200) == doctest::Approx(1e-3));
+}
