@@ -185,3 +185,23 @@ TEST_CASE("data/jet_hgq.yaml: the hls4ml jet tagger with HGQ2's starting bit wid
   CHECK(scheduled_beta(o, 2) == doctest::Approx(5e-7));
   CHECK(scheduled_beta(o, 200) == doctest::Approx(1e-3));
 }
+
+TEST_CASE("the PID controller raises beta above the EBOPs target and lowers it below") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}]", {2}, 1);
+  HgqOptions o = parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\nhgq_beta: 1.0e-3\ntarget_ebops: 39\n");
+  auto qm = std::make_shared<QuantizedModel>(*m, o);  // 6 * 4 * 3 + 3 * 3 = 81 EBOPs: twice the target
+  HgqLoss loss(qm, o);
+  train::EpochRecord r;
+  loss.start_epoch(1);
+  CHECK(loss.beta() == doctest::Approx(1e-3));
+  loss.end_epoch(r);  // e = log(81 / 39) > 0
+  loss.start_epoch(2);
+  double up = loss.beta();
+  CHECK(up == doctest::Approx(1e-3 * std::exp(std::log(81.0 / 39.0) * (1 + 2e-3))));
+  HgqOptions low = o;
+  low.pid.target_ebops = 162;  // above the current EBOPs: beta falls
+  HgqLoss l2(qm, low);
+  l2.end_epoch(r);
+  l2.start_epoch(2);
+  CHECK(l2.beta() < 1e-3);
+}
