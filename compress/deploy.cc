@@ -168,6 +168,20 @@ struct Codes {
   std::vector<int> frac;
 };
 
+// A step's window geometry as 2-d (a 1-d window is 2-d with H = 1), channels-last.
+struct Window2d {
+  int64_t H, W, C, KH, KW, SH, SW, OH, OW, PH, PW;
+  explicit Window2d(const DeployedModel::Step& s) {
+    const nn::Geometry& g = s.geom;
+    const bool two = g.dims == 2;
+    H = two ? s.in_shape[0] : 1, W = s.in_shape[two ? 1 : 0], C = s.in_shape.back();
+    KH = two ? g.window[0] : 1, KW = g.window[two ? 1 : 0];
+    SH = two ? g.strides[0] : 1, SW = g.strides[two ? 1 : 0];
+    OH = two ? s.out_shape[0] : 1, OW = s.out_shape[two ? 1 : 0];
+    PH = two ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
+  }
+};
+
 void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
   const int F = s.out_frac;
   auto term = [&](int64_t xi, int64_t wi) -> int64_t {
@@ -192,12 +206,9 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
     return;
   }
   // Convolution, channels-last; 1-d is 2-d with H = 1.
-  const nn::Geometry& g = s.geom;
-  int64_t H = g.dims == 2 ? s.in_shape[0] : 1, W = s.in_shape[g.dims == 2 ? 1 : 0], C = s.in_shape.back();
-  int64_t KH = g.dims == 2 ? g.window[0] : 1, KW = g.window[g.dims == 2 ? 1 : 0];
-  int64_t SH = g.dims == 2 ? g.strides[0] : 1, SW = g.strides[g.dims == 2 ? 1 : 0];
-  int64_t OH = g.dims == 2 ? s.out_shape[0] : 1, OW = s.out_shape[g.dims == 2 ? 1 : 0];
-  int64_t PH = g.dims == 2 ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
+  const Window2d win(s);
+  const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
+  const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow)
       for (int64_t n = 0; n < f_out; ++n) {
@@ -209,7 +220,7 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
             int64_t iw = ow * SW - PW + kw;
             if (iw < 0 || iw >= W) continue;
             int64_t xbase = (ih * W + iw) * C;
-            if (g.depthwise) {
+            if (s.geom.depthwise) {
               acc += term(xbase + n, (kh * KW + kw) * C + n);
             } else {
               for (int64_t c = 0; c < C; ++c) acc += term(xbase + c, ((kh * KW + kw) * C + c) * f_out + n);
@@ -221,12 +232,9 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
 }
 
 void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
-  const nn::Geometry& g = s.geom;
-  int64_t H = g.dims == 2 ? s.in_shape[0] : 1, W = s.in_shape[g.dims == 2 ? 1 : 0], C = s.in_shape.back();
-  int64_t KH = g.dims == 2 ? g.window[0] : 1, KW = g.window[g.dims == 2 ? 1 : 0];
-  int64_t SH = g.dims == 2 ? g.strides[0] : 1, SW = g.strides[g.dims == 2 ? 1 : 0];
-  int64_t OH = g.dims == 2 ? s.out_shape[0] : 1, OW = s.out_shape[g.dims == 2 ? 1 : 0];
-  int64_t PH = g.dims == 2 ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
+  const Window2d win(s);
+  const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
+  const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
   int fmax = 0;
   for (int f : in.frac) fmax = std::max(fmax, f);
   out->code.assign(static_cast<size_t>(OH * OW * C), 0);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/broadcast.h"
 #include "engine/check.h"
 
 namespace kiln::compress {
@@ -14,47 +15,6 @@ namespace kiln::compress {
 namespace {
 
 constexpr double kLn2 = 0.69314718055994530942;
-
-// Flat index of an input of shape `in` (broadcastable to `out`) for each flat index of `out`.
-class IndexMap {
- public:
-  IndexMap(const Shape& in, const Shape& out)
-      : numel_in_(shape_numel(in)), out_(out), strides_(out.size(), 0) {
-    if (in == out) {
-      kind_ = kSame;
-    } else if (numel_in_ == 1) {
-      kind_ = kScalar;
-    } else {
-      kind_ = kGeneral;
-      size_t n = out.size(), lead = n - in.size();
-      int64_t s = 1;
-      for (size_t d = in.size(); d-- > 0;) {
-        if (in[d] != 1) strides_[d + lead] = s;
-        s *= in[d];
-      }
-      // Only trailing axes present ([C] or x's per-sample shape against [B, ...]): a modulo suffices.
-      suffix_ = true;
-      for (size_t d = lead; d < n; ++d) suffix_ = suffix_ && in[d - lead] == out[d];
-    }
-  }
-  int64_t operator()(int64_t j) const {
-    if (kind_ == kSame) return j;
-    if (kind_ == kScalar) return 0;
-    if (suffix_) return j % numel_in_;
-    int64_t off = 0;
-    for (size_t d = out_.size(); d-- > 0;) {
-      off += (j % out_[d]) * strides_[d];
-      j /= out_[d];
-    }
-    return off;
-  }
-
- private:
-  enum Kind { kSame, kScalar, kGeneral } kind_;
-  bool suffix_ = false;
-  int64_t numel_in_;
-  Shape out_, strides_;
-};
 
 // The bits in t rounded half away from zero (std::lround); non-finite or huge values are bad input.
 std::vector<int> rounded_bits(const Tensor& t, const char* name) {
@@ -121,7 +81,7 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
   bool stochastic = training && round == Round::kStochastic;
   KILN_CHECK(!stochastic || rng != nullptr, "stochastic rounding in training needs an rng");
   std::vector<int> fb = rounded_bits(f.value(), "f"), ib = rounded_bits(i.value(), "i");
-  IndexMap mf(f.shape(), x.shape()), mi(i.shape(), x.shape());
+  BroadcastMap mf(f.shape(), x.shape()), mi(i.shape(), x.shape());
   bool record = grad_enabled() && (x.requires_grad() || f.requires_grad() || i.requires_grad());
 
   int64_t n = x.size();
@@ -156,7 +116,7 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
                          for (int64_t j = 0; j < n; ++j) gx[j] += g[j] * dx[static_cast<size_t>(j)];
                        }
                        // Sums over the broadcast axes, in double (a per-tensor f sums the whole tensor).
-                       auto reduce = [&](Node& nb, const std::vector<float>& d, const IndexMap& m) {
+                       auto reduce = [&](Node& nb, const std::vector<float>& d, const BroadcastMap& m) {
                          if (!nb.requires_grad) return;
                          std::vector<double> acc(static_cast<size_t>(nb.value.size()), 0.0);
                          for (int64_t j = 0; j < n; ++j)

@@ -4,20 +4,13 @@
 #include "compress/hgq.h"
 #include "engine/train/trainer.h"
 #include "tests/gradcheck.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::compress;
 
 namespace {
 HgqOptions parse(const std::string& yaml) { return parse_quantization(Config::parse(yaml, "q.yaml", "quantization")); }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST_CASE("EBOPs of Dense 2 -> 3 with 4-bit inputs, 3-bit weights, 2-bit biases is 78") {
@@ -91,12 +84,12 @@ TEST_CASE("beta schedules and config errors") {
   CHECK(scheduled_beta(o, 25) == doctest::Approx(1e-4));
   o = parse("hgq_beta: 0\nbeta_schedule: {type: linear, start_epoch: 0, end_epoch: 10, final_beta: 1.0}\n");
   CHECK(scheduled_beta(o, 5) == doctest::Approx(0.5));
-  CHECK(error_of([] { parse("round_mode: RND_UP\n"); }).find("q.yaml:1:1") != std::string::npos);
-  CHECK(error_of([] { parse("hgq_bta: 1\n"); }).find("did you mean 'hgq_beta'") != std::string::npos);
-  CHECK(error_of([] { parse("granularity: per_row\n"); }).find("per_row") != std::string::npos);
-  CHECK(error_of([] { parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n"); }).find("end_epoch") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("round_mode: RND_UP\n"); }).find("q.yaml:1:1") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("hgq_bta: 1\n"); }).find("did you mean 'hgq_beta'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("granularity: per_row\n"); }).find("per_row") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n"); }).find("end_epoch") != std::string::npos);
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
-  CHECK(error_of([&] { QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n")); }).find("'fc9'") !=
+  CHECK(kiln::testing::what_of([&] { QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n")); }).find("'fc9'") !=
         std::string::npos);
 }
 

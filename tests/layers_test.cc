@@ -2,6 +2,7 @@
 // Keras' summary() for the same layers), bad shapes naming the layer, and config errors.
 #include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::nn;
@@ -27,14 +28,6 @@ std::pair<Shape, int64_t> probe(const std::string& layer, const Shape& in, bool 
   return {m->output_shape(), m->num_params()};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -105,7 +98,7 @@ TEST_CASE("residual blocks add the input and prefix their layers' names") {
   Context ctx;
   Var y = m->forward(Var(Tensor({1, 4}, {1, -2, 3, 4})), ctx);  // body gives 0: y == x
   CHECK(y.value().storage() == std::vector<float>{1, -2, 3, 4});
-  CHECK(error_of([] { build("  - {type: residual, layers: [{type: dense, units: 3}]}\n", {4}); }).find("residual") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: residual, layers: [{type: dense, units: 3}]}\n", {4}); }).find("residual") != std::string::npos);
 }
 
 TEST_CASE("gradients flow through a built model (finite differences on the input)") {
@@ -120,32 +113,32 @@ TEST_CASE("gradients flow through a built model (finite differences on the input
 }
 
 TEST_CASE("shape mismatches name the layer and both shapes") {
-  std::string e = error_of([] { build("  - {type: conv2d, name: c1, filters: 2, kernel_size: 3}\n", {16}); });
+  std::string e = kiln::testing::what_of([] { build("  - {type: conv2d, name: c1, filters: 2, kernel_size: 3}\n", {16}); });
   CHECK(e.find("layer 'c1' (conv2d)") != std::string::npos);
   CHECK(e.find("[16]") != std::string::npos);
-  e = error_of([] { build("  - {type: conv2d, filters: 2, kernel_size: 5}\n", {3, 3, 1}); });
+  e = kiln::testing::what_of([] { build("  - {type: conv2d, filters: 2, kernel_size: 5}\n", {3, 3, 1}); });
   CHECK(e.find("smaller than the kernel") != std::string::npos);
-  e = error_of([] { build("  - {type: transformer_block, heads: 3, ff_dim: 4}\n", {5, 8}); });
+  e = kiln::testing::what_of([] { build("  - {type: transformer_block, heads: 3, ff_dim: 4}\n", {5, 8}); });
   CHECK(e.find("not divisible by 3 heads") != std::string::npos);
   auto m = build("  - {type: dense, units: 2}\n", {3});
   Context ctx;
-  e = error_of([&] { m->forward(Var(Tensor({4, 5})), ctx); });
+  e = kiln::testing::what_of([&] { m->forward(Var(Tensor({4, 5})), ctx); });
   CHECK(e.find("got [4, 5]") != std::string::npos);
   CHECK(e.find("[batch, 3]") != std::string::npos);
 }
 
 TEST_CASE("config errors name the key and line") {
-  CHECK(error_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("unknown key 'unit'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("did you mean 'units'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dense}\n", {3}); }).find("missing required key 'units'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dense, units: many}\n", {3}); }).find("expects an integer, got 'many'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dens, units: 2}\n", {3}); }).find("did you mean 'dense'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dense, units: 2, activation: rellu}\n", {3}); }).find("unknown activation 'rellu'") != std::string::npos);
-  CHECK(error_of([] { build("  - {type: dense, units: 2}\n  - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n", {3}); })
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("unknown key 'unit'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("did you mean 'units'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense}\n", {3}); }).find("missing required key 'units'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: many}\n", {3}); }).find("expects an integer, got 'many'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dens, units: 2}\n", {3}); }).find("did you mean 'dense'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: 2, activation: rellu}\n", {3}); }).find("unknown activation 'rellu'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: 2}\n  - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n", {3}); })
             .find(":3:") != std::string::npos);  // the line of the bad key
-  CHECK(error_of([] { build("  - {type: dense, name: a, units: 2}\n  - {type: dense, name: a, units: 2}\n", {3}); })
+  CHECK(kiln::testing::what_of([] { build("  - {type: dense, name: a, units: 2}\n  - {type: dense, name: a, units: 2}\n", {3}); })
             .find("'a' is used twice") != std::string::npos);
-  CHECK(error_of([] { Model::from_yaml("layerz: []", {3}, 1); }).find("did you mean 'layers'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] { Model::from_yaml("layerz: []", {3}, 1); }).find("did you mean 'layers'") != std::string::npos);
 }
 
 TEST_CASE("initialisers follow the seed and the Keras limits") {

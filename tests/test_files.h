@@ -73,6 +73,16 @@ inline std::string error_of(const std::function<void()>& f) {
   return "<no exception>";
 }
 
+// The message of whatever std::exception f throws, "" when it throws nothing.
+inline std::string what_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace kiln::testing
 
 // Checks that expr throws InputError with a one-line message containing every given substring.
