@@ -137,7 +137,15 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
                        names + ")");
     }
   }
+  // Whether the tensor reaching each layer is non-negative (after a ReLU, through pooling and reshapes):
+  // its input quantizer is then unsigned (k = 0), as a ReLU's output type is in hardware.
+  bool non_negative = false;
   for (nn::Layer* l : all) {
+    const bool input_non_negative = non_negative;
+    const std::string t = l->type(), a = l->activation_name();
+    if (a == "relu") non_negative = true;
+    else if (a == "sigmoid" || a == "softmax") non_negative = true;
+    else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos)) non_negative = false;
     auto ov = o.layer_specific.find(l->name());
     if (ov != o.layer_specific.end() && !ov->second.enable) continue;
     std::string act = l->activation_name();
@@ -152,7 +160,9 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     auto spec = [&](nn::Slot s, const QuantSpec& d) { return ov == o.layer_specific.end() ? d : ov->second.specs.at(s); };
     LayerQuant q;
     q.layer = l;
-    q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", spec(nn::Slot::kInput, o.data), l->input_shape());
+    QuantSpec in_spec = spec(nn::Slot::kInput, o.data);
+    if (input_non_negative) in_spec.k = 0;
+    q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", in_spec, l->input_shape());
     q.weight = std::make_shared<FixedQuantizer>(l->name() + ".weight_q", spec(nn::Slot::kWeight, o.weight),
                                                 l->param("weight")->var.shape());
     l->set_transform(nn::Slot::kInput, q.input);

@@ -171,9 +171,10 @@ TEST_CASE("data/jet_hgq.yaml: the hls4ml jet tagger with HGQ2's starting bit wid
   CHECK(qm.layers()[0].weight->spec().overflow == Overflow::kSatSym);
   CHECK(qm.layers()[0].input->spec().overflow == Overflow::kWrap);
   CHECK(qm.mean_bits(false) == doctest::Approx(8.0));  // k1 i2 f5
-  CHECK(qm.mean_bits(true) == doctest::Approx(9.0));   // k1 i2 f6
-  // 4,256 multiplies at 9 x 8 bits, plus 133 biases at 8 bits.
-  CHECK(qm.ebops_value() == doctest::Approx(4256.0 * 72 + 133 * 8));
+  // Inputs k1 i2 f6 = 9 bits for fc1's 16 features; after ReLUs unsigned, 8 bits, for the other 128.
+  CHECK(qm.mean_bits(true) == doctest::Approx((16 * 9 + 128 * 8) / 144.0));
+  // 1,024 multiplies at 9 x 8 bits, 3,232 at 8 x 8, plus 133 biases at 8 bits.
+  CHECK(qm.ebops_value() == doctest::Approx(1024.0 * 72 + 3232 * 64 + 133 * 8));
   CHECK(qm.uniform_ebops(8) == doctest::Approx(4256.0 * 64 + 133 * 8));
   CHECK(scheduled_beta(o, 2) == doctest::Approx(5e-7));
   CHECK(scheduled_beta(o, 200) == doctest::Approx(1e-3));
@@ -197,4 +198,23 @@ TEST_CASE("the PID controller raises beta above the EBOPs target and lowers it b
   l2.end_epoch(r);
   l2.start_epoch(2);
   CHECK(l2.beta() < 1e-3);
+}
+
+TEST_CASE("inputs fed by a ReLU (through pooling and flatten) are unsigned; others keep their sign") {
+  auto m = nn::Model::from_yaml(R"(
+layers:
+  - {type: conv1d, name: c, filters: 2, kernel_size: 2, activation: relu}
+  - {type: max_pool1d, pool_size: 2}
+  - {type: flatten}
+  - {type: dense, name: d1, units: 3}
+  - {type: dense, name: d2, units: 2}
+)",
+                                {6, 1}, 1);
+  QuantizedModel qm(*m, parse("default_data_fractional_bits: 4\n"));
+  REQUIRE(qm.layers().size() == 3);
+  CHECK(qm.layers()[0].input->k() == 1);  // the model input
+  CHECK(qm.layers()[1].input->k() == 0);  // relu -> pool -> flatten
+  CHECK(qm.layers()[2].input->k() == 1);  // after a linear dense
+  // One bit fewer per input of d1: EBOPs count it.
+  CHECK(qm.layers()[1].input->bits_value()[0] == 4.f);
 }
