@@ -92,7 +92,11 @@ int ceil_log2(double v) { return v <= 1 ? 0 : static_cast<int>(std::ceil(std::lo
 
 DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
   std::map<const nn::Layer*, const LayerQuant*> quant;
-  for (const auto& l : q.layers()) quant[l.layer] = &l;
+  std::map<const nn::Layer*, bool> folded;
+  for (const auto& l : q.layers()) {
+    quant[l.layer] = &l;
+    if (l.folded_bn) folded[l.folded_bn] = true;
+  }
   DeployedModel d;
   d.in_size_ = shape_numel(m.input_shape());
   bool first = true;
@@ -103,7 +107,10 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     };
     if (type == "flatten" || type == "reshape" || type == "dropout") continue;  // codes are flat per sample
     if (type == "residual") refuse("residual blocks are not deployed yet");
-    if (type == "batch_norm") refuse("fold BatchNorm into the preceding layer before deployment");
+    if (type == "batch_norm") {
+      if (folded.count(l)) continue;  // its map is in the preceding layer's weights
+      refuse("only a BatchNorm right after a Dense/Conv with a linear activation (and a bias) can be folded");
+    }
     if (type == "relu" || type == "linear") {
       if (type == "relu") d.steps_.push_back(make_step(Step::kRelu, l->name()));
       continue;
@@ -133,12 +140,14 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     s.dense = l->geometry() == nullptr;
     if (!s.dense) s.geom = *l->geometry();
     nn::Parameter* w = l->param("weight");
-    quantize_param(*lq.weight, w->var.value(), &s.w_code, &s.w_frac);
+    quantize_param(*lq.weight, lq.fold_weight ? lq.fold_weight->fold_value(w->var.value()) : w->var.value(), &s.w_code,
+                   &s.w_frac);
     int fw = -1000, iw = -1000;
     for (const auto& t : element_types(*lq.weight)) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
     int fb = -1000, ib = -1000;
     if (lq.bias) {
-      quantize_param(*lq.bias, l->param("bias")->var.value(), &s.b_code, &s.b_frac);
+      const Tensor& bv = l->param("bias")->var.value();
+      quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac);
       for (const auto& t : element_types(*lq.bias)) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
     }
     s.out_frac = std::max(fx + fw, fb);

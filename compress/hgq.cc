@@ -37,7 +37,8 @@ HgqOptions parse_quantization(const Config& c) {
                   "default_data_keep_negatives", "round_mode", "overflow_mode_parameters", "overflow_mode_data",
                   "use_symmetric_quantization", "granularity", "data_granularity", "hgq_beta", "hgq_gamma",
                   "beta_schedule", "target_ebops", "pid", "bit_range", "layer_specific", "use_lut_activations",
-                  "use_real_tanh", "sigmoid_table", "tanh_table", "softmax_table"});
+                  "use_real_tanh", "sigmoid_table", "tanh_table", "softmax_table", "fold_batch_norm"});
+  o.fold_batch_norm = c.get<bool>("fold_batch_norm", true);
   o.use_lut_activations = c.get<bool>("use_lut_activations", true);
   o.use_real_tanh = c.get<bool>("use_real_tanh", false);
   auto table = [&](const char* key, const std::vector<std::string>& keys) {
@@ -140,7 +141,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
   // Whether the tensor reaching each layer is non-negative (after a ReLU, through pooling and reshapes):
   // its input quantizer is then unsigned (k = 0), as a ReLU's output type is in hardware.
   bool non_negative = false;
-  for (nn::Layer* l : all) {
+  for (size_t li = 0; li < all.size(); ++li) {
+    nn::Layer* l = all[li];
     const bool input_non_negative = non_negative;
     const std::string t = l->type(), a = l->activation_name();
     if (a == "relu") non_negative = true;
@@ -170,6 +172,19 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     if (nn::Parameter* b = l->param("bias")) {
       q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias), b->var.shape());
       l->set_transform(nn::Slot::kBias, q.bias);
+    }
+    nn::Layer* next = li + 1 < all.size() ? all[li + 1] : nullptr;
+    Var probe_scale, probe_shift;
+    if (o.fold_batch_norm && next && l->activation_name() == "linear" && next->inference_affine(&probe_scale, &probe_shift)) {
+      if (!q.bias)
+        throw InputError("layer '" + l->name() + "' is followed by BatchNorm '" + next->name() +
+                         "': give it use_bias: true so that the BatchNorm can be folded into it (or set fold_batch_norm: false)");
+      q.folded_bn = next;
+      q.fold_weight = std::make_shared<FoldedParam>(next, false, q.weight);
+      q.fold_bias = std::make_shared<FoldedParam>(next, true, q.bias);
+      l->set_transform(nn::Slot::kWeight, q.fold_weight);
+      l->set_transform(nn::Slot::kBias, q.fold_bias);
+      next->set_folded(true);
     }
     layers_.push_back(q);
   }
@@ -262,6 +277,17 @@ Var LutActivation::apply(const Var& x, nn::Context&) {
   if (function_ == "tanh") return tanh_lut(x, tanh_);
   if (function_ == "softmax") return softmax_lut(x, -1, softmax_);
   return clamp(x, -1.f, 1.f);  // hard tanh
+}
+
+Var FoldedParam::fold(const Var& v) const {
+  Var scale, shift;
+  bn_->inference_affine(&scale, &shift);
+  return is_bias_ ? add(mul(v, scale), shift) : mul(v, scale);  // (b - mean) * scale + beta = b * scale + shift
+}
+
+Tensor FoldedParam::fold_value(const Tensor& v) const {
+  NoGradGuard ng;
+  return fold(Var(v)).value();
 }
 
 double scheduled_beta(const HgqOptions& o, int epoch) {

@@ -48,6 +48,9 @@ struct HgqOptions {
   // Activations as the hardware computes them: sigmoid, tanh and softmax through hls4ml's tables
   // (overridable), tanh as hard tanh (clip to [-1, 1]) unless use_real_tanh.
   bool use_lut_activations = true, use_real_tanh = false;
+  // A Dense/Conv with a linear activation followed by BatchNorm gets the BatchNorm folded into its weight
+  // and bias before their quantizers (statistics frozen at their running values; gamma, beta trained).
+  bool fold_batch_norm = true;
   LutSpec sigmoid_table = LutSpec::sigmoid(), tanh_table = LutSpec::tanh();
   SoftmaxLutSpec softmax_table;
 };
@@ -66,10 +69,30 @@ class LutActivation : public nn::Transform {
 };
 HgqOptions parse_quantization(const Config& c);
 
-// The quantizers of one layer.
+// A layer's weight or bias with the following BatchNorm folded in (w * scale, or b * scale + shift),
+// then quantized: the folded values are what the hardware stores.
+class FoldedParam : public nn::Transform {
+ public:
+  FoldedParam(nn::Layer* bn, bool is_bias, std::shared_ptr<FixedQuantizer> q)
+      : bn_(bn), is_bias_(is_bias), q_(std::move(q)) {}
+  Var fold(const Var& v) const;
+  Tensor fold_value(const Tensor& v) const;
+  Var apply(const Var& v, nn::Context& ctx) override { return q_->apply(fold(v), ctx); }
+  void parameters(std::vector<nn::Parameter*>& out) override { q_->parameters(out); }
+  void buffers(std::vector<nn::Buffer>& out) override { q_->buffers(out); }
+
+ private:
+  nn::Layer* bn_;
+  bool is_bias_;
+  std::shared_ptr<FixedQuantizer> q_;
+};
+
+// The quantizers of one layer (and the BatchNorm folded into it, if any).
 struct LayerQuant {
   nn::Layer* layer = nullptr;
   std::shared_ptr<FixedQuantizer> input, weight, bias;
+  nn::Layer* folded_bn = nullptr;
+  std::shared_ptr<FoldedParam> fold_weight, fold_bias;
 };
 
 class QuantizedModel {

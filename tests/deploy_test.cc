@@ -152,15 +152,70 @@ TEST_CASE("convolution variants deploy exactly: same padding, strides, depthwise
 }
 
 TEST_CASE("layers the deployed model cannot run are refused by name") {
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}, {type: batch_norm, name: bn}]", {2}, 1);
+  // A BatchNorm after a ReLU cannot be folded into the layer before it.
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
   QuantizedModel qm(*m, parse("default_fractional_bits: 4\n"));
   try {
     DeployedModel::freeze(*m, qm);
     FAIL("expected an error");
   } catch (const InputError& e) {
-    CHECK(std::string(e.what()).find("'bn' (batch_norm): fold BatchNorm") != std::string::npos);
+    CHECK(std::string(e.what()).find("'bn' (batch_norm): only a BatchNorm right after") != std::string::npos);
   }
   auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: tanh}]", {2}, 1);
   QuantizedModel q2(*m2, parse("default_fractional_bits: 4\n"));
   CHECK_THROWS_AS(DeployedModel::freeze(*m2, q2), InputError);
+}
+
+TEST_CASE("BatchNorm folded into the preceding layer: same function, trainable through the fold, deployed exactly") {
+  train::set_threads(1);
+  const char* layers = R"(
+layers:
+  - {type: conv2d, name: c, filters: 3, kernel_size: 3}
+  - {type: batch_norm, name: bn}
+  - {type: relu}
+  - {type: flatten}
+  - {type: dense, name: d, units: 2}
+  - {type: batch_norm, name: bn2}
+)";
+  auto m = nn::Model::from_yaml(layers, {5, 5, 1}, 4);
+  std::mt19937_64 rng(8);
+  Tensor x = kiln::testing::random_tensor({16, 5, 5, 1}, rng, -1.f, 1.f);
+  {  // give the BatchNorms non-trivial statistics and affine parameters
+    nn::Context train_ctx{true, &rng};
+    for (int i = 0; i < 30; ++i) m->forward(Var(x), train_ctx);
+    for (auto* p : m->parameters())
+      if (p->name.find("bn") == 0) p->var.value().vec().array() += 0.3f;
+  }
+  NoGradGuard ng;
+  nn::Context ctx;
+  Tensor ref = m->forward(Var(x), ctx).value();
+  // Fine quantization (f = 16) so that folding, not rounding, is what is compared.
+  QuantizedModel qm(*m, parse("default_integer_bits: 6\ndefault_fractional_bits: 16\ndefault_data_integer_bits: 4\n"
+                              "default_data_fractional_bits: 16\nuse_high_granularity_quantization: false\n"));
+  REQUIRE(qm.layers().size() == 2);
+  CHECK(qm.layers()[0].folded_bn == m->layers()[1]);
+  CHECK(qm.layers()[1].folded_bn == m->layers()[5]);
+  Tensor folded = m->forward(Var(x), ctx).value();
+  for (int64_t j = 0; j < ref.size(); ++j) CHECK(folded[j] == doctest::Approx(ref[j]).epsilon(1e-3));
+}
+
+TEST_CASE("BatchNorm folding: gradients reach gamma and beta; the deployed model is exact; a bias is required") {
+  std::mt19937_64 rng(12);
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 4}, {type: batch_norm, name: bn}, {type: relu}, "
+                                "{type: dense, name: o, units: 2}]",
+                                {3}, 2);
+  HgqOptions o = parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 5\noverflow_mode_data: WRAP\n");
+  auto qm = std::make_shared<QuantizedModel>(*m, o);
+  Tensor x = kiln::testing::random_tensor({32, 3}, rng, -2.f, 2.f);
+  nn::Context train_ctx{true, &rng};
+  Var loss = mean_all(square(m->forward(Var(x), train_ctx)));
+  backward(loss);
+  nn::Layer* bn = m->layers()[1];
+  CHECK(bn->param("gamma")->var.grad().vec().cwiseAbs().sum() > 0.f);
+  CHECK(bn->param("beta")->var.grad().vec().cwiseAbs().sum() > 0.f);
+  qm->calibrate(*m, x);
+  DeployedModel d = DeployedModel::freeze(*m, *qm);
+  CHECK(mismatches(*m, d, x) == 0);
+  auto nb = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 4, use_bias: false}, {type: batch_norm, name: bn}]", {3}, 2);
+  CHECK_THROWS_WITH_AS(QuantizedModel(*nb, o), doctest::Contains("give it use_bias: true"), InputError);
 }

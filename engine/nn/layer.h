@@ -99,6 +99,11 @@ class Layer {
   // The activation this layer applies ("relu", "sigmoid", ..., "linear"), "" for layers without one.
   virtual std::string activation_name() const { return ""; }
   virtual const Geometry* geometry() const { return nullptr; }  // conv and pooling layers
+  // Normalisation layers (BatchNorm): the inference map y = x * scale + shift per channel, differentiable in
+  // the layer's own parameters (statistics are constants). False for other layers.
+  virtual bool inference_affine(Var* /*scale*/, Var* /*shift*/) const { return false; }
+  // A folded layer is the identity: its map now lives in the preceding layer's weights.
+  virtual void set_folded(bool) {}
   // The layer's multiply structure alone: x [B, in...] with kernel w (Dense: linear, Conv: the convolution),
   // no bias, no activation. Used to count bit operations (EBOPs) and to fold and deploy. Null Var if none.
   virtual Var apply_kernel(const Var& /*x*/, const Var& /*w*/) const { return Var(); }

@@ -1,4 +1,6 @@
 // BatchNorm (over every axis but the channels) and LayerNorm (over the last axis).
+#include <cmath>
+
 #include "engine/nn/factories.h"
 #include "engine/ops.h"
 
@@ -22,7 +24,17 @@ class BatchNorm : public Layer {
     var_ = Tensor({ch}, 1.f);
     return out_shape_ = in;
   }
+  bool inference_affine(Var* scale, Var* shift) const override {
+    int64_t c = mean_.size();
+    Tensor rstd({c});
+    for (int64_t j = 0; j < c; ++j) rstd[j] = 1.f / std::sqrt(var_[j] + eps_);
+    *scale = mul(params_[0].var, Var(rstd));
+    *shift = sub(params_[1].var, mul(Var(mean_), *scale));
+    return true;
+  }
+  void set_folded(bool f) override { folded_ = f; }
   Var forward(const Var& x, Context& ctx) override {
+    if (folded_) return x;
     if (ctx.training) return batch_norm_train(x, params_[0].var, params_[1].var, mean_, var_, momentum_, eps_);
     return batch_norm_infer(x, params_[0].var, params_[1].var, mean_, var_, eps_);
   }
@@ -34,6 +46,7 @@ class BatchNorm : public Layer {
  private:
   float momentum_, eps_;
   Tensor mean_, var_;
+  bool folded_ = false;
 };
 
 class LayerNorm : public Layer {
