@@ -117,6 +117,13 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     }
     if (const nn::Geometry* g = l->geometry(); g && !l->has_slot(nn::Slot::kWeight)) {
       if (!g->max) refuse("average pooling is not deployed yet");
+      if (auto it = quant.find(l); it != quant.end()) {
+        Step qs = make_step(Step::kQuantize, l->name() + ".input_q");
+        qs.in_shape = qs.out_shape = l->input_shape();
+        qs.types = element_types(*it->second->input);
+        qs.from_float = first;
+        d.steps_.push_back(qs);
+      }
       Step s = make_step(Step::kMaxPool, l->name());
       s.in_shape = l->input_shape(), s.out_shape = l->output_shape(), s.geom = *g;
       d.steps_.push_back(s);

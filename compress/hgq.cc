@@ -158,16 +158,20 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
         l->set_transform(nn::Slot::kActivation, activations_.back());
       }
     }
-    if (!l->has_slot(nn::Slot::kWeight)) continue;
+    if (!l->has_slot(nn::Slot::kInput)) continue;
     auto spec = [&](nn::Slot s, const QuantSpec& d) { return ov == o.layer_specific.end() ? d : ov->second.specs.at(s); };
     LayerQuant q;
     q.layer = l;
     QuantSpec in_spec = spec(nn::Slot::kInput, o.data);
     if (input_non_negative) in_spec.k = 0;
     q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", in_spec, l->input_shape());
+    l->set_transform(nn::Slot::kInput, q.input);
+    if (!l->has_slot(nn::Slot::kWeight)) {  // pooling: its input only
+      layers_.push_back(q);
+      continue;
+    }
     q.weight = std::make_shared<FixedQuantizer>(l->name() + ".weight_q", spec(nn::Slot::kWeight, o.weight),
                                                 l->param("weight")->var.shape());
-    l->set_transform(nn::Slot::kInput, q.input);
     l->set_transform(nn::Slot::kWeight, q.weight);
     if (nn::Parameter* b = l->param("bias")) {
       q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias), b->var.shape());
@@ -201,6 +205,7 @@ std::vector<FixedQuantizer*> QuantizedModel::quantizers() const {
 // EBOPs of a Dense/Conv layer: sum over every multiply the layer performs of b_input * b_weight, computed
 // by running the layer's own kernel on the bit maps, plus mean(b_bias) per output (quantization.md, 4).
 Var QuantizedModel::ebops(const LayerQuant& l) const {
+  if (!l.weight) return sum_all(l.input->bits());  // pooling: one comparison or addition per input bit
   Shape in{1};
   for (int64_t d : l.layer->input_shape()) in.push_back(d);
   Var products = l.layer->apply_kernel(reshape(l.input->bits(), in), l.weight->bits());
@@ -216,6 +221,10 @@ double QuantizedModel::uniform_ebops(double bits) const {
   NoGradGuard ng;
   double total = 0;
   for (const auto& l : layers_) {
+    if (!l.weight) {
+      total += static_cast<double>(shape_numel(l.layer->input_shape())) * bits;
+      continue;
+    }
     Shape in{1};
     for (int64_t d : l.layer->input_shape()) in.push_back(d);
     Var macs = sum_all(l.layer->apply_kernel(Var(Tensor(in, 1.f)), Var(Tensor(l.weight->shape(), 1.f))));

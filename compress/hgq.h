@@ -87,7 +87,8 @@ class FoldedParam : public nn::Transform {
   std::shared_ptr<FixedQuantizer> q_;
 };
 
-// The quantizers of one layer (and the BatchNorm folded into it, if any).
+// The quantizers of one layer (and the BatchNorm folded into it, if any). Pooling layers have only an
+// input quantizer (weight and bias null).
 struct LayerQuant {
   nn::Layer* layer = nullptr;
   std::shared_ptr<FixedQuantizer> input, weight, bias;
@@ -97,8 +98,8 @@ struct LayerQuant {
 
 class QuantizedModel {
  public:
-  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D), except those
-  // disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
+  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D: input, weight, bias;
+  // pooling: input), except those disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
   QuantizedModel(nn::Model& m, const HgqOptions& o);
   const std::vector<LayerQuant>& layers() const { return layers_; }
   std::vector<FixedQuantizer*> quantizers() const;

@@ -211,10 +211,15 @@ layers:
 )",
                                 {6, 1}, 1);
   QuantizedModel qm(*m, parse("default_data_fractional_bits: 4\n"));
-  REQUIRE(qm.layers().size() == 3);
+  REQUIRE(qm.layers().size() == 4);       // c, the pool (its input only), d1, d2
   CHECK(qm.layers()[0].input->k() == 1);  // the model input
-  CHECK(qm.layers()[1].input->k() == 0);  // relu -> pool -> flatten
-  CHECK(qm.layers()[2].input->k() == 1);  // after a linear dense
+  CHECK(qm.layers()[1].input->k() == 0);  // relu -> pool
+  CHECK(qm.layers()[2].input->k() == 0);  // relu -> pool -> flatten
+  CHECK(qm.layers()[3].input->k() == 1);  // after a linear dense
   // One bit fewer per input of d1: EBOPs count it.
-  CHECK(qm.layers()[1].input->bits_value()[0] == 4.f);
+  CHECK(qm.layers()[2].input->bits_value()[0] == 4.f);
+  // Pooling: the sum of its input bits (conv1d output [5, 2] at k0 i0 f4).
+  CHECK(qm.layers()[1].weight == nullptr);
+  NoGradGuard ng;
+  CHECK(qm.ebops(qm.layers()[1]).value()[0] == doctest::Approx(10 * 4));
 }

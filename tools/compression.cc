@@ -69,8 +69,9 @@ std::string CompressionRun::report() const {
   double total = 0;
   int64_t params = 0, zeros = 0;
   for (const auto& l : qm_->layers()) {
-    Tensor wb = l.weight->bits_value(), ib = l.input->bits_value();
-    int64_t n = wb.size(), z = (wb.vec().array() == 0.f).count();
+    Tensor ib = l.input->bits_value();
+    Tensor wb = l.weight ? l.weight->bits_value() : Tensor({1}, NAN);
+    int64_t n = l.weight ? wb.size() : 0, z = l.weight ? (wb.vec().array() == 0.f).count() : 0;
     if (l.bias) {
       Tensor bb = l.bias->bits_value();
       n += bb.size(), z += (bb.vec().array() == 0.f).count();
@@ -123,6 +124,7 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
   std::vector<plot::Series> ws, is;
   for (const auto& l : qm_->layers()) {
     for (bool input : {false, true}) {
+      if (!input && !l.weight) continue;
       Tensor b = (input ? l.input : l.weight)->bits_value();
       std::map<int, double> h;
       for (int64_t j = 0; j < b.size(); ++j) h[static_cast<int>(b[j])] += 1;

@@ -122,6 +122,7 @@ class Pool : public Layer {
   }
   std::string type() const override { return std::string(is_max_ ? "max" : "avg") + "_pool" + std::to_string(dims_) + "d"; }
   const Geometry* geometry() const override { return &geom_; }
+  bool has_slot(Slot s) const override { return s == Slot::kInput; }
   Shape build(const Shape& in, std::mt19937_64&) override {
     if (static_cast<int>(in.size()) != dims_ + 1)
       shape_error(in, "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
@@ -134,7 +135,8 @@ class Pool : public Layer {
     out_shape_.push_back(in.back());
     return out_shape_;
   }
-  Var forward(const Var& x, Context&) override {
+  Var forward(const Var& in, Context& ctx) override {
+    Var x = through(Slot::kInput, in, ctx);
     if (dims_ == 1) return is_max_ ? max_pool1d(x, pool_[0], strides_[0], pad_) : avg_pool1d(x, pool_[0], strides_[0], pad_);
     return is_max_ ? max_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_)
                    : avg_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_);
