@@ -19,6 +19,7 @@
 #include "compress/lut.h"
 #include "compress/quantizer.h"
 #include "engine/nn/model.h"
+#include "engine/train/checkpoint.h"
 #include "engine/train/trainer.h"
 
 namespace kiln::compress {
@@ -139,5 +140,13 @@ class HgqLoss : public train::LossTerm {
 };
 
 double scheduled_beta(const HgqOptions& o, int epoch);
+
+// A trained model back from its checkpoint with its quantizers (from the run config stored in the
+// checkpoint) and every weight and bit width loaded; `quantized` is null for a float model.
+struct RestoredModel {
+  std::unique_ptr<nn::Model> model;
+  std::shared_ptr<QuantizedModel> quantized;
+};
+RestoredModel restore_quantized(const train::Checkpoint& c);
 
 }  // namespace kiln::compress

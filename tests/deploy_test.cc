@@ -7,6 +7,7 @@
 #include "engine/data/loaders.h"
 #include "engine/train/run_config.h"
 #include "tests/gradcheck.h"
+#include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::compress;
@@ -218,4 +219,35 @@ TEST_CASE("BatchNorm folding: gradients reach gamma and beta; the deployed model
   CHECK(mismatches(*m, d, x) == 0);
   auto nb = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 4, use_bias: false}, {type: batch_norm, name: bn}]", {3}, 2);
   CHECK_THROWS_WITH_AS(QuantizedModel(*nb, o), doctest::Contains("give it use_bias: true"), InputError);
+}
+
+TEST_CASE("an HGQ model comes back from its checkpoint with its bit widths: same deployed outputs") {
+  const std::string config = R"(
+model:
+  layers:
+    - {type: dense, name: a, units: 4, activation: relu}
+    - {type: dense, name: b, units: 2}
+compression:
+  quantization: {default_fractional_bits: 4, default_data_fractional_bits: 4, overflow_mode_data: WRAP}
+)";
+  Config cfg = Config::parse(config, "run.yaml");
+  auto m = nn::Model::from_config(cfg.child("model"), {3}, 5);
+  auto qm = std::make_shared<QuantizedModel>(*m, parse_quantization(cfg.child("compression").child("quantization")));
+  std::mt19937_64 rng(1);
+  for (FixedQuantizer* q : qm->quantizers()) {  // trained-looking, non-default bit widths
+    Tensor& f = const_cast<Tensor&>(q->f());
+    for (int64_t j = 0; j < f.size(); ++j) f[j] = static_cast<float>(rng() % 6);
+  }
+  Tensor x = kiln::testing::random_tensor({20, 3}, rng, -2.f, 2.f);
+  qm->calibrate(*m, x);
+  std::vector<double> before = DeployedModel::freeze(*m, *qm).forward(x);
+  train::Checkpoint ck = train::make_checkpoint(*m, data::Standardizer(), data::Dataset());
+  ck.config_yaml = config;
+  ck.seed = 99;  // another seed: only the checkpoint's values can make the outputs agree
+  kiln::testing::TempDir tmp;
+  train::save_checkpoint(ck, tmp.path("q.ckpt"));
+  RestoredModel r = restore_quantized(train::load_checkpoint(tmp.path("q.ckpt")));
+  REQUIRE(r.quantized != nullptr);
+  CHECK(DeployedModel::freeze(*r.model, *r.quantized).forward(x) == before);
+  CHECK(r.quantized->ebops_value() == doctest::Approx(qm->ebops_value()));
 }
