@@ -46,9 +46,7 @@ class ActivationLayer : public Layer {
   bool has_slot(Slot s) const override { return s == Slot::kActivation; }
   std::string activation_name() const override { return act_.name; }
   Shape build(const Shape& in, std::mt19937_64&) override { return out_shape_ = in; }
-  Var forward(const Var& x, Context& ctx) override {
-    return transform(Slot::kActivation) ? through(Slot::kActivation, x, ctx) : act_.apply(x);
-  }
+  Var forward(const Var& x, Context& ctx) override { return activate(act_, x, ctx); }
 
  private:
   Activation act_;

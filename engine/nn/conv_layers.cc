@@ -93,8 +93,7 @@ class Conv : public Layer {
     if (depthwise_) y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
     else if (dims_ == 1) y = conv1d(x, w, b, strides_[0], pad_);
     else y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
-    Var a = transform(Slot::kActivation) ? through(Slot::kActivation, y, ctx) : act_.apply(y);
-    return through(Slot::kOutput, a, ctx);
+    return activate(act_, y, ctx);
   }
 
  private:

@@ -33,8 +33,7 @@ class Dense : public Layer {
   Var forward(const Var& x, Context& ctx) override {
     Var b = use_bias_ ? through(Slot::kBias, params_[1].var, ctx) : Var();
     Var y = linear(through(Slot::kInput, x, ctx), through(Slot::kWeight, params_[0].var, ctx), b);
-    Var a = transform(Slot::kActivation) ? through(Slot::kActivation, y, ctx) : act_.apply(y);
-    return through(Slot::kOutput, a, ctx);
+    return activate(act_, y, ctx);
   }
 
  private:

@@ -76,6 +76,11 @@ Var Layer::through(Slot s, const Var& x, Context& ctx) const {
   return t ? t->apply(x, ctx) : x;
 }
 
+Var Layer::activate(const Activation& a, const Var& y, Context& ctx) const {
+  Var out = transform(Slot::kActivation) ? through(Slot::kActivation, y, ctx) : a.apply(y);
+  return through(Slot::kOutput, out, ctx);
+}
+
 void Layer::summary(std::vector<SummaryRow>& rows) const {
   int64_t n = 0;
   for (const auto& p : params_) n += p.var.size();

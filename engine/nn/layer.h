@@ -11,6 +11,7 @@
 
 #include "engine/autograd.h"
 #include "engine/config.h"
+#include "engine/nn/activation.h"
 #include "engine/ops.h"
 
 namespace kiln::nn {
@@ -119,6 +120,8 @@ class Layer {
   [[noreturn]] void shape_error(const Shape& in, const std::string& why) const;
   // x through the transform in slot s, or x itself when there is none.
   Var through(Slot s, const Var& x, Context& ctx) const;
+  // The activation a of pre-activation values y (or the transform that replaces it), then the output slot.
+  Var activate(const Activation& a, const Var& y, Context& ctx) const;
   std::string name_;
   Shape in_shape_, out_shape_;
   std::vector<Parameter> params_;
