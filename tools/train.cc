@@ -105,7 +105,7 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
 std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
                          const nn::Model& m, double wall, const CompressionRun& comp) {
   json::Object o;
-  const auto& h = const_cast<train::Trainer&>(tr).history();
+  const auto& h = tr.history();
   o.num("epochs", static_cast<double>(h.size()));
   o.num("best_epoch", tr.best_epoch() ? tr.best_epoch() : static_cast<double>(h.size()));
   o.add("stopped_early", tr.stopped_early() ? "true" : "false");
@@ -120,7 +120,7 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
       auc.num(c < d.class_names.size() ? d.class_names[c] : std::to_string(c), test.auc_per_class[c]);
     o.add("test_auc_per_class", auc.dump(2));
     int classes = std::max<int>(d.num_classes(), static_cast<int>(test.outputs.dim(1)));
-    auto cm = confusion_matrix(test.outputs.dim(1) == 1 ? test.outputs : test.outputs, d.labels, classes);
+    auto cm = confusion_matrix(test.outputs, d.labels, classes);
     o.add("class_names", json::array(d.class_names, [](const std::string& s) { return json::str(s); }));
     o.add("confusion_matrix", json::array(cm, [](const std::vector<int64_t>& row) {
             return json::array(row, [](int64_t v) { return std::to_string(v); });

@@ -60,6 +60,7 @@ class Trainer {
   void add_loss_term(std::shared_ptr<LossTerm> t) { terms_.push_back(std::move(t)); }
   optim::Optimizer& optimizer() { return *opt_; }
   std::vector<EpochRecord>& history() { return history_; }
+  const std::vector<EpochRecord>& history() const { return history_; }
   const TrainOptions& options() const { return o_; }
   int best_epoch() const { return best_epoch_; }
   bool stopped_early() const { return stopped_early_; }
