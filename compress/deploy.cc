@@ -6,6 +6,21 @@
 
 namespace kiln::compress {
 
+Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g) {
+  const bool two = g.dims == 2;
+  Window w;
+  w.H = two ? in[0] : 1, w.W = in[two ? 1 : 0], w.C = in.back();
+  w.KH = two ? g.window[0] : 1, w.KW = g.window[two ? 1 : 0];
+  w.SH = two ? g.strides[0] : 1, w.SW = g.strides[two ? 1 : 0];
+  w.OH = two ? out[0] : 1, w.OW = out[two ? 1 : 0];
+  w.PH = two ? conv_pad_before(w.H, w.KH, w.SH, g.padding) : 0, w.PW = conv_pad_before(w.W, w.KW, w.SW, g.padding);
+  return w;
+}
+
+bool Window::padded() const {
+  return PH > 0 || PW > 0 || (OH - 1) * SH - PH + KH > H || (OW - 1) * SW - PW + KW > W;
+}
+
 int64_t requantize(int64_t c, int fc, const FixedType& t) {
   const int w = t.k + t.i + t.f;
   if (w <= 0) return 0;  // zero width: pruned
@@ -38,7 +53,8 @@ int64_t requantize(int64_t c, int fc, const FixedType& t) {
   // Overflow on the code grid: [lo, hi] = [-k 2^(i+f), 2^(i+f) - 1].
   const int mag = t.i + t.f;  // w - k
   const int64_t hi = mag >= 0 ? (int64_t{1} << mag) - 1 : 0;
-  const int64_t lo = t.k ? -(int64_t{1} << mag) : 0;
+  // SAT_SYM's range is symmetric: even the exact minimum code maps to -max (-2.0 -> -1.75 in ap_fixed<4,2>).
+  const int64_t lo = t.k ? (t.overflow == Overflow::kSatSym ? -hi : -(int64_t{1} << mag)) : 0;
   if (q >= lo && q <= hi) return q;
   switch (t.overflow) {
     case Overflow::kWrap: {
@@ -69,10 +85,11 @@ std::vector<FixedType> element_types(const FixedQuantizer& q) {
 }
 
 // Codes and fractional bits of a parameter quantized by q (as the inference-mode forward does).
-void quantize_param(const FixedQuantizer& q, const Tensor& v, std::vector<int64_t>* code, std::vector<int>* frac) {
-  std::vector<FixedType> types = element_types(q);
+void quantize_param(const FixedQuantizer& q, const Tensor& v, std::vector<int64_t>* code, std::vector<int>* frac,
+                    std::vector<FixedType>* types) {
+  *types = element_types(q);
   for (int64_t e = 0; e < v.size(); ++e) {
-    const FixedType& t = types[static_cast<size_t>(e)];
+    const FixedType& t = (*types)[static_cast<size_t>(e)];
     double xq = quantize(static_cast<double>(v[e]), t);
     code->push_back(to_code(xq, t.f));
     frac->push_back(t.f);
@@ -148,14 +165,14 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     if (!s.dense) s.geom = *l->geometry();
     nn::Parameter* w = l->param("weight");
     quantize_param(*lq.weight, lq.fold_weight ? lq.fold_weight->fold_value(w->var.value()) : w->var.value(), &s.w_code,
-                   &s.w_frac);
+                   &s.w_frac, &s.w_types);
     int fw = -1000, iw = -1000;
-    for (const auto& t : element_types(*lq.weight)) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
+    for (const auto& t : s.w_types) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
     int fb = -1000, ib = -1000;
     if (lq.bias) {
       const Tensor& bv = l->param("bias")->var.value();
-      quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac);
-      for (const auto& t : element_types(*lq.bias)) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
+      quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac, &s.b_types);
+      for (const auto& t : s.b_types) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
     }
     s.out_frac = std::max(fx + fw, fb);
     // Accumulator bound: terms per output * 2^(ix + iw) (+ 2^ib), on a grid of 2^-F, plus a sign bit.
@@ -184,20 +201,6 @@ struct Codes {
   std::vector<int> frac;
 };
 
-// A step's window geometry as 2-d (a 1-d window is 2-d with H = 1), channels-last.
-struct Window2d {
-  int64_t H, W, C, KH, KW, SH, SW, OH, OW, PH, PW;
-  explicit Window2d(const DeployedModel::Step& s) {
-    const nn::Geometry& g = s.geom;
-    const bool two = g.dims == 2;
-    H = two ? s.in_shape[0] : 1, W = s.in_shape[two ? 1 : 0], C = s.in_shape.back();
-    KH = two ? g.window[0] : 1, KW = g.window[two ? 1 : 0];
-    SH = two ? g.strides[0] : 1, SW = g.strides[two ? 1 : 0];
-    OH = two ? s.out_shape[0] : 1, OW = s.out_shape[two ? 1 : 0];
-    PH = two ? conv_pad_before(H, KH, SH, g.padding) : 0, PW = conv_pad_before(W, KW, SW, g.padding);
-  }
-};
-
 void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
   const int F = s.out_frac;
   auto term = [&](int64_t xi, int64_t wi) -> int64_t {
@@ -222,7 +225,7 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
     return;
   }
   // Convolution, channels-last; 1-d is 2-d with H = 1.
-  const Window2d win(s);
+  const Window win = window_of(s.in_shape, s.out_shape, s.geom);
   const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
   const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
   for (int64_t oh = 0; oh < OH; ++oh)
@@ -248,7 +251,7 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
 }
 
 void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
-  const Window2d win(s);
+  const Window win = window_of(s.in_shape, s.out_shape, s.geom);
   const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
   const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
   int fmax = 0;

@@ -21,6 +21,14 @@ namespace kiln::compress {
 // requantize(c, fc, t) * 2^-t.f == quantize(c * 2^-fc, t) for every mode (S_RND rounds as RND).
 int64_t requantize(int64_t c, int fc, const FixedType& t);
 
+// A convolution or pooling window as 2-d (a 1-d window is 2-d with H = 1), channels-last, with the
+// padding before each axis (TF "same" padding puts the odd pixel after).
+struct Window {
+  int64_t H = 1, W = 1, C = 1, KH = 1, KW = 1, SH = 1, SW = 1, OH = 1, OW = 1, PH = 0, PW = 0;
+  bool padded() const;  // some window reaches outside the input
+};
+Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g);
+
 class DeployedModel {
  public:
   static DeployedModel freeze(nn::Model& m, const QuantizedModel& q);
@@ -42,8 +50,12 @@ class DeployedModel {
     nn::Geometry geom;
     std::vector<int64_t> w_code, b_code;  // kMac: kernel in the layer's layout, bias per output channel
     std::vector<int> w_frac, b_frac;
+    std::vector<FixedType> w_types, b_types;  // kMac: each weight's and bias's type (widths for reports)
     int out_frac = 0;  // kMac: every output code has this many fractional bits
   };
+  // The frozen program, for the code generators (codegen/ lowers these steps to C and HLS).
+  const std::vector<Step>& steps() const { return steps_; }
+  int64_t inputs() const { return in_size_; }
 
  private:
   std::vector<Step> steps_;

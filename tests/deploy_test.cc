@@ -52,6 +52,7 @@ TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow 
     if (trial % 4 == 0) c &= ~int64_t{7};  // many exact ties
     int f_in = fc(rng);
     FixedType t{k(rng), ii(rng), ff(rng), rounds[trial % 8], overflows[(trial / 8) % 4]};
+    if (trial % 16 == 1 && t.i + f_in >= 0) c = -(int64_t{1} << (t.i + f_in));  // exactly -2^i: SAT_SYM's edge
     double exact = quantize(std::ldexp(static_cast<double>(c), -f_in), t);
     double got = std::ldexp(static_cast<double>(requantize(c, f_in, t)), -t.f);
     bad += exact != got;
@@ -63,6 +64,8 @@ TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow 
   CHECK(requantize(5, 4, {1, 0, 3, Round::kRnd, Overflow::kSat}) == 3);      // 0.375
   CHECK(requantize(5, 4, {1, 0, 3, Round::kRndConv, Overflow::kSat}) == 2);  // 0.25
   CHECK(requantize(-24, 4, {1, 0, 3, Round::kRnd, Overflow::kSatSym}) == -7);  // -1.5 -> -0.875
+  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSatSym}) == -7);  // -2.0 -> -1.75 (the exact minimum)
+  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSat}) == -8);     // SAT keeps -2.0
 }
 
 TEST_CASE("digits HGQ model: deployed integer inference == quantized forward on the whole test split") {

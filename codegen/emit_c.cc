@@ -1,0 +1,332 @@
+#include "codegen/emit_c.h"
+
+#include <algorithm>
+#include <map>
+
+#include "codegen/emit_util.h"
+
+namespace kiln::codegen {
+
+namespace {
+
+using compress::Overflow;
+using compress::Round;
+
+const char* round_name(Round r) {
+  switch (r) {
+    case Round::kTrn: return "KILN_TRN";
+    case Round::kTrnZero: return "KILN_TRN_ZERO";
+    case Round::kRnd:
+    case Round::kStochastic: return "KILN_RND";
+    case Round::kRndZero: return "KILN_RND_ZERO";
+    case Round::kRndMinInf: return "KILN_RND_MIN_INF";
+    case Round::kRndInf: return "KILN_RND_INF";
+    case Round::kRndConv: return "KILN_RND_CONV";
+  }
+  return "KILN_RND";
+}
+
+const char* overflow_name(Overflow o) {
+  switch (o) {
+    case Overflow::kWrap: return "KILN_WRAP";
+    case Overflow::kSat: return "KILN_SAT";
+    case Overflow::kSatSym: return "KILN_SAT_SYM";
+    case Overflow::kSatZero: return "KILN_SAT_ZERO";
+  }
+  return "KILN_SAT";
+}
+
+// Rounding and overflow on integer codes, the C twin of compress::requantize (same case analysis).
+const char* kRequant = R"(/* Code c with fractional bits fc -> the code of a type with k sign bits, m = i + f magnitude bits and
+   s = fc - f, in the given rounding and overflow modes (ap_fixed order: round first, then overflow). */
+static int64_t kiln_requant(int64_t c, int s, int k, int m, int rnd, int ovf) {
+  int64_t q, lo, hi;
+  if (k + m <= 0) return 0; /* zero width: pruned */
+  if (s <= 0) {
+    q = c * ((int64_t)1 << -s);
+  } else if (s >= 63) {
+    q = (rnd == KILN_TRN && c < 0) ? -1 : 0;
+  } else {
+    const int64_t step = (int64_t)1 << s, half = step >> 1;
+    const int64_t fl = c >> s; /* floor */
+    const int64_t r = c - fl * step;
+    int up = 0;
+    switch (rnd) {
+      case KILN_TRN: up = 0; break;
+      case KILN_TRN_ZERO: up = c < 0 && r != 0; break;
+      case KILN_RND: up = r >= half; break;
+      case KILN_RND_ZERO: up = r > half || (r == half && fl < 0); break;
+      case KILN_RND_MIN_INF: up = r > half; break;
+      case KILN_RND_INF: up = r > half || (r == half && fl >= 0); break;
+      default: up = r > half || (r == half && (fl & 1) != 0); break; /* KILN_RND_CONV */
+    }
+    q = fl + up;
+  }
+  hi = ((int64_t)1 << m) - 1;
+  lo = k ? (ovf == KILN_SAT_SYM ? -hi : -((int64_t)1 << m)) : 0;
+  if (q >= lo && q <= hi) return q;
+  switch (ovf) {
+    case KILN_WRAP: {
+      const uint64_t mod = (uint64_t)1 << (k + m);
+      int64_t w = (int64_t)((uint64_t)q & (mod - 1));
+      if (k && (uint64_t)w >= (mod >> 1)) w -= (int64_t)mod;
+      return w;
+    }
+    case KILN_SAT:
+    case KILN_SAT_SYM: return q < lo ? lo : hi;
+    default: return 0; /* KILN_SAT_ZERO */
+  }
+}
+
+)";
+
+// Float input quantization in doubles without libm; every step is exact (powers of two, integer-valued
+// doubles), as in compress::quantize.
+const char* kRealQuant = R"(static double kiln_pow2(int e) {
+  double r = 1.0;
+  for (; e > 0; --e) r *= 2.0;
+  for (; e < 0; ++e) r *= 0.5;
+  return r;
+}
+
+static double kiln_floor(double v) {
+  double t;
+  if (v >= 4503599627370496.0 || v <= -4503599627370496.0) return v; /* |v| >= 2^52: an integer */
+  t = (double)(long long)v;
+  return t > v ? t - 1.0 : t;
+}
+
+/* The code of the real value v * 2^-f, given v = x * 2^f (inputs must be finite). */
+static int64_t kiln_quant_real(double v, int k, int m, int rnd, int ovf) {
+  double fl, d, q, lo, hi;
+  if (k + m <= 0) return 0;
+  fl = kiln_floor(v);
+  d = v - fl;
+  if (rnd == KILN_TRN) q = fl;
+  else if (rnd == KILN_TRN_ZERO) q = (v < 0.0 && d != 0.0) ? fl + 1.0 : fl;
+  else if (d < 0.5) q = fl;
+  else if (d > 0.5) q = fl + 1.0;
+  else if (rnd == KILN_RND) q = fl + 1.0;
+  else if (rnd == KILN_RND_ZERO) q = v > 0.0 ? fl : fl + 1.0;
+  else if (rnd == KILN_RND_MIN_INF) q = fl;
+  else if (rnd == KILN_RND_INF) q = v > 0.0 ? fl + 1.0 : fl;
+  else q = kiln_floor(fl * 0.5) * 2.0 == fl ? fl : fl + 1.0; /* KILN_RND_CONV */
+  hi = kiln_pow2(m) - 1.0;
+  lo = k ? (ovf == KILN_SAT_SYM ? -hi : -kiln_pow2(m)) : 0.0;
+  if (q >= lo && q <= hi) return (int64_t)q;
+  if (ovf == KILN_WRAP) {
+    const double mod = kiln_pow2(k + m);
+    double w = q - mod * kiln_floor(q / mod);
+    if (k && w >= mod * 0.5) w -= mod;
+    return (int64_t)w;
+  }
+  if (ovf == KILN_SAT || ovf == KILN_SAT_SYM) return (int64_t)(q < lo ? lo : hi);
+  return 0;
+}
+
+)";
+
+struct Emitter {
+  const Program& p;
+  std::string N;  // the model's name, the prefix of public symbols
+  std::ostringstream tables, funcs, run;
+  int64_t const_bytes = 0, code_bytes = 0;
+
+  const Buffer& buf(int b) const { return p.buffers[static_cast<size_t>(b)]; }
+  std::string type(int b) const { return int_type(buf(b).min(), buf(b).max()); }
+  int bytes(int b) const { return int_bytes(buf(b).min(), buf(b).max()); }
+  std::string ptr(int b) const {
+    if (b == 0) return "x";
+    return std::string(b % 2 ? "kiln_a" : "kiln_b") + ".i" + std::to_string(8 * bytes(b));
+  }
+
+  // A table of per-entry (f, m) or literal constants for uniform types; pruned entries get f = `grid` so
+  // that no shift count is ever negative.
+  std::pair<std::string, std::string> type_tables(std::ostream& os, const TypeTable& t, int grid, const std::string& id,
+                                                  int64_t channels) {
+    if (t.pattern == TypeTable::kUniform) return {std::to_string(t.f[0]), std::to_string(t.m[0])};
+    std::vector<int64_t> f, m;
+    for (size_t j = 0; j < t.f.size(); ++j) {
+      f.push_back(t.width(j) > 0 ? t.f[j] : grid);
+      m.push_back(t.m[j]);
+    }
+    const_bytes += write_array(os, "static const", "kiln_f" + id, f, 1);
+    const_bytes += write_array(os, "static const", "kiln_m" + id, m, 1);
+    const std::string j = t.pattern == TypeTable::kChannel ? "e % " + std::to_string(channels) : "e";
+    return {"kiln_f" + id + "[" + j + "]", "kiln_m" + id + "[" + j + "]"};
+  }
+
+  void quantize(const Op& op, const std::string& id) {
+    const Buffer &x = buf(op.in), &y = buf(op.out);
+    auto [f, m] = type_tables(tables, op.types, y.frac, id, y.shape.back());
+    funcs << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t e;\n  for (e = 0; e < " << y.size << "; ++e)\n"
+          << "    y[e] = (" << type(op.out) << ")(kiln_requant(x[e], " << x.frac << " - " << f << ", " << op.types.k << ", "
+          << m << ", " << round_name(op.types.round) << ", " << overflow_name(op.types.overflow) << ") * ((int64_t)1 << ("
+          << y.frac << " - " << f << ")));\n}\n\n";
+    code_bytes += 60;
+  }
+
+  void mac(const Op& op, const std::string& id) {
+    const Buffer& y = buf(op.out);
+    SparseWeights s = sparse_weights(op);
+    auto range = [](const std::vector<int64_t>& v) {
+      int64_t lo = 0, hi = 0;
+      for (int64_t a : v) lo = std::min(lo, a), hi = std::max(hi, a);
+      return std::pair<int64_t, int64_t>{lo, hi};
+    };
+    auto [wlo, whi] = range(s.value);
+    auto [blo, bhi] = range(op.bias);
+    const std::string acc = op.partial_bound < (int64_t{1} << 31) ? "int32_t" : "int64_t";
+    const_bytes += write_array(tables, "static const", "kiln_w" + id, s.value, int_bytes(wlo, whi));
+    const int64_t max_off = s.offset.empty() ? 0 : *std::max_element(s.offset.begin(), s.offset.end());
+    const_bytes += write_array(tables, "static const", "kiln_o" + id, s.offset, uint_bytes(max_off), true);
+    const_bytes += write_array(tables, "static const", "kiln_s" + id, s.start, uint_bytes(s.start.back()), true);
+    const_bytes += write_array(tables, "static const", "kiln_b" + id, op.bias, int_bytes(blo, bhi));
+    const bool padded = op.kind != Op::kDense && op.win.padded();
+    if (padded) {
+      const_bytes += write_array(tables, "static const", "kiln_kh" + id, s.kh, 1, true);
+      const_bytes += write_array(tables, "static const", "kiln_kw" + id, s.kw, 1, true);
+    }
+    const std::string ps = op.prod_shift ? " * ((" + acc + ")1 << " + std::to_string(op.prod_shift) + ")" : "";
+    const std::string out = "y[" + std::string(op.kind == Op::kDense ? "r" : "(oh * " + std::to_string(op.win.OW) + " + ow)") +
+                            " * " + std::to_string(op.n_out) + " + n] = (" + type(op.out) + ")(kiln_b" + id + "[n] + acc" + ps + ");\n";
+    funcs << "/* " << op.name << ": " << op.weights.size() << " weights, " << op.weights.size() - s.value.size()
+          << " pruned (no operation emitted); accumulator " << acc << " on 2^-" << y.frac << " */\n"
+          << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n";
+    if (op.kind == Op::kDense) {
+      funcs << "  int32_t r, n, p;\n  for (r = 0; r < " << op.rows << "; ++r)\n    for (n = 0; n < " << op.n_out << "; ++n) {\n"
+            << "      " << acc << " acc = 0;\n"
+            << "      for (p = kiln_s" << id << "[n]; p < kiln_s" << id << "[n + 1]; ++p) acc += (" << acc << ")x[r * "
+            << op.n_in << " + kiln_o" << id << "[p]] * kiln_w" << id << "[p];\n"
+            << "      " << out << "    }\n}\n\n";
+      code_bytes += 80;
+      return;
+    }
+    const Window& w = op.win;
+    funcs << "  int32_t oh, ow, n, p;\n  for (oh = 0; oh < " << w.OH << "; ++oh)\n    for (ow = 0; ow < " << w.OW << "; ++ow) {\n"
+          << "      const int32_t ih0 = oh * " << w.SH << " - " << w.PH << ", iw0 = ow * " << w.SW << " - " << w.PW << ";\n"
+          << "      const int32_t base = (ih0 * " << w.W << " + iw0) * " << w.C << ";\n"
+          << "      for (n = 0; n < " << op.n_out << "; ++n) {\n        " << acc << " acc = 0;\n"
+          << "        for (p = kiln_s" << id << "[n]; p < kiln_s" << id << "[n + 1]; ++p) {\n";
+    if (padded)
+      funcs << "          const int32_t ih = ih0 + kiln_kh" << id << "[p], iw = iw0 + kiln_kw" << id << "[p];\n"
+            << "          if (ih < 0 || ih >= " << w.H << " || iw < 0 || iw >= " << w.W << ") continue;\n";
+    funcs << "          acc += (" << acc << ")x[base + kiln_o" << id << "[p]" << (op.kind == Op::kDepthwise ? " + n" : "")
+          << "] * kiln_w" << id << "[p];\n        }\n        " << out << "      }\n    }\n}\n\n";
+    code_bytes += padded ? 160 : 120;
+  }
+
+  void max_pool(const Op& op, const std::string& id) {
+    const Window& w = op.win;
+    funcs << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t oh, ow, c, kh, kw;\n  for (oh = 0; oh < " << w.OH << "; ++oh)\n    for (ow = 0; ow < " << w.OW
+          << "; ++ow)\n      for (c = 0; c < " << w.C << "; ++c) {\n        " << type(op.in) << " best = 0;\n"
+          << "        int any = 0;\n        for (kh = 0; kh < " << w.KH << "; ++kh)\n          for (kw = 0; kw < " << w.KW
+          << "; ++kw) {\n            const int32_t ih = oh * " << w.SH << " - " << w.PH << " + kh, iw = ow * " << w.SW
+          << " - " << w.PW << " + kw;\n"
+          << "            if (ih < 0 || ih >= " << w.H << " || iw < 0 || iw >= " << w.W << ") continue; /* padding never wins */\n"
+          << "            if (!any || x[(ih * " << w.W << " + iw) * " << w.C << " + c] > best) best = x[(ih * " << w.W
+          << " + iw) * " << w.C << " + c], any = 1;\n          }\n        y[(oh * " << w.OW << " + ow) * " << w.C
+          << " + c] = (" << type(op.out) << ")best;\n      }\n}\n\n";
+    code_bytes += 110;
+  }
+};
+
+}  // namespace
+
+CFiles emit_c(const Program& p) {
+  KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
+  Emitter em{p, identifier(p.name), {}, {}, {}};
+  const std::string& N = em.N;
+  const Buffer &in = p.input(), &out = p.out();
+  bool requant = false;
+  for (size_t j = 0; j < p.ops.size(); ++j) {
+    const Op& op = p.ops[j];
+    const std::string id = std::to_string(j + 1);
+    switch (op.kind) {
+      case Op::kQuantize: em.quantize(op, id), requant = true; break;
+      case Op::kDense:
+      case Op::kConv:
+      case Op::kDepthwise: em.mac(op, id); break;
+      case Op::kMaxPool: em.max_pool(op, id); break;
+      case Op::kRelu:
+        KILN_CHECK(op.in != 0, "a ReLU on the model input is not supported by the C generator");
+        em.funcs << "static void kiln_op" << id << "(" << em.type(op.out) << " *y) {\n  int32_t e;\n  for (e = 0; e < "
+                 << em.buf(op.out).size << "; ++e)\n    if (y[e] < 0) y[e] = 0;\n}\n\n";
+        em.code_bytes += 24;
+        break;
+    }
+    em.run << "  kiln_op" << id << "(" << (op.kind == Op::kRelu ? "" : em.ptr(op.in) + ", ") << em.ptr(op.out) << ");\n";
+  }
+  // The ping-pong buffers: one union per slot, each member as long as the longest buffer of that type.
+  std::map<int, int64_t> slot[2];
+  for (size_t b = 1; b < p.buffers.size(); ++b) {
+    int64_t& n = slot[b % 2 ? 0 : 1][em.bytes(static_cast<int>(b))];
+    n = std::max(n, p.buffers[b].size);
+  }
+  CFiles f;
+  std::ostringstream bufs;
+  for (int s = 0; s < 2; ++s) {
+    if (slot[s].empty()) continue;
+    int64_t bytes = 0;
+    bufs << "static union {";
+    for (auto [w, n] : slot[s]) bufs << " int" << 8 * w << "_t i" << 8 * w << '[' << n << "];", bytes = std::max(bytes, w * n);
+    bufs << " } " << (s == 0 ? "kiln_a" : "kiln_b") << ";\n";
+    f.ram_bytes += (bytes + 7) / 8 * 8;  // a union is aligned (and padded) to its widest member
+  }
+  const std::string in_t = em.type(0), out_t = em.type(p.output);
+  std::ostringstream h;
+  h << "/* " << N << ".h: generated by kiln. Bit-exact with kiln's deployed fixed-point model. C99, no malloc, no stdio,\n"
+    << "   no libm. Integer entry point: " << N << "_run (codes in, codes out). Float convenience layer: "
+    << N << "_predict\n   (standardisation + input quantization; compile with -D" << N << "_NO_FLOAT to leave it out). */\n"
+    << "#ifndef " << N << "_H\n#define " << N << "_H\n#include <stdint.h>\n\n"
+    << "#define " << N << "_N_IN " << in.size << "\n#define " << N << "_N_OUT " << out.size << "\n"
+    << "/* input element e is its quantized value times 2^" << N << "_IN_FRAC; output y = code * 2^-" << N << "_OUT_FRAC */\n"
+    << "#define " << N << "_IN_FRAC " << in.frac << "\n#define " << N << "_OUT_FRAC " << out.frac << "\n"
+    << "typedef " << in_t << ' ' << N << "_in_t;\ntypedef " << out_t << ' ' << N << "_out_t;\n\n"
+    << "void " << N << "_run(const " << N << "_in_t x[" << N << "_N_IN], " << N << "_out_t y[" << N << "_N_OUT]);\n\n"
+    << "#ifndef " << N << "_NO_FLOAT\n"
+    << "/* x: raw features (standardised here if the model was trained on standardised data). */\n"
+    << "void " << N << "_quantize_input(const float x[" << N << "_N_IN], " << N << "_in_t q[" << N << "_N_IN]);\n"
+    << "void " << N << "_predict(const float x[" << N << "_N_IN], float y[" << N << "_N_OUT]);\n#endif\n\n#endif\n";
+  f.header = h.str();
+
+  std::ostringstream c;
+  c << "/* " << N << ".c: generated by kiln; see " << N << ".h. */\n#include \"" << N << ".h\"\n\n"
+    << "#if (-1 >> 1) != -1\n#error \"kiln: >> of a negative integer must be an arithmetic shift (GCC, Clang and Arm compilers)\"\n#endif\n\n"
+    << "enum { KILN_TRN, KILN_TRN_ZERO, KILN_RND, KILN_RND_ZERO, KILN_RND_MIN_INF, KILN_RND_INF, KILN_RND_CONV };\n"
+    << "enum { KILN_WRAP, KILN_SAT, KILN_SAT_SYM, KILN_SAT_ZERO };\n\n";
+  if (requant) c << kRequant, em.code_bytes += 200;
+  c << em.tables.str() << '\n' << bufs.str() << '\n' << em.funcs.str();
+  c << "void " << N << "_run(const " << N << "_in_t x[" << N << "_N_IN], " << N << "_out_t y[" << N << "_N_OUT]) {\n"
+    << "  int32_t e;\n" << em.run.str() << "  for (e = 0; e < " << out.size << "; ++e) y[e] = " << em.ptr(p.output) << "[e];\n}\n\n";
+  em.code_bytes += 40 + 8 * static_cast<int64_t>(p.ops.size());
+  // The float layer.
+  c << "#ifndef " << N << "_NO_FLOAT\n" << kRealQuant;
+  const bool st = !p.mean.empty();
+  if (st) {
+    c << "static const float kiln_mean[" << p.mean.size() << "] = {";
+    for (size_t j = 0; j < p.mean.size(); ++j) c << (j ? ", " : "") << hexfloat(p.mean[j]);
+    c << "};\nstatic const float kiln_scale[" << p.scale.size() << "] = {";
+    for (size_t j = 0; j < p.scale.size(); ++j) c << (j ? ", " : "") << hexfloat(p.scale[j]);
+    c << "};\n\n";
+  }
+  auto [fi, mi] = em.type_tables(c, p.input_types, in.frac, "_in", in.shape.back());
+  c << "void " << N << "_quantize_input(const float x[" << N << "_N_IN], " << N << "_in_t q[" << N << "_N_IN]) {\n"
+    << "  int32_t e;\n  for (e = 0; e < " << in.size << "; ++e) {\n    float s = x[e];\n";
+  if (st) c << "    s = s - kiln_mean[e];\n    s = s * kiln_scale[e]; /* as kiln's standardiser: (x - mean) * (1 / std) in float */\n";
+  c << "    q[e] = (" << N << "_in_t)(kiln_quant_real((double)s * kiln_pow2(" << fi << "), " << p.input_types.k << ", " << mi
+    << ", " << round_name(p.input_types.round) << ", " << overflow_name(p.input_types.overflow) << ") * ((int64_t)1 << ("
+    << in.frac << " - " << fi << ")));\n  }\n}\n\n"
+    << "void " << N << "_predict(const float x[" << N << "_N_IN], float y[" << N << "_N_OUT]) {\n"
+    << "  " << N << "_in_t q[" << N << "_N_IN];\n  " << N << "_out_t r[" << N << "_N_OUT];\n  int32_t e;\n"
+    << "  " << N << "_quantize_input(x, q);\n  " << N << "_run(q, r);\n"
+    << "  for (e = 0; e < " << N << "_N_OUT; ++e) y[e] = (float)((double)r[e] * kiln_pow2(-" << N << "_OUT_FRAC));\n}\n#endif\n";
+  f.source = c.str();
+  f.const_bytes = em.const_bytes;
+  f.code_bytes = em.code_bytes;
+  return f;
+}
+
+}  // namespace kiln::codegen

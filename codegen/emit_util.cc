@@ -1,0 +1,81 @@
+#include "codegen/emit_util.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace kiln::codegen {
+
+int int_bytes(int64_t lo, int64_t hi) {
+  const int bits = signed_bits(lo, hi);
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
+}
+
+std::string int_type(int64_t lo, int64_t hi) { return "int" + std::to_string(8 * int_bytes(lo, hi)) + "_t"; }
+
+int uint_bytes(int64_t max) { return max < 256 ? 1 : max < 65536 ? 2 : 4; }
+
+std::string uint_type(int64_t max) { return "uint" + std::to_string(8 * uint_bytes(max)) + "_t"; }
+
+std::string int_literal(int64_t v, int bytes) {
+  if (bytes == 8) return "INT64_C(" + std::to_string(v) + ")";
+  if (v == INT32_MIN) return "(-2147483647 - 1)";  // the literal 2147483648 does not fit an int
+  return std::to_string(v);
+}
+
+std::string hexfloat(float v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%af", static_cast<double>(v));
+  return b;
+}
+
+int64_t write_array(std::ostream& os, const std::string& qualifiers, const std::string& name,
+                    const std::vector<int64_t>& values, int bytes, bool is_unsigned) {
+  const std::string type = (is_unsigned ? "uint" : "int") + std::to_string(8 * bytes) + "_t";
+  const size_t n = std::max<size_t>(values.size(), 1);
+  os << qualifiers << ' ' << type << ' ' << name << '[' << n << "] = {";
+  if (values.empty()) os << "0 /* empty */";
+  for (size_t j = 0; j < values.size(); ++j) {
+    if (j % 16 == 0) os << "\n    ";
+    os << int_literal(values[j], bytes) << (j + 1 < values.size() ? "," : "");
+    if (j + 1 < values.size() && (j + 1) % 16 != 0) os << ' ';
+  }
+  os << "};\n";
+  return static_cast<int64_t>(n) * bytes;
+}
+
+SparseWeights sparse_weights(const Op& op) {
+  SparseWeights s;
+  const Window& w = op.win;
+  const bool dense = op.kind == Op::kDense;
+  const int64_t taps = dense ? 1 : w.KH * w.KW, cin = dense ? op.n_in : (op.kind == Op::kDepthwise ? 1 : w.C);
+  s.start.push_back(0);
+  for (int64_t n = 0; n < op.n_out; ++n) {
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < cin; ++c) {
+        int64_t idx, off;
+        if (dense) {
+          idx = c * op.n_out + n, off = c;
+        } else if (op.kind == Op::kDepthwise) {
+          idx = t * w.C + n, off = ((t / w.KW) * w.W + t % w.KW) * w.C;
+        } else {
+          idx = (t * w.C + c) * op.n_out + n, off = ((t / w.KW) * w.W + t % w.KW) * w.C + c;
+        }
+        const int64_t v = op.weights[static_cast<size_t>(idx)];
+        if (v == 0) continue;
+        s.offset.push_back(off), s.kh.push_back(dense ? 0 : t / w.KW), s.kw.push_back(dense ? 0 : t % w.KW);
+        s.value.push_back(v);
+      }
+    s.start.push_back(static_cast<int64_t>(s.value.size()));
+  }
+  return s;
+}
+
+std::string identifier(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "l_" + out;
+  return out;
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,300 @@
+#include "codegen/program.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "compress/fixed_point.h"
+
+namespace kiln::codegen {
+
+using compress::DeployedModel;
+using compress::FixedType;
+
+int64_t Buffer::min() const { return lo.empty() ? 0 : *std::min_element(lo.begin(), lo.end()); }
+int64_t Buffer::max() const { return hi.empty() ? 0 : *std::max_element(hi.begin(), hi.end()); }
+
+int signed_bits(int64_t lo, int64_t hi) {
+  int b = 1;
+  while (b < 64 && (lo < -(int64_t{1} << (b - 1)) || hi > (int64_t{1} << (b - 1)) - 1)) ++b;
+  return b;
+}
+
+int64_t TypeTable::entry(int64_t e, int64_t channels) const {
+  switch (pattern) {
+    case kUniform: return 0;
+    case kChannel: return e % channels;
+    case kElement: return e;
+  }
+  return e;
+}
+
+int64_t Op::nonzero() const {
+  return std::count_if(weights.begin(), weights.end(), [](int64_t w) { return w != 0; });
+}
+
+namespace {
+
+// The types of a quantize step, compressed to uniform / per-channel / per-element.
+TypeTable make_table(const std::vector<FixedType>& types, int64_t channels) {
+  KILN_CHECK(!types.empty(), "quantize step without types");
+  TypeTable t;
+  t.k = types[0].k, t.round = types[0].round, t.overflow = types[0].overflow;
+  if (t.round == compress::Round::kStochastic) t.round = compress::Round::kRnd;  // inference rounds to nearest
+  auto same = [](const FixedType& a, const FixedType& b) { return a.i == b.i && a.f == b.f; };
+  bool uniform = true, channel = true;
+  for (size_t e = 0; e < types.size(); ++e) {
+    uniform = uniform && same(types[e], types[0]);
+    channel = channel && same(types[e], types[e % static_cast<size_t>(channels)]);
+  }
+  size_t n = uniform ? 1 : channel ? static_cast<size_t>(channels) : types.size();
+  t.pattern = uniform ? TypeTable::kUniform : channel ? TypeTable::kChannel : TypeTable::kElement;
+  for (size_t j = 0; j < n; ++j) {
+    t.f.push_back(types[j].f);
+    t.m.push_back(types[j].i + types[j].f);
+  }
+  return t;
+}
+
+// The code range of element e after quantization to its type, on a grid of `frac` bits.
+void type_range(const TypeTable& t, size_t j, int frac, int64_t* lo, int64_t* hi) {
+  if (t.width(j) <= 0) {
+    *lo = *hi = 0;
+    return;
+  }
+  const int m = t.m[j];
+  const int64_t top = m >= 0 ? (int64_t{1} << m) - 1 : 0, bottom = t.k ? -(int64_t{1} << std::max(m, 0)) : 0;
+  const int64_t scale = int64_t{1} << (frac - t.f[j]);
+  *lo = bottom * scale, *hi = top * scale;
+}
+
+Buffer quantized_buffer(const Shape& shape, const TypeTable& t) {
+  Buffer b;
+  b.shape = shape, b.size = shape_numel(shape);
+  // The grid is the finest non-pruned type's (a pruned element is 0 on any grid).
+  b.frac = 0;
+  bool any = false;
+  for (size_t j = 0; j < t.f.size(); ++j)
+    if (t.width(j) > 0) b.frac = any ? std::max(b.frac, t.f[j]) : t.f[j], any = true;
+  KILN_CHECK(b.frac < 40, "fractional bits " + std::to_string(b.frac) + " too many for the generated integer code");
+  b.lo.resize(static_cast<size_t>(b.size)), b.hi.resize(static_cast<size_t>(b.size));
+  for (int64_t e = 0; e < b.size; ++e)
+    type_range(t, static_cast<size_t>(t.entry(e, shape.back())), b.frac, &b.lo[static_cast<size_t>(e)],
+               &b.hi[static_cast<size_t>(e)]);
+  KILN_CHECK(signed_bits(b.min(), b.max()) <= 32, "a quantized tensor needs more than 32 bits");
+  return b;
+}
+
+// Aligned weights and bias, and the exact output range and partial-sum bound of a multiply-accumulate.
+void lower_mac(const DeployedModel::Step& s, const Buffer& x, Op* op, Buffer* y) {
+  op->n_out = s.out_shape.back();
+  op->n_in = s.dense ? s.in_shape.back() : (s.geom.depthwise ? 1 : s.in_shape.back());
+  op->rows = s.dense ? shape_numel(s.in_shape) / op->n_in : 1;
+  if (!s.dense) op->win = compress::window_of(s.in_shape, s.out_shape, s.geom);
+  // Grids from the nonzero codes only (a pruned weight or bias is 0 on any grid): weights on w_frac, the
+  // accumulator on F = max(x.frac + w_frac, finest bias), so every product and bias is exact on it.
+  auto finest = [](const std::vector<int64_t>& code, const std::vector<int>& frac) {
+    int f = 0;
+    bool any = false;
+    for (size_t j = 0; j < code.size(); ++j)
+      if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
+    return f;
+  };
+  op->w_frac = finest(s.w_code, s.w_frac);
+  const int F = std::max(x.frac + op->w_frac, s.b_code.empty() ? -1000 : finest(s.b_code, s.b_frac));
+  op->prod_shift = F - x.frac - op->w_frac;
+  KILN_CHECK(F < 48 && op->prod_shift < 48, "layer '" + s.name + "': accumulator grid 2^-" + std::to_string(F) + " too fine");
+  for (size_t j = 0; j < s.w_code.size(); ++j) {
+    op->weights.push_back(s.w_code[j] == 0 ? 0 : s.w_code[j] * (int64_t{1} << (op->w_frac - s.w_frac[j])));
+    op->weight_bits.push_back(s.w_code[j] == 0 ? 0 : std::max(0, s.w_types[j].k + s.w_types[j].i + s.w_types[j].f));
+  }
+  op->bias.assign(static_cast<size_t>(op->n_out), 0);
+  for (size_t n = 0; n < s.b_code.size(); ++n)
+    if (s.b_code[n] != 0) op->bias[n] = s.b_code[n] * (int64_t{1} << (F - s.b_frac[n]));
+  y->shape = s.out_shape, y->size = shape_numel(s.out_shape), y->frac = F;
+  y->lo.assign(static_cast<size_t>(y->size), 0), y->hi.assign(static_cast<size_t>(y->size), 0);
+  // Interval arithmetic per output element (exact bounds over all inputs the previous buffer can hold).
+  const int64_t ps = int64_t{1} << op->prod_shift;
+  auto add_term = [&](size_t xi, int64_t w, int64_t* lo, int64_t* hi, int64_t* abs) {
+    if (w == 0) return;
+    int64_t a = x.lo[xi] * w * ps, b = x.hi[xi] * w * ps;
+    *lo += std::min(a, b), *hi += std::max(a, b), *abs += std::max(std::llabs(a), std::llabs(b));
+  };
+  for (int64_t o = 0; o < y->size; ++o) {
+    const int64_t n = o % op->n_out;
+    int64_t lo = op->bias[static_cast<size_t>(n)], hi = lo, abs = std::llabs(lo);
+    if (op->kind == Op::kDense) {
+      const int64_t r = o / op->n_out;
+      for (int64_t j = 0; j < op->n_in; ++j)
+        add_term(static_cast<size_t>(r * op->n_in + j), op->weights[static_cast<size_t>(j * op->n_out + n)], &lo, &hi, &abs);
+    } else {
+      const Window& w = op->win;
+      const int64_t pos = o / op->n_out, oh = pos / w.OW, ow = pos % w.OW;
+      for (int64_t kh = 0; kh < w.KH; ++kh)
+        for (int64_t kw = 0; kw < w.KW; ++kw) {
+          const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
+          if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
+          const int64_t base = (ih * w.W + iw) * w.C, tap = kh * w.KW + kw;
+          if (op->kind == Op::kDepthwise)
+            add_term(static_cast<size_t>(base + n), op->weights[static_cast<size_t>(tap * w.C + n)], &lo, &hi, &abs);
+          else
+            for (int64_t c = 0; c < w.C; ++c)
+              add_term(static_cast<size_t>(base + c), op->weights[static_cast<size_t>((tap * w.C + c) * op->n_out + n)], &lo,
+                       &hi, &abs);
+        }
+    }
+    y->lo[static_cast<size_t>(o)] = lo, y->hi[static_cast<size_t>(o)] = hi;
+    op->partial_bound = std::max(op->partial_bound, abs);
+  }
+  KILN_CHECK(op->partial_bound < (int64_t{1} << 62), "layer '" + s.name + "': accumulator wider than 62 bits");
+}
+
+}  // namespace
+
+Program lower(const DeployedModel& d, const std::string& name) {
+  Program p;
+  p.name = name;
+  const auto& steps = d.steps();
+  if (steps.empty() || steps[0].kind != DeployedModel::Step::kQuantize || !steps[0].from_float)
+    throw InputError("cannot generate code: the model's input is not quantized (its first layer has no input quantizer)");
+  int cur = -1;
+  for (const auto& s : steps) {
+    Op op;
+    op.name = s.name;
+    op.in = cur;
+    switch (s.kind) {
+      case DeployedModel::Step::kQuantize: {
+        TypeTable t = make_table(s.types, s.in_shape.back());
+        Buffer b = quantized_buffer(s.in_shape, t);
+        if (s.from_float) {
+          p.input_shape = s.in_shape, p.input_types = t;
+          p.buffers.push_back(b);
+          cur = 0;
+          continue;
+        }
+        op.kind = Op::kQuantize, op.types = t;
+        p.buffers.push_back(b);
+        break;
+      }
+      case DeployedModel::Step::kMac: {
+        op.kind = s.dense ? Op::kDense : (s.geom.depthwise ? Op::kDepthwise : Op::kConv);
+        Buffer y;
+        lower_mac(s, p.buffers[static_cast<size_t>(cur)], &op, &y);
+        p.buffers.push_back(y);
+        break;
+      }
+      case DeployedModel::Step::kRelu: {
+        op.kind = Op::kRelu, op.out = cur;
+        Buffer& b = p.buffers[static_cast<size_t>(cur)];
+        for (auto& v : b.lo) v = std::max<int64_t>(v, 0);
+        for (auto& v : b.hi) v = std::max<int64_t>(v, 0);
+        p.ops.push_back(op);
+        continue;
+      }
+      case DeployedModel::Step::kMaxPool: {
+        op.kind = Op::kMaxPool, op.win = compress::window_of(s.in_shape, s.out_shape, s.geom);
+        const Buffer& x = p.buffers[static_cast<size_t>(cur)];
+        Buffer y;
+        y.shape = s.out_shape, y.size = shape_numel(s.out_shape), y.frac = x.frac;
+        const Window& w = op.win;
+        for (int64_t o = 0; o < y.size; ++o) {
+          const int64_t c = o % w.C, pos = o / w.C, oh = pos / w.OW, ow = pos % w.OW;
+          int64_t lo = INT64_MIN, hi = INT64_MIN;
+          for (int64_t kh = 0; kh < w.KH; ++kh)
+            for (int64_t kw = 0; kw < w.KW; ++kw) {
+              const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
+              if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
+              const size_t xi = static_cast<size_t>((ih * w.W + iw) * w.C + c);
+              lo = std::max(lo, x.lo[xi]), hi = std::max(hi, x.hi[xi]);
+            }
+          y.lo.push_back(lo), y.hi.push_back(hi);
+        }
+        p.buffers.push_back(y);
+        break;
+      }
+      case DeployedModel::Step::kNone: continue;
+    }
+    op.out = static_cast<int>(p.buffers.size()) - 1;
+    cur = op.out;
+    p.ops.push_back(op);
+  }
+  p.output = cur;
+  return p;
+}
+
+std::vector<int64_t> quantize_input(const Program& p, const float* x) {
+  const Buffer& b = p.input();
+  std::vector<int64_t> codes(static_cast<size_t>(b.size));
+  for (int64_t e = 0; e < b.size; ++e) {
+    const size_t j = static_cast<size_t>(p.input_types.entry(e, b.shape.back()));
+    if (p.input_types.width(j) <= 0) continue;
+    const FixedType t = p.input_types.type(j);
+    codes[static_cast<size_t>(e)] =
+        compress::to_code(compress::quantize(static_cast<double>(x[e]), t), t.f) * (int64_t{1} << (b.frac - t.f));
+  }
+  return codes;
+}
+
+std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes) {
+  std::vector<std::vector<int64_t>> buf(p.buffers.size());
+  buf[0] = input_codes;
+  for (const Op& op : p.ops) {
+    const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
+    const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+    std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+    if (op.kind == Op::kRelu) {
+      for (auto& v : y) v = std::max<int64_t>(v, 0);
+      continue;
+    }
+    y.assign(static_cast<size_t>(yb.size), 0);
+    const Window& w = op.win;
+    for (int64_t o = 0; o < yb.size; ++o) {
+      int64_t& out = y[static_cast<size_t>(o)];
+      switch (op.kind) {
+        case Op::kQuantize: {
+          const size_t j = static_cast<size_t>(op.types.entry(o, yb.shape.back()));
+          if (op.types.width(j) > 0)
+            out = compress::requantize(x[static_cast<size_t>(o)], xb.frac, op.types.type(j)) *
+                  (int64_t{1} << (yb.frac - op.types.f[j]));
+          break;
+        }
+        case Op::kDense: {
+          const int64_t n = o % op.n_out, r = o / op.n_out;
+          int64_t acc = 0;
+          for (int64_t j = 0; j < op.n_in; ++j)
+            acc += x[static_cast<size_t>(r * op.n_in + j)] * op.weights[static_cast<size_t>(j * op.n_out + n)];
+          out = op.bias[static_cast<size_t>(n)] + acc * (int64_t{1} << op.prod_shift);
+          break;
+        }
+        case Op::kConv:
+        case Op::kDepthwise:
+        case Op::kMaxPool: {
+          const int64_t ch = op.kind == Op::kMaxPool ? w.C : op.n_out;
+          const int64_t n = o % ch, pos = o / ch, oh = pos / w.OW, ow = pos % w.OW;
+          int64_t acc = 0;
+          bool any = false;
+          for (int64_t kh = 0; kh < w.KH; ++kh)
+            for (int64_t kw = 0; kw < w.KW; ++kw) {
+              const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
+              if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
+              const int64_t base = (ih * w.W + iw) * w.C, tap = kh * w.KW + kw;
+              if (op.kind == Op::kMaxPool) {
+                const int64_t v = x[static_cast<size_t>(base + n)];
+                acc = any ? std::max(acc, v) : v, any = true;
+              } else if (op.kind == Op::kDepthwise) {
+                acc += x[static_cast<size_t>(base + n)] * op.weights[static_cast<size_t>(tap * w.C + n)];
+              } else {
+                for (int64_t c = 0; c < w.C; ++c)
+                  acc += x[static_cast<size_t>(base + c)] * op.weights[static_cast<size_t>((tap * w.C + c) * op.n_out + n)];
+              }
+            }
+          out = op.kind == Op::kMaxPool ? acc : op.bias[static_cast<size_t>(n)] + acc * (int64_t{1} << op.prod_shift);
+          break;
+        }
+        case Op::kRelu: break;
+      }
+    }
+  }
+  return buf[static_cast<size_t>(p.output)];
+}
+
+}  // namespace kiln::codegen

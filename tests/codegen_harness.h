@@ -1,0 +1,199 @@
+// Shared by the code-generation tests: small HGQ models trained in-process (a jet-style MLP on digits, a
+// Conv1D model, a Conv2D + DepthwiseConv2D + pooling + BatchNorm CNN), frozen to the deployed model, and
+// helpers that write generated code to a directory, compile it with a real compiler and run it.
+#pragma once
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "codegen/emit_c.h"
+#include "codegen/emit_util.h"
+#include "codegen/program.h"
+#include "compress/deploy.h"
+#include "engine/train/run_config.h"
+#include "tests/test_files.h"
+
+namespace kiln::testing {
+
+struct Trained {
+  std::string name;
+  std::unique_ptr<nn::Model> model;
+  std::shared_ptr<compress::QuantizedModel> qm;
+  std::unique_ptr<compress::DeployedModel> deployed;
+  codegen::Program program;
+  Tensor test_std, test_raw;  // the test split, standardised (engine input) and raw (generated code input)
+};
+
+inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dataset& train, int epochs) {
+  train::set_threads(1);
+  t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
+  train::TrainOptions to;
+  to.epochs = epochs, to.batch_size = 64, to.optimizer.learning_rate = 3e-3f;
+  train::Trainer tr(*t.model, to);
+  tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
+  tr.fit(train, data::Dataset(), nullptr, nullptr);
+  t.qm->calibrate(*t.model, train.x);
+  t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
+  t.program = codegen::lower(*t.deployed, t.name);
+}
+
+inline compress::HgqOptions hgq_options(const std::string& yaml) {
+  return compress::parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
+}
+
+// Digits (8x8 images) with the standardiser fitted on the training split; `images` reshapes to [8, 8, 1].
+inline data::Split digits(data::Standardizer* st, Tensor* test_raw, bool images) {
+  Config cfg = Config::load_file("data/digits_hgq.yaml");
+  train::DataOptions o = train::parse_data(cfg.child("data"));
+  train::LoadedData ld = train::load_data(o, 42);
+  *st = ld.standardizer;
+  o.standardize = false;
+  *test_raw = train::load_data(o, 42).split.test.x;  // same seed: the same rows, unstandardised
+  if (images)
+    for (data::Dataset* d : {&ld.split.train, &ld.split.val, &ld.split.test}) d->x = d->x.reshaped({d->size(), 8, 8, 1});
+  return ld.split;
+}
+
+// A dense model on digits with the jet tagger's shape of layers (per-weight bit widths, WRAP activations).
+inline Trained dense_model() {
+  Trained t;
+  t.name = "dense_mlp";
+  data::Standardizer st;
+  data::Split s = digits(&st, &t.test_raw, false);
+  t.model = nn::Model::from_yaml(R"(
+layers:
+  - {type: dense, units: 32, activation: relu}
+  - {type: dense, units: 16, activation: relu}
+  - {type: dense, units: 10}
+)",
+                                 {64}, 7);
+  train_hgq(t, hgq_options("default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                           "overflow_mode_data: WRAP\nhgq_beta: 3.0e-5\n"),
+            s.train, 8);
+  t.test_std = s.test.x;
+  t.program.mean = st.mean, t.program.scale = st.scale;
+  return t;
+}
+
+// Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.
+inline Trained cnn_model() {
+  Trained t;
+  t.name = "cnn";
+  data::Standardizer st;
+  data::Split s = digits(&st, &t.test_raw, true);
+  t.model = nn::Model::from_yaml(R"(
+layers:
+  - {type: conv2d, filters: 6, kernel_size: 3, padding: same}
+  - {type: batch_norm}
+  - {type: relu}
+  - {type: depthwise_conv2d, kernel_size: 3, strides: 1, activation: relu}
+  - {type: max_pool2d, pool_size: 2, padding: same}
+  - {type: conv2d, filters: 8, kernel_size: 2, strides: 2, activation: relu}
+  - {type: flatten}
+  - {type: dense, units: 10}
+)",
+                                 {8, 8, 1}, 11);
+  train_hgq(t, hgq_options("default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                           "overflow_mode_data: WRAP\ndata_granularity: per_channel\nhgq_beta: 1.0e-5\n"),
+            s.train, 4);
+  t.test_std = s.test.x;
+  t.program.mean = st.mean, t.program.scale = st.scale;
+  return t;
+}
+
+// Conv1D on synthetic sequences [16 steps, 2 channels]: the class is which of 3 shapes is hidden in noise.
+inline Trained conv1d_model() {
+  Trained t;
+  t.name = "conv1d";
+  std::mt19937 rng(3);
+  std::normal_distribution<float> noise(0.f, 0.5f);
+  auto make = [&](int64_t n) {
+    data::Dataset d;
+    d.x = Tensor({n, 16, 2});
+    for (int64_t r = 0; r < n; ++r) {
+      int c = static_cast<int>(r % 3);
+      d.labels.push_back(c);
+      for (int64_t s = 0; s < 16; ++s) {
+        float v = c == 0 ? std::sin(0.8f * s) : c == 1 ? (s % 4 < 2 ? 1.f : -1.f) : 0.1f * s - 0.8f;
+        d.x[(r * 16 + s) * 2] = 3.f * v + noise(rng);
+        d.x[(r * 16 + s) * 2 + 1] = 2.f + noise(rng);
+      }
+    }
+    d.class_names = {"sine", "square", "ramp"};
+    return d;
+  };
+  data::Dataset train = make(600), test = make(150);
+  t.model = nn::Model::from_yaml(R"(
+layers:
+  - {type: conv1d, filters: 8, kernel_size: 3, activation: relu}
+  - {type: max_pool1d, pool_size: 2}
+  - {type: conv1d, filters: 8, kernel_size: 3, strides: 2, padding: same, activation: relu}
+  - {type: flatten}
+  - {type: dense, units: 3}
+)",
+                                 {16, 2}, 5);
+  train_hgq(t, hgq_options("default_fractional_bits: 5\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 3\n"
+                           "overflow_mode_data: SAT\nround_mode: RND_CONV\nhgq_beta: 1.0e-5\n"),
+            train, 6);
+  t.test_std = t.test_raw = test.x;  // no standardisation
+  return t;
+}
+
+// The deployed model's outputs on x as integer codes on the program's output grid.
+inline std::vector<int64_t> deployed_codes(const Trained& t, const Tensor& x) {
+  std::vector<double> y = t.deployed->forward(x);
+  std::vector<int64_t> codes;
+  for (double v : y) {
+    double c = std::ldexp(v, t.program.out().frac);
+    REQUIRE(c == std::round(c));  // on the grid
+    codes.push_back(static_cast<int64_t>(c));
+  }
+  return codes;
+}
+
+// Runs a shell command, returning its stdout; fails the test (with the command's stderr) on exit != 0.
+inline std::string sh(const std::string& cmd, const TempDir& dir) {
+  const std::string out = dir.path("sh.out"), err = dir.path("sh.err");
+  int rc = std::system((cmd + " > " + out + " 2> " + err).c_str());
+  std::ifstream o(out), e(err);
+  std::string so((std::istreambuf_iterator<char>(o)), {}), se((std::istreambuf_iterator<char>(e)), {});
+  INFO("command: " << cmd << "\nstderr: " << se);
+  REQUIRE(rc == 0);
+  return so;
+}
+
+inline std::vector<int64_t> parse_codes(const std::string& s) {
+  std::istringstream is(s);
+  std::vector<int64_t> v;
+  long long c;
+  while (is >> c) v.push_back(c);
+  return v;
+}
+
+// A main() with `n` samples of raw inputs compiled in, printing the output codes of NAME_predict's integer
+// path: the same file runs on the host and on the emulated Cortex-M4.
+inline std::string samples_main(const std::string& name, const Tensor& raw, int64_t n) {
+  std::ostringstream m;
+  const int64_t d = raw.size() / raw.dim(0);
+  m << "#include <stdio.h>\n#include \"" << name << ".h\"\nstatic const float kSamples[" << n << "][" << d << "] = {\n";
+  for (int64_t r = 0; r < n; ++r) {
+    m << "  {";
+    for (int64_t j = 0; j < d; ++j) m << (j ? ", " : "") << codegen::hexfloat(raw[r * d + j]);
+    m << "},\n";
+  }
+  m << "};\nint main(void) {\n  " << name << "_in_t q[" << name << "_N_IN];\n  " << name << "_out_t y[" << name
+    << "_N_OUT];\n  int r, j;\n  for (r = 0; r < " << n << "; ++r) {\n    " << name << "_quantize_input(kSamples[r], q);\n    "
+    << name << "_run(q, y);\n    for (j = 0; j < " << name << "_N_OUT; ++j) printf(\"%lld \", (long long)y[j]);\n"
+    << "    printf(\"\\n\");\n  }\n  return 0;\n}\n";
+  return m.str();
+}
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  REQUIRE(f.good());
+}
+
+}  // namespace kiln::testing
