@@ -16,7 +16,7 @@ Granularity parse_granularity(const std::string& s) {
 }
 
 FixedQuantizer::FixedQuantizer(std::string name, QuantSpec spec, Shape shape)
-    : name_(std::move(name)), spec_(spec), shape_(std::move(shape)), k_(spec.k) {
+    : name_(std::move(name)), spec_(spec), shape_(std::move(shape)), k_(Shape{1}, static_cast<float>(spec.k)) {
   Shape bs = bits_shape(spec_.granularity);
   f_ = {name_ + ".f", Var(Tensor(bs, static_cast<float>(spec_.f)), spec_.train_f), false, Tensor()};
   i_ = {name_ + ".i", Var(Tensor(bs, static_cast<float>(spec_.i)), spec_.train_i), false, Tensor()};
@@ -36,6 +36,7 @@ void FixedQuantizer::parameters(std::vector<nn::Parameter*>& out) {
 void FixedQuantizer::buffers(std::vector<nn::Buffer>& out) {
   if (!spec_.train_f) out.push_back({f_.name, &f_.var.value()});
   if (!spec_.train_i) out.push_back({i_.name, &i_.var.value()});
+  if (spec_.activation) out.push_back({name_ + ".k", &k_});
 }
 
 // Keeps trainable bits inside their range (a projection after each optimiser step).
@@ -80,7 +81,7 @@ Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
   if (spec_.activation) track_range(x.value(), ctx.training);
   // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
-  return quantize_fixed(x, f_.var, i_.var, k_, spec_.round, spec_.overflow, ctx.training, ctx.rng);
+  return quantize_fixed(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.training, ctx.rng);
 }
 
 namespace {
@@ -95,7 +96,7 @@ Var round_ste(const Var& v) {
 }  // namespace
 
 Var FixedQuantizer::bits() const {
-  Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k_));
+  Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k()));
   return mul(relu(b), Var(Tensor(shape_, 1.f)));  // broadcast to the tensor's shape
 }
 
@@ -114,10 +115,10 @@ void FixedQuantizer::end_calibration() {
   calibrating_ = false;
   bool negative = false;
   for (int64_t b = 0; b < lo_.size(); ++b) negative = negative || lo_[b] < 0;
-  k_ = negative ? 1 : 0;
+  k_[0] = negative ? 1.f : 0.f;
   for (int64_t b = 0; b < lo_.size(); ++b) {
     int f = static_cast<int>(std::lround(f_.var.value()[b]));
-    i_.var.value()[b] = static_cast<float>(integer_bits_for(lo_[b], hi_[b], f, k_));
+    i_.var.value()[b] = static_cast<float>(integer_bits_for(lo_[b], hi_[b], f, k()));
   }
 }
 

@@ -44,7 +44,7 @@ class FixedQuantizer : public nn::Transform {
   const Shape& shape() const { return shape_; }
   const QuantSpec& spec() const { return spec_; }
   const std::string& name() const { return name_; }
-  int k() const { return k_; }
+  int k() const { return static_cast<int>(k_[0]); }
   const Tensor& f() const { return f_.var.value(); }
   const Tensor& i() const { return i_.var.value(); }
 
@@ -61,7 +61,7 @@ class FixedQuantizer : public nn::Transform {
   std::string name_;
   QuantSpec spec_;
   Shape shape_;
-  int k_;
+  Tensor k_;  // [1]: the sign bit; a buffer for activations (calibration decides it, checkpoints keep it)
   nn::Parameter f_, i_;   // f_ and i_ are parameters when trained, buffers otherwise
   Tensor lo_, hi_;        // calibration: running min / max per bit element
   bool calibrating_ = false;

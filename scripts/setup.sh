@@ -3,7 +3,8 @@
 # Usage: scripts/setup.sh [--bench]   (--bench adds PyTorch/NumPy for the benchmark comparisons)
 set -euo pipefail
 pkgs=(bazel-bootstrap bazel-platforms g++ libeigen3-dev libcereal-dev libcli11-dev doctest-dev
-      libyaml-cpp-dev zlib1g-dev dataset-fashion-mnist python3-sklearn)
+      libyaml-cpp-dev zlib1g-dev dataset-fashion-mnist python3-sklearn
+      gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${pkgs[@]}"; do

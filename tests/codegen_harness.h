@@ -183,9 +183,12 @@ inline std::string samples_main(const std::string& name, const Tensor& raw, int6
     for (int64_t j = 0; j < d; ++j) m << (j ? ", " : "") << codegen::hexfloat(raw[r * d + j]);
     m << "},\n";
   }
-  m << "};\nint main(void) {\n  " << name << "_in_t q[" << name << "_N_IN];\n  " << name << "_out_t y[" << name
+  m << "};\n/* newlib-nano's printf has no %lld: decimal by hand. */\nstatic void put(long long v) {\n"
+    << "  char b[24];\n  int n = 0;\n  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;\n"
+    << "  do b[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);\n  if (v < 0) putchar('-');\n"
+    << "  while (n) putchar(b[--n]);\n  putchar(' ');\n}\nint main(void) {\n  " << name << "_in_t q[" << name << "_N_IN];\n  " << name << "_out_t y[" << name
     << "_N_OUT];\n  int r, j;\n  for (r = 0; r < " << n << "; ++r) {\n    " << name << "_quantize_input(kSamples[r], q);\n    "
-    << name << "_run(q, y);\n    for (j = 0; j < " << name << "_N_OUT; ++j) printf(\"%lld \", (long long)y[j]);\n"
+    << name << "_run(q, y);\n    for (j = 0; j < " << name << "_N_OUT; ++j) put((long long)y[j]);\n"
     << "    printf(\"\\n\");\n  }\n  return 0;\n}\n";
   return m.str();
 }

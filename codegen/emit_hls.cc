@@ -1,0 +1,350 @@
+#include "codegen/emit_hls.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "codegen/emit_util.h"
+
+namespace kiln::codegen {
+
+namespace {
+
+using compress::Overflow;
+using compress::Round;
+
+std::string ap_round(Round r) {
+  return r == Round::kStochastic ? "AP_RND" : compress::to_string(r);  // inference rounds to nearest
+}
+
+// The container of a buffer: signed, as wide as its code range, `frac` fractional bits.
+std::string container(int64_t lo, int64_t hi, int frac) {
+  const int w = signed_bits(lo, hi);
+  return "ap_fixed<" + std::to_string(w) + ", " + std::to_string(w - frac) + ">";
+}
+
+// A decimal that reads back as exactly code * 2^-frac (doubles hold these exactly: |code| < 2^53).
+std::string exact(int64_t code, int frac) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.17g", std::ldexp(static_cast<double>(code), -frac));
+  return b;
+}
+
+std::string float_literal(float v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.9g", static_cast<double>(v));  // 9 digits read back as the same float
+  std::string s = b;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s + "f";
+}
+
+struct Hls {
+  const Program& p;
+  const HlsOptions& o;
+  std::ostringstream defines, params, layers, top, weights_inc;
+  std::map<std::string, std::string> files;
+  std::map<std::string, std::string> qtypes;  // ap_fixed spelling -> typedef name
+
+  const Buffer& buf(int b) const { return p.buffers[static_cast<size_t>(b)]; }
+  std::string btype(int b) const {
+    if (b == 0) return "input_t";
+    if (b == p.output) return "result_t";
+    return "layer" + std::to_string(b) + "_t";
+  }
+  std::string bname(int b) const {
+    if (b == 0) return "x";
+    if (b == p.output) return "y";
+    return "layer" + std::to_string(b) + "_out";
+  }
+
+  // The typedef of element type j of a quantizer (created once per distinct type).
+  std::string qtype(const TypeTable& t, size_t j) {
+    const int w = t.width(j), i = t.k + t.m[j] - t.f[j];
+    std::string s = std::string(t.k ? "ap_fixed<" : "ap_ufixed<") + std::to_string(w) + ", " + std::to_string(i) + ", " +
+                    ap_round(t.round) + ", " + compress::to_string(t.overflow) + ">";
+    auto it = qtypes.find(s);
+    if (it != qtypes.end()) return it->second;
+    std::string name = "quant" + std::to_string(qtypes.size()) + "_t";
+    defines << "typedef " << s << ' ' << name << ";\n";
+    return qtypes[s] = name;
+  }
+
+  // One conversion per element: y[e] = (type of e) x[e], or 0 for a zero-width (pruned) element.
+  std::string convert(const TypeTable& t, size_t j, const std::string& y, const std::string& x) {
+    if (t.width(j) <= 0) return y + " = 0;  // zero width: pruned";
+    return y + " = (" + qtype(t, j) + ")" + x + ";";
+  }
+
+  void quantize_body(std::ostream& os, const TypeTable& t, int64_t n, int64_t channels, const std::string& y,
+                     const std::string& x, const std::string& ind) {
+    if (t.pattern == TypeTable::kUniform) {
+      os << ind << "for (int e = 0; e < " << n << "; e++) {\n" << ind << "#pragma HLS UNROLL\n"
+         << ind << "  " << convert(t, 0, y + "[e]", x + "[e]") << "\n" << ind << "}\n";
+    } else if (t.pattern == TypeTable::kChannel) {
+      os << ind << "for (int p = 0; p < " << n / channels << "; p++) {\n" << ind << "#pragma HLS UNROLL\n";
+      for (int64_t c = 0; c < channels; ++c) {
+        const std::string e = "[p * " + std::to_string(channels) + " + " + std::to_string(c) + "]";
+        os << ind << "  " << convert(t, static_cast<size_t>(c), y + e, x + e) << "\n";
+      }
+      os << ind << "}\n";
+    } else {
+      for (int64_t e = 0; e < n; ++e) {
+        const std::string s = "[" + std::to_string(e) + "]";
+        os << ind << convert(t, static_cast<size_t>(e), y + s, x + s) << "\n";
+      }
+    }
+  }
+
+  std::string signature(const Op& op, const std::string& fn) const {
+    const int64_t nin = buf(op.in).size, nout = buf(op.out).size;
+    if (op.kind == Op::kRelu) return "void " + fn + "(" + btype(op.out) + " y[" + std::to_string(nout) + "])";
+    return "void " + fn + "(" + btype(op.in) + " x[" + std::to_string(nin) + "], " + btype(op.out) + " y[" +
+           std::to_string(nout) + "])";
+  }
+
+  void mac(const Op& op, int id, const std::string& fn) {
+    const Buffer& y = buf(op.out);
+    const SparseWeights s = sparse_weights(op);
+    const Window& w = op.win;
+    const bool dense = op.kind == Op::kDense, padded = !dense && w.padded();
+    const int64_t mult_in = dense ? op.n_in : w.KH * w.KW * (op.kind == Op::kDepthwise ? 1 : w.C);
+    const int64_t mult_out = op.kind == Op::kDepthwise ? 1 : op.n_out;
+    auto rf_it = o.layer_reuse.find(op.name);
+    const int64_t rf = rf_it != o.layer_reuse.end() ? rf_it->second : o.reuse_factor;
+    if (!valid_reuse_factor(mult_in, mult_out, rf)) {
+      std::string valid;
+      for (int64_t v : valid_reuse_factors(mult_in, mult_out)) valid += (valid.empty() ? "" : ", ") + std::to_string(v);
+      throw InputError("reuse factor " + std::to_string(rf) + " is not valid for layer '" + op.name + "' (" +
+                       std::to_string(mult_in) + " x " + std::to_string(mult_out) + " multipliers); valid: " + valid);
+    }
+    const int64_t zeros = static_cast<int64_t>(op.weights.size()) - static_cast<int64_t>(s.value.size());
+    const int64_t total = mult_in * mult_out;
+    // Types: weights on w_frac, biases and the accumulator on the output grid.
+    int64_t wlo = 0, whi = 0, blo = 0, bhi = 0;
+    for (int64_t v : op.weights) wlo = std::min(wlo, v), whi = std::max(whi, v);
+    for (int64_t v : op.bias) blo = std::min(blo, v), bhi = std::max(bhi, v);
+    const std::string is = std::to_string(id);
+    defines << "typedef " << container(wlo, whi, op.w_frac) << " weight" << is << "_t;\n"
+            << "typedef " << container(blo, bhi, y.frac) << " bias" << is << "_t;\n"
+            << "typedef " << container(-op.partial_bound, op.partial_bound, y.frac) << " accum" << is << "_t;\n";
+    params << "// " << op.name << "\nstruct config" << is << " {\n"
+           << "  static const unsigned n_in = " << mult_in << ";\n  static const unsigned n_out = " << mult_out << ";\n"
+           << "  static const unsigned reuse_factor = " << rf << ";\n  static const unsigned n_zeros = " << zeros << ";\n"
+           << "  static const unsigned n_nonzeros = " << s.value.size() << ";\n"
+           << "  static const unsigned multiplier_limit = " << ((total + rf - 1) / rf - zeros / rf) << ";\n"
+           << "  typedef accum" << is << "_t accum_t;\n  typedef bias" << is << "_t bias_t;\n  typedef weight" << is
+           << "_t weight_t;\n};\n\n";
+    // Weight headers, hls4ml style: the whole kernel (zeros included, never multiplied).
+    std::ostringstream wh, bh;
+    auto header = [&](std::ostringstream& os, const std::string& nm, const std::string& type, const std::vector<int64_t>& v,
+                      int frac, const std::string& shape) {
+      int64_t lo = 0, hi = 0, z = 0;
+      for (int64_t c : v) lo = std::min(lo, c), hi = std::max(hi, c), z += c == 0;
+      os << "// " << nm << ": " << op.name << ", shape " << shape << ", min " << exact(lo, frac) << ", max "
+         << exact(hi, frac) << ", " << z << " zeros\n#ifndef " << nm << "_H_\n#define " << nm << "_H_\n\nstatic const "
+         << type << ' ' << nm << '[' << v.size() << "] = {";
+      for (size_t j = 0; j < v.size(); ++j) os << (j % 16 ? " " : "\n    ") << exact(v[j], frac) << (j + 1 < v.size() ? "," : "");
+      os << "};\n\n#endif\n";
+    };
+    header(wh, "w" + is, "weight" + is + "_t", op.weights, op.w_frac,
+           dense ? "(" + std::to_string(op.n_in) + ", " + std::to_string(op.n_out) + ")"
+                 : "(" + std::to_string(w.KH) + ", " + std::to_string(w.KW) + ", " +
+                       std::to_string(op.kind == Op::kDepthwise ? w.C : w.C) + (op.kind == Op::kDepthwise ? "" : ", " + std::to_string(op.n_out)) + ")");
+    header(bh, "b" + is, "bias" + is + "_t", op.bias, y.frac, "(" + std::to_string(op.n_out) + ")");
+    files["firmware/weights/w" + is + ".h"] = wh.str();
+    files["firmware/weights/b" + is + ".h"] = bh.str();
+    weights_inc << "#include \"weights/w" << is << ".h\"\n#include \"weights/b" << is << ".h\"\n";
+
+    layers << "// " << op.name << ": " << total << " multiplications, " << zeros
+           << " with a pruned (zero) weight emitted as no operation; accumulator exact (no overflow possible)\n"
+           << signature(op, fn) << " {\n#pragma HLS PIPELINE II=" << rf
+           << "\n#pragma HLS ALLOCATION operation instances=mul limit=config" << is << "::multiplier_limit\n";
+    auto weight = [&](int64_t n, size_t p) {
+      // The weight's index in the kernel layout, for the w array reference.
+      const int64_t off = s.offset[p];
+      if (dense) return off * op.n_out + n;
+      const int64_t tap = s.kh[p] * w.KW + s.kw[p];
+      return op.kind == Op::kDepthwise ? tap * w.C + n : (tap * w.C + off % w.C) * op.n_out + n;
+    };
+    if (dense) {
+      layers << "  for (int r = 0; r < " << op.rows << "; r++) {\n#pragma HLS UNROLL\n";
+      for (int64_t n = 0; n < op.n_out; ++n) {
+        layers << "    {\n      accum" << is << "_t acc = b" << is << "[" << n << "];\n";
+        for (int64_t p = s.start[static_cast<size_t>(n)]; p < s.start[static_cast<size_t>(n) + 1]; ++p)
+          layers << "      acc += x[r * " << op.n_in << " + " << s.offset[static_cast<size_t>(p)] << "] * w" << is << "["
+                 << weight(n, static_cast<size_t>(p)) << "];\n";
+        layers << "      y[r * " << op.n_out << " + " << n << "] = acc;\n    }\n";
+      }
+      layers << "  }\n}\n\n";
+      return;
+    }
+    layers << "  for (int oh = 0; oh < " << w.OH << "; oh++) {\n#pragma HLS UNROLL\n    for (int ow = 0; ow < " << w.OW
+           << "; ow++) {\n#pragma HLS UNROLL\n      const int ih0 = oh * " << w.SH << " - " << w.PH << ", iw0 = ow * " << w.SW
+           << " - " << w.PW << ";\n      const int base = (ih0 * " << w.W << " + iw0) * " << w.C << ";\n";
+    for (int64_t n = 0; n < op.n_out; ++n) {
+      layers << "      {\n        accum" << is << "_t acc = b" << is << "[" << n << "];\n";
+      for (int64_t p = s.start[static_cast<size_t>(n)]; p < s.start[static_cast<size_t>(n) + 1]; ++p) {
+        const size_t q = static_cast<size_t>(p);
+        const int64_t off = s.offset[q] + (op.kind == Op::kDepthwise ? n : 0);
+        layers << "        ";
+        if (padded)
+          layers << "if (ih0 + " << s.kh[q] << " >= 0 && ih0 + " << s.kh[q] << " < " << w.H << " && iw0 + " << s.kw[q]
+                 << " >= 0 && iw0 + " << s.kw[q] << " < " << w.W << ") ";
+        layers << "acc += x[base + " << off << "] * w" << is << "[" << weight(n, q) << "];\n";
+      }
+      layers << "        y[(oh * " << w.OW << " + ow) * " << op.n_out << " + " << n << "] = acc;\n      }\n";
+    }
+    layers << "    }\n  }\n}\n\n";
+  }
+};
+
+}  // namespace
+
+bool valid_reuse_factor(int64_t n_in, int64_t n_out, int64_t rf) {
+  if (rf < 1) return false;
+  const int64_t mult = std::min(n_in, rf);
+  const int64_t limit = (n_in * n_out + mult - 1) / mult;
+  return (limit % n_out == 0 || rf >= n_in) && (rf % n_in == 0 || rf < n_in) && (n_in * n_out) % rf == 0;
+}
+
+std::vector<int64_t> valid_reuse_factors(int64_t n_in, int64_t n_out) {
+  std::vector<int64_t> v;
+  for (int64_t rf = 1; rf <= n_in * n_out; ++rf)
+    if (valid_reuse_factor(n_in, n_out, rf)) v.push_back(rf);
+  return v;
+}
+
+std::string tb_lines(const std::vector<double>& values, int64_t per_line, int precision) {
+  std::string s;
+  char b[64];
+  for (size_t j = 0; j < values.size(); ++j) {
+    std::snprintf(b, sizeof b, "%.*g", precision, values[j]);
+    s += b;
+    s += (static_cast<int64_t>(j + 1) % per_line == 0) ? "\n" : " ";
+  }
+  return s;
+}
+
+std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& o) {
+  KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
+  const std::string N = identifier(p.name);
+  Hls h{p, o, {}, {}, {}, {}, {}, {}, {}};
+  const Buffer &in = p.input(), &out = p.out();
+  h.defines << "#ifndef DEFINES_H_\n#define DEFINES_H_\n\n#include \"ap_fixed.h\"\n#include \"ap_int.h\"\n\n"
+            << "// Generated by kiln: every type is exact for the values it holds (nothing rounds or overflows\n"
+            << "// except in the quantizer types, which round and overflow as the model was trained).\n"
+            << "#define N_INPUT " << in.size << "\n#define N_OUTPUT " << out.size << "\n\n";
+  for (size_t b = 0; b < p.buffers.size(); ++b)
+    h.defines << "typedef " << container(p.buffers[b].min(), p.buffers[b].max(), p.buffers[b].frac) << ' '
+              << h.btype(static_cast<int>(b)) << ";\n";
+  int max_rf = 1;
+  std::ostringstream calls;
+  for (size_t j = 0; j < p.ops.size(); ++j) {
+    const Op& op = p.ops[j];
+    const int id = static_cast<int>(j) + 1;
+    const std::string fn = "layer" + std::to_string(id) + "_" + identifier(op.name);
+    const Buffer& y = h.buf(op.out);
+    switch (op.kind) {
+      case Op::kQuantize:
+        h.layers << "// " << op.name << ": quantizer (" << (op.types.pattern == TypeTable::kUniform ? "one type" : op.types.pattern == TypeTable::kChannel ? "a type per channel" : "a type per element") << ")\n"
+                 << h.signature(op, fn) << " {\n#pragma HLS INLINE\n";
+        h.quantize_body(h.layers, op.types, y.size, y.shape.back(), "y", "x", "  ");
+        h.layers << "}\n\n";
+        break;
+      case Op::kDense:
+      case Op::kConv:
+      case Op::kDepthwise: {
+        h.mac(op, id, fn);
+        auto it = o.layer_reuse.find(op.name);
+        max_rf = std::max(max_rf, it != o.layer_reuse.end() ? it->second : o.reuse_factor);
+        break;
+      }
+      case Op::kRelu:
+        h.layers << "// " << op.name << ": ReLU\n" << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < "
+                 << y.size << "; e++) {\n#pragma HLS UNROLL\n    if (y[e] < 0) y[e] = 0;\n  }\n}\n\n";
+        break;
+      case Op::kMaxPool: {
+        const Window& w = op.win;
+        h.layers << "// " << op.name << ": max pooling (padding never wins)\n" << h.signature(op, fn)
+                 << " {\n#pragma HLS INLINE\n  for (int oh = 0; oh < " << w.OH << "; oh++)\n    for (int ow = 0; ow < " << w.OW
+                 << "; ow++)\n      for (int c = 0; c < " << w.C << "; c++) {\n#pragma HLS UNROLL\n        " << h.btype(op.in)
+                 << " best = 0;\n        bool any = false;\n        for (int kh = 0; kh < " << w.KH
+                 << "; kh++)\n          for (int kw = 0; kw < " << w.KW << "; kw++) {\n            const int ih = oh * " << w.SH
+                 << " - " << w.PH << " + kh, iw = ow * " << w.SW << " - " << w.PW << " + kw;\n"
+                 << "            if (ih < 0 || ih >= " << w.H << " || iw < 0 || iw >= " << w.W << ") continue;\n"
+                 << "            if (!any || x[(ih * " << w.W << " + iw) * " << w.C << " + c] > best) best = x[(ih * " << w.W
+                 << " + iw) * " << w.C << " + c];\n            any = true;\n          }\n        y[(oh * " << w.OW
+                 << " + ow) * " << w.C << " + c] = best;\n      }\n}\n\n";
+        break;
+      }
+    }
+    if (op.kind != Op::kRelu && op.out != p.output)
+      calls << "  " << h.btype(op.out) << ' ' << h.bname(op.out) << '[' << y.size << "];\n#pragma HLS ARRAY_PARTITION variable="
+            << h.bname(op.out) << " complete dim=0\n";
+    calls << "  " << fn << '(' << (op.kind == Op::kRelu ? "" : h.bname(op.in) + ", ") << h.bname(op.out) << ");\n";
+  }
+  // The float front end: standardisation and the input quantizer.
+  std::ostringstream qi;
+  qi << "// Float features -> input_t: standardisation (as kiln: (x - mean) * scale, in float) and the model's input\n"
+     << "// quantizer. For the test bench and for host software feeding the firmware.\n#ifndef QUANTIZE_INPUT_H_\n"
+     << "#define QUANTIZE_INPUT_H_\n\n#include \"defines.h\"\n\n";
+  const bool st = !p.mean.empty();
+  if (st) {
+    qi << "static const float kiln_mean[N_INPUT] = {";
+    for (size_t j = 0; j < p.mean.size(); ++j) qi << (j ? ", " : "") << float_literal(p.mean[j]);
+    qi << "};\nstatic const float kiln_scale[N_INPUT] = {";
+    for (size_t j = 0; j < p.scale.size(); ++j) qi << (j ? ", " : "") << float_literal(p.scale[j]);
+    qi << "};\n\n";
+  }
+  qi << "inline void quantize_input(const float in[N_INPUT], input_t x[N_INPUT]) {\n  float s[N_INPUT];\n"
+     << "  for (int e = 0; e < N_INPUT; e++) {\n    s[e] = in[e];\n";
+  if (st) qi << "    s[e] = s[e] - kiln_mean[e];\n    s[e] = s[e] * kiln_scale[e];\n";
+  qi << "  }\n";
+  h.quantize_body(qi, p.input_types, in.size, in.shape.back(), "x", "s", "  ");
+  qi << "}\n\n#endif\n";
+  const std::string quantize_input = qi.str();
+  h.defines << "\n#endif\n";
+  auto& f = h.files;
+  f["firmware/quantize_input.h"] = quantize_input;
+  f["firmware/defines.h"] = h.defines.str();
+  f["firmware/parameters.h"] = "#ifndef PARAMETERS_H_\n#define PARAMETERS_H_\n\n#include \"defines.h\"\n\n" + h.weights_inc.str() +
+                               "\n// One config per multiply-accumulate layer, as hls4ml's dense_config.\n" + h.params.str() +
+                               "#endif\n";
+  f["firmware/" + N + ".h"] = "#ifndef " + N + "_H_\n#define " + N + "_H_\n\n#include \"defines.h\"\n\n// Generated by kiln: "
+                              "bit-exact with kiln's deployed fixed-point model. io_parallel.\nvoid " + N +
+                              "(input_t x[N_INPUT], result_t y[N_OUTPUT]);\n\n#endif\n";
+  std::ostringstream cpp;
+  cpp << "// " << N << ".cpp: generated by kiln (io_parallel, latency strategy).\n#include \"" << N
+      << ".h\"\n#include \"parameters.h\"\n\n" << h.layers.str() << "void " << N
+      << "(input_t x[N_INPUT], result_t y[N_OUTPUT]) {\n#pragma HLS ARRAY_RESHAPE variable=x complete dim=0\n"
+      << "#pragma HLS ARRAY_PARTITION variable=y complete dim=0\n#pragma HLS INTERFACE ap_vld port=x,y\n"
+      << "#pragma HLS PIPELINE II=" << max_rf << "\n" << calls.str() << "}\n";
+  f["firmware/" + N + ".cpp"] = cpp.str();
+  // Test bench and project script.
+  f[N + "_test.cpp"] =
+      "// C-simulation test bench: reads tb_data/tb_input_features.dat (raw features, one sample per line) and\n"
+      "// tb_data/tb_output_predictions.dat (kiln's outputs), writes tb_data/csim_results.log, and fails on any\n"
+      "// difference (the firmware is bit-exact with kiln's deployed model).\n#include <cstdio>\n#include <fstream>\n"
+      "#include <sstream>\n#include <string>\n\n#include \"firmware/" + N + ".h\"\n#include \"firmware/quantize_input.h\"\n\n"
+      "int main() {\n  std::ifstream fin(\"tb_data/tb_input_features.dat\"), fpr(\"tb_data/tb_output_predictions.dat\");\n"
+      "  std::ofstream fout(\"tb_data/csim_results.log\");\n  if (!fin || !fpr) {\n"
+      "    std::printf(\"cannot open tb_data/tb_input_features.dat or tb_data/tb_output_predictions.dat\\n\");\n    return 2;\n  }\n"
+      "  std::string iline, pline;\n  int n = 0, bad = 0;\n  while (std::getline(fin, iline) && std::getline(fpr, pline)) {\n"
+      "    std::istringstream is(iline), ps(pline);\n    float in[N_INPUT];\n    for (int j = 0; j < N_INPUT; j++) is >> in[j];\n"
+      "    input_t x[N_INPUT];\n    result_t y[N_OUTPUT];\n    quantize_input(in, x);\n    " + N + "(x, y);\n"
+      "    for (int j = 0; j < N_OUTPUT; j++) {\n      double want = 0;\n      ps >> want;\n      const double got = y[j].to_double();\n"
+      "      char b[64];\n      std::snprintf(b, sizeof b, \"%.17g\", got);\n      fout << b << (j + 1 < N_OUTPUT ? \" \" : \"\\n\");\n"
+      "      bad += got != want;\n    }\n    n++;\n  }\n  std::printf(\"%d samples, %d mismatches\\n\", n, bad);\n"
+      "  return (bad != 0 || n == 0) ? 1 : 0;\n}\n";
+  char clock[32];
+  std::snprintf(clock, sizeof clock, "%g", o.clock_period_ns);
+  f["build_prj.tcl"] = "# Vitis HLS: C simulation and synthesis of " + N + ".\n#   vitis_hls -f build_prj.tcl\nopen_project -reset " +
+                       N + "_prj\nset_top " + N + "\nadd_files firmware/" + N + ".cpp -cflags \"-std=c++14\"\nadd_files -tb " +
+                       N + "_test.cpp -cflags \"-std=c++14\"\nadd_files -tb tb_data\nopen_solution -reset solution1\n"
+                       "set_part {" + o.part + "}\ncreate_clock -period " + clock + " -name default\ncsim_design\n"
+                       "csynth_design\nexit\n";
+  return f;
+}
+
+}  // namespace kiln::codegen

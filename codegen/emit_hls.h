@@ -1,0 +1,42 @@
+// HLS C++ in hls4ml's layout (io_parallel, latency strategy) computing exactly what the deployed
+// fixed-point model computes:
+//
+//   DIR/firmware/NAME.cpp, NAME.h      the top function NAME(input_t x[N_INPUT], result_t y[N_OUTPUT])
+//   DIR/firmware/defines.h             sizes; ap_fixed/ap_ufixed types for every tensor and quantizer
+//   DIR/firmware/parameters.h          one config struct per layer (n_in, n_out, reuse_factor, n_zeros, ...)
+//   DIR/firmware/weights/wN.h, bN.h    constant weights and biases (comments: shape, min, max, zeros)
+//   DIR/firmware/quantize_input.h      float features -> input_t (standardisation, the input quantizer)
+//   DIR/NAME_test.cpp, tb_data/*.dat   C-simulation test bench (tb_input_features.dat, tb_output_predictions.dat)
+//   DIR/build_prj.tcl                  Vitis HLS project script
+//
+// Every multiply-accumulate is unrolled over its nonzero weights only (a pruned weight is no operation);
+// each quantizer element converts through its own ap_fixed type (per-element widths realised exactly);
+// accumulators are as wide as the exact bound over all inputs, so nothing overflows.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codegen/program.h"
+
+namespace kiln::codegen {
+
+struct HlsOptions {
+  int reuse_factor = 1;                   // default for every multiply-accumulate layer
+  std::map<std::string, int> layer_reuse;  // per layer name (the Op's name)
+  std::string part = "xcvu13p-flga2577-2-e";
+  double clock_period_ns = 5;
+};
+
+// The files of the project, path (relative to DIR) -> contents. Throws InputError for an invalid reuse
+// factor, naming the layer and the valid choices.
+std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& o);
+
+// hls4ml's rule for a multiplier array of n_in x n_out, and the valid choices.
+bool valid_reuse_factor(int64_t n_in, int64_t n_out, int64_t rf);
+std::vector<int64_t> valid_reuse_factors(int64_t n_in, int64_t n_out);
+
+// The test bench's data files for samples (raw features, one row each) and the expected outputs.
+std::string tb_lines(const std::vector<double>& values, int64_t per_line, int precision);
+
+}  // namespace kiln::codegen

@@ -1,0 +1,113 @@
+// Generated code against the deployed fixed-point model, on every sample of a test split, 0 mismatches:
+// the lowered integer program, the generated C compiled by the host compiler under
+// -std=c99 -Wall -Wextra -Werror -pedantic, and the generated HLS project's C-simulation test bench compiled
+// by the host compiler against kiln's ap_fixed model (codegen/hls_host).
+#include "codegen/emit_hls.h"
+#include "tests/codegen_harness.h"
+
+using namespace kiln;
+using namespace kiln::testing;
+
+namespace {
+
+// Compiles the generated C with a sample main on the host and returns its output codes.
+std::vector<int64_t> host_c(const Trained& t, const codegen::CFiles& f, const TempDir& dir, int64_t n) {
+  write_file(dir.path(t.name + ".h"), f.header);
+  write_file(dir.path(t.name + ".c"), f.source);
+  write_file(dir.path("main.c"), samples_main(t.name, t.test_raw, n));
+  sh("cc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -o " + dir.path("host") + " " + dir.path(t.name + ".c") + " " +
+         dir.path("main.c"),
+     dir);
+  return parse_codes(sh(dir.path("host"), dir));
+}
+
+// Writes the HLS project with its test-bench data, compiles it with g++ and runs the test bench, which
+// compares every output with the deployed model's and prints "N samples, M mismatches".
+std::string host_hls(const Trained& t, const std::vector<int64_t>& want) {
+  TempDir dir;
+  for (const auto& [path, text] : codegen::emit_hls(t.program, {})) {
+    std::filesystem::create_directories(std::filesystem::path(dir.path(path)).parent_path());
+    write_file(dir.path(path), text);
+  }
+  std::filesystem::create_directories(dir.path("tb_data"));
+  const int64_t n = t.test_raw.dim(0), d = t.test_raw.size() / n;
+  std::vector<double> raw(t.test_raw.data(), t.test_raw.data() + t.test_raw.size()), expect;
+  for (int64_t c : want) expect.push_back(std::ldexp(static_cast<double>(c), -t.program.out().frac));
+  write_file(dir.path("tb_data/tb_input_features.dat"), codegen::tb_lines(raw, d, 9));
+  write_file(dir.path("tb_data/tb_output_predictions.dat"), codegen::tb_lines(expect, t.program.out().size, 17));
+  const std::string hls_host = std::filesystem::absolute("codegen/hls_host").string();
+  sh("g++ -std=c++14 -O1 -Wall -Wextra -Werror -Wno-unknown-pragmas -isystem " + hls_host + " -I" + dir.path("firmware") + " -o " +
+         dir.path("csim") + " " + dir.path(t.name + "_test.cpp") + " " + dir.path("firmware/" + t.name + ".cpp"),
+     dir);
+  std::string out = sh("cd " + dir.dir.string() + " && ./csim", dir);
+  std::ifstream log(dir.path("tb_data/csim_results.log"));
+  std::vector<double> got;
+  for (double v; log >> v;) got.push_back(v);
+  CHECK(got == expect);
+  return out;
+}
+
+void check_model(const Trained& t) {
+  const int64_t n = t.test_std.dim(0);
+  std::vector<int64_t> want = deployed_codes(t, t.test_std);
+  // The lowering: integer evaluation of the program == the deployed model.
+  int64_t bad = 0;
+  const int64_t d = t.test_std.size() / n, outs = t.program.out().size;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<int64_t> y = codegen::run(t.program, codegen::quantize_input(t.program, t.test_std.data() + r * d));
+    for (int64_t j = 0; j < outs; ++j) {
+      if (bad == 0 && y[static_cast<size_t>(j)] != want[static_cast<size_t>(r * outs + j)])
+        MESSAGE("first mismatch: sample " << r << " output " << j << ": program " << y[static_cast<size_t>(j)] << ", deployed "
+                                          << want[static_cast<size_t>(r * outs + j)]);
+      bad += y[static_cast<size_t>(j)] != want[static_cast<size_t>(r * outs + j)];
+    }
+  }
+  CHECK(bad == 0);
+  // The generated C, from raw (unstandardised) features.
+  TempDir dir;
+  codegen::CFiles f = codegen::emit_c(t.program);
+  std::vector<int64_t> got = host_c(t, f, dir, n);
+  REQUIRE(got.size() == want.size());
+  int64_t c_bad = 0;
+  for (size_t j = 0; j < got.size(); ++j) c_bad += got[j] != want[j];
+  MESSAGE(t.name << ": " << n << " test samples, " << c_bad << " mismatches; flash tables " << f.const_bytes
+                 << " B, RAM " << f.ram_bytes << " B");
+  CHECK(c_bad == 0);
+  // The generated HLS, through its own test bench.
+  const std::string tb = host_hls(t, want);
+  MESSAGE(t.name << " HLS test bench: " << tb);
+  CHECK(tb == std::to_string(n) + " samples, 0 mismatches\n");
+}
+
+}  // namespace
+
+TEST_CASE("dense MLP (HGQ, digits): generated C == generated HLS == deployed model on the whole test split") {
+  Trained t = dense_model();
+  check_model(t);
+}
+
+TEST_CASE("Conv1D model (HGQ): generated C == generated HLS == deployed model on the whole test split") {
+  Trained t = conv1d_model();
+  check_model(t);
+}
+
+TEST_CASE("Conv2D + BatchNorm + DepthwiseConv2D + pooling CNN (HGQ, digits): generated C == generated HLS == deployed model") {
+  Trained t = cnn_model();
+  check_model(t);
+}
+
+TEST_CASE("reuse factors are validated as hls4ml does; an invalid one names the valid choices") {
+  CHECK(codegen::valid_reuse_factors(4, 3) == std::vector<int64_t>{1, 2, 4, 12});
+  CHECK(codegen::valid_reuse_factor(16, 64, 16));
+  CHECK_FALSE(codegen::valid_reuse_factor(16, 64, 5));
+  CHECK_FALSE(codegen::valid_reuse_factor(16, 64, 0));
+  Trained t = dense_model();
+  codegen::HlsOptions o;
+  o.reuse_factor = 7;
+  std::string msg = error_of([&] { codegen::emit_hls(t.program, o); });
+  CHECK(msg.find("reuse factor 7 is not valid") != std::string::npos);
+  CHECK(msg.find("valid: 1, 2, 4, 8") != std::string::npos);
+  o.reuse_factor = 2;
+  auto files = codegen::emit_hls(t.program, o);
+  CHECK(files.at("firmware/parameters.h").find("reuse_factor = 2;") != std::string::npos);
+}
