@@ -15,8 +15,10 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
+#include "codegen/export.h"
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
 #include "tools/compression.h"
@@ -158,7 +160,7 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
 int run(const Flags& f) {
   auto t0 = std::chrono::steady_clock::now();
   Config cfg = Config::load_file(f.config);
-  cfg.check_unused({"name", "data", "model", "training", "compression", "output_dir"});
+  cfg.check_unused({"name", "data", "model", "training", "compression", "export", "output_dir"});
   train::DataOptions dopt = train::parse_data(cfg.child("data", true));
   train::TrainOptions topt = train::parse_training(cfg.child("training"));
   Config model_cfg = cfg.child("model", true);
@@ -168,6 +170,8 @@ int run(const Flags& f) {
   std::string stem = std::filesystem::path(f.config).stem().string();
   std::string out = !f.out.empty() ? f.out : cfg.get<std::string>("output_dir", "runs/" + stem);
   train::set_threads(topt.threads);
+  std::optional<codegen::ExportOptions> exp;  // parsed now: a bad key fails before training, not after
+  if (Config e = cfg.child("export"); e.defined()) exp = codegen::parse_export(e, out);
 
   train::Checkpoint resume;
   if (!f.resume.empty()) resume = train::load_checkpoint(f.resume);
@@ -270,6 +274,12 @@ int run(const Flags& f) {
 
     save(rd.path("model.ckpt"));
     rd.commit();
+    if (exp) {
+      codegen::ExportResult r = codegen::export_checkpoint(train::load_checkpoint(out + "/model.ckpt"), *exp);
+      if (!f.quiet) std::cerr << "export (" << exp->target << "):\n" << r.report_text;
+      if (!r.note.empty()) std::cerr << "export note: " << r.note << "\n";
+      std::cerr << "wrote firmware to " << exp->out_dir << "\n";
+    }
 
     std::cout << "test: " << test.size() << " samples, loss " << fmt(ev.loss);
     if (!test.labels.empty())
