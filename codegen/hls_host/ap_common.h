@@ -1,6 +1,7 @@
 // kiln's own, independent host model of the subset of the Xilinx arbitrary-precision types (ap_int.h,
-// ap_fixed.h) that kiln's generated HLS C++ uses. It is NOT Xilinx's code: it is written from the documented
-// semantics (../shared/reference/quantization.md) and checked against kiln::compress::quantize and the
+// ap_fixed.h) that kiln's generated HLS C++ uses. It is NOT Xilinx's code and contains none of its text: it
+// is written from the documented semantics (../shared/reference/quantization.md) and from the behaviour of
+// Xilinx's open-source headers (read for facts only), and checked against kiln::compress::quantize and the
 // reference tables (tests/ap_fixed_test.cc). Generated firmware includes "ap_fixed.h" / "ap_int.h"; on the
 // host these resolve here, in the HLS tool to Xilinx's headers, and the two must agree bit for bit. So this
 // model is deliberately a SUBSET: what it cannot reproduce exactly does not compile (static_assert or a
