@@ -1,0 +1,56 @@
+#include "symreg/loss.h"
+
+#include <limits>
+
+#include "engine/check.h"
+
+namespace kiln::symreg {
+
+LossKind parse_loss(const std::string& name) {
+  if (name == "mse") return LossKind::kMse;
+  if (name == "mae") return LossKind::kMae;
+  if (name == "l2_margin") return LossKind::kL2Margin;
+  if (name == "logistic") return LossKind::kLogistic;
+  throw InputError("--loss: unknown loss '" + name + "' (known: mse, mae, l2_margin, logistic)");
+}
+
+const char* loss_name(LossKind k) {
+  switch (k) {
+    case LossKind::kMse:
+      return "mse";
+    case LossKind::kMae:
+      return "mae";
+    case LossKind::kL2Margin:
+      return "l2_margin";
+    case LossKind::kLogistic:
+      return "logistic";
+  }
+  return "?";
+}
+
+double loss_value(LossKind k, const float* yhat, const float* y, const float* w, int64_t n) {
+  double sum = 0, wsum = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    double p = yhat[r], t = y[r], wr = w ? w[r] : 1.0, l;
+    if (!std::isfinite(p)) return std::numeric_limits<double>::infinity();
+    switch (k) {
+      case LossKind::kMse:
+        l = (p - t) * (p - t);
+        break;
+      case LossKind::kMae:
+        l = std::fabs(p - t);
+        break;
+      case LossKind::kL2Margin:
+        l = (1 - t * p) * (1 - t * p);
+        break;
+      default: {
+        double m = -t * p;  // log(1 + e^m), stable for large |m|
+        l = m > 0 ? m + std::log1p(std::exp(-m)) : std::log1p(std::exp(m));
+      }
+    }
+    sum += wr * l, wsum += wr;
+  }
+  return wsum > 0 ? sum / wsum : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace kiln::symreg

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end test of `kiln symreg`: a successful regression run (front table, files, exported C that
+# reproduces the engine's test predictions when compiled with the host cc), a classification run, and
+# every bad input ending with ONE error line naming the file/flag/value and exit status 1.
+#
+#   bazel test //tests:symreg_cli_test
+#   KILN_SYMREG=bazel-bin/tools/symreg tests/symreg_cli_test.sh      # outside Bazel
+set -u
+runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
+BIN="${KILN_SYMREG:-$runfiles/kiln/tools/symreg}"
+if [[ ! -x "$BIN" ]]; then
+  echo "not ok - setup: no symreg binary at $BIN" >&2
+  exit 1
+fi
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+W="${TEST_TMPDIR:-$(mktemp -d)}/symreg_cli"
+rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
+
+PASSED=0
+FAILED=0
+ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
+not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
+
+# --- data: y = 2.5 x0 x1 + x0 - 1 on 200 rows; a two-class set; broken files --------------------------
+awk 'BEGIN { srand(7); print "x0,x1,noise,y";
+  for (i = 0; i < 200; i++) { a = rand() * 4 - 2; b = rand() * 4 - 2; printf "%.6f,%.6f,%.6f,%.6f\n", a, b, rand(), 2.5 * a * b + a - 1 } }' >reg.csv
+awk 'BEGIN { srand(3); print "u,v,label";
+  for (i = 0; i < 300; i++) { a = rand() * 2 - 1; b = rand() * 2 - 1; printf "%.5f,%.5f,%s\n", a, b, (a * a + b > 0.2 ? "sig" : "bkg") } }' >cls.csv
+printf 'x0,x1,y\n1,2,3\n4,oops,6\n' >bad_field.csv
+printf 'x0,x1,y\n' >empty.csv
+
+# --- a regression run --------------------------------------------------------------------------------
+"$BIN" --data reg.csv --target y --features x0,x1 --generations 40 --seed 2 --out run1 --export c,hls --quiet \
+  >out.txt 2>err.txt
+status=$?
+if [[ $status -ne 0 ]]; then
+  not_ok "regression run" "status $status: $(cat err.txt)"
+else
+  ok "regression run"
+  grep -q "Pareto front" out.txt && grep -q "test R^2" out.txt && ok "front table printed" ||
+    not_ok "front table printed" "$(cat out.txt)"
+  for f in front.json front.csv front.svg predictions.csv model.c model_hls.cpp; do
+    [[ -s run1/$f ]] && ok "wrote $f" || not_ok "wrote $f" "missing"
+  done
+  [[ ! -e run1.partial ]] && ok "no partial directory left" || not_ok "no partial directory left" "run1.partial exists"
+  # The selected expression should be (close to) the truth: R^2 of the selected row >= 0.9999.
+  awk -F, 'NR > 1 && $7 == 1 { exit !($6 >= 0.9999) }' run1/front.csv && ok "selected expression fits (R^2)" ||
+    not_ok "selected expression fits (R^2)" "$(cat run1/front.csv)"
+  # Compile the exported C and compare with the engine's predictions on the test rows.
+  cat >harness.c <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+float kiln_symreg(const float x[2]);
+int main(void) {
+  char line[256]; int rows = 0, bad = 0;
+  if (!fgets(line, sizeof line, stdin)) return 2;
+  while (fgets(line, sizeof line, stdin)) {
+    float x[2], p;
+    if (sscanf(line, "%f,%f,%f", &x[0], &x[1], &p) != 3) return 3;
+    float c = kiln_symreg(x);
+    if (fabsf(c - p) > 1e-5f * (1.0f + fabsf(p))) bad++;
+    rows++;
+  }
+  printf("%d %d\n", rows, bad);
+  return rows > 0 && bad == 0 ? 0 : 1;
+}
+C
+  if cc -std=c99 -O2 -o harness harness.c run1/model.c -lm 2>cc.txt; then
+    res=$(./harness <run1/predictions.csv)
+    [[ $? -eq 0 ]] && ok "exported C reproduces the test predictions ($res)" ||
+      not_ok "exported C reproduces the test predictions" "rows/mismatches: $res"
+  else
+    not_ok "exported C compiles" "$(cat cc.txt)"
+  fi
+  # Determinism across thread counts, through the CLI.
+  "$BIN" --data reg.csv --target y --features x0,x1 --generations 10 --seed 5 --threads 1 --out t1 --quiet >/dev/null 2>&1
+  "$BIN" --data reg.csv --target y --features x0,x1 --generations 10 --seed 5 --threads 2 --out t2 --quiet >/dev/null 2>&1
+  cmp -s t1/front.csv t2/front.csv && ok "1 and 2 threads give the same front.csv" ||
+    not_ok "1 and 2 threads give the same front.csv" "$(diff t1/front.csv t2/front.csv | head -5)"
+fi
+
+# --- a classification run ----------------------------------------------------------------------------
+"$BIN" --data cls.csv --target label --classes --ops "+,-,*" --generations 15 --out run2 --quiet >out2.txt 2>err2.txt
+if [[ $? -eq 0 ]] && grep -q "class sig" out2.txt && grep -q "test AUC" out2.txt; then
+  ok "classification run (one-vs-rest, AUC)"
+else
+  not_ok "classification run" "$(cat err2.txt out2.txt)"
+fi
+
+# --- bad input: one line, naming what is wrong, status 1 --------------------------------------------
+expect_error() {
+  local name="$1" want="$2"
+  shift 2
+  "$BIN" --quiet --out failout "$@" >o.txt 2>e.txt
+  local status=$? lines
+  lines=$(wc -l <e.txt)
+  if [[ $status -ne 1 ]]; then
+    not_ok "$name" "status $status, stderr: $(cat e.txt)"
+  elif [[ $lines -ne 1 ]]; then
+    not_ok "$name" "$lines stderr lines: $(cat e.txt)"
+  elif ! grep -qF -- "$want" e.txt; then
+    not_ok "$name" "no '$want' in: $(cat e.txt)"
+  elif [[ -e failout/front.json ]]; then
+    not_ok "$name" "failout/front.json written"
+  else
+    ok "$name"
+  fi
+}
+expect_error "missing file" "nope.csv" --data nope.csv --target y
+expect_error "missing target column" "zz" --data reg.csv --target zz
+expect_error "missing feature column" "x9" --data reg.csv --target y --features x0,x9
+expect_error "non-numeric field" "bad_field.csv:3" --data bad_field.csv --target y
+expect_error "empty data" "empty.csv" --data empty.csv --target y
+expect_error "unknown operator" "sinh" --data reg.csv --target y --ops "+,sinh"
+expect_error "bad complexity" "sin=x" --data reg.csv --target y --complexity "sin=x"
+expect_error "impossible max complexity" "--max-complexity: 0" --data reg.csv --target y --max-complexity 0
+expect_error "no stopping rule" "--generations" --data reg.csv --target y --generations 0
+expect_error "unknown export" "--export: unknown target 'vhdl'" --data reg.csv --target y --export vhdl
+expect_error "unknown loss" "--loss: unknown loss 'hinge'" --data reg.csv --target y --loss hinge
+expect_error "classification loss without --classes" "--classes" --data reg.csv --target y --loss logistic
+expect_error "bad test split" "--test-split" --data reg.csv --target y --test-split 1.5
+expect_error "bad lut size" "--lut-size" --data reg.csv --target y --lut-size 1
+expect_error "unknown flag" "--frobnicate" --data reg.csv --target y --frobnicate 3
+
+echo "# $PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
