@@ -6,19 +6,15 @@
 //
 // Writes DIR/NAME.{c,h} (C) or DIR/firmware/... with a test bench and build_prj.tcl (HLS), plus
 // DIR/resources.txt and resources.json. Bad input gives one line and exit 1.
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "codegen/emit_util.h"
 #include "codegen/export.h"
+#include "tools/tool_main.h"
 
 int main(int argc, char** argv) {
-  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) std::cerr << "kiln export: warning: cannot enter " << wd << "\n";
-  }
   CLI::App app{"kiln export: generate C (microcontrollers) or HLS C++ (FPGAs) from a trained checkpoint"};
   std::string model;
   std::vector<std::string> layer_reuse;
@@ -33,15 +29,7 @@ int main(int argc, char** argv) {
   app.add_option("--layer-reuse", layer_reuse, "HLS ReuseFactor of one layer, LAYER=N (repeatable)");
   app.add_option("--tb-samples", o.tb_samples, "HLS test-bench samples from the run's test split (0: none)")
       ->check(CLI::Range(0, 1 << 30));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "kiln export: error: " << e.what() << " (see --help)\n";
-    return 1;
-  }
-  try {
+  return kiln::run_tool("kiln export", app, argc, argv, [&] {
     for (const std::string& s : layer_reuse) {
       const size_t eq = s.find('=');
       int rf = 0;
@@ -63,12 +51,5 @@ int main(int argc, char** argv) {
     std::cout << r.report_text << "wrote " << o.out_dir << (o.target == "c" ? "/" + o.name + ".{c,h}" : "/firmware, tb_data, build_prj.tcl")
               << ", resources.{txt,json}\n";
     return 0;
-  } catch (const kiln::InputError& e) {
-    std::cerr << "kiln export: error: " << e.what() << "\n";
-  } catch (const kiln::ShapeError& e) {
-    std::cerr << "kiln export: error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "kiln export: internal error: " << e.what() << "\n";
-  }
-  return 1;
+  });
 }

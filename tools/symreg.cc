@@ -8,7 +8,6 @@
 // DIR/front.json, front.csv, front.svg, predictions.csv (the test rows and the selected expressions'
 // predictions) and, with --export, model.c / model_hls.cpp. Bad input prints one
 // line "kiln symreg: error: ..." and exits with status 1.
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -24,6 +23,7 @@
 #include "tools/progress.h"
 #include "tools/run_dir.h"
 #include "tools/symreg_report.h"
+#include "tools/tool_main.h"
 
 namespace kiln::symreg {
 namespace {
@@ -278,9 +278,6 @@ int run(const Flags& f) {
 }  // namespace kiln::symreg
 
 int main(int argc, char** argv) {
-  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) std::cerr << "kiln symreg: warning: cannot enter " << wd << "\n";
-  }
   CLI::App app{"kiln symreg: search for formulas that fit a CSV file (symbolic regression)"};
   kiln::symreg::Flags f;
   app.add_option("--data", f.data, "CSV file (plain or .gz), with a header line unless --no-header")
@@ -316,22 +313,5 @@ int main(int argc, char** argv) {
                  "hls4ml's; pick the integer bits for your inputs' range)");
   app.add_option("--function", f.function, "name of the exported function (default kiln_symreg)");
   app.add_flag("--quiet", f.quiet, "no progress lines");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "kiln symreg: error: " << e.what() << " (see --help)\n";
-    return 1;
-  }
-  try {
-    return kiln::symreg::run(f);
-  } catch (const kiln::InputError& e) {
-    std::cerr << "kiln symreg: error: " << e.what() << "\n";
-  } catch (const kiln::ShapeError& e) {
-    std::cerr << "kiln symreg: error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "kiln symreg: internal error: " << e.what() << "\n";
-  }
-  return 1;
+  return kiln::run_tool("kiln symreg", app, argc, argv, [&] { return kiln::symreg::run(f); });
 }

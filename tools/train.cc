@@ -5,7 +5,6 @@
 //
 // Writes DIR/model.ckpt, metrics.json, history.csv, summary.txt and training_curves.svg. Bad input
 // (config, data, flags, checkpoint) prints one line "kiln train: error: ..." and exits with status 1.
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -22,6 +21,7 @@
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
 #include "tools/compression.h"
+#include "tools/tool_main.h"
 #include "tools/json.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
@@ -302,11 +302,6 @@ int run(const Flags& f) {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
-  // `bazel run` starts us in the runfiles tree; paths on the command line are relative to the user's
-  // directory.
-  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) std::cerr << "kiln train: warning: cannot enter " << wd << "\n";
-  }
   CLI::App app{"kiln train: train a model described by a YAML config (data, model, training sections)"};
   kiln::Flags f;
   app.add_option("--config", f.config, "YAML config, e.g. data/digits.yaml")
@@ -322,22 +317,5 @@ int main(int argc, char** argv) {
   app.add_option("--resume", f.resume, "continue training from a checkpoint up to --epochs/training.epochs")
       ->check(CLI::ExistingFile);
   app.add_flag("--quiet", f.quiet, "no progress bars or summary; print only the result");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "kiln train: error: " << e.what() << " (see --help)\n";
-    return 1;
-  }
-  try {
-    return kiln::run(f);
-  } catch (const kiln::InputError& e) {
-    std::cerr << "kiln train: error: " << e.what() << "\n";
-  } catch (const kiln::ShapeError& e) {
-    std::cerr << "kiln train: error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "kiln train: internal error: " << e.what() << "\n";
-  }
-  return 1;
+  return kiln::run_tool("kiln train", app, argc, argv, [&] { return kiln::run(f); });
 }
