@@ -34,6 +34,26 @@ int64_t Op::nonzero() const {
 
 namespace {
 
+// Calls f(x index, weight index) for every product that output element o of a multiply-accumulate sums.
+template <class F>
+void for_each_term(const Op& op, int64_t o, F&& f) {
+  const int64_t n = o % op.n_out;
+  if (op.kind == Op::kDense) {
+    const int64_t r = o / op.n_out;
+    for (int64_t j = 0; j < op.n_in; ++j) f(r * op.n_in + j, j * op.n_out + n);
+    return;
+  }
+  const Window& w = op.win;
+  const int64_t pos = o / op.n_out;
+  w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t tap, int64_t base) {
+    if (op.kind == Op::kDepthwise) {
+      f(base + n, tap * w.C + n);
+    } else {
+      for (int64_t c = 0; c < w.C; ++c) f(base + c, (tap * w.C + c) * op.n_out + n);
+    }
+  });
+}
+
 // The types of a quantize step, compressed to uniform / per-channel / per-element.
 TypeTable make_table(const std::vector<FixedType>& types, int64_t channels) {
   KILN_CHECK(!types.empty(), "quantize step without types");
@@ -114,34 +134,14 @@ void lower_mac(const DeployedModel::Step& s, const Buffer& x, Op* op, Buffer* y)
   y->lo.assign(static_cast<size_t>(y->size), 0), y->hi.assign(static_cast<size_t>(y->size), 0);
   // Interval arithmetic per output element (exact bounds over all inputs the previous buffer can hold).
   const int64_t ps = int64_t{1} << op->prod_shift;
-  auto add_term = [&](size_t xi, int64_t w, int64_t* lo, int64_t* hi, int64_t* abs) {
-    if (w == 0) return;
-    int64_t a = x.lo[xi] * w * ps, b = x.hi[xi] * w * ps;
-    *lo += std::min(a, b), *hi += std::max(a, b), *abs += std::max(std::llabs(a), std::llabs(b));
-  };
   for (int64_t o = 0; o < y->size; ++o) {
-    const int64_t n = o % op->n_out;
-    int64_t lo = op->bias[static_cast<size_t>(n)], hi = lo, abs = std::llabs(lo);
-    if (op->kind == Op::kDense) {
-      const int64_t r = o / op->n_out;
-      for (int64_t j = 0; j < op->n_in; ++j)
-        add_term(static_cast<size_t>(r * op->n_in + j), op->weights[static_cast<size_t>(j * op->n_out + n)], &lo, &hi, &abs);
-    } else {
-      const Window& w = op->win;
-      const int64_t pos = o / op->n_out, oh = pos / w.OW, ow = pos % w.OW;
-      for (int64_t kh = 0; kh < w.KH; ++kh)
-        for (int64_t kw = 0; kw < w.KW; ++kw) {
-          const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
-          if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
-          const int64_t base = (ih * w.W + iw) * w.C, tap = kh * w.KW + kw;
-          if (op->kind == Op::kDepthwise)
-            add_term(static_cast<size_t>(base + n), op->weights[static_cast<size_t>(tap * w.C + n)], &lo, &hi, &abs);
-          else
-            for (int64_t c = 0; c < w.C; ++c)
-              add_term(static_cast<size_t>(base + c), op->weights[static_cast<size_t>((tap * w.C + c) * op->n_out + n)], &lo,
-                       &hi, &abs);
-        }
-    }
+    int64_t lo = op->bias[static_cast<size_t>(o % op->n_out)], hi = lo, abs = std::llabs(lo);
+    for_each_term(*op, o, [&](int64_t xi, int64_t wi) {
+      const int64_t w = op->weights[static_cast<size_t>(wi)];
+      if (w == 0) return;
+      const int64_t a = x.lo[static_cast<size_t>(xi)] * w * ps, b = x.hi[static_cast<size_t>(xi)] * w * ps;
+      lo += std::min(a, b), hi += std::max(a, b), abs += std::max(std::llabs(a), std::llabs(b));
+    });
     y->lo[static_cast<size_t>(o)] = lo, y->hi[static_cast<size_t>(o)] = hi;
     op->partial_bound = std::max(op->partial_bound, abs);
   }
@@ -199,13 +199,10 @@ Program lower(const DeployedModel& d, const std::string& name) {
         for (int64_t o = 0; o < y.size; ++o) {
           const int64_t c = o % w.C, pos = o / w.C, oh = pos / w.OW, ow = pos % w.OW;
           int64_t lo = INT64_MIN, hi = INT64_MIN;
-          for (int64_t kh = 0; kh < w.KH; ++kh)
-            for (int64_t kw = 0; kw < w.KW; ++kw) {
-              const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
-              if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
-              const size_t xi = static_cast<size_t>((ih * w.W + iw) * w.C + c);
-              lo = std::max(lo, x.lo[xi]), hi = std::max(hi, x.hi[xi]);
-            }
+          w.for_each_tap(oh, ow, [&](int64_t, int64_t base) {
+            const size_t xi = static_cast<size_t>(base + c);
+            lo = std::max(lo, x.lo[xi]), hi = std::max(hi, x.hi[xi]);
+          });
           y.lo.push_back(lo), y.hi.push_back(hi);
         }
         p.buffers.push_back(y);
@@ -257,37 +254,23 @@ std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_cod
                   (int64_t{1} << (yb.frac - op.types.f[j]));
           break;
         }
-        case Op::kDense: {
-          const int64_t n = o % op.n_out, r = o / op.n_out;
+        case Op::kDense:
+        case Op::kConv:
+        case Op::kDepthwise: {
           int64_t acc = 0;
-          for (int64_t j = 0; j < op.n_in; ++j)
-            acc += x[static_cast<size_t>(r * op.n_in + j)] * op.weights[static_cast<size_t>(j * op.n_out + n)];
-          out = op.bias[static_cast<size_t>(n)] + acc * (int64_t{1} << op.prod_shift);
+          for_each_term(op, o, [&](int64_t xi, int64_t wi) {
+            acc += x[static_cast<size_t>(xi)] * op.weights[static_cast<size_t>(wi)];
+          });
+          out = op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
           break;
         }
-        case Op::kConv:
-        case Op::kDepthwise:
         case Op::kMaxPool: {
-          const int64_t ch = op.kind == Op::kMaxPool ? w.C : op.n_out;
-          const int64_t n = o % ch, pos = o / ch, oh = pos / w.OW, ow = pos % w.OW;
-          int64_t acc = 0;
+          const int64_t n = o % w.C, pos = o / w.C;
           bool any = false;
-          for (int64_t kh = 0; kh < w.KH; ++kh)
-            for (int64_t kw = 0; kw < w.KW; ++kw) {
-              const int64_t ih = oh * w.SH - w.PH + kh, iw = ow * w.SW - w.PW + kw;
-              if (ih < 0 || ih >= w.H || iw < 0 || iw >= w.W) continue;
-              const int64_t base = (ih * w.W + iw) * w.C, tap = kh * w.KW + kw;
-              if (op.kind == Op::kMaxPool) {
-                const int64_t v = x[static_cast<size_t>(base + n)];
-                acc = any ? std::max(acc, v) : v, any = true;
-              } else if (op.kind == Op::kDepthwise) {
-                acc += x[static_cast<size_t>(base + n)] * op.weights[static_cast<size_t>(tap * w.C + n)];
-              } else {
-                for (int64_t c = 0; c < w.C; ++c)
-                  acc += x[static_cast<size_t>(base + c)] * op.weights[static_cast<size_t>((tap * w.C + c) * op.n_out + n)];
-              }
-            }
-          out = op.kind == Op::kMaxPool ? acc : op.bias[static_cast<size_t>(n)] + acc * (int64_t{1} << op.prod_shift);
+          w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
+            const int64_t v = x[static_cast<size_t>(base + n)];
+            out = any ? std::max(out, v) : v, any = true;
+          });
           break;
         }
         case Op::kRelu: break;

@@ -226,52 +226,39 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
   }
   // Convolution, channels-last; 1-d is 2-d with H = 1.
   const Window win = window_of(s.in_shape, s.out_shape, s.geom);
-  const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
-  const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow)
+  for (int64_t oh = 0; oh < win.OH; ++oh)
+    for (int64_t ow = 0; ow < win.OW; ++ow)
       for (int64_t n = 0; n < f_out; ++n) {
         int64_t acc = bias(n);
-        for (int64_t kh = 0; kh < KH; ++kh) {
-          int64_t ih = oh * SH - PH + kh;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            int64_t iw = ow * SW - PW + kw;
-            if (iw < 0 || iw >= W) continue;
-            int64_t xbase = (ih * W + iw) * C;
-            if (s.geom.depthwise) {
-              acc += term(xbase + n, (kh * KW + kw) * C + n);
-            } else {
-              for (int64_t c = 0; c < C; ++c) acc += term(xbase + c, ((kh * KW + kw) * C + c) * f_out + n);
-            }
+        win.for_each_tap(oh, ow, [&](int64_t tap, int64_t base) {
+          if (s.geom.depthwise) {
+            acc += term(base + n, tap * win.C + n);
+          } else {
+            for (int64_t c = 0; c < win.C; ++c) acc += term(base + c, (tap * win.C + c) * f_out + n);
           }
-        }
-        out->code[static_cast<size_t>((oh * OW + ow) * f_out + n)] = acc;
+        });
+        out->code[static_cast<size_t>((oh * win.OW + ow) * f_out + n)] = acc;
       }
 }
 
 void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
   const Window win = window_of(s.in_shape, s.out_shape, s.geom);
-  const int64_t H = win.H, W = win.W, C = win.C, KH = win.KH, KW = win.KW, SH = win.SH, SW = win.SW;
-  const int64_t OH = win.OH, OW = win.OW, PH = win.PH, PW = win.PW;
+  const int64_t C = win.C;
   int fmax = 0;
   for (int f : in.frac) fmax = std::max(fmax, f);
-  out->code.assign(static_cast<size_t>(OH * OW * C), 0);
+  out->code.assign(static_cast<size_t>(win.OH * win.OW * C), 0);
   out->frac.assign(out->code.size(), fmax);
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow)
+  for (int64_t oh = 0; oh < win.OH; ++oh)
+    for (int64_t ow = 0; ow < win.OW; ++ow)
       for (int64_t c = 0; c < C; ++c) {
         bool any = false;
         int64_t best = 0;
-        for (int64_t kh = 0; kh < KH; ++kh)
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            int64_t ih = oh * SH - PH + kh, iw = ow * SW - PW + kw;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding never wins
-            size_t xi = static_cast<size_t>((ih * W + iw) * C + c);
-            int64_t v = in.code[xi] * (int64_t{1} << (fmax - in.frac[xi]));  // aligned to fmax
-            if (!any || v > best) best = v, any = true;
-          }
-        out->code[static_cast<size_t>((oh * OW + ow) * C + c)] = best;
+        win.for_each_tap(oh, ow, [&](int64_t, int64_t base) {  // padding never wins
+          const size_t xi = static_cast<size_t>(base + c);
+          const int64_t v = in.code[xi] * (int64_t{1} << (fmax - in.frac[xi]));  // aligned to fmax
+          if (!any || v > best) best = v, any = true;
+        });
+        out->code[static_cast<size_t>((oh * win.OW + ow) * C + c)] = best;
       }
 }
 

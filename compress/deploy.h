@@ -26,6 +26,19 @@ int64_t requantize(int64_t c, int fc, const FixedType& t);
 struct Window {
   int64_t H = 1, W = 1, C = 1, KH = 1, KW = 1, SH = 1, SW = 1, OH = 1, OW = 1, PH = 0, PW = 0;
   bool padded() const;  // some window reaches outside the input
+  // Calls f(tap, base) for every kernel tap (tap = kh * KW + kw) of output position (oh, ow) that lies
+  // inside the input, with base = (ih * W + iw) * C the offset of its input pixel; padded taps are skipped.
+  template <class F>
+  void for_each_tap(int64_t oh, int64_t ow, F&& f) const {
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const int64_t ih = oh * SH - PH + kh;
+      if (ih < 0 || ih >= H) continue;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * SW - PW + kw;
+        if (iw >= 0 && iw < W) f(kh * KW + kw, (ih * W + iw) * C);
+      }
+    }
+  }
 };
 Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g);
 
