@@ -103,7 +103,8 @@ struct Hls {
            std::to_string(nout) + "])";
   }
 
-  void mac(const Op& op, int id, const std::string& fn) {
+  // Emits the layer; returns its reuse factor.
+  int64_t mac(const Op& op, int id, const std::string& fn) {
     const Buffer& y = buf(op.out);
     const SparseWeights s = sparse_weights(op);
     const Window& w = op.win;
@@ -150,7 +151,7 @@ struct Hls {
     header(wh, "w" + is, "weight" + is + "_t", op.weights, op.w_frac,
            dense ? "(" + std::to_string(op.n_in) + ", " + std::to_string(op.n_out) + ")"
                  : "(" + std::to_string(w.KH) + ", " + std::to_string(w.KW) + ", " +
-                       std::to_string(op.kind == Op::kDepthwise ? w.C : w.C) + (op.kind == Op::kDepthwise ? "" : ", " + std::to_string(op.n_out)) + ")");
+                       std::to_string(w.C) + (op.kind == Op::kDepthwise ? "" : ", " + std::to_string(op.n_out)) + ")");
     header(bh, "b" + is, "bias" + is + "_t", op.bias, y.frac, "(" + std::to_string(op.n_out) + ")");
     files["firmware/weights/w" + is + ".h"] = wh.str();
     files["firmware/weights/b" + is + ".h"] = bh.str();
@@ -177,7 +178,7 @@ struct Hls {
         layers << "      y[r * " << op.n_out << " + " << n << "] = acc;\n    }\n";
       }
       layers << "  }\n}\n\n";
-      return;
+      return rf;
     }
     layers << "  for (int oh = 0; oh < " << w.OH << "; oh++) {\n#pragma HLS UNROLL\n    for (int ow = 0; ow < " << w.OW
            << "; ow++) {\n#pragma HLS UNROLL\n      const int ih0 = oh * " << w.SH << " - " << w.PH << ", iw0 = ow * " << w.SW
@@ -196,6 +197,7 @@ struct Hls {
       layers << "        y[(oh * " << w.OW << " + ow) * " << op.n_out << " + " << n << "] = acc;\n      }\n";
     }
     layers << "    }\n  }\n}\n\n";
+    return rf;
   }
 };
 
@@ -238,7 +240,7 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
   for (size_t b = 0; b < p.buffers.size(); ++b)
     h.defines << "typedef " << container(p.buffers[b].min(), p.buffers[b].max(), p.buffers[b].frac) << ' '
               << h.btype(static_cast<int>(b)) << ";\n";
-  int max_rf = 1;
+  int64_t max_rf = 1;
   std::ostringstream calls;
   for (size_t j = 0; j < p.ops.size(); ++j) {
     const Op& op = p.ops[j];
@@ -254,12 +256,9 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
         break;
       case Op::kDense:
       case Op::kConv:
-      case Op::kDepthwise: {
-        h.mac(op, id, fn);
-        auto it = o.layer_reuse.find(op.name);
-        max_rf = std::max(max_rf, it != o.layer_reuse.end() ? it->second : o.reuse_factor);
+      case Op::kDepthwise:
+        max_rf = std::max(max_rf, h.mac(op, id, fn));
         break;
-      }
       case Op::kRelu:
         h.layers << "// " << op.name << ": ReLU\n" << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < "
                  << y.size << "; e++) {\n#pragma HLS UNROLL\n    if (y[e] < 0) y[e] = 0;\n  }\n}\n\n";

@@ -70,18 +70,23 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
   return rows;
 }
 
+Row total_of(const std::vector<Row>& rows) {
+  Row total;
+  for (const Row& x : rows)
+    total.mults += x.mults, total.nonzero += x.nonzero, total.ebops += x.ebops, total.weight_bits += x.weight_bits;
+  return total;
+}
+
 std::string report_text(const std::vector<Row>& rows, const ExportOptions& o, const ExportResult& r) {
   std::ostringstream os;
   os << std::left << std::setw(22) << "layer" << std::setw(15) << "kind" << std::right << std::setw(10) << "mults"
      << std::setw(10) << "nonzero" << std::setw(12) << "EBOPs" << std::setw(12) << "weight bits" << std::setw(10)
      << "outputs" << std::setw(6) << "bits" << '\n';
-  Row total;
-  for (const Row& x : rows) {
+  for (const Row& x : rows)
     os << std::left << std::setw(22) << x.name << std::setw(15) << x.kind << std::right << std::setw(10) << x.mults
        << std::setw(10) << x.nonzero << std::setw(12) << std::fixed << std::setprecision(0) << x.ebops << std::setw(12)
        << x.weight_bits << std::setw(10) << x.out_elements << std::setw(6) << x.out_bits << '\n';
-    total.mults += x.mults, total.nonzero += x.nonzero, total.ebops += x.ebops, total.weight_bits += x.weight_bits;
-  }
+  const Row total = total_of(rows);
   os << std::left << std::setw(37) << "total" << std::right << std::setw(10) << total.mults << std::setw(10)
      << total.nonzero << std::setw(12) << total.ebops << std::setw(12) << total.weight_bits << '\n';
   if (o.target == "c")
@@ -90,9 +95,7 @@ std::string report_text(const std::vector<Row>& rows, const ExportOptions& o, co
 }
 
 std::string report_json(const std::vector<Row>& rows, const ExportOptions& o, const ExportResult& r) {
-  Row total;
-  for (const Row& x : rows)
-    total.mults += x.mults, total.nonzero += x.nonzero, total.ebops += x.ebops, total.weight_bits += x.weight_bits;
+  const Row total = total_of(rows);
   std::ostringstream os;
   os << "{\n  \"target\": " << json::str(o.target) << ",\n  \"name\": " << json::str(o.name) << ",\n  \"layers\": "
      << json::array(rows, [](const Row& x) {
@@ -115,15 +118,15 @@ bool tb_data(const train::Checkpoint& ck, const compress::DeployedModel& d, int6
   try {
     Config cfg = Config::parse(ck.config_yaml, "the checkpoint's run config");
     train::DataOptions o = train::parse_data(cfg.child("data"));
-    train::LoadedData std_data = train::load_data(o, ck.seed, ck.standardizer.empty() ? nullptr : &ck.standardizer);
-    o.standardize = false;
-    train::LoadedData raw = train::load_data(o, ck.seed);
-    const data::Dataset &t = std_data.split.test, &r = raw.split.test;
+    o.standardize = false;  // raw features for the test bench; the checkpoint's standardiser for the model
+    const data::Dataset t = train::load_data(o, ck.seed).split.test;
     n = std::min(n, t.size());
     if (n <= 0) throw InputError("the test split is empty");
     std::vector<int64_t> idx;
     for (int64_t j = 0; j < n; ++j) idx.push_back(j);
-    Tensor xs = data::subset(t, idx).x, xr = data::subset(r, idx).x;
+    const Tensor xr = data::subset(t, idx).x;
+    Tensor xs = xr;
+    if (!ck.standardizer.empty()) ck.standardizer.apply(xs);
     std::vector<double> raw_v(xr.data(), xr.data() + xr.size()), pred = d.forward(xs);
     *in = tb_lines(raw_v, xr.size() / n, 9);
     *out = tb_lines(pred, d.outputs(), 17);

@@ -56,34 +56,37 @@ inline data::Split digits(data::Standardizer* st, Tensor* test_raw, bool images)
   return ld.split;
 }
 
-// A dense model on digits with the jet tagger's shape of layers (per-weight bit widths, WRAP activations).
-inline Trained dense_model() {
+// A model trained with HGQ on digits (flat [64] or images [8, 8, 1]), standardised as training does it.
+inline Trained digits_model(const std::string& name, const std::string& layers, bool images, uint64_t seed,
+                            const std::string& quantization, int epochs) {
   Trained t;
-  t.name = "dense_mlp";
+  t.name = name;
   data::Standardizer st;
-  data::Split s = digits(&st, &t.test_raw, false);
-  t.model = nn::Model::from_yaml(R"(
-layers:
-  - {type: dense, units: 32, activation: relu}
-  - {type: dense, units: 16, activation: relu}
-  - {type: dense, units: 10}
-)",
-                                 {64}, 7);
-  train_hgq(t, hgq_options("default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                           "overflow_mode_data: WRAP\nhgq_beta: 3.0e-5\n"),
-            s.train, 8);
+  data::Split s = digits(&st, &t.test_raw, images);
+  t.model = nn::Model::from_yaml(layers, images ? Shape{8, 8, 1} : Shape{64}, seed);
+  train_hgq(t, hgq_options(quantization), s.train, epochs);
   t.test_std = s.test.x;
   t.program.mean = st.mean, t.program.scale = st.scale;
   return t;
 }
 
+// A dense model on digits with the jet tagger's shape of layers (per-weight bit widths, WRAP activations).
+inline Trained dense_model() {
+  return digits_model("dense_mlp", R"(
+layers:
+  - {type: dense, units: 32, activation: relu}
+  - {type: dense, units: 16, activation: relu}
+  - {type: dense, units: 10}
+)",
+                      false, 7,
+                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                      "overflow_mode_data: WRAP\nhgq_beta: 3.0e-5\n",
+                      8);
+}
+
 // Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.
 inline Trained cnn_model() {
-  Trained t;
-  t.name = "cnn";
-  data::Standardizer st;
-  data::Split s = digits(&st, &t.test_raw, true);
-  t.model = nn::Model::from_yaml(R"(
+  return digits_model("cnn", R"(
 layers:
   - {type: conv2d, filters: 6, kernel_size: 3, padding: same}
   - {type: batch_norm}
@@ -94,13 +97,10 @@ layers:
   - {type: flatten}
   - {type: dense, units: 10}
 )",
-                                 {8, 8, 1}, 11);
-  train_hgq(t, hgq_options("default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                           "overflow_mode_data: WRAP\ndata_granularity: per_channel\nhgq_beta: 1.0e-5\n"),
-            s.train, 4);
-  t.test_std = s.test.x;
-  t.program.mean = st.mean, t.program.scale = st.scale;
-  return t;
+                      true, 11,
+                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                      "overflow_mode_data: WRAP\ndata_granularity: per_channel\nhgq_beta: 1.0e-5\n",
+                      4);
 }
 
 // Conv1D on synthetic sequences [16 steps, 2 channels]: the class is which of 3 shapes is hidden in noise.
