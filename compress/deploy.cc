@@ -1,5 +1,6 @@
 #include "compress/deploy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -105,6 +106,31 @@ DeployedModel::Step make_step(DeployedModel::Step::Kind kind, const std::string&
 
 int ceil_log2(double v) { return v <= 1 ? 0 : static_cast<int>(std::ceil(std::log2(v))); }
 
+// The step that applies activation `act` of layer l (a Dense/Conv's, or an activation layer's) as the
+// quantized model computes it: ReLU, hard tanh, or hls4ml's tables through the layer's LutActivation.
+template <class Refuse>
+void add_activation(std::vector<DeployedModel::Step>& steps, const nn::Layer& l, const std::string& act,
+                    const std::string& name, Shape shape, Refuse&& refuse) {
+  using Step = DeployedModel::Step;
+  if (act == "linear") return;
+  Step s = make_step(Step::kRelu, name);
+  s.in_shape = s.out_shape = std::move(shape);
+  const auto* t = dynamic_cast<const LutActivation*>(l.transform(nn::Slot::kActivation));
+  if (act == "relu") {
+    s.kind = Step::kRelu;
+  } else if (!t) {
+    refuse("activation '" + act + "' has no fixed-point form (relu and linear deploy; sigmoid, tanh and softmax deploy " +
+           "through hls4ml's tables, with use_lut_activations: true)");
+  } else if (t->function() == "hard_tanh") {
+    s.kind = Step::kHardTanh;
+  } else if (t->function() == "softmax") {
+    s.kind = Step::kSoftmax, s.softmax = t->softmax_table(), s.softmax_tables = softmax_tables(s.softmax);
+  } else {
+    s.kind = Step::kLut, s.lut = t->table(), s.table = lut_table_codes(s.lut);
+  }
+  steps.push_back(std::move(s));
+}
+
 }  // namespace
 
 DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
@@ -128,8 +154,9 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       if (folded.count(l)) continue;  // its map is in the preceding layer's weights
       refuse("only a BatchNorm right after a Dense/Conv with a linear activation (and a bias) can be folded");
     }
-    if (type == "relu" || type == "linear") {
-      if (type == "relu") d.steps_.push_back(make_step(Step::kRelu, l->name()));
+    if (type == "linear" || type == "activation" || nn::is_activation_type(type)) {
+      if (first && l->activation_name() != "linear") refuse("an activation before the first quantized layer has no fixed-point input");
+      add_activation(d.steps_, *l, l->activation_name(), l->name(), l->output_shape(), refuse);
       continue;
     }
     if (const nn::Geometry* g = l->geometry(); g && !l->has_slot(nn::Slot::kWeight)) {
@@ -183,9 +210,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     if (acc_bits > 62) refuse("accumulator needs " + std::to_string(acc_bits) + " bits, more than int64 holds");
     d.max_acc_bits_ = std::max(d.max_acc_bits_, acc_bits);
     d.steps_.push_back(s);
-    std::string act = l->activation_name();
-    if (act == "relu") d.steps_.push_back(make_step(Step::kRelu, l->name() + ".relu"));
-    else if (act != "linear") refuse("activation '" + act + "' is not deployed yet (relu and linear are)");
+    const std::string act = l->activation_name();
+    add_activation(d.steps_, *l, act, l->name() + "." + act, l->output_shape(), refuse);
     first = false;
   }
   if (first) throw InputError("the model has no quantized layer to deploy");
@@ -292,6 +318,28 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
         case Step::kRelu:
           for (auto& c : cur.code) c = std::max<int64_t>(c, 0);
           break;
+        case Step::kLut:
+          for (size_t e = 0; e < cur.code.size(); ++e) {
+            cur.code[e] = s.table[static_cast<size_t>(lut_index_code(cur.code[e], cur.frac[e], s.lut))];
+            cur.frac[e] = s.lut.table_type.f;
+          }
+          break;
+        case Step::kHardTanh:
+          for (size_t e = 0; e < cur.code.size(); ++e) {
+            if (cur.frac[e] < 0) cur.code[e] *= int64_t{1} << -cur.frac[e], cur.frac[e] = 0;  // 1 must be on the grid
+            const int64_t one = int64_t{1} << cur.frac[e];
+            cur.code[e] = std::clamp(cur.code[e], -one, one);
+          }
+          break;
+        case Step::kSoftmax: {
+          const int64_t lane = s.out_shape.back();
+          next.code.resize(cur.code.size());
+          next.frac.assign(cur.code.size(), softmax_out_frac(s.softmax));
+          for (size_t b = 0; b < cur.code.size(); b += static_cast<size_t>(lane))
+            softmax_codes(s.softmax, s.softmax_tables, &cur.code[b], &cur.frac[b], lane, &next.code[b]);
+          std::swap(cur, next);
+          break;
+        }
         case Step::kMaxPool:
           run_max_pool(s, cur, &next);
           std::swap(cur, next);
@@ -308,7 +356,7 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
 std::string DeployedModel::describe() const {
   std::ostringstream os;
   for (const Step& s : steps_) {
-    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "none"};
+    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "none"};
     os << s.name << ": " << kinds[s.kind];
     if (s.kind == Step::kMac) os << ", accumulator on 2^-" << s.out_frac;
     os << '\n';

@@ -7,13 +7,15 @@
 //   std::vector<double> y = dm.forward(x);                         // x [N, in...] -> N * outputs values
 //
 // A value is code * 2^-f. Layers: Dense, Conv1D/2D, DepthwiseConv2D (quantized), ReLU and linear
-// activations, max pooling, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not folded,
-// average pooling, table activations) is refused with a message naming the layer.
+// activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max
+// pooling, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not folded, average pooling,
+// real-valued activations) is refused with a message naming the layer.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "compress/hgq.h"
+#include "compress/lut_codes.h"
 
 namespace kiln::compress {
 
@@ -54,7 +56,8 @@ class DeployedModel {
   std::string describe() const;
 
   struct Step {
-    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kNone } kind = kNone;
+    // kLut: sigmoid or tanh table; kHardTanh: clip to [-1, 1]; kSoftmax: along the last axis.
+    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kNone } kind = kNone;
     std::string name;
     Shape in_shape, out_shape;
     std::vector<FixedType> types;  // kQuantize: one per element of the per-sample tensor
@@ -65,6 +68,10 @@ class DeployedModel {
     std::vector<int> w_frac, b_frac;
     std::vector<FixedType> w_types, b_types;  // kMac: each weight's and bias's type (widths for reports)
     int out_frac = 0;  // kMac: every output code has this many fractional bits
+    LutSpec lut;                    // kLut
+    std::vector<int64_t> table;     // kLut: lut_table_codes(lut)
+    SoftmaxLutSpec softmax;         // kSoftmax
+    SoftmaxTables softmax_tables;   // kSoftmax
   };
   // The frozen program, for the code generators (codegen/ lowers these steps to C and HLS).
   const std::vector<Step>& steps() const { return steps_; }

@@ -61,7 +61,9 @@ class LutActivation : public nn::Transform {
  public:
   LutActivation(std::string function, const HgqOptions& o);
   Var apply(const Var& x, nn::Context& ctx) override;
-  const std::string& function() const { return function_; }
+  const std::string& function() const { return function_; }  // sigmoid | tanh | hard_tanh | softmax
+  const LutSpec& table() const { return function_ == "sigmoid" ? sigmoid_ : tanh_; }  // sigmoid and tanh
+  const SoftmaxLutSpec& softmax_table() const { return softmax_; }
 
  private:
   std::string function_;  // sigmoid | tanh | hard_tanh | softmax

@@ -411,6 +411,8 @@ double tree_sum(const double* v, int n, const FixedType& t) {
 
 }  // namespace
 
+FixedType softmax_diff_type(const FixedType& in) { return {1, in.k + in.i - 1, in.f, Round::kRnd, Overflow::kSat}; }
+
 std::vector<double> softmax_exp_table(const SoftmaxLutSpec& spec) {
   validate(spec);
   int n = softmax_table_size(spec);
@@ -437,8 +439,7 @@ std::vector<double> softmax_lut(const std::vector<double>& x, const SoftmaxLutSp
   std::vector<double> xq(x.size()), e(x.size());
   for (size_t i = 0; i < x.size(); ++i) xq[i] = quantize(x[i], in_t);
   double m = *std::max_element(xq.begin(), xq.end());
-  // The difference type: ap_fixed<W, I, AP_RND, AP_SAT> with the input's W and I (I counts the sign).
-  FixedType diff_t{1, in_t.k + in_t.i - 1, in_t.f, Round::kRnd, Overflow::kSat};
+  const FixedType diff_t = softmax_diff_type(in_t);
   for (size_t i = 0; i < x.size(); ++i) {
     double a =
         spec.implementation == SoftmaxImpl::kStable ? quantize(quantize(xq[i] - m, diff_t), in_t) : xq[i];

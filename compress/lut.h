@@ -152,6 +152,9 @@ int softmax_table_size(const SoftmaxLutSpec& spec);
 int softmax_index(double v, const FixedType& t, int table_size);
 double softmax_index_value(int j, const FixedType& t, int table_size);
 std::vector<double> softmax_exp_table(const SoftmaxLutSpec& spec);
+// ap_fixed<W, I, AP_RND, AP_SAT> with the input type's W and I (I counts the sign): the type the stable
+// softmax holds x - max(x) in.
+FixedType softmax_diff_type(const FixedType& input);
 std::vector<double> softmax_inv_table(const SoftmaxLutSpec& spec);
 
 // One softmax vector as the hardware computes it (the steps above). Empty in, empty out; any NaN in x

@@ -2,6 +2,7 @@
 // overflow mode, and deployed integer inference equals the quantized model's inference-mode forward on
 // every sample (digits test split, a Fashion-MNIST subset, convolution variants).
 #include <cmath>
+#include <set>
 
 #include "compress/deploy.h"
 #include "engine/data/loaders.h"
@@ -35,6 +36,27 @@ void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOption
   train::Trainer tr(m, t);
   tr.add_loss_term(std::make_shared<HgqLoss>(qm, o));
   tr.fit(d, data::Dataset(), nullptr, nullptr);
+}
+
+// A model with random bit widths per element (within small ranges, some pruned), calibrated on random
+// inputs: the deployed model must equal the quantized forward on them. Returns the deployed outputs.
+std::vector<double> deploy_random_widths(const std::string& layers, const Shape& in, const std::string& q, std::mt19937_64& rng) {
+  auto m = nn::Model::from_yaml("layers:\n" + layers, in, 3);
+  QuantizedModel qm(*m, parse(q));
+  std::uniform_int_distribution<int> fb(-1, 4);
+  for (FixedQuantizer* fq : qm.quantizers()) {
+    Tensor& f = const_cast<Tensor&>(fq->f());
+    for (int64_t j = 0; j < f.size(); ++j) f[j] = static_cast<float>(fb(rng));
+  }
+  Shape bs{64};
+  bs.insert(bs.end(), in.begin(), in.end());
+  Tensor x = kiln::testing::random_tensor(bs, rng, -3.f, 3.f);
+  qm.calibrate(*m, x);
+  DeployedModel d = DeployedModel::freeze(*m, qm);
+  INFO(layers << q);
+  CHECK(d.max_accumulator_bits() <= 24);
+  CHECK(mismatches(*m, d, x) == 0);
+  return d.forward(x);
 }
 
 }  // namespace
@@ -124,24 +146,7 @@ layers:
 
 TEST_CASE("convolution variants deploy exactly: same padding, strides, depthwise, conv1d, SAT and WRAP") {
   std::mt19937_64 rng(2);
-  auto check = [&](const std::string& layers, const Shape& in, const std::string& q) {
-    auto m = nn::Model::from_yaml("layers:\n" + layers, in, 3);
-    QuantizedModel qm(*m, parse(q));
-    // Random bit widths per element within small ranges, some pruned.
-    std::uniform_int_distribution<int> fb(-1, 4);
-    for (FixedQuantizer* fq : qm.quantizers()) {
-      Tensor& f = const_cast<Tensor&>(fq->f());
-      for (int64_t j = 0; j < f.size(); ++j) f[j] = static_cast<float>(fb(rng));
-    }
-    Shape bs{6};
-    bs.insert(bs.end(), in.begin(), in.end());
-    Tensor x = kiln::testing::random_tensor(bs, rng, -3.f, 3.f);
-    qm.calibrate(*m, x);
-    DeployedModel d = DeployedModel::freeze(*m, qm);
-    INFO(layers);
-    CHECK(d.max_accumulator_bits() <= 24);
-    CHECK(mismatches(*m, d, x) == 0);
-  };
+  auto check = [&](const std::string& layers, const Shape& in, const std::string& q) { deploy_random_widths(layers, in, q, rng); };
   const std::string sat = "overflow_mode_data: SAT\ndefault_data_integer_bits: 1\n";
   const std::string wrap = "overflow_mode_data: WRAP\n";
   check("  - {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: relu}\n"
@@ -155,6 +160,28 @@ TEST_CASE("convolution variants deploy exactly: same padding, strides, depthwise
         {12, 2}, wrap);
 }
 
+TEST_CASE("table activations deploy exactly: hard tanh, sigmoid and tanh tables, softmax (stable and latency)") {
+  std::mt19937_64 rng(4);
+  auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
+  // Hard tanh, a sigmoid layer after a linear Dense, and a softmax layer: every output is a probability.
+  std::vector<double> y = deploy_random_widths(
+      "  - {type: dense, units: 6, activation: tanh}\n  - {type: dense, units: 5}\n  - {type: sigmoid}\n"
+      "  - {type: dense, units: 4}\n  - {type: softmax}\n",
+      {3}, "overflow_mode_data: WRAP\n", rng);
+  CHECK(distinct(y) > 4);
+  for (double v : y) CHECK((v >= 0 && v <= 1.25));  // hls4ml's default invert table can overshoot 1 (lut.h)
+  // tanh through its table, overridden table sizes and ranges, softmax along a conv's channels (latency).
+  y = deploy_random_widths("  - {type: conv1d, filters: 3, kernel_size: 2, activation: tanh}\n"
+                           "  - {type: conv1d, filters: 4, kernel_size: 2, activation: sigmoid}\n"
+                           "  - {type: conv1d, filters: 3, kernel_size: 1, activation: softmax}\n",
+                           {5, 2},
+                           "overflow_mode_data: SAT\nuse_real_tanh: true\ntanh_table: {table_size: 256, table_range: 2}\n"
+                           "sigmoid_table: {table_size: 64, table_type: 'ap_ufixed<8,0>'}\n"
+                           "softmax_table: {implementation: latency, table_size: 128}\n",
+                           rng);
+  CHECK(distinct(y) > 4);
+}
+
 TEST_CASE("layers the deployed model cannot run are refused by name") {
   // A BatchNorm after a ReLU cannot be folded into the layer before it.
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
@@ -165,9 +192,11 @@ TEST_CASE("layers the deployed model cannot run are refused by name") {
   } catch (const InputError& e) {
     CHECK(std::string(e.what()).find("'bn' (batch_norm): only a BatchNorm right after") != std::string::npos);
   }
-  auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: tanh}]", {2}, 1);
-  QuantizedModel q2(*m2, parse("default_fractional_bits: 4\n"));
-  CHECK_THROWS_AS(DeployedModel::freeze(*m2, q2), InputError);
+  // A real-valued sigmoid (use_lut_activations: false) has no fixed-point form.
+  auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: sigmoid}]", {2}, 1);
+  QuantizedModel q2(*m2, parse("default_fractional_bits: 4\nuse_lut_activations: false\n"));
+  const std::string msg = kiln::testing::error_of([&] { DeployedModel::freeze(*m2, q2); });
+  CHECK(msg.find("'d' (dense): activation 'sigmoid' has no fixed-point form") != std::string::npos);
 }
 
 TEST_CASE("BatchNorm folded into the preceding layer: same function, trainable through the fold, deployed exactly") {
