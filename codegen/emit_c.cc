@@ -217,6 +217,97 @@ struct Emitter {
     code_bytes += padded ? 200 : 150;
   }
 
+  // sigmoid / tanh: hls4ml's table in flash; the index is the input times N / (2R), a power of two, so a
+  // shift, truncated toward zero as int() of an ap_fixed truncates.
+  void lut(const Op& op, const std::string& id) {
+    const Buffer& y = buf(op.out);
+    const int64_t n = static_cast<int64_t>(op.table.size()), sh = op.lut_shift;
+    const_bytes += write_array(tables, "static const", "kiln_t" + id, op.table, bytes(op.out));
+    std::string q = "0";
+    if (sh >= 0) q = "(int64_t)x[e] * " + std::to_string(int64_t{1} << sh);  // lower() bounds it below 2^31
+    else if (sh > -63) q = "x[e] >= 0 ? (int64_t)x[e] >> " + std::to_string(-sh) + " : -((-(int64_t)x[e]) >> " + std::to_string(-sh) + ")";
+    funcs << "/* " << op.name << ": " << (op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid" : "tanh")
+          << " as hls4ml's table of " << n << " entries over [-" << op.lut.range << ", " << op.lut.range << ") */\n"
+          << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t e;\n  for (e = 0; e < " << y.size << "; ++e) {\n    const int64_t q = " << q << ";\n"
+          << "    y[e] = kiln_t" << id << "[q < " << -n / 2 << " ? 0 : q > " << n / 2 - 1 << " ? " << n - 1 << " : q + "
+          << n / 2 << "];\n  }\n}\n\n";
+    code_bytes += 70;
+  }
+
+  // Clip to [-1, 1] in place; a side the values cannot reach is not emitted (its literal might not fit).
+  void hard_tanh(const Op& op, const std::string& id) {
+    const Buffer& y = buf(op.out);
+    const int64_t one = int64_t{1} << y.frac;
+    funcs << "static void kiln_op" << id << "(" << type(op.out) << " *y) {\n  int32_t e;\n  for (e = 0; e < " << y.size
+          << "; ++e) {\n";
+    if (y.min() < -one) funcs << "    if (y[e] < -" << one << ") y[e] = -" << one << ";\n";
+    if (y.max() > one) funcs << "    if (y[e] > " << one << ") y[e] = " << one << ";\n";
+    funcs << "    (void)y[e];\n  }\n}\n\n";
+    code_bytes += 40;
+  }
+
+  static std::string requant_args(const compress::FixedType& t) {
+    return std::to_string(t.k) + ", " + std::to_string(t.i + t.f) + ", " + round_name(t.round) + ", " + overflow_name(t.overflow);
+  }
+
+  // hls4ml's reduce() over e[lo .. lo + n - 1] as statements; returns the expression of the sum.
+  std::string tree_sum(std::ostream& os, int64_t lo, int64_t n, const compress::FixedType& t, int* tmp) {
+    if (n == 1) return "e[" + std::to_string(lo) + "]";
+    std::string a, b;
+    if (n == 2) {
+      a = "e[" + std::to_string(lo) + "]", b = "e[" + std::to_string(lo + 1) + "]";
+    } else {
+      int64_t left = 1;
+      while (left * 2 <= n - 1) left *= 2;
+      a = tree_sum(os, lo, left, t, tmp), b = tree_sum(os, lo + left, n - left, t, tmp);
+    }
+    const std::string s = "s" + std::to_string((*tmp)++);
+    os << "    const int64_t " << s << " = kiln_requant(" << a << " + " << b << ", 0, " << requant_args(t) << ");\n";
+    return s;
+  }
+
+  // The softmax of compress/lut_codes.h on every lane of the last axis, with hls4ml's exp and invert tables.
+  void softmax(const Op& op, const std::string& id) {
+    const Buffer &x = buf(op.in), &y = buf(op.out);
+    const compress::SoftmaxLutSpec& sp = op.softmax;
+    const compress::FixedType &in_t = sp.input_type, &exp_t = sp.exp_table_type, &inv_t = sp.inv_table_type;
+    const int64_t L = y.shape.back(), n = op.softmax_tables.size;
+    int bits = 0;
+    while ((int64_t{1} << bits) < n) ++bits;
+    auto index = [&](const std::string& v, const compress::FixedType& t) {
+      const int w = t.k + t.i + t.f;
+      return "(int32_t)(((uint64_t)" + v + " & (((uint64_t)1 << " + std::to_string(w) + ") - 1)) >> " + std::to_string(w - bits) + ")";
+    };
+    auto width = [](const std::vector<int64_t>& v) {
+      return int_bytes(*std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+    };
+    const_bytes += write_array(tables, "static const", "kiln_e" + id, op.softmax_tables.exp, width(op.softmax_tables.exp));
+    const_bytes += write_array(tables, "static const", "kiln_i" + id, op.softmax_tables.inv, width(op.softmax_tables.inv));
+    const bool stable = sp.implementation == compress::SoftmaxImpl::kStable;
+    funcs << "/* " << op.name << ": softmax (" << (stable ? "stable" : "latency") << ") over lanes of " << L
+          << ", with hls4ml's exp and invert tables of " << n << " entries */\n"
+          << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t l, j;\n  for (l = 0; l < " << y.size / L << "; ++l) {\n    int64_t a[" << L << "], e[" << L << "], inv;\n"
+          << "    for (j = 0; j < " << L << "; ++j) a[j] = kiln_requant(x[l * " << L << " + j], " << x.frac - in_t.f << ", "
+          << requant_args(in_t) << ");\n";
+    if (stable)
+      funcs << "    {\n      int64_t m = a[0];\n      for (j = 1; j < " << L << "; ++j) if (a[j] > m) m = a[j];\n"
+            << "      for (j = 0; j < " << L << "; ++j)\n        a[j] = kiln_requant(kiln_requant(a[j] - m, 0, "
+            << requant_args(compress::softmax_diff_type(in_t)) << "), 0, " << requant_args(in_t) << ");\n    }\n";
+    funcs << "    for (j = 0; j < " << L << "; ++j) e[j] = kiln_e" << id << "[" << index("a[j]", in_t) << "];\n";
+    int tmp = 0;
+    const std::string sum = tree_sum(funcs, 0, L, exp_t, &tmp);
+    funcs << "    inv = kiln_i" << id << "[" << index(sum, exp_t) << "];\n    for (j = 0; j < " << L << "; ++j) y[l * " << L
+          << " + j] = (" << type(op.out) << ")";
+    if (sp.result_type)
+      funcs << "kiln_requant(e[j] * inv, " << exp_t.f + inv_t.f - sp.result_type->f << ", " << requant_args(*sp.result_type) << ");\n";
+    else
+      funcs << "(e[j] * inv);\n";
+    funcs << "  }\n}\n\n";
+    code_bytes += 300 + 30 * L;
+  }
+
   void max_pool(const Op& op, const std::string& id) {
     const Window& w = op.win;
     funcs << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
@@ -250,6 +341,12 @@ CFiles emit_c(const Program& p) {
       case Op::kConv:
       case Op::kDepthwise: em.mac(op, id); break;
       case Op::kMaxPool: em.max_pool(op, id); break;
+      case Op::kLut: em.lut(op, id); break;
+      case Op::kSoftmax: em.softmax(op, id), requant = true; break;
+      case Op::kHardTanh:
+        KILN_CHECK(op.in != 0, "hard tanh on the model input is not supported by the C generator");
+        em.hard_tanh(op, id);
+        break;
       case Op::kRelu:
         KILN_CHECK(op.in != 0, "a ReLU on the model input is not supported by the C generator");
         em.funcs << "static void kiln_op" << id << "(" << em.type(op.out) << " *y) {\n  int32_t e;\n  for (e = 0; e < "
@@ -257,7 +354,8 @@ CFiles emit_c(const Program& p) {
         em.code_bytes += 30;
         break;
     }
-    em.run << "  kiln_op" << id << "(" << (op.kind == Op::kRelu ? "" : em.ptr(op.in) + ", ") << em.ptr(op.out) << ");\n";
+    const bool in_place = op.kind == Op::kRelu || op.kind == Op::kHardTanh;
+    em.run << "  kiln_op" << id << "(" << (in_place ? "" : em.ptr(op.in) + ", ") << em.ptr(op.out) << ");\n";
   }
   // The ping-pong buffers: one union per slot, each member as long as the longest buffer of that type.
   std::map<int, int64_t> slot[2];

@@ -98,9 +98,107 @@ struct Hls {
 
   std::string signature(const Op& op, const std::string& fn) const {
     const int64_t nin = buf(op.in).size, nout = buf(op.out).size;
-    if (op.kind == Op::kRelu) return "void " + fn + "(" + btype(op.out) + " y[" + std::to_string(nout) + "])";
+    if (op.kind == Op::kRelu || op.kind == Op::kHardTanh) return "void " + fn + "(" + btype(op.out) + " y[" + std::to_string(nout) + "])";
     return "void " + fn + "(" + btype(op.in) + " x[" + std::to_string(nin) + "], " + btype(op.out) + " y[" +
            std::to_string(nout) + "])";
+  }
+
+  // An ap type spelling of a quantizer type, modes included (they act on every conversion into it).
+  static std::string ap_type(const compress::FixedType& t) {
+    const int w = t.k + t.i + t.f;
+    return std::string(t.k ? "ap_fixed<" : "ap_ufixed<") + std::to_string(w) + ", " + std::to_string(t.k + t.i) + ", " +
+           ap_round(t.round) + ", " + compress::to_string(t.overflow) + ">";
+  }
+
+  // A constant table in its own header (weights/NAME.h), values exact.
+  void table(const std::string& nm, const std::string& type, const std::vector<int64_t>& codes, int frac, const std::string& what) {
+    std::ostringstream os;
+    os << "// " << nm << ": " << what << ", " << codes.size() << " entries\n#ifndef " << nm << "_H_\n#define " << nm
+       << "_H_\n\nstatic const " << type << ' ' << nm << '[' << codes.size() << "] = {";
+    for (size_t j = 0; j < codes.size(); ++j) os << (j % 16 ? " " : "\n    ") << exact(codes[j], frac) << (j + 1 < codes.size() ? "," : "");
+    os << "};\n\n#endif\n";
+    files["firmware/weights/" + nm + ".h"] = os.str();
+    weights_inc << "#include \"weights/" << nm << ".h\"\n";
+  }
+
+  // A power-of-two constant 2^e as a one-bit ap_ufixed (exact in any product).
+  static std::string pow2_const(const std::string& nm, int e) {
+    return "  static const ap_ufixed<1, " + std::to_string(1 + e) + "> " + nm + " = " + exact(1, -e) + ";\n";
+  }
+
+  // sigmoid / tanh through hls4ml's table: index = trunc(x * N / (2R)) + N/2, clamped.
+  void lut(const Op& op, int id, const std::string& fn) {
+    const std::string is = std::to_string(id);
+    const int64_t n = static_cast<int64_t>(op.table.size());
+    const char* f = op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid" : "tanh";
+    defines << "typedef " << ap_type(op.lut.table_type) << " table" << is << "_t;\n";
+    table("table" + is, "table" + is + "_t", op.table, op.lut.table_type.f, std::string(f) + " table of " + op.name);
+    layers << "// " << op.name << ": " << f << " as hls4ml's table of " << n << " entries over [-" << op.lut.range << ", "
+           << op.lut.range << ")\n" << signature(op, fn) << " {\n#pragma HLS INLINE\n" << pow2_const("scale", op.lut_shift + buf(op.in).frac)
+           << "  for (int e = 0; e < " << buf(op.out).size << "; e++) {\n#pragma HLS UNROLL\n"
+           << "    const ap_fixed<40, 40, AP_TRN_ZERO> q = x[e] * scale;  // toward zero, as hls4ml's int conversion\n"
+           << "    const int j = q.to_int();\n    y[e] = table" << is << "[j < " << -n / 2 << " ? 0 : j > " << n / 2 - 1 << " ? "
+           << n - 1 << " : j + " << n / 2 << "];\n  }\n}\n\n";
+  }
+
+  void hard_tanh(const Op& op, const std::string& fn) {
+    const Buffer& y = buf(op.out);
+    const int64_t one = int64_t{1} << y.frac;
+    layers << "// " << op.name << ": hard tanh, clip to [-1, 1]\n" << signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < "
+           << y.size << "; e++) {\n#pragma HLS UNROLL\n";
+    if (y.min() < -one) layers << "    if (y[e] < -1) y[e] = -1;\n";
+    if (y.max() > one) layers << "    if (y[e] > 1) y[e] = 1;\n";
+    layers << "  }\n}\n\n";
+  }
+
+  std::string tree_sum(std::ostream& os, int64_t lo, int64_t n, const std::string& type, int* tmp) {
+    if (n == 1) return "e[" + std::to_string(lo) + "]";
+    std::string a, b;
+    if (n == 2) {
+      a = "e[" + std::to_string(lo) + "]", b = "e[" + std::to_string(lo + 1) + "]";
+    } else {
+      int64_t left = 1;
+      while (left * 2 <= n - 1) left *= 2;
+      a = tree_sum(os, lo, left, type, tmp), b = tree_sum(os, lo + left, n - left, type, tmp);
+    }
+    const std::string s = "s" + std::to_string((*tmp)++);
+    os << "    const " << type << ' ' << s << " = " << a << " + " << b << ";\n";
+    return s;
+  }
+
+  // hls4ml's softmax (stable or latency) on every lane of the last axis.
+  void softmax(const Op& op, int id, const std::string& fn) {
+    const std::string is = std::to_string(id), T = "softmax" + is;
+    const compress::SoftmaxLutSpec& sp = op.softmax;
+    const int64_t L = buf(op.out).shape.back(), n = op.softmax_tables.size;
+    int bits = 0;
+    while ((int64_t{1} << bits) < n) ++bits;
+    defines << "typedef " << ap_type(sp.input_type) << ' ' << T << "_in_t;\ntypedef " << ap_type(compress::softmax_diff_type(sp.input_type))
+            << ' ' << T << "_diff_t;\ntypedef " << ap_type(sp.exp_table_type) << ' ' << T << "_exp_t;\ntypedef "
+            << ap_type(sp.inv_table_type) << ' ' << T << "_inv_t;\n";
+    if (sp.result_type) defines << "typedef " << ap_type(*sp.result_type) << ' ' << T << "_res_t;\n";
+    table("exp_table" + is, T + "_exp_t", op.softmax_tables.exp, sp.exp_table_type.f, "softmax exp table of " + op.name);
+    table("invert_table" + is, T + "_inv_t", op.softmax_tables.inv, sp.inv_table_type.f, "softmax invert table of " + op.name);
+    // A value's table index is the top `bits` bits of its word: floor(v * 2^(bits - I)) mod N, I its integer bits.
+    const bool stable = sp.implementation == compress::SoftmaxImpl::kStable;
+    layers << "// " << op.name << ": softmax (" << (stable ? "stable" : "latency") << ") over lanes of " << L << ", hls4ml's tables of "
+           << n << " entries\n" << signature(op, fn) << " {\n#pragma HLS INLINE\n"
+           << pow2_const("in_scale", bits - sp.input_type.k - sp.input_type.i)
+           << pow2_const("exp_scale", bits - sp.exp_table_type.k - sp.exp_table_type.i) << "  for (int l = 0; l < "
+           << buf(op.out).size / L << "; l++) {\n#pragma HLS UNROLL\n    " << T << "_in_t a[" << L << "];\n    " << T << "_exp_t e[" << L
+           << "];\n    for (int j = 0; j < " << L << "; j++) a[j] = x[l * " << L << " + j];\n";
+    if (stable)
+      layers << "    " << T << "_in_t m = a[0];\n    for (int j = 1; j < " << L << "; j++)\n      if (a[j] > m) m = a[j];\n"
+             << "    for (int j = 0; j < " << L << "; j++) {\n      const " << T << "_diff_t d = a[j] - m;\n      a[j] = d;\n    }\n";
+    layers << "    for (int j = 0; j < " << L << "; j++) {\n      const ap_fixed<32, 32, AP_TRN> t = a[j] * in_scale;\n"
+           << "      e[j] = exp_table" << is << "[t.to_int() & " << n - 1 << "];\n    }\n";
+    int tmp = 0;
+    const std::string sum = tree_sum(layers, 0, L, T + "_exp_t", &tmp);
+    layers << "    const ap_fixed<32, 32, AP_TRN> ts = " << sum << " * exp_scale;\n    const " << T << "_inv_t inv = invert_table" << is
+           << "[ts.to_int() & " << n - 1 << "];\n    for (int j = 0; j < " << L << "; j++) {\n";
+    if (sp.result_type) layers << "      const " << T << "_res_t r = e[j] * inv;\n      y[l * " << L << " + j] = r;\n";
+    else layers << "      y[l * " << L << " + j] = e[j] * inv;\n";
+    layers << "    }\n  }\n}\n\n";
   }
 
   // Emits the layer; returns its reuse factor.
@@ -263,6 +361,9 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
         h.layers << "// " << op.name << ": ReLU\n" << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < "
                  << y.size << "; e++) {\n#pragma HLS UNROLL\n    if (y[e] < 0) y[e] = 0;\n  }\n}\n\n";
         break;
+      case Op::kLut: h.lut(op, id, fn); break;
+      case Op::kHardTanh: h.hard_tanh(op, fn); break;
+      case Op::kSoftmax: h.softmax(op, id, fn); break;
       case Op::kMaxPool: {
         const Window& w = op.win;
         h.layers << "// " << op.name << ": max pooling (padding never wins)\n" << h.signature(op, fn)
@@ -278,10 +379,11 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
         break;
       }
     }
-    if (op.kind != Op::kRelu && op.out != p.output)
+    const bool in_place = op.kind == Op::kRelu || op.kind == Op::kHardTanh;
+    if (!in_place && op.out != p.output)
       calls << "  " << h.btype(op.out) << ' ' << h.bname(op.out) << '[' << y.size << "];\n#pragma HLS ARRAY_PARTITION variable="
             << h.bname(op.out) << " complete dim=0\n";
-    calls << "  " << fn << '(' << (op.kind == Op::kRelu ? "" : h.bname(op.in) + ", ") << h.bname(op.out) << ");\n";
+    calls << "  " << fn << '(' << (in_place ? "" : h.bname(op.in) + ", ") << h.bname(op.out) << ");\n";
   }
   // The float front end: standardisation and the input quantizer.
   std::ostringstream qi;

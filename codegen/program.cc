@@ -10,8 +10,8 @@ namespace kiln::codegen {
 using compress::DeployedModel;
 using compress::FixedType;
 
-int64_t Buffer::min() const { return lo.empty() ? 0 : *std::min_element(lo.begin(), lo.end()); }
-int64_t Buffer::max() const { return hi.empty() ? 0 : *std::max_element(hi.begin(), hi.end()); }
+int64_t Buffer::min() const { return std::min(held_min, lo.empty() ? 0 : *std::min_element(lo.begin(), lo.end())); }
+int64_t Buffer::max() const { return std::max(held_max, hi.empty() ? 0 : *std::max_element(hi.begin(), hi.end())); }
 
 int signed_bits(int64_t lo, int64_t hi) {
   int b = 1;
@@ -148,6 +148,58 @@ void lower_mac(const DeployedModel::Step& s, const Buffer& x, Op* op, Buffer* y)
   KILN_CHECK(op->partial_bound < (int64_t{1} << 62), "layer '" + s.name + "': accumulator wider than 62 bits");
 }
 
+// A buffer of the given shape on `frac` whose every element lies in [lo, hi].
+Buffer uniform_buffer(const Shape& shape, int frac, int64_t lo, int64_t hi) {
+  Buffer b;
+  b.shape = shape, b.size = shape_numel(shape), b.frac = frac;
+  b.lo.assign(static_cast<size_t>(b.size), lo), b.hi.assign(static_cast<size_t>(b.size), hi);
+  return b;
+}
+
+// An in-place op narrows the value range to [lo', hi'] per element; the storage keeps the old extremes.
+template <class F>
+void narrow_in_place(Buffer& b, F&& clamp) {
+  b.held_min = b.min(), b.held_max = b.max();
+  for (size_t e = 0; e < b.lo.size(); ++e) b.lo[e] = clamp(b.lo[e]), b.hi[e] = clamp(b.hi[e]);
+}
+
+Buffer lower_lut(const DeployedModel::Step& s, const Buffer& x, Op* op) {
+  op->kind = Op::kLut, op->lut = s.lut, op->table = s.table;
+  op->lut_shift = compress::lut_index_shift(x.frac, s.lut);
+  // The generated code computes the index x * 2^shift in 32 bits (then clamps it).
+  const int64_t bound = std::max(std::llabs(x.min()), std::llabs(x.max()));
+  const int sh = op->lut_shift;
+  const bool fits = sh >= 0 ? sh < 31 && bound < (int64_t{1} << (31 - sh)) : (sh <= -62 || (bound >> -sh) < (int64_t{1} << 31));
+  if (!fits)
+    throw InputError("layer '" + s.name + "': its table index (input * 2^" + std::to_string(sh) + ") would exceed 32 bits");
+  Buffer y;
+  y.shape = x.shape, y.size = x.size, y.frac = s.lut.table_type.f;
+  // The index is monotone in the input: element e reads entries index(lo) .. index(hi) only.
+  for (int64_t e = 0; e < x.size; ++e) {
+    const int a = compress::lut_index_code(x.lo[static_cast<size_t>(e)], x.frac, s.lut);
+    const int b = compress::lut_index_code(x.hi[static_cast<size_t>(e)], x.frac, s.lut);
+    auto [lo, hi] = std::minmax_element(op->table.begin() + a, op->table.begin() + b + 1);
+    y.lo.push_back(*lo), y.hi.push_back(*hi);
+  }
+  return y;
+}
+
+Buffer lower_softmax(const DeployedModel::Step& s, const Buffer& x, Op* op) {
+  op->kind = Op::kSoftmax, op->softmax = s.softmax, op->softmax_tables = s.softmax_tables;
+  const int frac = compress::softmax_out_frac(s.softmax);
+  if (s.softmax.result_type) {
+    const FixedType& t = *s.softmax.result_type;
+    const int m = t.i + t.f;
+    return uniform_buffer(x.shape, frac, t.k ? -(int64_t{1} << std::max(m, 0)) : 0, m >= 0 ? (int64_t{1} << m) - 1 : 0);
+  }
+  const auto& e = s.softmax_tables.exp;
+  const auto& v = s.softmax_tables.inv;
+  const int64_t el = *std::min_element(e.begin(), e.end()), eh = *std::max_element(e.begin(), e.end());
+  const int64_t vl = *std::min_element(v.begin(), v.end()), vh = *std::max_element(v.begin(), v.end());
+  const int64_t p[] = {el * vl, el * vh, eh * vl, eh * vh};
+  return uniform_buffer(x.shape, frac, *std::min_element(p, p + 4), *std::max_element(p, p + 4));
+}
+
 }  // namespace
 
 Program lower(const DeployedModel& d, const std::string& name) {
@@ -182,14 +234,28 @@ Program lower(const DeployedModel& d, const std::string& name) {
         p.buffers.push_back(y);
         break;
       }
-      case DeployedModel::Step::kRelu: {
-        op.kind = Op::kRelu, op.out = cur;
+      case DeployedModel::Step::kRelu:
+      case DeployedModel::Step::kHardTanh: {
+        op.kind = s.kind == DeployedModel::Step::kRelu ? Op::kRelu : Op::kHardTanh, op.out = cur;
         Buffer& b = p.buffers[static_cast<size_t>(cur)];
-        for (auto& v : b.lo) v = std::max<int64_t>(v, 0);
-        for (auto& v : b.hi) v = std::max<int64_t>(v, 0);
+        if (op.kind == Op::kRelu) {
+          narrow_in_place(b, [](int64_t v) { return std::max<int64_t>(v, 0); });
+        } else {
+          if (b.frac < 0 || b.frac > 40)
+            throw InputError("layer '" + s.name + "': hard tanh needs its input on a grid of 0 to 40 fractional bits, got " +
+                             std::to_string(b.frac));
+          const int64_t one = int64_t{1} << b.frac;
+          narrow_in_place(b, [one](int64_t v) { return std::clamp(v, -one, one); });
+        }
         p.ops.push_back(op);
         continue;
       }
+      case DeployedModel::Step::kLut:
+        p.buffers.push_back(lower_lut(s, p.buffers[static_cast<size_t>(cur)], &op));
+        break;
+      case DeployedModel::Step::kSoftmax:
+        p.buffers.push_back(lower_softmax(s, p.buffers[static_cast<size_t>(cur)], &op));
+        break;
       case DeployedModel::Step::kMaxPool: {
         op.kind = Op::kMaxPool, op.win = compress::window_of(s.in_shape, s.out_shape, s.geom);
         const Buffer& x = p.buffers[static_cast<size_t>(cur)];
@@ -242,6 +308,19 @@ std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_cod
       for (auto& v : y) v = std::max<int64_t>(v, 0);
       continue;
     }
+    if (op.kind == Op::kHardTanh) {
+      const int64_t one = int64_t{1} << yb.frac;
+      for (auto& v : y) v = std::clamp(v, -one, one);
+      continue;
+    }
+    if (op.kind == Op::kSoftmax) {
+      const int64_t lane = yb.shape.back();
+      const std::vector<int> frac(static_cast<size_t>(lane), xb.frac);
+      y.assign(static_cast<size_t>(yb.size), 0);
+      for (int64_t b = 0; b < yb.size; b += lane)
+        compress::softmax_codes(op.softmax, op.softmax_tables, &x[static_cast<size_t>(b)], frac.data(), lane, &y[static_cast<size_t>(b)]);
+      continue;
+    }
     y.assign(static_cast<size_t>(yb.size), 0);
     const Window& w = op.win;
     for (int64_t o = 0; o < yb.size; ++o) {
@@ -273,7 +352,12 @@ std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_cod
           });
           break;
         }
-        case Op::kRelu: break;
+        case Op::kLut:
+          out = op.table[static_cast<size_t>(compress::lut_index_code(x[static_cast<size_t>(o)], xb.frac, op.lut))];
+          break;
+        case Op::kRelu:
+        case Op::kHardTanh:
+        case Op::kSoftmax: break;
       }
     }
   }

@@ -21,7 +21,10 @@ struct Buffer {
   int64_t size = 0;
   int frac = 0;
   std::vector<int64_t> lo, hi;
-  int64_t min() const;
+  // Codes the buffer also holds before an in-place op (ReLU, hard tanh) narrows lo/hi: its storage type
+  // must hold these too.
+  int64_t held_min = 0, held_max = 0;
+  int64_t min() const;  // over lo and held_min: what the storage type must hold
   int64_t max() const;
 };
 
@@ -44,9 +47,9 @@ struct TypeTable {
 using compress::Window;
 
 struct Op {
-  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool } kind = kQuantize;
+  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax } kind = kQuantize;
   std::string name;  // the layer (and part) it comes from, for comments and reports
-  int in = 0, out = 0;  // buffer indices (kRelu: in == out)
+  int in = 0, out = 0;  // buffer indices (kRelu, kHardTanh: in place, in == out)
   // kQuantize: element e of `in` becomes the code of types.type(entry(e)), placed on out's grid.
   TypeTable types;
   // kDense / kConv / kDepthwise: acc = bias[n] + 2^prod_shift * sum(x * w), on out's grid.
@@ -58,6 +61,13 @@ struct Op {
   std::vector<int64_t> weights, bias;  // aligned codes; zero = pruned (never emitted)
   std::vector<int> weight_bits;         // each weight's width in bits (report)
   int64_t partial_bound = 0;            // |bias| + sum |x * w| <= this for every output and partial sum
+  // kLut: y = table[clamp(trunc(x * 2^lut_shift) + N/2, 0, N - 1)] (compress/lut_codes.h), table codes on
+  // out's grid. kSoftmax: softmax_codes() on every lane of the last axis, out on softmax_out_frac.
+  compress::LutSpec lut;
+  std::vector<int64_t> table;
+  int lut_shift = 0;
+  compress::SoftmaxLutSpec softmax;
+  compress::SoftmaxTables softmax_tables;
   int64_t nonzero() const;
 };
 

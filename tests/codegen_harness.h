@@ -84,6 +84,23 @@ layers:
                       8);
 }
 
+// Activations through hls4ml's tables on digits: hard tanh (HGQ's default tanh) or the tanh table
+// (use_real_tanh), the sigmoid table, and the stable softmax with its exp and invert tables.
+inline Trained lut_model(bool real_tanh) {
+  return digits_model(real_tanh ? "lut_tanh" : "lut_mlp", R"(
+layers:
+  - {type: dense, units: 24, activation: tanh}
+  - {type: dense, units: 16, activation: sigmoid}
+  - {type: dense, units: 10}
+  - {type: softmax}
+)",
+                      false, 5,
+                      std::string("default_fractional_bits: 6\ndefault_data_integer_bits: 2\ndefault_data_fractional_bits: 5\n"
+                                  "overflow_mode_data: SAT\nhgq_beta: 1.0e-5\n") +
+                          (real_tanh ? "use_real_tanh: true\ntanh_table: {table_size: 512}\n" : ""),
+                      4);
+}
+
 // Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.
 inline Trained cnn_model() {
   return digits_model("cnn", R"(

@@ -96,6 +96,16 @@ TEST_CASE("Conv2D + BatchNorm + DepthwiseConv2D + pooling CNN (HGQ, digits): gen
   check_model(t);
 }
 
+TEST_CASE("hard tanh, sigmoid table and softmax (HGQ, digits): generated C == generated HLS == deployed model") {
+  Trained t = lut_model(false);
+  check_model(t);
+}
+
+TEST_CASE("tanh table (use_real_tanh): generated C == generated HLS == deployed model") {
+  Trained t = lut_model(true);
+  check_model(t);
+}
+
 TEST_CASE("reuse factors are validated as hls4ml does; an invalid one names the valid choices") {
   CHECK(codegen::valid_reuse_factors(4, 3) == std::vector<int64_t>{1, 2, 4, 12});
   CHECK(codegen::valid_reuse_factor(16, 64, 16));

@@ -31,7 +31,7 @@ struct TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    if (!std::getenv("KILN_KEEP_TMP")) std::filesystem::remove_all(dir, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
