@@ -308,6 +308,22 @@ struct Emitter {
     code_bytes += 300 + 30 * L;
   }
 
+  // trunc(window sum / real inputs): C99's division truncates toward zero, as the deployed model does.
+  void avg_pool(const Op& op, const std::string& id) {
+    const Window& w = op.win;
+    funcs << "/* " << op.name << ": average pooling, the sum divided by the real (unpadded) inputs, toward zero */\n"
+          << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t oh, ow, c, kh, kw;\n  for (oh = 0; oh < " << w.OH << "; ++oh)\n    for (ow = 0; ow < " << w.OW
+          << "; ++ow)\n      for (c = 0; c < " << w.C << "; ++c) {\n        int32_t sum = 0, n = 0;\n"
+          << "        for (kh = 0; kh < " << w.KH << "; ++kh)\n          for (kw = 0; kw < " << w.KW
+          << "; ++kw) {\n            const int32_t ih = oh * " << w.SH << " - " << w.PH << " + kh, iw = ow * " << w.SW
+          << " - " << w.PW << " + kw;\n"
+          << "            if (ih < 0 || ih >= " << w.H << " || iw < 0 || iw >= " << w.W << ") continue;\n"
+          << "            sum += x[(ih * " << w.W << " + iw) * " << w.C << " + c];\n            ++n;\n          }\n"
+          << "        y[(oh * " << w.OW << " + ow) * " << w.C << " + c] = (" << type(op.out) << ")(sum / n);\n      }\n}\n\n";
+    code_bytes += 140;
+  }
+
   void max_pool(const Op& op, const std::string& id) {
     const Window& w = op.win;
     funcs << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
@@ -341,6 +357,7 @@ CFiles emit_c(const Program& p) {
       case Op::kConv:
       case Op::kDepthwise: em.mac(op, id); break;
       case Op::kMaxPool: em.max_pool(op, id); break;
+      case Op::kAvgPool: em.avg_pool(op, id); break;
       case Op::kLut: em.lut(op, id); break;
       case Op::kSoftmax: em.softmax(op, id), requant = true; break;
       case Op::kHardTanh:

@@ -201,6 +201,25 @@ struct Hls {
     layers << "    }\n  }\n}\n\n";
   }
 
+  // trunc(window sum / real inputs) on the input's grid: the sum as an integer code, divided in C++.
+  void avg_pool(const Op& op, const std::string& fn) {
+    const Window& w = op.win;
+    const Buffer &x = buf(op.in);
+    int64_t bound = 0;
+    for (size_t e = 0; e < x.lo.size(); ++e) bound = std::max<int64_t>({bound, std::llabs(x.lo[e]), std::llabs(x.hi[e])});
+    const std::string acc = container(-bound * w.KH * w.KW, bound * w.KH * w.KW, x.frac);
+    layers << "// " << op.name << ": average pooling, the sum divided by the real (unpadded) inputs, toward zero\n"
+           << signature(op, fn) << " {\n#pragma HLS INLINE\n" << pow2_const("to_code", x.frac) << pow2_const("to_value", -x.frac)
+           << "  for (int oh = 0; oh < " << w.OH << "; oh++)\n    for (int ow = 0; ow < " << w.OW << "; ow++)\n      for (int c = 0; c < "
+           << w.C << "; c++) {\n#pragma HLS UNROLL\n        " << acc << " sum = 0;\n        int n = 0;\n        for (int kh = 0; kh < "
+           << w.KH << "; kh++)\n          for (int kw = 0; kw < " << w.KW << "; kw++) {\n            const int ih = oh * " << w.SH
+           << " - " << w.PH << " + kh, iw = ow * " << w.SW << " - " << w.PW << " + kw;\n"
+           << "            if (ih < 0 || ih >= " << w.H << " || iw < 0 || iw >= " << w.W << ") continue;\n"
+           << "            sum += x[(ih * " << w.W << " + iw) * " << w.C << " + c];\n            n++;\n          }\n"
+           << "        const ap_fixed<40, 40> q = (sum * to_code).to_int64() / n;  // toward zero\n"
+           << "        y[(oh * " << w.OW << " + ow) * " << w.C << " + c] = q * to_value;\n      }\n}\n\n";
+  }
+
   // Emits the layer; returns its reuse factor.
   int64_t mac(const Op& op, int id, const std::string& fn) {
     const Buffer& y = buf(op.out);
@@ -362,6 +381,7 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
                  << y.size << "; e++) {\n#pragma HLS UNROLL\n    if (y[e] < 0) y[e] = 0;\n  }\n}\n\n";
         break;
       case Op::kLut: h.lut(op, id, fn); break;
+      case Op::kAvgPool: h.avg_pool(op, fn); break;
       case Op::kHardTanh: h.hard_tanh(op, fn); break;
       case Op::kSoftmax: h.softmax(op, id, fn); break;
       case Op::kMaxPool: {

@@ -250,6 +250,25 @@ Program lower(const DeployedModel& d, const std::string& name) {
         p.ops.push_back(op);
         continue;
       }
+      case DeployedModel::Step::kAvgPool: {
+        op.kind = Op::kAvgPool, op.win = compress::window_of(s.in_shape, s.out_shape, s.geom);
+        const Buffer& x = p.buffers[static_cast<size_t>(cur)];
+        KILN_CHECK(x.frac == s.out_frac, "layer '" + s.name + "': average pooling input on 2^-" + std::to_string(x.frac) +
+                                             ", expected 2^-" + std::to_string(s.out_frac));
+        Buffer y;
+        y.shape = s.out_shape, y.size = shape_numel(s.out_shape), y.frac = x.frac;
+        const Window& w = op.win;
+        for (int64_t o = 0; o < y.size; ++o) {
+          const int64_t c = o % w.C, pos = o / w.C;
+          int64_t lo = 0, hi = 0, n = 0;
+          w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
+            lo += x.lo[static_cast<size_t>(base + c)], hi += x.hi[static_cast<size_t>(base + c)], ++n;
+          });
+          y.lo.push_back(lo / n), y.hi.push_back(hi / n);  // trunc(sum / n) is monotone in the sum
+        }
+        p.buffers.push_back(y);
+        break;
+      }
       case DeployedModel::Step::kLut:
         p.buffers.push_back(lower_lut(s, p.buffers[static_cast<size_t>(cur)], &op));
         break;
@@ -350,6 +369,13 @@ std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_cod
             const int64_t v = x[static_cast<size_t>(base + n)];
             out = any ? std::max(out, v) : v, any = true;
           });
+          break;
+        }
+        case Op::kAvgPool: {
+          const int64_t n = o % w.C, pos = o / w.C;
+          int64_t sum = 0, count = 0;
+          w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) { sum += x[static_cast<size_t>(base + n)], ++count; });
+          out = sum / count;
           break;
         }
         case Op::kLut:

@@ -47,7 +47,7 @@ struct TypeTable {
 using compress::Window;
 
 struct Op {
-  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax } kind = kQuantize;
+  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool } kind = kQuantize;
   std::string name;  // the layer (and part) it comes from, for comments and reports
   int in = 0, out = 0;  // buffer indices (kRelu, kHardTanh: in place, in == out)
   // kQuantize: element e of `in` becomes the code of types.type(entry(e)), placed on out's grid.
@@ -56,7 +56,7 @@ struct Op {
   // Dense: weights[j * n_out + n] over the last axis (rows = leading positions); Conv: weights in the
   // layer's layout ((kh * KW + kw) * C + c) * n_out + n; Depthwise: (kh * KW + kw) * C + n.
   int64_t n_in = 0, n_out = 0, rows = 1;
-  Window win;  // kConv / kDepthwise / kMaxPool
+  Window win;  // kConv / kDepthwise / kMaxPool / kAvgPool (y = trunc(window sum / real inputs), same grid)
   int w_frac = 0, prod_shift = 0;
   std::vector<int64_t> weights, bias;  // aligned codes; zero = pruned (never emitted)
   std::vector<int> weight_bits;         // each weight's width in bits (report)

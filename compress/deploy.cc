@@ -5,6 +5,8 @@
 #include <map>
 #include <sstream>
 
+#include "compress/avg_pool.h"
+
 namespace kiln::compress {
 
 Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g) {
@@ -160,16 +162,29 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       continue;
     }
     if (const nn::Geometry* g = l->geometry(); g && !l->has_slot(nn::Slot::kWeight)) {
-      if (!g->max) refuse("average pooling is not deployed yet");
-      if (auto it = quant.find(l); it != quant.end()) {
+      auto it = quant.find(l);
+      if (it != quant.end()) {
         Step qs = make_step(Step::kQuantize, l->name() + ".input_q");
         qs.in_shape = qs.out_shape = l->input_shape();
         qs.types = element_types(*it->second->input);
         qs.from_float = first;
         d.steps_.push_back(qs);
+        first = false;
       }
-      Step s = make_step(Step::kMaxPool, l->name());
+      Step s = make_step(g->max ? Step::kMaxPool : Step::kAvgPool, l->name());
       s.in_shape = l->input_shape(), s.out_shape = l->output_shape(), s.geom = *g;
+      if (!g->max) {
+        if (it == quant.end()) refuse("an average pooling layer deploys only with its input quantized");
+        // The sum of a window must stay exact in the float average training computes (avg_pool.h).
+        s.out_frac = finest_frac(*it->second->input);
+        int64_t top = 0, most = 0;
+        for (const FixedType& t : element_types(*it->second->input))
+          if (t.k + t.i + t.f > 0) top = std::max(top, int64_t{1} << std::min(40, std::max(0, t.i + s.out_frac)));
+        for (int64_t c : window_counts(s.in_shape, s.out_shape, *g)) most = std::max(most, c);
+        if (top * most >= (int64_t{1} << 21))
+          refuse("a window sum reaches 2^" + std::to_string(ceil_log2(static_cast<double>(top * most))) +
+                 " on the grid 2^-" + std::to_string(s.out_frac) + "; average pooling deploys up to 2^21 (fewer input bits)");
+      }
       d.steps_.push_back(s);
       continue;
     }
@@ -267,6 +282,25 @@ void run_mac(const DeployedModel::Step& s, const Codes& in, Codes* out) {
       }
 }
 
+// trunc(window sum / real inputs) on the grid 2^-s.out_frac (every non-pruned input is on it).
+void run_avg_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
+  const Window win = window_of(s.in_shape, s.out_shape, s.geom);
+  const int F = s.out_frac;
+  out->code.assign(static_cast<size_t>(win.OH * win.OW * win.C), 0);
+  out->frac.assign(out->code.size(), F);
+  for (int64_t oh = 0; oh < win.OH; ++oh)
+    for (int64_t ow = 0; ow < win.OW; ++ow)
+      for (int64_t c = 0; c < win.C; ++c) {
+        int64_t sum = 0, n = 0;
+        win.for_each_tap(oh, ow, [&](int64_t, int64_t base) {
+          const size_t xi = static_cast<size_t>(base + c);
+          ++n;
+          if (in.code[xi] != 0) sum += in.code[xi] * (int64_t{1} << (F - in.frac[xi]));
+        });
+        out->code[static_cast<size_t>((oh * win.OW + ow) * win.C + c)] = sum / n;  // toward zero
+      }
+}
+
 void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
   const Window win = window_of(s.in_shape, s.out_shape, s.geom);
   const int64_t C = win.C;
@@ -344,6 +378,10 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           run_max_pool(s, cur, &next);
           std::swap(cur, next);
           break;
+        case Step::kAvgPool:
+          run_avg_pool(s, cur, &next);
+          std::swap(cur, next);
+          break;
         case Step::kNone: break;
       }
     }
@@ -356,7 +394,7 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
 std::string DeployedModel::describe() const {
   std::ostringstream os;
   for (const Step& s : steps_) {
-    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "none"};
+    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "average-pool", "none"};
     os << s.name << ": " << kinds[s.kind];
     if (s.kind == Step::kMac) os << ", accumulator on 2^-" << s.out_frac;
     os << '\n';

@@ -8,8 +8,8 @@
 //
 // A value is code * 2^-f. Layers: Dense, Conv1D/2D, DepthwiseConv2D (quantized), ReLU and linear
 // activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max
-// pooling, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not folded, average pooling,
-// real-valued activations) is refused with a message naming the layer.
+// and average pooling, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not folded,
+// residual blocks, global pooling, real-valued activations) is refused with a message naming the layer.
 #pragma once
 #include <string>
 #include <vector>
@@ -57,7 +57,8 @@ class DeployedModel {
 
   struct Step {
     // kLut: sigmoid or tanh table; kHardTanh: clip to [-1, 1]; kSoftmax: along the last axis.
-    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kNone } kind = kNone;
+    // kAvgPool: trunc(window sum / real inputs) on the grid 2^-out_frac (compress/avg_pool.h).
+    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool, kNone } kind = kNone;
     std::string name;
     Shape in_shape, out_shape;
     std::vector<FixedType> types;  // kQuantize: one per element of the per-sample tensor
@@ -67,7 +68,7 @@ class DeployedModel {
     std::vector<int64_t> w_code, b_code;  // kMac: kernel in the layer's layout, bias per output channel
     std::vector<int> w_frac, b_frac;
     std::vector<FixedType> w_types, b_types;  // kMac: each weight's and bias's type (widths for reports)
-    int out_frac = 0;  // kMac: every output code has this many fractional bits
+    int out_frac = 0;  // kMac, kAvgPool: every output code has this many fractional bits
     LutSpec lut;                    // kLut
     std::vector<int64_t> table;     // kLut: lut_table_codes(lut)
     SoftmaxLutSpec softmax;         // kSoftmax

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "compress/avg_pool.h"
 #include "engine/ops.h"
 
 namespace kiln::compress {
@@ -166,7 +167,9 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     if (input_non_negative) in_spec.k = 0;
     q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", in_spec, l->input_shape());
     l->set_transform(nn::Slot::kInput, q.input);
-    if (!l->has_slot(nn::Slot::kWeight)) {  // pooling: its input only
+    if (!l->has_slot(nn::Slot::kWeight)) {  // pooling: its input, and an average's rounding
+      if (const nn::Geometry* g = l->geometry(); g && !g->max)
+        l->set_transform(nn::Slot::kOutput, std::make_shared<AvgPoolRound>(*l, q.input));
       layers_.push_back(q);
       continue;
     }

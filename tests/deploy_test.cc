@@ -182,6 +182,20 @@ TEST_CASE("table activations deploy exactly: hard tanh, sigmoid and tanh tables,
   CHECK(distinct(y) > 4);
 }
 
+TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same padding, 1-d and 2-d") {
+  std::mt19937_64 rng(6);
+  auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
+  std::vector<double> y = deploy_random_widths(
+      "  - {type: conv2d, filters: 3, kernel_size: 2, activation: relu}\n  - {type: avg_pool2d, pool_size: 3, strides: 2, padding: same}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 3}\n",
+      {6, 5, 2}, "overflow_mode_data: WRAP\n", rng);
+  CHECK(distinct(y) > 10);
+  y = deploy_random_widths("  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: avg_pool1d, pool_size: 3}\n  - {type: flatten}\n"
+                           "  - {type: dense, units: 2}\n",
+                           {10, 2}, "overflow_mode_data: SAT\n", rng);
+  CHECK(distinct(y) > 10);
+}
+
 TEST_CASE("layers the deployed model cannot run are refused by name") {
   // A BatchNorm after a ReLU cannot be folded into the layer before it.
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);

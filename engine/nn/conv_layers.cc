@@ -121,7 +121,8 @@ class Pool : public Layer {
   }
   std::string type() const override { return std::string(is_max_ ? "max" : "avg") + "_pool" + std::to_string(dims_) + "d"; }
   const Geometry* geometry() const override { return &geom_; }
-  bool has_slot(Slot s) const override { return s == Slot::kInput; }
+  // The output slot carries the rounding of a quantized average (compress/avg_pool.h).
+  bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kOutput; }
   Shape build(const Shape& in, std::mt19937_64&) override {
     if (static_cast<int>(in.size()) != dims_ + 1)
       shape_error(in, "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
@@ -136,9 +137,11 @@ class Pool : public Layer {
   }
   Var forward(const Var& in, Context& ctx) override {
     Var x = through(Slot::kInput, in, ctx);
-    if (dims_ == 1) return is_max_ ? max_pool1d(x, pool_[0], strides_[0], pad_) : avg_pool1d(x, pool_[0], strides_[0], pad_);
-    return is_max_ ? max_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_)
-                   : avg_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_);
+    if (dims_ == 1)
+      return through(Slot::kOutput, is_max_ ? max_pool1d(x, pool_[0], strides_[0], pad_) : avg_pool1d(x, pool_[0], strides_[0], pad_), ctx);
+    return through(Slot::kOutput, is_max_ ? max_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_)
+                                          : avg_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_),
+                   ctx);
   }
 
  private:
