@@ -33,6 +33,32 @@ void split(const Sub& s, Sub& a, Sub& b) {
 
 bool finite_float(double v) { return std::isfinite(static_cast<float>(v)); }
 
+// s = x op c with a constant second operand: x and c.
+bool op_const(const Sub& s, Op op, Sub& x, double& c) {
+  if (s.back().op != op) return false;
+  Sub k;
+  split(s, x, k);
+  if (!is_const(k)) return false;
+  c = k[0].value;
+  return true;
+}
+
+// s = c op x with a constant first operand: c and x.
+bool const_op(const Sub& s, Op op, double& c, Sub& x) {
+  if (s.back().op != op) return false;
+  Sub k;
+  split(s, k, x);
+  if (!is_const(k)) return false;
+  c = k[0].value;
+  return true;
+}
+
+Sub simplify_binary(Op op, Sub a, Sub b);
+Sub bin(Op op, const Sub& a, double c) { return simplify_binary(op, a, constant(c)); }
+
+// Constants move towards the root, where they merge: every sum and product ends up with at most one
+// constant term or factor, as the last operand. So (x + 3) * 2 + 1 and x * 2 + 7 are one expression with
+// one complexity (and one structure for the search's duplicate test), however the variation built it.
 Sub simplify_binary(Op op, Sub a, Sub b) {
   if (is_const(a) && is_const(b)) {
     double v = apply_op(op, a[0].value, b[0].value);
@@ -41,47 +67,76 @@ Sub simplify_binary(Op op, Sub a, Sub b) {
   }
   // Canonical order: constant second for commutative ops.
   if ((op == Op::kAdd || op == Op::kMul) && is_const(a)) std::swap(a, b);
+  Sub u, v;
+  double c = 0;
+  const bool kb = is_const(b);
+  const double k = kb ? b[0].value : 0;
   switch (op) {
     case Op::kAdd:
-      if (is_value(b, 0)) return a;
-      if (is_const(b) && a.back().op == Op::kAdd) {  // (x + c1) + c2
-        Sub x, c1;
-        split(a, x, c1);
-        if (is_const(c1)) return simplify_binary(Op::kAdd, x, constant(double(c1[0].value) + b[0].value));
+      if (kb) {
+        if (k == 0) return a;
+        if (op_const(a, Op::kAdd, u, c) && finite_float(c + k)) return bin(Op::kAdd, u, c + k);
+        if (const_op(a, Op::kSub, c, v) && finite_float(c + k))  // (c - v) + k
+          return simplify_binary(Op::kSub, constant(c + k), v);
+        break;
       }
-      if (is_const(b) && a.back().op == Op::kSub) {  // (x - c1) + c2
-        Sub x, c1;
-        split(a, x, c1);
-        if (is_const(c1)) return simplify_binary(Op::kSub, x, constant(double(c1[0].value) - b[0].value));
-      }
+      if (op_const(a, Op::kAdd, u, c)) return bin(Op::kAdd, simplify_binary(Op::kAdd, u, b), c);
+      if (op_const(b, Op::kAdd, v, c)) return bin(Op::kAdd, simplify_binary(Op::kAdd, a, v), c);
       break;
     case Op::kSub:
-      if (is_value(b, 0)) return a;
       if (a == b) return constant(0);
-      if (is_const(b) && a.back().op == Op::kAdd) {  // (x + c1) - c2
-        Sub x, c1;
-        split(a, x, c1);
-        if (is_const(c1)) return simplify_binary(Op::kAdd, x, constant(double(c1[0].value) - b[0].value));
+      if (kb) return bin(Op::kAdd, a, -k);  // x - c -> x + (-c): one form for a constant offset
+      if (is_const(a)) {
+        const double k0 = a[0].value;
+        if (op_const(b, Op::kAdd, v, c) && finite_float(k0 - c))  // k0 - (v + c)
+          return simplify_binary(Op::kSub, constant(k0 - c), v);
+        if (const_op(b, Op::kSub, c, v) && finite_float(k0 - c)) return bin(Op::kAdd, v, k0 - c);
+        break;
       }
+      if (op_const(a, Op::kAdd, u, c)) return bin(Op::kAdd, simplify_binary(Op::kSub, u, b), c);
+      if (op_const(b, Op::kAdd, v, c)) return bin(Op::kAdd, simplify_binary(Op::kSub, a, v), -c);
       break;
     case Op::kMul:
-      if (is_value(b, 1)) return a;
-      if (is_value(b, 0)) return constant(0);
-      if (is_const(b) && a.back().op == Op::kMul) {  // (x * c1) * c2
-        Sub x, c1;
-        split(a, x, c1);
-        if (is_const(c1)) return simplify_binary(Op::kMul, x, constant(double(c1[0].value) * b[0].value));
+      if (kb) {
+        if (k == 1) return a;
+        if (k == 0) return constant(0);
+        if (op_const(a, Op::kMul, u, c) && finite_float(c * k)) return bin(Op::kMul, u, c * k);
+        if (op_const(a, Op::kAdd, u, c) && finite_float(c * k))  // (u + c) k -> u k + c k
+          return bin(Op::kAdd, bin(Op::kMul, u, k), c * k);
+        if (const_op(a, Op::kSub, c, v) && finite_float(c * k))  // (c - v) k -> v (-k) + c k
+          return bin(Op::kAdd, bin(Op::kMul, v, -k), c * k);
+        break;
       }
+      if (op_const(a, Op::kMul, u, c)) return bin(Op::kMul, simplify_binary(Op::kMul, u, b), c);
+      if (op_const(b, Op::kMul, v, c)) return bin(Op::kMul, simplify_binary(Op::kMul, a, v), c);
       break;
     case Op::kDiv:
       if (is_value(b, 1)) return a;
       if (is_value(a, 0)) return constant(0);
       if (a == b) return constant(1);
+      if (kb && k != 0 && finite_float(1 / k)) return bin(Op::kMul, a, 1 / k);
+      if (op_const(a, Op::kMul, u, c)) return bin(Op::kMul, simplify_binary(Op::kDiv, u, b), c);
+      if (op_const(b, Op::kMul, v, c) && c != 0 && finite_float(1 / c))
+        return bin(Op::kMul, simplify_binary(Op::kDiv, a, v), 1 / c);
       break;
     default:
       break;
   }
   return join(op, a, &b);
+}
+
+// The argument u + c or c - u of sin and cos with c reduced to [-pi, pi]: the search drifts phases by
+// whole turns (sin(x + 21794.1)), which float32 evaluates thousands of times less precisely, and distinct
+// turns would be distinct constants of one function.
+Sub reduce_phase(Sub a) {
+  constexpr double kTurn = 6.283185307179586;
+  Sub u;
+  double c = 0;
+  if (op_const(a, Op::kAdd, u, c) && std::fabs(c) > kTurn / 2)
+    return bin(Op::kAdd, u, std::remainder(c, kTurn));
+  if (const_op(a, Op::kSub, c, u) && std::fabs(c) > kTurn / 2)
+    return simplify_binary(Op::kSub, constant(std::remainder(c, kTurn)), u);
+  return a;
 }
 
 Sub simplify_at(const Tree& t, int i) {
@@ -96,6 +151,7 @@ Sub simplify_at(const Tree& t, int i) {
     if (finite_float(v)) return constant(v);
   }
   if (n.op == Op::kNeg && a.back().op == Op::kNeg) return Sub(a.begin(), a.end() - 1);
+  if (n.op == Op::kSin || n.op == Op::kCos) a = reduce_phase(std::move(a));
   return join(n.op, a);
 }
 

@@ -3,9 +3,16 @@
 //   identities           x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1 -> x;  x * 0, 0 * x, 0 / x -> 0;
 //                        x - x -> 0;  x / x -> 1;  neg(neg(x)) -> x
 //   constant merging     (x + c1) + c2 -> x + (c1 + c2);  (x * c1) * c2 -> x * (c1 c2);
-//                        (x + c1) - c2 -> x + (c1 - c2);  (x - c1) + c2 -> x - (c1 - c2)
-//   canonical order      a constant operand of + and * goes second (c + x -> x + c), so equal
-//                        expressions hash equal and the merging rules above see the constant.
+//                        (c1 - x) + c2 -> (c1 + c2) - x;  c1 - (x + c2) -> (c1 - c2) - x
+//   constant lifting     constants move up through sums and products to where they merge:
+//                        (u + c) + v -> (u + v) + c;  (u + c) - v -> (u - v) + c;
+//                        u - (v + c) -> (u - v) + -c;  (u * c) * v -> (u * v) * c;
+//                        (u * c) / v -> (u / v) * c;  u / (v * c) -> (u / v) * (1/c);
+//                        (u + c1) * c2 -> u * c2 + c1 c2;  (c1 - u) * c2 -> u * -c2 + c1 c2
+//   periodicity          sin(u + c), cos(u + c), sin(c - u), cos(c - u): c reduced to [-pi, pi]
+//   canonical forms      a constant operand of + and * goes second (c + x -> x + c); x - c -> x + (-c);
+//                        x / c -> x * (1/c); so equal expressions hash equal and the rules above see the
+//                        constant. Folded constants are computed in double and must be finite in float.
 // x - x and x / x compare subtrees structurally (after their own simplification).
 //
 //   Tree s = simplify(parse_expr("(x0 + 1) + 2 * 1", {}));   // x0 + 3

@@ -33,9 +33,36 @@ TEST_CASE("identities and constant folding") {
   CHECK(simp("(x * 2) * 3") == "x * 6");
   CHECK(simp("3 * (2 * x)") == "x * 6");
   CHECK(simp("(x + 5) - 2") == "x + 3");
-  CHECK(simp("(x - 5) + 2") == "x - 3");
+  CHECK(simp("(x - 5) + 2") == "x + -3");
   CHECK(simp("x / 0") == "x / 0");  // not finite: left for the loss to reject
   CHECK(simp("x - y") == "x - y");  // nothing to do
+}
+
+TEST_CASE("constants lift to the root of sums and products and merge there") {
+  CHECK(simp("x - 1") == "x + -1");
+  CHECK(simp("x - -1") == "x + 1");
+  CHECK(simp("x / 4") == "x * 0.25");
+  CHECK(simp("(x + 3) * 2 + 1") == "x * 2 + 7");
+  CHECK(simp("(x + -11800) * 1.5 + 17700") == "x * 1.5");
+  CHECK(simp("(3 - x) * 2") == "x * -2 + 6");
+  CHECK(simp("(x + 1) + (y + 2)") == "x + y + 3");
+  CHECK(simp("(x + 1) - (y + 2)") == "x - y + -1");
+  CHECK(simp("5 - (x + 2)") == "3 - x");
+  CHECK(simp("5 - (2 - x)") == "x + 3");
+  CHECK(simp("(x * 2) * (y * 3)") == "x * y * 6");
+  CHECK(simp("(x * 2) / y") == "x / y * 2");
+  CHECK(simp("x / (y * 4)") == "x / y * 0.25");
+  CHECK(simp("sin(x + 1) * 2") == "sin(x + 1) * 2");  // nothing crosses a function
+  CHECK(simp("x * y + x") == "x * y + x");
+}
+
+TEST_CASE("phases of sin and cos are reduced to [-pi, pi]") {
+  CHECK(simp("sin(x + 7)") == "sin(x + 0.716815)");  // 7 - 2 pi
+  CHECK(simp("cos(x - 21794)") ==
+        simp("cos(x + " + std::to_string(std::remainder(-21794.0, 2 * M_PI)) + ")"));
+  CHECK(simp("cos(10 - x)") == "cos(-2.56637 - x)");  // 10 - 4 pi
+  CHECK(simp("sin(x + 3)") == "sin(x + 3)");
+  CHECK(simp("exp(x + 7)") == "exp(x + 7)");  // not periodic
 }
 
 TEST_CASE("simplification preserves values on random expressions") {
