@@ -81,14 +81,19 @@ void rank_and_crowd(std::vector<Individual>& v) {
   }
 }
 
-// Keeps the `keep` best of v (duplicates by structure or by (complexity, loss) dropped first).
+// Keeps the `keep` best of v. Duplicates go first: of the individuals with one shape (the same tree but
+// for its constants, which fitting makes one candidate: keeping several would fill the population with
+// copies of one structure and crowd out the others) or one (complexity, loss), only the lowest loss stays.
 std::vector<Individual> survive(std::vector<Individual> v, size_t keep) {
+  std::vector<size_t> order(v.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a].c.loss < v[b].c.loss; });
   std::set<uint64_t> seen;
   std::set<std::pair<int, double>> seen_fit;
   std::vector<Individual> u;
-  for (auto& ind : v)
-    if (seen.insert(ind.hash).second && seen_fit.insert({ind.c.complexity, ind.c.loss}).second)
-      u.push_back(std::move(ind));
+  for (size_t i : order)
+    if (seen.insert(v[i].hash).second && seen_fit.insert({v[i].c.complexity, v[i].c.loss}).second)
+      u.push_back(std::move(v[i]));
   rank_and_crowd(u);
   std::vector<size_t> idx(u.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
@@ -132,7 +137,7 @@ Individual evaluate(Context& cx, const Tree& t, Rng& rng) {
   ind.c.tree = std::move(f.tree);
   ind.c.loss = std::isfinite(f.loss) ? f.loss : kInf;
   ind.c.complexity = complexity(ind.c.tree, cx.opt.ops);
-  ind.hash = hash_tree(ind.c.tree);
+  ind.hash = hash_shape(ind.c.tree);
   ind.node_evals = evals;
   return ind;
 }
@@ -254,7 +259,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
         for (int k = 0; k < opt.migrants && !front.empty(); ++k) {
           Individual h;
           h.c = front[static_cast<size_t>(k + i + g / opt.migration_interval) % front.size()];
-          h.hash = hash_tree(h.c.tree);
+          h.hash = hash_shape(h.c.tree);
           dst.push_back(std::move(h));
         }
         dst = survive(std::move(dst), static_cast<size_t>(P));

@@ -250,13 +250,14 @@ Tree parse_expr(const std::string& text, const std::vector<std::string>& names) 
   return ps.out;
 }
 
-uint64_t hash_tree(const Tree& t) {
+namespace {
+uint64_t hash_nodes(const Tree& t, bool with_constants) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
   for (const Node& n : t) {
     mix(static_cast<uint64_t>(n.op));
     if (n.op == Op::kVar) mix(n.feature);
-    if (n.op == Op::kConst) {
+    if (n.op == Op::kConst && with_constants) {
       uint32_t bits;
       std::memcpy(&bits, &n.value, 4);
       mix(bits);
@@ -264,5 +265,9 @@ uint64_t hash_tree(const Tree& t) {
   }
   return h;
 }
+}  // namespace
+
+uint64_t hash_tree(const Tree& t) { return hash_nodes(t, true); }
+uint64_t hash_shape(const Tree& t) { return hash_nodes(t, false); }
 
 }  // namespace kiln::symreg

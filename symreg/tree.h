@@ -60,5 +60,7 @@ Tree parse_expr(const std::string& text, const std::vector<std::string>& names);
 
 // Structural hash (op, feature, and constant bits): equal trees hash equal.
 uint64_t hash_tree(const Tree& t);
+// The same without the constants' values: trees that differ only in their constants hash equal.
+uint64_t hash_shape(const Tree& t);
 
 }  // namespace kiln::symreg
