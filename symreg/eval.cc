@@ -54,7 +54,8 @@ void Evaluator::predict(const Tree& t, const Columns& x, float* out) {
 void Evaluator::jacobian(const Tree& t, const Columns& x, float* out, float* jac) {
   prepare(t);
   const int n = static_cast<int>(t.size());
-  std::vector<int> const_slot(t.size(), -1);
+  std::vector<int>& const_slot = const_slot_;
+  const_slot.assign(t.size(), -1);
   int p = 0;
   for (int i = 0; i < n; ++i)
     if (t[i].op == Op::kConst) const_slot[i] = p++;

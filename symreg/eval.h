@@ -41,6 +41,7 @@ class Evaluator {
   std::vector<Instr> code_;
   std::vector<int> vars_;           // indices of variable nodes
   std::vector<uint8_t> has_const_;  // per node: does its subtree hold a constant?
+  std::vector<int> const_slot_;     // per node: its constant's index, or -1 (jacobian's scratch)
 };
 
 }  // namespace kiln::symreg

@@ -145,43 +145,55 @@ Fitted fit(const Tree& t0, const Problem& full, const FitOptions& opt, Evaluator
   if (scale) least_squares_scaling(pb, f.data(), alpha, beta);
   cur.loss = scaled_loss(pb, f.data(), alpha, beta, tmp);
 
+  // Every buffer of the iterations is allocated once here: a fit on a small problem is short, and
+  // allocation was a tenth of the search's time.
   double lambda = 1e-3;
+  Eigen::MatrixXd H(np, np), A(np, np);
+  Eigen::VectorXd g(np), d(np);
+  std::vector<double> row(static_cast<size_t>(np));
+  Eigen::LDLT<Eigen::MatrixXd> ldlt(np);
+  AlignedFloats tf(static_cast<size_t>(padded));
+  Tree tt = t;
+  State trial;
   for (int it = 0; it < iters && np > 0 && std::isfinite(cur.loss); ++it) {
-    // Normal equations: J rows are [alpha * df/dc_k..., f, 1].
-    Eigen::MatrixXd H = Eigen::MatrixXd::Zero(np, np);
-    Eigen::VectorXd g = Eigen::VectorXd::Zero(np), row(np);
+    // Normal equations: J rows are [alpha * df/dc_k..., f, 1]; H's lower triangle by plain loops (np is
+    // small: Eigen's rank updates cost more in dispatch than in arithmetic here).
+    H.setZero(), g.setZero();
     for (int64_t r = 0; r < n; ++r) {
       double yhat = alpha * f[r] + beta, d1 = 0, d2 = 0, w = pb.w.empty() ? 1 : pb.w[r];
       loss_derivatives(pb.loss, yhat, pb.y[r], d1, d2);
       for (int k = 0; k < p; ++k) row[k] = alpha * jac[static_cast<size_t>(k) * padded + r];
       if (scale) row[p] = f[r], row[p + 1] = 1;
-      g.noalias() += (w * d1) * row;
-      H.selfadjointView<Eigen::Lower>().rankUpdate(row, w * d2);
+      const double wd1 = w * d1, wd2 = w * d2;
+      for (int k = 0; k < np; ++k) {
+        g[k] += wd1 * row[k];
+        const double hk = wd2 * row[k];
+        for (int l = 0; l <= k; ++l) H(k, l) += hk * row[l];
+      }
     }
-    H = H.selfadjointView<Eigen::Lower>();
+    for (int k = 0; k < np; ++k)
+      for (int l = 0; l < k; ++l) H(l, k) = H(k, l);
     if (!g.allFinite() || !H.allFinite()) break;
     bool improved = false;
     for (int attempt = 0; attempt < 10 && !improved; ++attempt) {
-      Eigen::MatrixXd A = H;
+      A = H;
       for (int k = 0; k < np; ++k) A(k, k) += lambda * std::max(H(k, k), 1e-9);
-      Eigen::VectorXd d = A.ldlt().solve(-g);
+      d = ldlt.compute(A).solve(-g);
       if (!d.allFinite()) {
         lambda *= 4;
         continue;
       }
-      State trial = cur;
+      trial = cur;
       for (int k = 0; k < p; ++k) trial.theta[k] += d[k];
       double ta = scale ? alpha + d[p] : 1, tb = scale ? beta + d[p + 1] : 0;
-      Tree tt = t;
       set_constants(tt, trial.theta);
-      AlignedFloats tf(static_cast<size_t>(padded));
       ev.predict(tt, x, tf.data());
       out.node_evals += t.size() * per_eval;
       trial.loss = scaled_loss(pb, tf.data(), ta, tb, tmp);
       if (trial.loss < cur.loss) {
         improved = true, lambda = std::max(lambda / 3, 1e-12);
         bool converged = cur.loss - trial.loss <= 1e-12 * std::max(cur.loss, 1e-30);
-        cur = trial, alpha = ta, beta = tb, t = tt;
+        std::swap(cur, trial), alpha = ta, beta = tb, t = tt;
         if (converged)
           it = iters;
         else if (p > 0) {

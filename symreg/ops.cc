@@ -151,13 +151,6 @@ void OpSet::parse_forbidden(const std::string& spec) {
   }
 }
 
-bool OpSet::has_nesting_rules() const {
-  for (const auto& row : forbidden_)
-    for (bool b : row)
-      if (b) return true;
-  return false;
-}
-
 void OpSet::rebuild() {
   unary_.clear(), binary_.clear();
   for (const OpInfo& info : kOpTable) {

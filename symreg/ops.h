@@ -96,11 +96,12 @@ class OpSet {
   // --forbid flag via forbid_nesting().
   void forbid_nesting(Op outer, Op inner) {
     forbidden_[static_cast<int>(outer)][static_cast<int>(inner)] = true;
+    any_forbidden_ = true;
   }
   bool nesting_forbidden(Op outer, Op inner) const {
     return forbidden_[static_cast<int>(outer)][static_cast<int>(inner)];
   }
-  bool has_nesting_rules() const;
+  bool has_nesting_rules() const { return any_forbidden_; }
   // Parses "sin>sin,exp>log" (outer>inner); InputError on unknown names.
   void parse_forbidden(const std::string& spec);
   std::string names() const;  // "+,-,*,/,sin"
@@ -110,6 +111,7 @@ class OpSet {
   std::array<bool, kNumOps> allowed_{};
   std::array<int, kNumOps> complexity_{};
   std::array<std::array<bool, kNumOps>, kNumOps> forbidden_{};
+  bool any_forbidden_ = false;  // any entry of forbidden_ set (within_limits asks for every offspring)
   std::vector<Op> unary_, binary_;
 };
 
