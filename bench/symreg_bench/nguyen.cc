@@ -3,7 +3,8 @@
 // A run stops as soon as its front recovers the formula (judged on the training data, confirmed on fresh
 // points), or at the time limit.
 //
-//   bazel run //bench/symreg_bench:nguyen [-- --problems 1,2,7 --seeds 10 --time-limit 60]
+//   bazel run //bench/symreg_bench:nguyen [-- --problems 1,2,7 --seeds 10 --first-seed 1 --time-limit 60
+//                                            --generations 0 --verbose]
 #include "symreg/nguyen.h"
 
 #include <chrono>
@@ -20,15 +21,18 @@ using namespace kiln::symreg;
 
 int main(int argc, char** argv) {
   std::vector<int> problems = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-  int seeds = 10;
+  int seeds = 10, first_seed = 1;
   double time_limit = 60;
+  int generations = 0;  // 0: until recovery or the time limit (a fixed count is for profiling)
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--verbose") verbose = true;
     if (i + 1 >= argc) break;
     if (a == "--seeds") seeds = std::atoi(argv[i + 1]);
+    if (a == "--first-seed") first_seed = std::atoi(argv[i + 1]);
     if (a == "--time-limit") time_limit = std::atof(argv[i + 1]);
+    if (a == "--generations") generations = std::atoi(argv[i + 1]);
     if (a == "--problems") {
       problems.clear();
       std::stringstream ss(argv[i + 1]);
@@ -48,13 +52,13 @@ int main(int argc, char** argv) {
     int budget = complexity(parse_expr(p.reference, {}), opt.ops);
     opt.limits.max_complexity = std::max(25, budget);
     opt.limits.max_depth = 12;
-    opt.generations = 0;
+    opt.generations = generations;
     opt.time_limit = time_limit;
     opt.threads = 1;
     int ok = 0;
     double sum_s = 0, max_s = 0;
     std::string example = "-";
-    for (int seed = 1; seed <= seeds; ++seed) {
+    for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
       NguyenData d = make_nguyen_data(p, 20, static_cast<uint64_t>(seed));
       Problem pb{&d.x, d.y, {}, LossKind::kMse};
       opt.seed = static_cast<uint64_t>(seed);
@@ -73,10 +77,16 @@ int main(int argc, char** argv) {
       int idx = recovered_index(p, r.front, opt.ops);
       if (idx >= 0) ++ok, example = to_infix(r.front[static_cast<size_t>(idx)].tree, {"x", "y"});
       sum_s += s, max_s = std::max(max_s, s);
-      if (verbose)
-        std::printf("  N%d seed %d: %s in %.2f s, %d generations; best %s\n", id, seed,
+      if (verbose) {
+        std::printf("  N%d seed %d: %s in %.2f s, %d generations; %s\n", id, seed,
                     idx >= 0 ? "recovered" : "missed", s, r.generations,
-                    to_infix(r.front.back().tree, {"x", "y"}).c_str());
+                    to_infix(r.front[static_cast<size_t>(idx >= 0 ? idx : 0)].tree, {"x", "y"}).c_str());
+        // The simple end of the front, where a miss shows what the search settled on instead.
+        for (const Candidate& c : r.front)
+          if (idx < 0 && c.complexity <= budget + 6)
+            std::printf("      %3d  %-10.3g %s\n", c.complexity, c.loss,
+                        to_infix(c.tree, {"x", "y"}).c_str());
+      }
       std::fflush(stdout);
     }
     total_ok += ok, total += seeds;
