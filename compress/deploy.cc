@@ -145,13 +145,30 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
   DeployedModel d;
   d.in_size_ = shape_numel(m.input_shape());
   bool first = true;
-  for (nn::Layer* l : m.layers()) {
+  const std::vector<nn::Layer*> layers = m.layers();
+  // Open residual blocks, innermost last: the index of the first layer after the body, and the add step.
+  std::vector<std::pair<size_t, Step>> open;
+  auto close_blocks = [&](size_t li) {
+    for (; !open.empty() && open.back().first <= li; open.pop_back()) d.steps_.push_back(open.back().second);
+  };
+  for (size_t li = 0; li < layers.size(); ++li) {
+    close_blocks(li);
+    nn::Layer* l = layers[li];
     const std::string type = l->type();
     auto refuse = [&](const std::string& why) {
       throw InputError("cannot deploy layer '" + l->name() + "' (" + type + "): " + why);
     };
     if (type == "flatten" || type == "reshape" || type == "dropout") continue;  // codes are flat per sample
-    if (type == "residual") refuse("residual blocks are not deployed yet");
+    if (type == "residual") {
+      if (first) refuse("a residual block before the first quantized layer has no fixed-point input");
+      std::vector<nn::Layer*> inside;
+      l->collect(inside);  // the block itself, then its body
+      Step save = make_step(Step::kSave, l->name() + ".input"), add = make_step(Step::kAdd, l->name() + ".add");
+      save.in_shape = save.out_shape = add.in_shape = add.out_shape = l->input_shape();
+      d.steps_.push_back(save);
+      open.emplace_back(li + inside.size(), add);
+      continue;
+    }
     if (type == "batch_norm") {
       if (folded.count(l)) continue;  // its map is in the preceding layer's weights
       refuse("only a BatchNorm right after a Dense/Conv with a linear activation (and a bias) can be folded");
@@ -229,6 +246,7 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     add_activation(d.steps_, *l, act, l->name() + "." + act, l->output_shape(), refuse);
     first = false;
   }
+  close_blocks(layers.size());
   if (first) throw InputError("the model has no quantized layer to deploy");
   d.out_size_ = shape_numel(m.output_shape());
   return d;
@@ -332,6 +350,7 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
   std::vector<double> out(static_cast<size_t>(n * out_size_));
   for (int64_t r = 0; r < n; ++r) {
     Codes cur, next;
+    std::vector<Codes> kept;  // residual inputs, innermost last
     for (const Step& s : steps_) {
       switch (s.kind) {
         case Step::kQuantize:
@@ -382,6 +401,19 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           run_avg_pool(s, cur, &next);
           std::swap(cur, next);
           break;
+        case Step::kSave:
+          kept.push_back(cur);
+          break;
+        case Step::kAdd: {
+          const Codes& a = kept.back();
+          for (size_t e = 0; e < cur.code.size(); ++e) {
+            const int f = std::max(cur.frac[e], a.frac[e]);
+            cur.code[e] = cur.code[e] * (int64_t{1} << (f - cur.frac[e])) + a.code[e] * (int64_t{1} << (f - a.frac[e]));
+            cur.frac[e] = f;
+          }
+          kept.pop_back();
+          break;
+        }
         case Step::kNone: break;
       }
     }
@@ -394,7 +426,7 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
 std::string DeployedModel::describe() const {
   std::ostringstream os;
   for (const Step& s : steps_) {
-    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "average-pool", "none"};
+    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "average-pool", "keep", "residual add", "none"};
     os << s.name << ": " << kinds[s.kind];
     if (s.kind == Step::kMac) os << ", accumulator on 2^-" << s.out_frac;
     os << '\n';

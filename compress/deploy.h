@@ -8,8 +8,8 @@
 //
 // A value is code * 2^-f. Layers: Dense, Conv1D/2D, DepthwiseConv2D (quantized), ReLU and linear
 // activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max
-// and average pooling, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not folded,
-// residual blocks, global pooling, real-valued activations) is refused with a message naming the layer.
+// and average pooling, residual blocks, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not
+// folded, global pooling, real-valued activations) is refused with a message naming the layer.
 #pragma once
 #include <string>
 #include <vector>
@@ -58,7 +58,9 @@ class DeployedModel {
   struct Step {
     // kLut: sigmoid or tanh table; kHardTanh: clip to [-1, 1]; kSoftmax: along the last axis.
     // kAvgPool: trunc(window sum / real inputs) on the grid 2^-out_frac (compress/avg_pool.h).
-    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool, kNone } kind = kNone;
+    // kSave: keep the current codes (a residual block's input); kAdd: add the codes kept by the matching
+    // kSave (the block's output + its input, aligned to the finer grid per element).
+    enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool, kSave, kAdd, kNone } kind = kNone;
     std::string name;
     Shape in_shape, out_shape;
     std::vector<FixedType> types;  // kQuantize: one per element of the per-sample tensor

@@ -196,6 +196,22 @@ TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same paddi
   CHECK(distinct(y) > 10);
 }
 
+TEST_CASE("residual blocks deploy exactly: the body's output plus the block's input, nested blocks too") {
+  std::mt19937_64 rng(8);
+  std::vector<double> y = deploy_random_widths(
+      "  - {type: dense, units: 6, activation: relu}\n"
+      "  - {type: residual, layers: [{type: dense, units: 6, activation: relu}, {type: dense, units: 6}]}\n"
+      "  - {type: residual, layers: [{type: dense, units: 6, activation: tanh},\n"
+      "                              {type: residual, layers: [{type: dense, units: 6, activation: relu}]}]}\n"
+      "  - {type: dense, units: 3}\n",
+      {4}, "overflow_mode_data: WRAP\n", rng);
+  CHECK(std::set<double>(y.begin(), y.end()).size() > 10);
+  deploy_random_widths("  - {type: conv1d, filters: 3, kernel_size: 2, activation: relu}\n"
+                       "  - {type: residual, layers: [{type: conv1d, filters: 3, kernel_size: 3, padding: same}]}\n"
+                       "  - {type: flatten}\n  - {type: dense, units: 2}\n",
+                       {8, 2}, "overflow_mode_data: SAT\n", rng);
+}
+
 TEST_CASE("layers the deployed model cannot run are refused by name") {
   // A BatchNorm after a ReLU cannot be folded into the layer before it.
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
