@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "codegen/emit_util.h"
 
@@ -131,13 +132,27 @@ struct Emitter {
   std::string N;  // the model's name, the prefix of public symbols
   std::ostringstream tables, funcs, run;
   int64_t const_bytes = 0, code_bytes = 0;
+  std::set<int> kept;  // residual blocks' inputs: their own static arrays, outside the ping-pong buffers
 
   const Buffer& buf(int b) const { return p.buffers[static_cast<size_t>(b)]; }
   std::string type(int b) const { return int_type(buf(b).min(), buf(b).max()); }
   int bytes(int b) const { return int_bytes(buf(b).min(), buf(b).max()); }
   std::string ptr(int b) const {
     if (b == 0) return "x";
+    if (kept.count(b)) return "kiln_k" + std::to_string(b);
     return std::string(b % 2 ? "kiln_a" : "kiln_b") + ".i" + std::to_string(8 * bytes(b));
+  }
+
+  // y = x + x2 on y's grid (a residual block's output plus its input).
+  void add(const Op& op, const std::string& id) {
+    const Buffer &x = buf(op.in), &x2 = buf(op.in2), &y = buf(op.out);
+    auto shifted = [&](const std::string& v, int frac) {
+      return y.frac == frac ? "(int64_t)" + v : "(int64_t)" + v + " * " + std::to_string(int64_t{1} << (y.frac - frac));
+    };
+    funcs << "/* " << op.name << ": residual add */\nstatic void kiln_op" << id << "(const " << type(op.in) << " *x, const "
+          << type(op.in2) << " *x2, " << type(op.out) << " *y) {\n  int32_t e;\n  for (e = 0; e < " << y.size << "; ++e) y[e] = ("
+          << type(op.out) << ")(" << shifted("x[e]", x.frac) << " + " << shifted("x2[e]", x2.frac) << ");\n}\n\n";
+    code_bytes += 40;
   }
 
   // A table of per-entry (f, m) or literal constants for uniform types; pruned entries get f = `grid` so
@@ -344,7 +359,9 @@ struct Emitter {
 
 CFiles emit_c(const Program& p) {
   KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
-  Emitter em{p, identifier(p.name), {}, {}, {}};
+  Emitter em{p, identifier(p.name), {}, {}, {}, 0, 0, {}};
+  for (const Op& op : p.ops)
+    if (op.kind == Op::kAdd && op.in2 != 0) em.kept.insert(op.in2);
   const std::string& N = em.N;
   const Buffer &in = p.input(), &out = p.out();
   bool requant = false;
@@ -358,6 +375,7 @@ CFiles emit_c(const Program& p) {
       case Op::kDepthwise: em.mac(op, id); break;
       case Op::kMaxPool: em.max_pool(op, id); break;
       case Op::kAvgPool: em.avg_pool(op, id); break;
+      case Op::kAdd: em.add(op, id); break;
       case Op::kLut: em.lut(op, id); break;
       case Op::kSoftmax: em.softmax(op, id), requant = true; break;
       case Op::kHardTanh:
@@ -372,11 +390,13 @@ CFiles emit_c(const Program& p) {
         break;
     }
     const bool in_place = op.kind == Op::kRelu || op.kind == Op::kHardTanh;
-    em.run << "  kiln_op" << id << "(" << (in_place ? "" : em.ptr(op.in) + ", ") << em.ptr(op.out) << ");\n";
+    em.run << "  kiln_op" << id << "(" << (in_place ? "" : em.ptr(op.in) + ", ") << (op.kind == Op::kAdd ? em.ptr(op.in2) + ", " : "")
+           << em.ptr(op.out) << ");\n";
   }
   // The ping-pong buffers: one union per slot, each member as long as the longest buffer of that type.
   std::map<int, int64_t> slot[2];
   for (size_t b = 1; b < p.buffers.size(); ++b) {
+    if (em.kept.count(static_cast<int>(b))) continue;
     int64_t& n = slot[b % 2 ? 0 : 1][em.bytes(static_cast<int>(b))];
     n = std::max(n, p.buffers[b].size);
   }
@@ -389,6 +409,10 @@ CFiles emit_c(const Program& p) {
     for (auto [w, n] : slot[s]) bufs << " int" << 8 * w << "_t i" << 8 * w << '[' << n << "];", bytes = std::max(bytes, w * n);
     bufs << " } " << (s == 0 ? "kiln_a" : "kiln_b") << ";\n";
     f.ram_bytes += (bytes + 7) / 8 * 8;  // a union is aligned (and padded) to its widest member
+  }
+  for (int b : em.kept) {
+    bufs << "static " << em.type(b) << " kiln_k" << b << "[" << p.buffers[static_cast<size_t>(b)].size << "];  /* a residual block's input */\n";
+    f.ram_bytes += p.buffers[static_cast<size_t>(b)].size * em.bytes(b);
   }
   const std::string in_t = em.type(0), out_t = em.type(p.output);
   std::ostringstream h;

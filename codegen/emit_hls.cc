@@ -98,6 +98,9 @@ struct Hls {
 
   std::string signature(const Op& op, const std::string& fn) const {
     const int64_t nin = buf(op.in).size, nout = buf(op.out).size;
+    if (op.kind == Op::kAdd)
+      return "void " + fn + "(" + btype(op.in) + " x[" + std::to_string(nin) + "], " + btype(op.in2) + " x2[" + std::to_string(nin) +
+             "], " + btype(op.out) + " y[" + std::to_string(nout) + "])";
     if (op.kind == Op::kRelu || op.kind == Op::kHardTanh) return "void " + fn + "(" + btype(op.out) + " y[" + std::to_string(nout) + "])";
     return "void " + fn + "(" + btype(op.in) + " x[" + std::to_string(nin) + "], " + btype(op.out) + " y[" +
            std::to_string(nout) + "])";
@@ -382,6 +385,10 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
         break;
       case Op::kLut: h.lut(op, id, fn); break;
       case Op::kAvgPool: h.avg_pool(op, fn); break;
+      case Op::kAdd:
+        h.layers << "// " << op.name << ": residual add (exact: y's type holds every sum)\n" << h.signature(op, fn)
+                 << " {\n#pragma HLS INLINE\n  for (int e = 0; e < " << y.size << "; e++) {\n#pragma HLS UNROLL\n    y[e] = x[e] + x2[e];\n  }\n}\n\n";
+        break;
       case Op::kHardTanh: h.hard_tanh(op, fn); break;
       case Op::kSoftmax: h.softmax(op, id, fn); break;
       case Op::kMaxPool: {
@@ -403,7 +410,8 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
     if (!in_place && op.out != p.output)
       calls << "  " << h.btype(op.out) << ' ' << h.bname(op.out) << '[' << y.size << "];\n#pragma HLS ARRAY_PARTITION variable="
             << h.bname(op.out) << " complete dim=0\n";
-    calls << "  " << fn << '(' << (in_place ? "" : h.bname(op.in) + ", ") << h.bname(op.out) << ");\n";
+    calls << "  " << fn << '(' << (in_place ? "" : h.bname(op.in) + ", ") << (op.kind == Op::kAdd ? h.bname(op.in2) + ", " : "")
+          << h.bname(op.out) << ");\n";
   }
   // The float front end: standardisation and the input quantizer.
   std::ostringstream qi;

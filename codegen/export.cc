@@ -51,7 +51,7 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
     NoGradGuard ng;
     for (const auto& l : qm.layers()) ebops[l.layer->name()] = qm.ebops(l).value()[0];
   }
-  const char* kinds[] = {"quantize", "dense", "conv", "depthwise_conv", "relu", "max_pool", "table", "hard_tanh", "softmax", "avg_pool"};
+  const char* kinds[] = {"quantize", "dense", "conv", "depthwise_conv", "relu", "max_pool", "table", "hard_tanh", "softmax", "avg_pool", "add"};
   std::vector<Row> rows;
   for (const Op& op : p.ops) {
     Row r;

@@ -209,6 +209,7 @@ Program lower(const DeployedModel& d, const std::string& name) {
   if (steps.empty() || steps[0].kind != DeployedModel::Step::kQuantize || !steps[0].from_float)
     throw InputError("cannot generate code: the model's input is not quantized (its first layer has no input quantizer)");
   int cur = -1;
+  std::vector<int> kept;  // buffers holding residual blocks' inputs, innermost last
   for (const auto& s : steps) {
     Op op;
     op.name = s.name;
@@ -237,6 +238,9 @@ Program lower(const DeployedModel& d, const std::string& name) {
       case DeployedModel::Step::kRelu:
       case DeployedModel::Step::kHardTanh: {
         op.kind = s.kind == DeployedModel::Step::kRelu ? Op::kRelu : Op::kHardTanh, op.out = cur;
+        if (std::find(kept.begin(), kept.end(), cur) != kept.end())
+          throw InputError("layer '" + s.name + "': a residual body that starts with an activation is not supported by the "
+                           "code generators (put the activation before the block or after a layer inside it)");
         Buffer& b = p.buffers[static_cast<size_t>(cur)];
         if (op.kind == Op::kRelu) {
           narrow_in_place(b, [](int64_t v) { return std::max<int64_t>(v, 0); });
@@ -266,6 +270,28 @@ Program lower(const DeployedModel& d, const std::string& name) {
           });
           y.lo.push_back(lo / n), y.hi.push_back(hi / n);  // trunc(sum / n) is monotone in the sum
         }
+        p.buffers.push_back(y);
+        break;
+      }
+      case DeployedModel::Step::kSave:
+        kept.push_back(cur);
+        continue;
+      case DeployedModel::Step::kAdd: {
+        KILN_CHECK(!kept.empty(), "residual add without its kept input");
+        op.kind = Op::kAdd, op.in2 = kept.back();
+        kept.pop_back();
+        const Buffer &a = p.buffers[static_cast<size_t>(cur)], &b = p.buffers[static_cast<size_t>(op.in2)];
+        KILN_CHECK(a.size == b.size, "layer '" + s.name + "': residual add of " + std::to_string(a.size) + " and " +
+                                         std::to_string(b.size) + " values");
+        Buffer y;
+        y.shape = a.shape, y.size = a.size, y.frac = std::max(a.frac, b.frac);
+        KILN_CHECK(y.frac - std::min(a.frac, b.frac) < 30, "layer '" + s.name + "': residual add of grids too far apart");
+        const int64_t sa = int64_t{1} << (y.frac - a.frac), sb = int64_t{1} << (y.frac - b.frac);
+        for (int64_t e = 0; e < y.size; ++e) {
+          y.lo.push_back(a.lo[static_cast<size_t>(e)] * sa + b.lo[static_cast<size_t>(e)] * sb);
+          y.hi.push_back(a.hi[static_cast<size_t>(e)] * sa + b.hi[static_cast<size_t>(e)] * sb);
+        }
+        KILN_CHECK(signed_bits(y.min(), y.max()) <= 32, "layer '" + s.name + "': residual sum needs more than 32 bits");
         p.buffers.push_back(y);
         break;
       }
@@ -369,6 +395,12 @@ std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_cod
             const int64_t v = x[static_cast<size_t>(base + n)];
             out = any ? std::max(out, v) : v, any = true;
           });
+          break;
+        }
+        case Op::kAdd: {
+          const Buffer& b = p.buffers[static_cast<size_t>(op.in2)];
+          out = x[static_cast<size_t>(o)] * (int64_t{1} << (yb.frac - xb.frac)) +
+                buf[static_cast<size_t>(op.in2)][static_cast<size_t>(o)] * (int64_t{1} << (yb.frac - b.frac));
           break;
         }
         case Op::kAvgPool: {

@@ -47,9 +47,10 @@ struct TypeTable {
 using compress::Window;
 
 struct Op {
-  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool } kind = kQuantize;
+  enum Kind { kQuantize, kDense, kConv, kDepthwise, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool, kAdd } kind = kQuantize;
   std::string name;  // the layer (and part) it comes from, for comments and reports
   int in = 0, out = 0;  // buffer indices (kRelu, kHardTanh: in place, in == out)
+  int in2 = -1;         // kAdd: y = in + in2 (a residual block's kept input), each shifted to out's grid
   // kQuantize: element e of `in` becomes the code of types.type(entry(e)), placed on out's grid.
   TypeTable types;
   // kDense / kConv / kDepthwise: acc = bias[n] + 2^prod_shift * sum(x * w), on out's grid.

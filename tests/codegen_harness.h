@@ -101,6 +101,23 @@ layers:
                       4);
 }
 
+// Residual blocks on digits (a Dense body, and a nested block whose input is kept across two layers).
+inline Trained residual_model() {
+  return digits_model("residual", R"(
+layers:
+  - {type: dense, units: 24, activation: relu}
+  - {type: residual, layers: [{type: dense, units: 24, activation: relu}, {type: dense, units: 24}]}
+  - {type: relu}
+  - {type: residual, layers: [{type: dense, units: 24, activation: relu},
+                              {type: residual, layers: [{type: dense, units: 24}]}]}
+  - {type: dense, units: 10}
+)",
+                      false, 9,
+                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
+                      4);
+}
+
 // Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.
 inline Trained cnn_model() {
   return digits_model("cnn", R"(

@@ -106,6 +106,11 @@ TEST_CASE("tanh table (use_real_tanh): generated C == generated HLS == deployed 
   check_model(t);
 }
 
+TEST_CASE("residual blocks, nested (HGQ, digits): generated C == generated HLS == deployed model") {
+  Trained t = residual_model();
+  check_model(t);
+}
+
 TEST_CASE("reuse factors are validated as hls4ml does; an invalid one names the valid choices") {
   CHECK(codegen::valid_reuse_factors(4, 3) == std::vector<int64_t>{1, 2, 4, 12});
   CHECK(codegen::valid_reuse_factor(16, 64, 16));
