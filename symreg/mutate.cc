@@ -68,20 +68,27 @@ Tree constants(Rng& rng, const Tree& t) {
   return out;
 }
 
+// The subtree s ending at node i of t becomes s op u or u op s (op a random binary operator).
+Tree combine_at(Rng& rng, const Tree& t, int i, const Tree& u, const OpSet& ops) {
+  Tree s = subtree(t, i);
+  if (rng.chance(0.5))
+    s.insert(s.end(), u.begin(), u.end());
+  else
+    s.insert(s.begin(), u.begin(), u.end());
+  s.push_back(Node::function(pick(rng, ops.binary())));
+  if (s.size() > kMaxLength) return t;
+  update_lengths(s);
+  return replace_subtree(t, i, s);
+}
+
+// The new operand is a random tree of 1 to 3 nodes (a leaf, f(leaf), leaf op leaf): one step builds
+// x + x * x from x, or sin(x) * x, which single leaves need two steps (and a surviving middle) for.
 Tree insert(Rng& rng, const Tree& t, const OpSet& ops, int features) {
   int i = random_node(rng, t);
-  Tree s = subtree(t, i);
   bool unary = !ops.unary().empty() && (ops.binary().empty() || rng.chance(0.3));
-  if (unary) {
-    s.push_back(Node::function(pick(rng, ops.unary())));
-  } else if (!ops.binary().empty()) {
-    Node leaf = random_leaf(rng, features);
-    if (rng.chance(0.5))
-      s.push_back(leaf);
-    else
-      s.insert(s.begin(), leaf);
-    s.push_back(Node::function(pick(rng, ops.binary())));
-  }
+  if (!unary) return combine_at(rng, t, i, random_tree(rng, ops, features, 1 + rng.below(3)), ops);
+  Tree s = subtree(t, i);
+  s.push_back(Node::function(pick(rng, ops.unary())));
   if (s.size() > kMaxLength) return t;
   update_lengths(s);
   return replace_subtree(t, i, s);
@@ -142,6 +149,11 @@ Tree mutate(Rng& rng, const Tree& t, const OpSet& ops, int features, Mutation* u
 
 Tree crossover(Rng& rng, const Tree& a, const Tree& b) {
   return replace_subtree(a, random_node(rng, a), subtree(b, random_node(rng, b)));
+}
+
+Tree graft(Rng& rng, const Tree& a, const Tree& b, const OpSet& ops) {
+  if (ops.binary().empty()) return a;
+  return combine_at(rng, a, random_node(rng, a), subtree(b, random_node(rng, b)), ops);
 }
 
 }  // namespace kiln::symreg

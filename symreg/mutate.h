@@ -6,9 +6,12 @@
 //   constants every constant jittered by a relative N(0, 0.1)
 //   subtree   a random subtree replaced by a fresh random tree of up to 7 nodes
 //   hoist     a random operator's subtree replaced by one of its own subtrees (shrinks)
-//   insert    a random subtree s becomes u(s) or s (op) leaf / leaf (op) s
+//   insert    a random subtree s becomes u(s), or s (op) r / r (op) s with r a random tree of 1-3 nodes
 //   delete    a random operator replaced by one of its operands (shrinks)
 //   crossover a random subtree of `a` replaced by a random subtree of `b`
+//   graft     a random subtree s of `a` becomes s (op) r / r (op) s with r a random subtree of `b`: two
+//             partial solutions joined, log(x + 1) and x * x + 1 into log((x + 1) * (x * x + 1)), or two
+//             terms into a sum, where crossover would have to drop one of them
 //
 //   Tree child = mutate(rng, parent, ops, features);
 #pragma once
@@ -35,5 +38,6 @@ const char* mutation_name(Mutation m);
 Tree mutate(Rng& rng, const Tree& t, const OpSet& ops, int features, Mutation* used = nullptr);
 Tree mutate_with(Mutation m, Rng& rng, const Tree& t, const OpSet& ops, int features);
 Tree crossover(Rng& rng, const Tree& a, const Tree& b);
+Tree graft(Rng& rng, const Tree& a, const Tree& b, const OpSet& ops);
 
 }  // namespace kiln::symreg

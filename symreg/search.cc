@@ -147,8 +147,13 @@ Tree make_child(Context& cx, Rng& rng, const std::vector<Individual>& pop) {
   const int features = cx.pb.x->features();
   const Tree& parent = tournament(rng, pop, o.tournament).c.tree;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    Tree child = rng.chance(o.p_crossover) ? crossover(rng, parent, tournament(rng, pop, o.tournament).c.tree)
-                                           : mutate(rng, parent, o.ops, features);
+    Tree child;
+    if (rng.chance(o.p_crossover)) {
+      const Tree& other = tournament(rng, pop, o.tournament).c.tree;
+      child = rng.chance(o.p_graft) ? graft(rng, parent, other, o.ops) : crossover(rng, parent, other);
+    } else {
+      child = mutate(rng, parent, o.ops, features);
+    }
     if (within_limits(child, o.ops, o.limits)) return child;
   }
   return parent;

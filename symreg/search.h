@@ -2,8 +2,8 @@
 //
 // Each generation, every island makes `population` offspring: a parent chosen by tournament (on
 // non-domination rank, then crowding, over loss and complexity: NSGA-II), then with probability
-// p_crossover a subtree crossover with a second parent, else one mutation (mutate.h); limits are enforced
-// by retrying (up to 8 times) and else keeping the parent. The offspring is fitted (fit.h: LM on its
+// p_crossover a subtree crossover or graft with a second parent, else one mutation (mutate.h); limits are
+// enforced by retrying (up to 8 times) and else keeping the parent. The offspring is fitted (fit.h: LM on its
 // constants with probability p_optimize, linear scaling always) and simplified. Survivors are the best
 // `population` of parents and offspring under NSGA-II (duplicates removed). Every migration_interval
 // generations each island sends copies of its `migrants` best to the next island and receives hall-of-fame
@@ -37,7 +37,8 @@ struct SearchOptions {
   double time_limit = 0;    // seconds; 0 = none
   double target_loss = -1;  // stop once the best loss is <= this; < 0 = never
   int tournament = 5;
-  double p_crossover = 0.2;
+  double p_crossover = 0.3;
+  double p_graft = 0.5;     // of the crossovers, the share that grafts instead (mutate.h)
   double p_optimize = 1.0;  // probability that an offspring gets LM on its constants
   FitOptions fit;
   int migration_interval = 10;

@@ -2,6 +2,8 @@
 // parsing, and the operator-set errors users see.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "symreg/generate.h"
 #include "symreg/mutate.h"
 #include "symreg/tree.h"
@@ -88,11 +90,28 @@ TEST_CASE("random trees and every mutation keep the postfix array well formed") 
     }
     Tree w = crossover(rng, t, random_tree(rng, ops, 3, 10));
     update_lengths(w);
+    Tree b = random_tree(rng, ops, 3, 10);
+    Tree g = graft(rng, t, b, ops);
+    update_lengths(g);
+    CHECK(g.size() > t.size());  // grafting keeps all of t and adds an operator and part of b
+    CHECK(g.size() <= t.size() + b.size() + 1);
   }
   // Without unary operators, trees use their whole (odd) budget.
   OpSet arith = OpSet::parse("+,-,*,/");
   CHECK(random_tree(rng, arith, 2, 31).size() == 31);
   CHECK(random_tree(rng, arith, 2, 32).size() == 31);
+}
+
+TEST_CASE("graft joins a subtree of one parent to a subtree of the other") {
+  OpSet ops = OpSet::parse("*");
+  Tree a = parse_expr("log(x + 1)", {"x"}), b = parse_expr("x * x + 1", {"x"});
+  std::set<std::string> seen;
+  Rng rng(5);
+  for (int i = 0; i < 400; ++i) seen.insert(to_infix(graft(rng, a, b, ops), {"x"}));
+  CHECK(seen.count("log((x + 1) * (x * x + 1))") == 1);
+  CHECK(seen.count("log(x + 1) * (x * x + 1)") == 1);
+  CHECK(seen.count("log((x * x + 1) * (x + 1))") == 1);
+  for (const std::string& s : seen) CHECK(s.find("log") != std::string::npos);  // a is never cut
 }
 
 TEST_CASE("the same Rng seed and task ids give the same stream; different ids differ") {
