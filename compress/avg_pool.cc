@@ -30,9 +30,15 @@ std::vector<int64_t> window_counts(const Shape& in, const Shape& out, const nn::
   return n;
 }
 
+Shape pool_output_shape(const nn::Layer& pool) {
+  Shape out = pool.output_shape();
+  while (out.size() < pool.input_shape().size()) out.insert(out.begin(), 1);
+  return out;
+}
+
 AvgPoolRound::AvgPoolRound(const nn::Layer& pool, std::shared_ptr<FixedQuantizer> input)
     : input_(std::move(input)),
-      counts_(window_counts(pool.input_shape(), pool.output_shape(), *pool.geometry())),
+      counts_(window_counts(pool.input_shape(), pool_output_shape(pool), *pool.geometry())),
       channels_(pool.output_shape().back()) {}
 
 Var AvgPoolRound::apply(const Var& x, nn::Context&) {

@@ -20,6 +20,8 @@ int finest_frac(const FixedQuantizer& q);
 
 // Real inputs per output position of a pooling window (row-major over the output positions).
 std::vector<int64_t> window_counts(const Shape& in, const Shape& out, const nn::Geometry& g);
+// A pooling layer's output shape with its spatial axes ([C] of a global pooling becomes [1, 1, C] or [1, C]).
+Shape pool_output_shape(const nn::Layer& pool);
 
 class AvgPoolRound : public nn::Transform {
  public:

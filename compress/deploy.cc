@@ -189,7 +189,7 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
         first = false;
       }
       Step s = make_step(g->max ? Step::kMaxPool : Step::kAvgPool, l->name());
-      s.in_shape = l->input_shape(), s.out_shape = l->output_shape(), s.geom = *g;
+      s.in_shape = l->input_shape(), s.out_shape = pool_output_shape(*l), s.geom = *g;
       if (!g->max) {
         if (it == quant.end()) refuse("an average pooling layer deploys only with its input quantized");
         // The sum of a window must stay exact in the float average training computes (avg_pool.h).

@@ -137,7 +137,8 @@ layers:
                       4);
 }
 
-// Conv1D + max pooling + average pooling (same padding: windows of 2 and 3 inputs) on synthetic sequences
+// Conv1D + max pooling + average pooling (same padding: windows of 2 and 3 inputs) + global average pooling
+// on synthetic sequences
 // [16 steps, 2 channels]: the class is which of 3 shapes is hidden in noise.
 inline Trained conv1d_model() {
   Trained t;
@@ -166,7 +167,7 @@ layers:
   - {type: max_pool1d, pool_size: 2}
   - {type: conv1d, filters: 8, kernel_size: 3, strides: 2, padding: same, activation: relu}
   - {type: avg_pool1d, pool_size: 3, strides: 1, padding: same}
-  - {type: flatten}
+  - {type: global_avg_pool}
   - {type: dense, units: 3}
 )",
                                  {16, 2}, 5);

@@ -86,7 +86,7 @@ TEST_CASE("dense MLP (HGQ, digits): generated C == generated HLS == deployed mod
   check_model(t);
 }
 
-TEST_CASE("Conv1D + max and average pooling model (HGQ): generated C == generated HLS == deployed model on the whole test split") {
+TEST_CASE("Conv1D + max, average and global average pooling model (HGQ): generated C == generated HLS == deployed model on the whole test split") {
   Trained t = conv1d_model();
   check_model(t);
 }

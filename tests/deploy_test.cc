@@ -182,7 +182,7 @@ TEST_CASE("table activations deploy exactly: hard tanh, sigmoid and tanh tables,
   CHECK(distinct(y) > 4);
 }
 
-TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same padding, 1-d and 2-d") {
+TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same padding, 1-d, 2-d and global") {
   std::mt19937_64 rng(6);
   auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
   std::vector<double> y = deploy_random_widths(
@@ -193,6 +193,11 @@ TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same paddi
   y = deploy_random_widths("  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: avg_pool1d, pool_size: 3}\n  - {type: flatten}\n"
                            "  - {type: dense, units: 2}\n",
                            {10, 2}, "overflow_mode_data: SAT\n", rng);
+  CHECK(distinct(y) > 10);
+  // Global average pooling: one window over the whole input.
+  y = deploy_random_widths("  - {type: conv2d, filters: 4, kernel_size: 2, activation: relu}\n  - {type: global_avg_pool}\n"
+                           "  - {type: dense, units: 3}\n",
+                           {4, 3, 2}, "overflow_mode_data: WRAP\n", rng);
   CHECK(distinct(y) > 10);
 }
 

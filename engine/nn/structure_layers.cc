@@ -30,18 +30,27 @@ class Dropout : public Layer {
   float rate_;
 };
 
-// Mean over every axis but the channels: [L, C] or [H, W, C] -> [C].
+// Mean over every axis but the channels: [L, C] or [H, W, C] -> [C]. For deployment it is an average
+// pooling whose one window covers the input (its geometry), with the same input and output slots.
 class GlobalAvgPool : public Layer {
  public:
   std::string type() const override { return "global_avg_pool"; }
   Shape build(const Shape& in, std::mt19937_64&) override {
-    if (in.size() < 2) shape_error(in, "needs spatial axes and channels");
+    if (in.size() < 2 || in.size() > 3) shape_error(in, "needs [length, channels] or [height, width, channels]");
+    std::vector<int> window(in.begin(), in.end() - 1);
+    geom_ = {static_cast<int>(window.size()), window, window, Padding::kValid, false, false};
     return out_shape_ = {in.back()};
   }
-  Var forward(const Var& x, Context&) override {
+  const Geometry* geometry() const override { return &geom_; }
+  bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kOutput; }
+  Var forward(const Var& in, Context& ctx) override {
+    Var x = through(Slot::kInput, in, ctx);
     int64_t b = x.dim(0), c = x.shape().back();
-    return mean(reshape(x, {b, -1, c}), 1);
+    return through(Slot::kOutput, mean(reshape(x, {b, -1, c}), 1), ctx);
   }
+
+ private:
+  Geometry geom_;
 };
 
 // y = x + body(x); the body must keep the shape.
