@@ -237,7 +237,9 @@ struct Emitter {
   void lut(const Op& op, const std::string& id) {
     const Buffer& y = buf(op.out);
     const int64_t n = static_cast<int64_t>(op.table.size()), sh = op.lut_shift;
-    const_bytes += write_array(tables, "static const", "kiln_t" + id, op.table, bytes(op.out));
+    // The whole table's range: entries the inputs cannot reach may not fit the output buffer's type.
+    const auto [tlo, thi] = std::minmax_element(op.table.begin(), op.table.end());
+    const_bytes += write_array(tables, "static const", "kiln_t" + id, op.table, int_bytes(*tlo, *thi));
     std::string q = "0";
     if (sh >= 0) q = "(int64_t)x[e] * " + std::to_string(int64_t{1} << sh);  // lower() bounds it below 2^31
     else if (sh > -63) q = "x[e] >= 0 ? (int64_t)x[e] >> " + std::to_string(-sh) + " : -((-(int64_t)x[e]) >> " + std::to_string(-sh) + ")";
