@@ -9,7 +9,8 @@
 //
 // How it is fast: variable nodes read the data columns in place and constant columns are filled once per
 // tree, so per batch only operator nodes run, each a tight vector loop over kBatch floats
-// (kernels.h); the operator list is decoded once per tree, not once per batch.
+// (kernels.h); the operator list is decoded once per tree, not once per batch. Data of at most
+// kSmallBatch rows run narrower kernels (rows beyond x.rows() of out and jac are then left undefined).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,6 +43,7 @@ class Evaluator {
   std::vector<int> vars_;           // indices of variable nodes
   std::vector<uint8_t> has_const_;  // per node: does its subtree hold a constant?
   std::vector<int> const_slot_;     // per node: its constant's index, or -1 (jacobian's scratch)
+  int width_ = 0;                   // rows each kernel computes: kBatch, or kSmallBatch on small data
 };
 
 }  // namespace kiln::symreg

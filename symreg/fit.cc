@@ -90,6 +90,36 @@ void snap_constants(Fitted& out, const Problem& pb, Evaluator& ev, float* scratc
   if (l <= out.loss * (1 + 1e-6) + 1e-30) out.tree = std::move(s), out.loss = l;
 }
 
+// Solves A d = b for a symmetric positive definite A (n x n, lower triangle read, overwritten by its
+// Cholesky factor). False when a pivot is not positive: the damping was too small for A's conditioning.
+// Plain loops: n is the number of constants plus two, and a general solver's setup costs more than this.
+bool cholesky_solve(Eigen::MatrixXd& A, const Eigen::VectorXd& b, Eigen::VectorXd& d) {
+  const int n = static_cast<int>(A.rows());
+  for (int j = 0; j < n; ++j) {
+    double diag = A(j, j);
+    for (int k = 0; k < j; ++k) diag -= A(j, k) * A(j, k);
+    if (!(diag > 0)) return false;
+    const double l = std::sqrt(diag);
+    A(j, j) = l;
+    for (int i = j + 1; i < n; ++i) {
+      double v = A(i, j);
+      for (int k = 0; k < j; ++k) v -= A(i, k) * A(j, k);
+      A(i, j) = v / l;
+    }
+  }
+  for (int i = 0; i < n; ++i) {  // L z = b
+    double v = b[i];
+    for (int k = 0; k < i; ++k) v -= A(i, k) * d[k];
+    d[i] = v / A(i, i);
+  }
+  for (int i = n - 1; i >= 0; --i) {  // L^T d = z
+    double v = d[i];
+    for (int k = i + 1; k < n; ++k) v -= A(k, i) * d[k];
+    d[i] = v / A(i, i);
+  }
+  return d.allFinite();
+}
+
 }  // namespace
 
 double evaluate_loss(const Tree& t, const Problem& pb, Evaluator& ev, float* scratch) {
@@ -149,9 +179,8 @@ Fitted fit(const Tree& t0, const Problem& full, const FitOptions& opt, Evaluator
   // allocation was a tenth of the search's time.
   double lambda = 1e-3;
   Eigen::MatrixXd H(np, np), A(np, np);
-  Eigen::VectorXd g(np), d(np);
+  Eigen::VectorXd g(np), minus_g(np), d(np);
   std::vector<double> row(static_cast<size_t>(np));
-  Eigen::LDLT<Eigen::MatrixXd> ldlt(np);
   AlignedFloats tf(static_cast<size_t>(padded));
   Tree tt = t;
   State trial;
@@ -171,15 +200,13 @@ Fitted fit(const Tree& t0, const Problem& full, const FitOptions& opt, Evaluator
         for (int l = 0; l <= k; ++l) H(k, l) += hk * row[l];
       }
     }
-    for (int k = 0; k < np; ++k)
-      for (int l = 0; l < k; ++l) H(l, k) = H(k, l);
     if (!g.allFinite() || !H.allFinite()) break;
+    minus_g = -g;
     bool improved = false;
     for (int attempt = 0; attempt < 10 && !improved; ++attempt) {
       A = H;
       for (int k = 0; k < np; ++k) A(k, k) += lambda * std::max(H(k, k), 1e-9);
-      d = ldlt.compute(A).solve(-g);
-      if (!d.allFinite()) {
+      if (!cholesky_solve(A, minus_g, d)) {
         lambda *= 4;
         continue;
       }
