@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
 #include <utility>
@@ -113,6 +114,27 @@ const Individual& tournament(Rng& rng, const std::vector<Individual>& pop, int k
   return *best;
 }
 
+// Has the front made progress: some complexity's loss at most half what it was, or a complexity new to
+// the front? Losses below 1e-10 of the simplest entry's (a constant: the targets' variance) count as
+// exact, so that float noise at the bottom is no progress.
+class FrontProgress {
+ public:
+  bool update(const std::vector<Candidate>& front) {
+    bool better = false;
+    double floor = front.empty() ? 0 : 1e-10 * front.front().loss;
+    for (const Candidate& c : front) {
+      auto it = last_.find(c.complexity);
+      if (it == last_.end() || (c.loss <= 0.5 * it->second && it->second > floor)) better = true;
+    }
+    last_.clear();
+    for (const Candidate& c : front) last_[c.complexity] = c.loss;
+    return better;
+  }
+
+ private:
+  std::map<int, double> last_;
+};
+
 struct Context {
   const Problem& pb;
   const SearchOptions& opt;
@@ -213,6 +235,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
   std::vector<std::vector<Individual>> pop(static_cast<size_t>(I));
   std::vector<Individual> slots(static_cast<size_t>(I) * P);
   HallOfFame hof;
+  HallOfFame epoch;  // what the islands found since the last restart: the entries migration hands out
   SearchResult res;
 
   // Runs f(island, slot, rng) for every slot in parallel, then offers every result to the hall of fame
@@ -225,6 +248,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
     }
     for (const Individual& ind : slots) {
       hof.offer(ind.c);
+      epoch.offer(ind.c);
       res.node_evals += ind.node_evals;
     }
     res.candidates += I * P;
@@ -236,7 +260,8 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
         std::vector<Individual>(slots.begin() + i * P, slots.begin() + (i + 1) * P), static_cast<size_t>(P));
 
   res.stop_reason = "generations";
-  double best_seen = hof.best_loss();
+  FrontProgress progress;
+  progress.update(hof.front());
   int last_improvement = 0;
   double last_t = elapsed(), last_evals = res.node_evals;
   for (int g = 1; opt.generations == 0 || g <= opt.generations; ++g) {
@@ -251,7 +276,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
     }
     if (opt.migration_interval > 0 && g % opt.migration_interval == 0) {
       std::vector<std::vector<Individual>> snapshot = pop;
-      std::vector<Candidate> front = hof.front();
+      std::vector<Candidate> front = epoch.front();
       for (int i = 0; i < I; ++i) {
         auto& dst = pop[static_cast<size_t>(i)];
         const auto& src = snapshot[static_cast<size_t>((i + 1) % I)];
@@ -270,20 +295,20 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
         dst = survive(std::move(dst), static_cast<size_t>(P));
       }
     }
-    // Restart on stagnation: the worse half of every island becomes fresh random expressions.
-    double best_now = hof.best_loss();
-    if (best_now < best_seen) best_seen = best_now, last_improvement = g;
+    // Restart on stagnation: every island starts again from fresh random expressions, and migration
+    // hands out only what they find from now on, so that they do not fall back into the basin the
+    // search was stuck in; the hall of fame keeps everything for the result.
+    if (progress.update(hof.front())) last_improvement = g;
     if (opt.stagnation > 0 && g - last_improvement >= opt.stagnation) {
       last_improvement = g;
+      ++res.restarts;
+      epoch = HallOfFame();
       run_slots(static_cast<uint64_t>(g) | (1ull << 62),
                 [&](int, Rng& rng) { return evaluate(cx, initial_tree(cx, rng), rng); });
-      for (int i = 0; i < I; ++i) {
-        auto& dst = pop[static_cast<size_t>(i)];
-        dst.resize(std::min(dst.size(), static_cast<size_t>(P / 2)));
-        dst.insert(dst.end(), slots.begin() + i * P,
-                   slots.begin() + i * P + (P - static_cast<int>(dst.size())));
-        dst = survive(std::move(dst), static_cast<size_t>(P));
-      }
+      for (int i = 0; i < I; ++i)
+        pop[static_cast<size_t>(i)] =
+            survive(std::vector<Individual>(slots.begin() + i * P, slots.begin() + (i + 1) * P),
+                    static_cast<size_t>(P));
     }
     res.generations = g;
     double now = elapsed();
@@ -291,7 +316,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
       GenerationStats st;
       st.generation = g, st.best_loss = hof.best_loss(), st.front_size = hof.front().size();
       st.node_evals_per_second = now > last_t ? (res.node_evals - last_evals) / (now - last_t) : 0;
-      st.seconds = now, st.candidates = res.candidates;
+      st.seconds = now, st.candidates = res.candidates, st.restarts = res.restarts;
       on_generation(st);
     }
     last_t = now, last_evals = res.node_evals;

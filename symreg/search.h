@@ -5,11 +5,14 @@
 // p_crossover a subtree crossover or graft with a second parent, else one mutation (mutate.h); limits are
 // enforced by retrying (up to 8 times) and else keeping the parent. The offspring is fitted (fit.h: LM on its
 // constants with probability p_optimize, linear scaling always) and simplified. Survivors are the best
-// `population` of parents and offspring under NSGA-II (duplicates removed). Every migration_interval
-// generations each island sends copies of its `migrants` best to the next island and receives hall-of-fame
-// entries (the best expression at some complexity). The hall of fame collects every offspring. When the
-// best loss has not improved for `stagnation` generations, the worse half of every island is replaced by
-// fresh random expressions. On large data the LM iterations see a fixed random subset of fit_rows rows.
+// `population` of parents and offspring under NSGA-II (one per shape: duplicates removed). Every
+// migration_interval generations each island sends copies of its `migrants` best to the next island and
+// receives hall-of-fame entries (the best expression at some complexity). The hall of fame collects every
+// offspring. When the front has made no progress (no complexity's loss halved, none added) for
+// `stagnation` generations, every island restarts from fresh random expressions and migration hands out
+// only what is found after the restart: a run that settled on a wrong structure gets a fresh start, and
+// the hall of fame keeps what it had. On large data the LM iterations see a fixed random subset of
+// fit_rows rows.
 //
 // Determinism: offspring slot s of island i in generation g draws from Rng::derive(seed, {g, i, s}) and
 // reads only the previous generation, so the same seed gives the same front whatever the thread count.
@@ -43,7 +46,7 @@ struct SearchOptions {
   FitOptions fit;
   int migration_interval = 10;
   int migrants = 5;         // from the neighbouring island, plus up to this many hall-of-fame entries
-  int stagnation = 300;     // generations without a better best loss before half of every island restarts
+  int stagnation = 200;     // generations without progress of the front before every island restarts
   int64_t fit_rows = 2048;  // LM runs on a fixed random subset of this many rows (the loss on all rows)
   uint64_t seed = 1;
   int threads = 1;  // OpenMP threads; 0 = all
@@ -58,6 +61,7 @@ struct GenerationStats {
   double node_evals_per_second = 0;  // tree length x rows per second, fitting included
   double seconds = 0;                // since the start
   int64_t candidates = 0;            // offspring evaluated so far
+  int restarts = 0;                  // restarts on stagnation so far
 };
 
 struct SearchResult {
@@ -67,6 +71,7 @@ struct SearchResult {
   double node_evals = 0;
   int64_t candidates = 0;
   std::string stop_reason;  // "generations", "time limit", "target loss", "stop condition"
+  int restarts = 0;         // restarts on stagnation
 };
 
 // Checks the options against the problem; InputError naming the flag and value when impossible (e.g. a

@@ -28,9 +28,9 @@ SearchResult run_nguyen(int id, uint64_t seed, int threads, int generations, boo
 
 }  // namespace
 
-TEST_CASE("Nguyen 1, 3, 5 and 8 are recovered exactly (complexity <= the formula's, R^2 >= 0.99999)") {
+TEST_CASE("Nguyen 1, 3, 5, 6 and 8 are recovered exactly (complexity <= the formula's, R^2 >= 0.99999)") {
   OpSet ops = OpSet::parse(nguyen_ops());
-  for (int id : {1, 3, 5, 8}) {
+  for (int id : {1, 3, 5, 6, 8}) {
     SearchResult r = run_nguyen(id, 1, 1, 1000, true);
     int k = recovered_index(nguyen(id), r.front, ops);
     INFO("N", id, " front best: ", to_infix(r.front.back().tree, {"x"}));
@@ -52,6 +52,31 @@ TEST_CASE("same seed, 1 thread vs 2 threads: identical fronts") {
   bool same = c.front.size() == a.front.size();
   for (size_t i = 0; same && i < a.front.size(); ++i) same = c.front[i].tree == a.front[i].tree;
   CHECK_FALSE(same);
+}
+
+TEST_CASE("restart on stagnation: islands start again, the same whatever the thread count") {
+  // With only sin, x^3 + x^2 + x cannot be fitted and the front soon stops improving.
+  NguyenData d = make_nguyen_data(nguyen(1), 20, 1);
+  Problem pb{&d.x, d.y, {}, LossKind::kMse};
+  SearchOptions opt;
+  opt.ops = OpSet::parse("+,sin");
+  opt.generations = 60;
+  opt.stagnation = 8;
+  SearchResult a = search(pb, opt);
+  CHECK(a.restarts >= 2);
+  opt.threads = 2;
+  SearchResult b = search(pb, opt);
+  CHECK(b.restarts == a.restarts);
+  REQUIRE(a.front.size() == b.front.size());
+  for (size_t i = 0; i < a.front.size(); ++i) CHECK(a.front[i].tree == b.front[i].tree);
+  // The hall of fame is not reset by a restart: the final front is at least as good as the front after 9
+  // generations, and a.restarts >= 2 puts a restart after generation 9 (restarts are >= 8 apart).
+  opt.threads = 1, opt.stagnation = 0;
+  SearchResult none = search(pb, opt);
+  CHECK(none.restarts == 0);
+  opt.stagnation = 8, opt.generations = 9;
+  double before = search(pb, opt).front.back().loss;
+  CHECK(a.front.back().loss <= before);
 }
 
 TEST_CASE("the front is Pareto: complexity increases, loss decreases; limits hold") {

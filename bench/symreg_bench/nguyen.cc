@@ -72,14 +72,17 @@ int main(int argc, char** argv) {
         return false;
       };
       auto t0 = std::chrono::steady_clock::now();
-      SearchResult r = search(pb, opt);
+      int last_restart = 0, restarts = 0;  // the generation of the last restart on stagnation
+      SearchResult r = search(pb, opt, [&](const GenerationStats& g) {
+        if (g.restarts != restarts) restarts = g.restarts, last_restart = g.generation;
+      });
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       int idx = recovered_index(p, r.front, opt.ops);
       if (idx >= 0) ++ok, example = to_infix(r.front[static_cast<size_t>(idx)].tree, {"x", "y"});
       sum_s += s, max_s = std::max(max_s, s);
       if (verbose) {
-        std::printf("  N%d seed %d: %s in %.2f s, %d generations; %s\n", id, seed,
-                    idx >= 0 ? "recovered" : "missed", s, r.generations,
+        std::printf("  N%d seed %d: %s in %.2f s, %d generations, %d restarts (last at %d); %s\n", id, seed,
+                    idx >= 0 ? "recovered" : "missed", s, r.generations, r.restarts, last_restart,
                     to_infix(r.front[static_cast<size_t>(idx >= 0 ? idx : 0)].tree, {"x", "y"}).c_str());
         // The simple end of the front, where a miss shows what the search settled on instead.
         for (const Candidate& c : r.front)
