@@ -81,12 +81,13 @@ Tree combine_at(Rng& rng, const Tree& t, int i, const Tree& u, const OpSet& ops)
   return replace_subtree(t, i, s);
 }
 
-// The new operand is a random tree of 1 to 3 nodes (a leaf, f(leaf), leaf op leaf): one step builds
-// x + x * x from x, or sin(x) * x, which single leaves need two steps (and a surviving middle) for.
+// The new operand is a random tree of 1 to 5 nodes (a leaf, f(leaf), leaf op leaf, x * x + c, ...): one
+// step builds x + x * x from x, or (x + 1) * (x * x + c) from x + 1, which single leaves need several
+// steps (and surviving intermediates) for.
 Tree insert(Rng& rng, const Tree& t, const OpSet& ops, int features) {
   int i = random_node(rng, t);
   bool unary = !ops.unary().empty() && (ops.binary().empty() || rng.chance(0.3));
-  if (!unary) return combine_at(rng, t, i, random_tree(rng, ops, features, 1 + rng.below(3)), ops);
+  if (!unary) return combine_at(rng, t, i, random_tree(rng, ops, features, 1 + rng.below(5)), ops);
   Tree s = subtree(t, i);
   s.push_back(Node::function(pick(rng, ops.unary())));
   if (s.size() > kMaxLength) return t;

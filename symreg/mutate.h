@@ -6,7 +6,7 @@
 //   constants every constant jittered by a relative N(0, 0.1)
 //   subtree   a random subtree replaced by a fresh random tree of up to 7 nodes
 //   hoist     a random operator's subtree replaced by one of its own subtrees (shrinks)
-//   insert    a random subtree s becomes u(s), or s (op) r / r (op) s with r a random tree of 1-3 nodes
+//   insert    a random subtree s becomes u(s), or s (op) r / r (op) s with r a random tree of 1-5 nodes
 //   delete    a random operator replaced by one of its operands (shrinks)
 //   crossover a random subtree of `a` replaced by a random subtree of `b`
 //   graft     a random subtree s of `a` becomes s (op) r / r (op) s with r a random subtree of `b`: two

@@ -46,7 +46,7 @@ struct SearchOptions {
   FitOptions fit;
   int migration_interval = 10;
   int migrants = 5;         // from the neighbouring island, plus up to this many hall-of-fame entries
-  int stagnation = 200;     // generations without progress of the front before every island restarts
+  int stagnation = 100;     // generations without progress of the front before every island restarts
   int64_t fit_rows = 2048;  // LM runs on a fixed random subset of this many rows (the loss on all rows)
   uint64_t seed = 1;
   int threads = 1;  // OpenMP threads; 0 = all
