@@ -23,7 +23,7 @@ constexpr uint64_t kInitGeneration = ~0ull;  // the Rng stream id of the initial
 
 struct Individual {
   Candidate c;
-  uint64_t hash = 0;
+  uint64_t shape = 0;  // hash_shape of the tree: survival keeps one individual per shape
   int rank = 0;
   double crowding = 0;
   double node_evals = 0;
@@ -93,7 +93,7 @@ std::vector<Individual> survive(std::vector<Individual> v, size_t keep) {
   std::set<std::pair<int, double>> seen_fit;
   std::vector<Individual> u;
   for (size_t i : order)
-    if (seen.insert(v[i].hash).second && seen_fit.insert({v[i].c.complexity, v[i].c.loss}).second)
+    if (seen.insert(v[i].shape).second && seen_fit.insert({v[i].c.complexity, v[i].c.loss}).second)
       u.push_back(std::move(v[i]));
   rank_and_crowd(u);
   std::vector<size_t> idx(u.size());
@@ -159,7 +159,7 @@ Individual evaluate(Context& cx, const Tree& t, Rng& rng) {
   ind.c.tree = std::move(f.tree);
   ind.c.loss = std::isfinite(f.loss) ? f.loss : kInf;
   ind.c.complexity = complexity(ind.c.tree, cx.opt.ops);
-  ind.hash = hash_shape(ind.c.tree);
+  ind.shape = hash_shape(ind.c.tree);
   ind.node_evals = evals;
   return ind;
 }
@@ -289,7 +289,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
         for (int k = 0; k < opt.migrants && !front.empty(); ++k) {
           Individual h;
           h.c = front[static_cast<size_t>(k + i + g / opt.migration_interval) % front.size()];
-          h.hash = hash_shape(h.c.tree);
+          h.shape = hash_shape(h.c.tree);
           dst.push_back(std::move(h));
         }
         dst = survive(std::move(dst), static_cast<size_t>(P));
