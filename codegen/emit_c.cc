@@ -268,22 +268,6 @@ struct Emitter {
     return std::to_string(t.k) + ", " + std::to_string(t.i + t.f) + ", " + round_name(t.round) + ", " + overflow_name(t.overflow);
   }
 
-  // hls4ml's reduce() over e[lo .. lo + n - 1] as statements; returns the expression of the sum.
-  std::string tree_sum(std::ostream& os, int64_t lo, int64_t n, const compress::FixedType& t, int* tmp) {
-    if (n == 1) return "e[" + std::to_string(lo) + "]";
-    std::string a, b;
-    if (n == 2) {
-      a = "e[" + std::to_string(lo) + "]", b = "e[" + std::to_string(lo + 1) + "]";
-    } else {
-      int64_t left = 1;
-      while (left * 2 <= n - 1) left *= 2;
-      a = tree_sum(os, lo, left, t, tmp), b = tree_sum(os, lo + left, n - left, t, tmp);
-    }
-    const std::string s = "s" + std::to_string((*tmp)++);
-    os << "    const int64_t " << s << " = kiln_requant(" << a << " + " << b << ", 0, " << requant_args(t) << ");\n";
-    return s;
-  }
-
   // The softmax of compress/lut_codes.h on every lane of the last axis, with hls4ml's exp and invert tables.
   void softmax(const Op& op, const std::string& id) {
     const Buffer &x = buf(op.in), &y = buf(op.out);
@@ -313,8 +297,9 @@ struct Emitter {
             << "      for (j = 0; j < " << L << "; ++j)\n        a[j] = kiln_requant(kiln_requant(a[j] - m, 0, "
             << requant_args(compress::softmax_diff_type(in_t)) << "), 0, " << requant_args(in_t) << ");\n    }\n";
     funcs << "    for (j = 0; j < " << L << "; ++j) e[j] = kiln_e" << id << "[" << index("a[j]", in_t) << "];\n";
-    int tmp = 0;
-    const std::string sum = tree_sum(funcs, 0, L, exp_t, &tmp);
+    const std::string sum = adder_tree(funcs, L, "int64_t", [&](const std::string& a, const std::string& b) {
+      return "kiln_requant(" + a + " + " + b + ", 0, " + requant_args(exp_t) + ")";
+    });
     funcs << "    inv = kiln_i" << id << "[" << index(sum, exp_t) << "];\n    for (j = 0; j < " << L << "; ++j) y[l * " << L
           << " + j] = (" << type(op.out) << ")";
     if (sp.result_type)

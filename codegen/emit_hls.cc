@@ -154,21 +154,6 @@ struct Hls {
     layers << "  }\n}\n\n";
   }
 
-  std::string tree_sum(std::ostream& os, int64_t lo, int64_t n, const std::string& type, int* tmp) {
-    if (n == 1) return "e[" + std::to_string(lo) + "]";
-    std::string a, b;
-    if (n == 2) {
-      a = "e[" + std::to_string(lo) + "]", b = "e[" + std::to_string(lo + 1) + "]";
-    } else {
-      int64_t left = 1;
-      while (left * 2 <= n - 1) left *= 2;
-      a = tree_sum(os, lo, left, type, tmp), b = tree_sum(os, lo + left, n - left, type, tmp);
-    }
-    const std::string s = "s" + std::to_string((*tmp)++);
-    os << "    const " << type << ' ' << s << " = " << a << " + " << b << ";\n";
-    return s;
-  }
-
   // hls4ml's softmax (stable or latency) on every lane of the last axis.
   void softmax(const Op& op, int id, const std::string& fn) {
     const std::string is = std::to_string(id), T = "softmax" + is;
@@ -195,8 +180,7 @@ struct Hls {
              << "    for (int j = 0; j < " << L << "; j++) {\n      const " << T << "_diff_t d = a[j] - m;\n      a[j] = d;\n    }\n";
     layers << "    for (int j = 0; j < " << L << "; j++) {\n      const ap_fixed<32, 32, AP_TRN> t = a[j] * in_scale;\n"
            << "      e[j] = exp_table" << is << "[t.to_int() & " << n - 1 << "];\n    }\n";
-    int tmp = 0;
-    const std::string sum = tree_sum(layers, 0, L, T + "_exp_t", &tmp);
+    const std::string sum = adder_tree(layers, L, T + "_exp_t", [](const std::string& a, const std::string& b) { return a + " + " + b; });
     layers << "    const ap_fixed<32, 32, AP_TRN> ts = " << sum << " * exp_scale;\n    const " << T << "_inv_t inv = invert_table" << is
            << "[ts.to_int() & " << n - 1 << "];\n    for (int j = 0; j < " << L << "; j++) {\n";
     if (sp.result_type) layers << "      const " << T << "_res_t r = e[j] * inv;\n      y[l * " << L << " + j] = r;\n";

@@ -78,4 +78,24 @@ std::string identifier(const std::string& s) {
   return out;
 }
 
+namespace {
+
+std::string adder_tree(std::ostream& os, int64_t lo, int64_t n, const std::string& type,
+                       const std::function<std::string(const std::string&, const std::string&)>& sum, int* tmp) {
+  if (n == 1) return "e[" + std::to_string(lo) + "]";
+  const int64_t left = compress::reduce_left(n);
+  const std::string a = adder_tree(os, lo, left, type, sum, tmp), b = adder_tree(os, lo + left, n - left, type, sum, tmp);
+  const std::string s = "s" + std::to_string((*tmp)++);
+  os << "    const " << type << ' ' << s << " = " << sum(a, b) << ";\n";
+  return s;
+}
+
+}  // namespace
+
+std::string adder_tree(std::ostream& os, int64_t n, const std::string& type,
+                       const std::function<std::string(const std::string&, const std::string&)>& sum) {
+  int tmp = 0;
+  return adder_tree(os, 0, n, type, sum, &tmp);
+}
+
 }  // namespace kiln::codegen

@@ -2,6 +2,7 @@
 // sparse weight lists (zero weights are never emitted: a pruned weight costs no operation and no byte).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ struct SparseWeights {
   std::vector<int64_t> offset, kh, kw, value;
 };
 SparseWeights sparse_weights(const Op& op);
+
+// hls4ml's reduce() over e[0] .. e[n - 1] as statements `const TYPE sK = sum(a, b);` written to os (indented
+// for a loop body), splitting as compress::reduce_left; returns the expression of the whole sum.
+std::string adder_tree(std::ostream& os, int64_t n, const std::string& type,
+                       const std::function<std::string(const std::string&, const std::string&)>& sum);
 
 // An identifier from a layer name (letters, digits, underscores; not starting with a digit).
 std::string identifier(const std::string& s);

@@ -401,15 +401,19 @@ double inv_entry(int j, const SoftmaxLutSpec& spec, int n_table) {
 
 // hls4ml's reduce(): a balanced tree, the left part the largest power of two below n, each sum converted
 // to the accumulator type (exp_table_type).
-double tree_sum(const double* v, int n, const FixedType& t) {
+double tree_sum(const double* v, int64_t n, const FixedType& t) {
   if (n == 1) return v[0];
-  if (n == 2) return quantize(v[0] + v[1], t);
-  int left = 1;
-  while (left * 2 <= n - 1) left *= 2;
+  const int64_t left = reduce_left(n);
   return quantize(tree_sum(v, left, t) + tree_sum(v + left, n - left, t), t);
 }
 
 }  // namespace
+
+int64_t reduce_left(int64_t n) {
+  int64_t left = 1;
+  while (left * 2 <= n - 1) left *= 2;
+  return left;
+}
 
 FixedType softmax_diff_type(const FixedType& in) { return {1, in.k + in.i - 1, in.f, Round::kRnd, Overflow::kSat}; }
 
@@ -445,7 +449,7 @@ std::vector<double> softmax_lut(const std::vector<double>& x, const SoftmaxLutSp
         spec.implementation == SoftmaxImpl::kStable ? quantize(quantize(xq[i] - m, diff_t), in_t) : xq[i];
     e[i] = exp_entry(softmax_index(a, in_t, n_table), spec, n_table);
   }
-  double s = tree_sum(e.data(), static_cast<int>(e.size()), spec.exp_table_type);
+  double s = tree_sum(e.data(), static_cast<int64_t>(e.size()), spec.exp_table_type);
   double inv = inv_entry(softmax_index(s, spec.exp_table_type, n_table), spec, n_table);
   std::vector<double> y(x.size());
   for (size_t i = 0; i < x.size(); ++i) {

@@ -155,6 +155,9 @@ std::vector<double> softmax_exp_table(const SoftmaxLutSpec& spec);
 // ap_fixed<W, I, AP_RND, AP_SAT> with the input type's W and I (I counts the sign): the type the stable
 // softmax holds x - max(x) in.
 FixedType softmax_diff_type(const FixedType& input);
+// hls4ml's reduce() splits n > 1 terms into a left part of the largest power of two below n and the rest,
+// sums each part the same way, then adds the two (every partial sum converted to the accumulator type).
+int64_t reduce_left(int64_t n);
 std::vector<double> softmax_inv_table(const SoftmaxLutSpec& spec);
 
 // One softmax vector as the hardware computes it (the steps above). Empty in, empty out; any NaN in x

@@ -25,13 +25,11 @@ std::vector<int64_t> codes_of(const std::vector<double>& values, int f) {
   return c;
 }
 
-// hls4ml's reduce(): a balanced tree whose left part is the largest power of two below n, every partial sum
-// converted to t (the codes are all on t's grid, so only t's overflow mode can act).
+// hls4ml's reduce() (see reduce_left), every partial sum converted to t (the codes are all on t's grid, so
+// only t's overflow mode can act).
 int64_t tree_sum(const int64_t* v, int64_t n, const FixedType& t) {
   if (n == 1) return v[0];
-  if (n == 2) return requantize(v[0] + v[1], t.f, t);
-  int64_t left = 1;
-  while (left * 2 <= n - 1) left *= 2;
+  const int64_t left = reduce_left(n);
   return requantize(tree_sum(v, left, t) + tree_sum(v + left, n - left, t), t.f, t);
 }
 
