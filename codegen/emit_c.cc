@@ -133,6 +133,7 @@ struct Emitter {
   std::ostringstream tables, funcs, run;
   int64_t const_bytes = 0, code_bytes = 0;
   std::set<int> kept;  // residual blocks' inputs: their own static arrays, outside the ping-pong buffers
+  std::map<int, int> slot;  // every other buffer but the input: ping-pong union 0 (kiln_a) or 1 (kiln_b)
 
   const Buffer& buf(int b) const { return p.buffers[static_cast<size_t>(b)]; }
   std::string type(int b) const { return int_type(buf(b).min(), buf(b).max()); }
@@ -140,7 +141,7 @@ struct Emitter {
   std::string ptr(int b) const {
     if (b == 0) return "x";
     if (kept.count(b)) return "kiln_k" + std::to_string(b);
-    return std::string(b % 2 ? "kiln_a" : "kiln_b") + ".i" + std::to_string(8 * bytes(b));
+    return std::string(slot.at(b) == 0 ? "kiln_a" : "kiln_b") + ".i" + std::to_string(8 * bytes(b));
   }
 
   // y = x + x2 on y's grid (a residual block's output plus its input).
@@ -346,9 +347,13 @@ struct Emitter {
 
 CFiles emit_c(const Program& p) {
   KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
-  Emitter em{p, identifier(p.name), {}, {}, {}, 0, 0, {}};
+  Emitter em{p, identifier(p.name), {}, {}, {}, 0, 0, {}, {}};
   for (const Op& op : p.ops)
     if (op.kind == Op::kAdd && op.in2 != 0) em.kept.insert(op.in2);
+  // Only the current buffer is live besides the kept ones, so each op writes the union its input is not in.
+  for (const Op& op : p.ops)
+    if (op.out != op.in && op.out != 0 && !em.kept.count(op.out))
+      em.slot[op.out] = em.slot.count(op.in) ? 1 - em.slot.at(op.in) : 0;
   const std::string& N = em.N;
   const Buffer &in = p.input(), &out = p.out();
   bool requant = false;
@@ -382,10 +387,9 @@ CFiles emit_c(const Program& p) {
   }
   // The ping-pong buffers: one union per slot, each member as long as the longest buffer of that type.
   std::map<int, int64_t> slot[2];
-  for (size_t b = 1; b < p.buffers.size(); ++b) {
-    if (em.kept.count(static_cast<int>(b))) continue;
-    int64_t& n = slot[b % 2 ? 0 : 1][em.bytes(static_cast<int>(b))];
-    n = std::max(n, p.buffers[b].size);
+  for (auto [b, s] : em.slot) {
+    int64_t& n = slot[s][em.bytes(b)];
+    n = std::max(n, p.buffers[static_cast<size_t>(b)].size);
   }
   CFiles f;
   std::ostringstream bufs;

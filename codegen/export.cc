@@ -49,7 +49,8 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
   std::map<std::string, double> ebops;
   {
     NoGradGuard ng;
-    for (const auto& l : qm.layers()) ebops[l.layer->name()] = qm.ebops(l).value()[0];
+    for (const auto& l : qm.layers())  // a residual block's EBOPs are its add's
+      ebops[l.layer->name() + (l.input2 ? ".add" : "")] = qm.ebops(l).value()[0];
   }
   const char* kinds[] = {"quantize", "dense", "conv", "depthwise_conv", "relu", "max_pool", "table", "hard_tanh", "softmax", "avg_pool", "add"};
   std::vector<Row> rows;
@@ -63,8 +64,9 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
       r.mults = positions * static_cast<int64_t>(op.weights.size());
       r.nonzero = positions * op.nonzero();
       for (int b : op.weight_bits) r.weight_bits += b;
-      if (auto it = ebops.find(op.name); it != ebops.end()) r.ebops = it->second;
     }
+    if (op.kind != Op::kQuantize)  // MACs, pooling and adds have EBOPs
+      if (auto it = ebops.find(op.name); it != ebops.end()) r.ebops = it->second;
     rows.push_back(r);
   }
   return rows;

@@ -273,9 +273,20 @@ Program lower(const DeployedModel& d, const std::string& name) {
         p.buffers.push_back(y);
         break;
       }
-      case DeployedModel::Step::kSave:
-        kept.push_back(cur);
+      case DeployedModel::Step::kSave: {
+        if (s.types.empty()) {  // the add takes the block's input as it is
+          kept.push_back(cur);
+          continue;
+        }
+        // The add's quantizer on the block's input: a copy requantized into a buffer of its own, while the
+        // current buffer goes on into the body.
+        op.kind = Op::kQuantize, op.name = s.name + "_q", op.types = make_table(s.types, s.in_shape.back());
+        p.buffers.push_back(quantized_buffer(s.in_shape, op.types));
+        op.out = static_cast<int>(p.buffers.size()) - 1;
+        kept.push_back(op.out);
+        p.ops.push_back(op);
         continue;
+      }
       case DeployedModel::Step::kAdd: {
         KILN_CHECK(!kept.empty(), "residual add without its kept input");
         op.kind = Op::kAdd, op.in2 = kept.back();

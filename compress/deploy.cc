@@ -114,7 +114,7 @@ template <class Refuse>
 void add_activation(std::vector<DeployedModel::Step>& steps, const nn::Layer& l, const std::string& act,
                     const std::string& name, Shape shape, Refuse&& refuse) {
   using Step = DeployedModel::Step;
-  if (act == "linear") return;
+  if (act == "linear" || act.empty()) return;  // "": a layer without an activation (BatchNorm)
   Step s = make_step(Step::kRelu, name);
   s.in_shape = s.out_shape = std::move(shape);
   const auto* t = dynamic_cast<const LutActivation*>(l.transform(nn::Slot::kActivation));
@@ -146,10 +146,12 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
   d.in_size_ = shape_numel(m.input_shape());
   bool first = true;
   const std::vector<nn::Layer*> layers = m.layers();
-  // Open residual blocks, innermost last: the index of the first layer after the body, and the add step.
-  std::vector<std::pair<size_t, Step>> open;
+  // Open residual blocks, innermost last: the index of the first layer after the body, and the steps that
+  // end the block (the body output's quantizer, if any, and the add).
+  std::vector<std::pair<size_t, std::vector<Step>>> open;
   auto close_blocks = [&](size_t li) {
-    for (; !open.empty() && open.back().first <= li; open.pop_back()) d.steps_.push_back(open.back().second);
+    for (; !open.empty() && open.back().first <= li; open.pop_back())
+      for (Step& s : open.back().second) d.steps_.push_back(std::move(s));
   };
   for (size_t li = 0; li < layers.size(); ++li) {
     close_blocks(li);
@@ -165,13 +167,22 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       l->collect(inside);  // the block itself, then its body
       Step save = make_step(Step::kSave, l->name() + ".input"), add = make_step(Step::kAdd, l->name() + ".add");
       save.in_shape = save.out_shape = add.in_shape = add.out_shape = l->input_shape();
+      std::vector<Step> end;
+      if (auto it = quant.find(l); it != quant.end()) {  // the add's input quantizers
+        save.types = element_types(*it->second->input);
+        Step qb = make_step(Step::kQuantize, l->name() + ".input2_q");
+        qb.in_shape = qb.out_shape = l->output_shape();
+        qb.types = element_types(*it->second->input2);
+        end.push_back(qb);
+      }
+      end.push_back(add);
       d.steps_.push_back(save);
-      open.emplace_back(li + inside.size(), add);
+      open.emplace_back(li + inside.size(), std::move(end));
       continue;
     }
     if (type == "batch_norm") {
       if (folded.count(l)) continue;  // its map is in the preceding layer's weights
-      refuse("only a BatchNorm right after a Dense/Conv with a linear activation (and a bias) can be folded");
+      if (!quant.count(l)) refuse("a BatchNorm deploys folded into the Dense/Conv before it, or quantized");
     }
     if (type == "linear" || type == "activation" || nn::is_activation_type(type)) {
       if (first && l->activation_name() != "linear") refuse("an activation before the first quantized layer has no fixed-point input");
@@ -222,14 +233,24 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     s.in_shape = l->input_shape(), s.out_shape = l->output_shape();
     s.dense = l->geometry() == nullptr;
     if (!s.dense) s.geom = *l->geometry();
+    Var scale, shift;
+    const bool norm = l->inference_affine(&scale, &shift);
+    if (norm) {  // an unfolded BatchNorm: a depthwise 1x1 convolution with its scale and shift
+      s.dense = false;
+      s.geom = nn::Geometry{};
+      s.geom.dims = s.in_shape.size() == 3 ? 2 : 1;
+      s.geom.window = s.geom.strides = std::vector<int>(static_cast<size_t>(s.geom.dims), 1);
+      s.geom.depthwise = true;
+      if (s.in_shape.size() == 1) s.in_shape = s.out_shape = Shape{1, s.in_shape[0]};
+    }
     nn::Parameter* w = l->param("weight");
-    quantize_param(*lq.weight, lq.fold_weight ? lq.fold_weight->fold_value(w->var.value()) : w->var.value(), &s.w_code,
-                   &s.w_frac, &s.w_types);
+    const Tensor wv = norm ? scale.value() : lq.fold_weight ? lq.fold_weight->fold_value(w->var.value()) : w->var.value();
+    quantize_param(*lq.weight, wv, &s.w_code, &s.w_frac, &s.w_types);
     int fw = -1000, iw = -1000;
     for (const auto& t : s.w_types) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
     int fb = -1000, ib = -1000;
     if (lq.bias) {
-      const Tensor& bv = l->param("bias")->var.value();
+      const Tensor bv = norm ? shift.value() : l->param("bias")->var.value();
       quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac, &s.b_types);
       for (const auto& t : s.b_types) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
     }
@@ -403,6 +424,11 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           break;
         case Step::kSave:
           kept.push_back(cur);
+          for (size_t e = 0; e < s.types.size(); ++e) {  // the add's quantizer on the block's input
+            Codes& k = kept.back();
+            k.code[e] = requantize(k.code[e], k.frac[e], s.types[e]);
+            k.frac[e] = s.types[e].f;
+          }
           break;
         case Step::kAdd: {
           const Codes& a = kept.back();

@@ -6,10 +6,12 @@
 //   DeployedModel dm = DeployedModel::freeze(model, quantized);   // after QuantizedModel::calibrate
 //   std::vector<double> y = dm.forward(x);                         // x [N, in...] -> N * outputs values
 //
-// A value is code * 2^-f. Layers: Dense, Conv1D/2D, DepthwiseConv2D (quantized), ReLU and linear
-// activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max
-// and average pooling, residual blocks, Flatten, Reshape, Dropout (identity). Anything else (BatchNorm not
-// folded, global pooling, real-valued activations) is refused with a message naming the layer.
+// A value is code * 2^-f. Layers: Dense, Conv1D/2D, DepthwiseConv2D (quantized), BatchNorm (folded into
+// the layer before it, or quantized on its own: a depthwise 1x1 multiply-accumulate), ReLU and linear
+// activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max,
+// average and global average pooling, residual blocks (their add's inputs quantized or not), Flatten,
+// Reshape, Dropout (identity). Anything else (real-valued activations, LayerNorm, attention) is refused
+// with a message naming the layer.
 #pragma once
 #include <string>
 #include <vector>
@@ -58,12 +60,13 @@ class DeployedModel {
   struct Step {
     // kLut: sigmoid or tanh table; kHardTanh: clip to [-1, 1]; kSoftmax: along the last axis.
     // kAvgPool: trunc(window sum / real inputs) on the grid 2^-out_frac (compress/avg_pool.h).
-    // kSave: keep the current codes (a residual block's input); kAdd: add the codes kept by the matching
+    // kSave: keep the current codes (a residual block's input), requantized to `types` if the add's input
+    // is quantized (the current codes go on unchanged into the body); kAdd: add the codes kept by the matching
     // kSave (the block's output + its input, aligned to the finer grid per element).
     enum Kind { kQuantize, kMac, kRelu, kMaxPool, kLut, kHardTanh, kSoftmax, kAvgPool, kSave, kAdd, kNone } kind = kNone;
     std::string name;
     Shape in_shape, out_shape;
-    std::vector<FixedType> types;  // kQuantize: one per element of the per-sample tensor
+    std::vector<FixedType> types;  // kQuantize (and kSave, if not empty): one per element of the per-sample tensor
     bool from_float = false;       // kQuantize of the model input
     bool dense = false;            // kMac: Dense (else convolution with geometry)
     nn::Geometry geom;

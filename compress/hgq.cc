@@ -134,7 +134,7 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     if (!found) {
       std::string names;
       for (nn::Layer* l : all)
-        if (l->has_slot(nn::Slot::kWeight)) names += (names.empty() ? "" : ", ") + l->name();
+        if (l->has_slot(nn::Slot::kInput)) names += (names.empty() ? "" : ", ") + l->name();
       throw InputError("layer_specific names layer '" + name + "', which the model does not have (quantizable layers: " +
                        names + ")");
     }
@@ -142,10 +142,45 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
   // Whether the tensor reaching each layer is non-negative (after a ReLU, through pooling and reshapes):
   // its input quantizer is then unsigned (k = 0), as a ReLU's output type is in hardware.
   bool non_negative = false;
+  // Open residual blocks, innermost last: the first layer after the body, the block, whether its input is
+  // non-negative. At the end of the body the add gets its two input quantizers.
+  struct Open {
+    size_t end;
+    nn::Layer* block;
+    bool input_non_negative;
+  };
+  std::vector<Open> open;
+  auto close_blocks = [&](size_t li) {
+    for (; !open.empty() && open.back().end <= li; open.pop_back()) {
+      nn::Layer* r = open.back().block;
+      const bool body_non_negative = non_negative;
+      non_negative = open.back().input_non_negative && body_non_negative;
+      auto ov = o.layer_specific.find(r->name());
+      if (ov != o.layer_specific.end() && !ov->second.enable) continue;
+      QuantSpec spec = ov == o.layer_specific.end() ? o.data : ov->second.specs.at(nn::Slot::kInput);
+      LayerQuant q;
+      q.layer = r;
+      QuantSpec skip = spec, body = spec;
+      if (open.back().input_non_negative) skip.k = 0;
+      if (body_non_negative) body.k = 0;
+      q.input = std::make_shared<FixedQuantizer>(r->name() + ".input_q", skip, r->input_shape());
+      q.input2 = std::make_shared<FixedQuantizer>(r->name() + ".input2_q", body, r->output_shape());
+      r->set_transform(nn::Slot::kInput, q.input);
+      r->set_transform(nn::Slot::kInput2, q.input2);
+      layers_.push_back(q);
+    }
+  };
   for (size_t li = 0; li < all.size(); ++li) {
+    close_blocks(li);
     nn::Layer* l = all[li];
     const bool input_non_negative = non_negative;
     const std::string t = l->type(), a = l->activation_name();
+    if (t == "residual") {
+      std::vector<nn::Layer*> inside;
+      l->collect(inside);  // the block, then its body
+      open.push_back({li + inside.size(), l, non_negative});
+      continue;
+    }
     if (a == "relu") non_negative = true;
     else if (a == "sigmoid" || a == "softmax") non_negative = true;
     else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos)) non_negative = false;
@@ -173,16 +208,22 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
       layers_.push_back(q);
       continue;
     }
+    // The multiplier: a Dense/Conv kernel, or an unfolded BatchNorm's per-channel scale (and its shift as the bias).
+    Var scale, shift;
+    const bool norm = l->inference_affine(&scale, &shift);
+    nn::Parameter* w = l->param("weight");
     q.weight = std::make_shared<FixedQuantizer>(l->name() + ".weight_q", spec(nn::Slot::kWeight, o.weight),
-                                                l->param("weight")->var.shape());
+                                                norm ? scale.shape() : w->var.shape());
     l->set_transform(nn::Slot::kWeight, q.weight);
-    if (nn::Parameter* b = l->param("bias")) {
-      q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias), b->var.shape());
+    if (nn::Parameter* b = norm ? nullptr : l->param("bias"); b || norm) {
+      q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias),
+                                                norm ? shift.shape() : b->var.shape());
       l->set_transform(nn::Slot::kBias, q.bias);
     }
     nn::Layer* next = li + 1 < all.size() ? all[li + 1] : nullptr;
     Var probe_scale, probe_shift;
-    if (o.fold_batch_norm && next && l->activation_name() == "linear" && next->inference_affine(&probe_scale, &probe_shift)) {
+    if (!norm && o.fold_batch_norm && next && l->activation_name() == "linear" &&
+        next->inference_affine(&probe_scale, &probe_shift)) {
       if (!q.bias)
         throw InputError("layer '" + l->name() + "' is followed by BatchNorm '" + next->name() +
                          "': give it use_bias: true so that the BatchNorm can be folded into it (or set fold_batch_norm: false)");
@@ -195,20 +236,27 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     }
     layers_.push_back(q);
   }
+  close_blocks(all.size());
 }
 
 std::vector<FixedQuantizer*> QuantizedModel::quantizers() const {
   std::vector<FixedQuantizer*> out;
   for (const auto& l : layers_)
-    for (auto* q : {l.input.get(), l.weight.get(), l.bias.get()})
+    for (auto* q : {l.input.get(), l.input2.get(), l.weight.get(), l.bias.get()})
       if (q) out.push_back(q);
   return out;
 }
 
-// EBOPs of a Dense/Conv layer: sum over every multiply the layer performs of b_input * b_weight, computed
-// by running the layer's own kernel on the bit maps, plus mean(b_bias) per output (quantization.md, 4).
+// EBOPs (quantization.md, section 4). Dense/Conv/unfolded BatchNorm: sum over every multiply the layer
+// performs of b_input * b_weight, computed by running the layer's own kernel on the bit maps, plus
+// mean(b_bias) per output. Pooling: the sum of its input bits. Residual add: per element the sum of both
+// inputs' bits minus their minimum (the wider one), times 0.65, as HGQ2 counts an add.
 Var QuantizedModel::ebops(const LayerQuant& l) const {
-  if (!l.weight) return sum_all(l.input->bits());  // pooling: one comparison or addition per input bit
+  if (l.input2) {
+    Var a = l.input->bits(), b = l.input2->bits();
+    return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);  // max(a, b) = b + relu(a - b)
+  }
+  if (!l.weight) return sum_all(l.input->bits());
   Shape in{1};
   for (int64_t d : l.layer->input_shape()) in.push_back(d);
   Var products = l.layer->apply_kernel(reshape(l.input->bits(), in), l.weight->bits());
@@ -224,8 +272,13 @@ double QuantizedModel::uniform_ebops(double bits) const {
   NoGradGuard ng;
   double total = 0;
   for (const auto& l : layers_) {
+    const double n_in = static_cast<double>(shape_numel(l.layer->input_shape()));
+    if (l.input2) {
+      total += n_in * bits * kAddEbopsScale;
+      continue;
+    }
     if (!l.weight) {
-      total += static_cast<double>(shape_numel(l.layer->input_shape())) * bits;
+      total += n_in * bits;
       continue;
     }
     Shape in{1};
@@ -266,7 +319,8 @@ double QuantizedModel::mean_bits(bool activations) const {
 }
 
 void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size) {
-  for (const auto& l : layers_) l.input->begin_calibration();
+  for (FixedQuantizer* q : quantizers())
+    if (q->spec().activation) q->begin_calibration();
   NoGradGuard ng;
   nn::Context ctx;
   int64_t n = x.dim(0), per = x.size() / std::max<int64_t>(n, 1);
@@ -278,7 +332,8 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
     std::copy_n(x.data() + s * per, b * per, xb.data());
     m.forward(Var(xb), ctx);
   }
-  for (const auto& l : layers_) l.input->end_calibration();
+  for (FixedQuantizer* q : quantizers())
+    if (q->spec().activation) q->end_calibration();
 }
 
 LutActivation::LutActivation(std::string function, const HgqOptions& o)

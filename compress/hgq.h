@@ -91,18 +91,23 @@ class FoldedParam : public nn::Transform {
 };
 
 // The quantizers of one layer (and the BatchNorm folded into it, if any). Pooling layers have only an
-// input quantizer (weight and bias null).
+// input quantizer (weight and bias null). An unfolded BatchNorm's weight and bias quantize its scale and
+// shift. A residual block's add has two: input (the block's input) and input2 (the body's output).
 struct LayerQuant {
   nn::Layer* layer = nullptr;
-  std::shared_ptr<FixedQuantizer> input, weight, bias;
+  std::shared_ptr<FixedQuantizer> input, input2, weight, bias;
   nn::Layer* folded_bn = nullptr;
   std::shared_ptr<FoldedParam> fold_weight, fold_bias;
 };
 
+// HGQ2's weight of an add against a multiply-accumulate bit (quantization.md, section 4).
+constexpr float kAddEbopsScale = 0.65f;
+
 class QuantizedModel {
  public:
-  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D: input, weight, bias;
-  // pooling: input), except those disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
+  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D and BatchNorm that is not
+  // folded: input, weight, bias; pooling: input; residual blocks: both inputs of the add), except those
+  // disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
   QuantizedModel(nn::Model& m, const HgqOptions& o);
   const std::vector<LayerQuant>& layers() const { return layers_; }
   std::vector<FixedQuantizer*> quantizers() const;

@@ -24,6 +24,7 @@ struct Trained {
   std::unique_ptr<compress::DeployedModel> deployed;
   codegen::Program program;
   Tensor test_std, test_raw;  // the test split, standardised (engine input) and raw (generated code input)
+  std::vector<int> test_labels;
 };
 
 inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dataset& train, int epochs) {
@@ -66,6 +67,7 @@ inline Trained digits_model(const std::string& name, const std::string& layers, 
   t.model = nn::Model::from_yaml(layers, images ? Shape{8, 8, 1} : Shape{64}, seed);
   train_hgq(t, hgq_options(quantization), s.train, epochs);
   t.test_std = s.test.x;
+  t.test_labels = s.test.labels;
   t.program.mean = st.mean, t.program.scale = st.scale;
   return t;
 }
@@ -101,12 +103,16 @@ layers:
                       4);
 }
 
-// Residual blocks on digits (a Dense body, and a nested block whose input is kept across two layers).
+// Residual blocks on digits (a Dense body, a body that starts with an activation, and a nested block whose
+// input is kept across two layers; every add's inputs quantized), and a BatchNorm after a ReLU (not
+// foldable: quantized on its own, a per-channel multiply-add).
 inline Trained residual_model() {
   return digits_model("residual", R"(
 layers:
   - {type: dense, units: 24, activation: relu}
+  - {type: batch_norm}
   - {type: residual, layers: [{type: dense, units: 24, activation: relu}, {type: dense, units: 24}]}
+  - {type: residual, layers: [{type: relu}, {type: dense, units: 24}]}
   - {type: relu}
   - {type: residual, layers: [{type: dense, units: 24, activation: relu},
                               {type: residual, layers: [{type: dense, units: 24}]}]}
@@ -175,6 +181,7 @@ layers:
                            "overflow_mode_data: SAT\nround_mode: RND_CONV\nhgq_beta: 1.0e-5\n"),
             train, 6);
   t.test_std = t.test_raw = test.x;  // no standardisation
+  t.test_labels = test.labels;
   return t;
 }
 

@@ -202,31 +202,80 @@ TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same paddi
 }
 
 TEST_CASE("residual blocks deploy exactly: the body's output plus the block's input, nested blocks too") {
-  std::mt19937_64 rng(8);
-  std::vector<double> y = deploy_random_widths(
+  const std::string nested =
       "  - {type: dense, units: 6, activation: relu}\n"
-      "  - {type: residual, layers: [{type: dense, units: 6, activation: relu}, {type: dense, units: 6}]}\n"
-      "  - {type: residual, layers: [{type: dense, units: 6, activation: tanh},\n"
-      "                              {type: residual, layers: [{type: dense, units: 6, activation: relu}]}]}\n"
-      "  - {type: dense, units: 3}\n",
-      {4}, "overflow_mode_data: WRAP\n", rng);
+      "  - {type: residual, name: r1, layers: [{type: dense, units: 6, activation: relu}, {type: dense, units: 6}]}\n"
+      "  - {type: residual, name: r2, layers: [{type: dense, units: 6, activation: tanh},\n"
+      "                              {type: residual, name: r3, layers: [{type: dense, units: 6, activation: relu}]}]}\n"
+      "  - {type: dense, units: 3}\n";
+  std::mt19937_64 rng(9);
+  // The adds' inputs quantized (HGQ's default: the block's input and the body's output each get a
+  // quantizer), and not (the add then takes both as they are).
+  std::vector<double> y = deploy_random_widths(nested, {4}, "overflow_mode_data: WRAP\n", rng);
   CHECK(std::set<double>(y.begin(), y.end()).size() > 10);
+  y = deploy_random_widths(nested, {4}, "overflow_mode_data: WRAP\nlayer_specific: {r1: {enable: false}, r2: {enable: false}, r2.r3: {enable: false}}\n", rng);
+  CHECK(std::set<double>(y.begin(), y.end()).size() > 10);
+  // A body that starts with an activation: the kept input is the one before it.
+  deploy_random_widths("  - {type: dense, units: 5}\n  - {type: residual, layers: [{type: relu}, {type: dense, units: 5}]}\n",
+                       {3}, "overflow_mode_data: SAT\n", rng);
   deploy_random_widths("  - {type: conv1d, filters: 3, kernel_size: 2, activation: relu}\n"
                        "  - {type: residual, layers: [{type: conv1d, filters: 3, kernel_size: 3, padding: same}]}\n"
                        "  - {type: flatten}\n  - {type: dense, units: 2}\n",
                        {8, 2}, "overflow_mode_data: SAT\n", rng);
 }
 
-TEST_CASE("layers the deployed model cannot run are refused by name") {
-  // A BatchNorm after a ReLU cannot be folded into the layer before it.
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
-  QuantizedModel qm(*m, parse("default_fractional_bits: 4\n"));
-  try {
-    DeployedModel::freeze(*m, qm);
-    FAIL("expected an error");
-  } catch (const InputError& e) {
-    CHECK(std::string(e.what()).find("'bn' (batch_norm): only a BatchNorm right after") != std::string::npos);
+TEST_CASE("a BatchNorm that cannot be folded is quantized on its own: running statistics train, deployed exactly") {
+  const char* layers = R"(
+layers:
+  - {type: conv2d, name: c, filters: 3, kernel_size: 3, activation: relu}
+  - {type: batch_norm, name: bn}
+  - {type: flatten}
+  - {type: dense, name: d, units: 4, activation: relu}
+  - {type: batch_norm, name: bn2}
+  - {type: dense, name: o, units: 2}
+)";
+  auto m = nn::Model::from_yaml(layers, {5, 5, 1}, 4);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\n"));
+  REQUIRE(qm.layers().size() == 5);
+  const LayerQuant& bn = qm.layers()[1];
+  REQUIRE(bn.layer == m->layers()[1]);
+  CHECK(bn.folded_bn == nullptr);
+  CHECK(bn.weight->shape() == Shape{3});  // one scale per channel
+  std::mt19937_64 rng(21);
+  Tensor x = kiln::testing::random_tensor({64, 5, 5, 1}, rng, -1.f, 2.f);
+  {  // training passes move the running statistics (the map uses them), and gradients reach gamma and beta
+    nn::Context train_ctx{true, &rng};
+    for (int i = 0; i < 20; ++i) m->forward(Var(x), train_ctx);
+    Var loss = mean_all(square(m->forward(Var(x), train_ctx)));
+    backward(loss);
+    CHECK(bn.layer->param("gamma")->var.grad().vec().cwiseAbs().sum() > 0.f);
+    CHECK(bn.layer->param("beta")->var.grad().vec().cwiseAbs().sum() > 0.f);
   }
+  std::vector<nn::Buffer> buffers;
+  bn.layer->buffers(buffers);
+  REQUIRE(buffers.size() >= 2);
+  CHECK(buffers[0].name == "bn.running_mean");
+  CHECK(buffers[0].tensor->vec().cwiseAbs().maxCoeff() > 0.05f);  // it was 0: the statistics followed the data
+  for (auto* p : m->parameters())
+    if (p->name.find("bn") == 0) p->var.value().vec().array() += 0.4f;
+  qm.calibrate(*m, x);
+  DeployedModel d = DeployedModel::freeze(*m, qm);
+  CHECK(d.max_accumulator_bits() <= 24);
+  CHECK(mismatches(*m, d, x) == 0);
+  CHECK(std::set<double>(d.forward(x).begin(), d.forward(x).end()).size() > 20);
+  // Random per-channel widths, and a BatchNorm on a 1-d input (fold_batch_norm off).
+  std::mt19937_64 r2(5);
+  deploy_random_widths("  - {type: dense, units: 4}\n  - {type: batch_norm}\n  - {type: conv1d, filters: 2, kernel_size: 1}\n"
+                       "  - {type: batch_norm}\n",
+                       {3, 2}, "fold_batch_norm: false\n", r2);
+}
+
+TEST_CASE("layers the deployed model cannot run are refused by name") {
+  // A BatchNorm that is neither folded nor quantized.
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 4\nlayer_specific: {bn: {enable: false}}\n"));
+  CHECK(kiln::testing::error_of([&] { DeployedModel::freeze(*m, qm); }).find("'bn' (batch_norm): a BatchNorm deploys folded") !=
+        std::string::npos);
   // A real-valued sigmoid (use_lut_activations: false) has no fixed-point form.
   auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: sigmoid}]", {2}, 1);
   QuantizedModel q2(*m2, parse("default_fractional_bits: 4\nuse_lut_activations: false\n"));

@@ -38,6 +38,70 @@ layer_specific: {d: {bias: {fractional_bits: 1}}}
   for (int64_t j = 0; j < fw->var.size(); ++j) CHECK(fw->var.grad()[j] == doctest::Approx(4.f));
 }
 
+TEST_CASE("EBOPs of an unfolded BatchNorm: sum b_in * b_scale + mean(b_bias) * size") {
+  // [2, 3] input (2 positions, 3 channels); inputs 1 + 0 + 3 = 4 bits, scales 1 + 0 + 2 = 3, shifts 1 + 0 + 1 = 2.
+  auto m = nn::Model::from_yaml("layers: [{type: batch_norm, name: bn}]", {2, 3}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\n"
+                              "layer_specific: {bn: {bias: {fractional_bits: 1}}}\n"));
+  REQUIRE(qm.layers().size() == 1);
+  const LayerQuant& l = qm.layers()[0];
+  REQUIRE(l.weight != nullptr);
+  CHECK(l.weight->shape() == Shape{3});
+  CHECK(qm.ebops_value() == doctest::Approx(6 * 4 * 3 + 2 * 6));  // 84
+  CHECK(qm.uniform_ebops(8) == doctest::Approx(6 * 64 + 6 * 8));
+  // Per-channel scale widths 3, 1, 0: each position multiplies its input by its channel's scale.
+  Tensor& f = const_cast<Tensor&>(l.weight->f());
+  f[0] = 2, f[1] = 0, f[2] = -1;
+  CHECK(qm.ebops_value() == doctest::Approx(2 * 4 * (3 + 1 + 0) + 2 * 6));  // 44
+}
+
+TEST_CASE("EBOPs of a residual add: per element the wider input's bits, times 0.65 (HGQ2)") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}, "
+                                "{type: residual, name: r, layers: [{type: dense, name: e, units: 3}]}]",
+                                {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\n"));
+  REQUIRE(qm.layers().size() == 3);  // d, r.e, then the add (at the end of the block)
+  const LayerQuant& add = qm.layers()[2];
+  REQUIRE(add.layer == m->layers()[1]);
+  REQUIRE(add.input2 != nullptr);
+  CHECK(add.weight == nullptr);
+  CHECK(qm.uniform_ebops(8) == doctest::Approx(6 * 64 + 3 * 8 + 3 * 8 * 0.65 + 9 * 64 + 3 * 8));
+  // Block input bits 4, 2, 1 (f = 3, 1, 0); body output bits 2, 3, 0 (f = 1, 2, -1): max 4 + 3 + 1 = 8.
+  Tensor &fa = const_cast<Tensor&>(add.input->f()), &fb = const_cast<Tensor&>(add.input2->f());
+  fa[0] = 3, fa[1] = 1, fa[2] = 0;
+  fb[0] = 1, fb[1] = 2, fb[2] = -1;
+  {
+    NoGradGuard ng;
+    CHECK(qm.ebops(add).value()[0] == doctest::Approx(8 * 0.65));
+  }
+  // The gradient goes to the wider input of each element.
+  backward(qm.ebops(add));
+  nn::Parameter *ga = nullptr, *gb = nullptr;
+  for (auto* p : m->parameters()) {
+    if (p->name == "r.input_q.f") ga = p;
+    if (p->name == "r.input2_q.f") gb = p;
+  }
+  REQUIRE(ga != nullptr);
+  REQUIRE(gb != nullptr);
+  CHECK(ga->var.grad()[0] == doctest::Approx(0.65f));
+  CHECK(gb->var.grad()[0] == doctest::Approx(0.f));
+  CHECK(ga->var.grad()[1] == doctest::Approx(0.f));
+  CHECK(gb->var.grad()[1] == doctest::Approx(0.65f));
+  // A block fed by a ReLU whose body ends in a ReLU: both inputs of the add are unsigned.
+  auto u = nn::Model::from_yaml("layers: [{type: dense, units: 3, activation: relu}, "
+                                "{type: residual, name: r, layers: [{type: dense, units: 3, activation: relu}]}, "
+                                "{type: residual, name: s, layers: [{type: dense, units: 3}]}]",
+                                {2}, 1);
+  QuantizedModel qu(*u, parse("default_data_fractional_bits: 3\n"));
+  REQUIRE(qu.layers().size() == 5);
+  CHECK(qu.layers()[2].layer->name() == "r");
+  CHECK(qu.layers()[2].input->k() == 0);
+  CHECK(qu.layers()[2].input2->k() == 0);
+  CHECK(qu.layers()[3].input->k() == 0);   // s.dense_1: after r (a sum of non-negatives)
+  CHECK(qu.layers()[4].input->k() == 0);   // s's block input
+  CHECK(qu.layers()[4].input2->k() == 1);  // s's body ends linear
+}
+
 TEST_CASE("EBOPs of a convolution count every multiply it performs") {
   // conv2d 3x3, 1 -> 2 filters, valid, on 4x4: 2x2 positions * 9 taps * 2 filters = 72 multiplies.
   auto m = nn::Model::from_yaml("layers: [{type: conv2d, filters: 2, kernel_size: 3, use_bias: false}]", {4, 4, 1}, 1);

@@ -1,5 +1,6 @@
 #include "tools/compression.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -70,6 +71,12 @@ std::string CompressionRun::report() const {
   int64_t params = 0, zeros = 0;
   for (const auto& l : qm_->layers()) {
     Tensor ib = l.input->bits_value();
+    if (l.input2) {  // a residual add: both of its inputs
+      Tensor b2 = l.input2->bits_value(), both({ib.size() + b2.size()});
+      std::copy_n(ib.data(), ib.size(), both.data());
+      std::copy_n(b2.data(), b2.size(), both.data() + ib.size());
+      ib = both;
+    }
     Tensor wb = l.weight ? l.weight->bits_value() : Tensor({1}, NAN);
     int64_t n = l.weight ? wb.size() : 0, z = l.weight ? (wb.vec().array() == 0.f).count() : 0;
     if (l.bias) {
@@ -125,9 +132,12 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
   for (const auto& l : qm_->layers()) {
     for (bool input : {false, true}) {
       if (!input && !l.weight) continue;
-      Tensor b = (input ? l.input : l.weight)->bits_value();
       std::map<int, double> h;
-      for (int64_t j = 0; j < b.size(); ++j) h[static_cast<int>(b[j])] += 1;
+      for (auto* q : {input ? l.input.get() : l.weight.get(), input ? l.input2.get() : nullptr}) {
+        if (!q) continue;
+        Tensor b = q->bits_value();
+        for (int64_t j = 0; j < b.size(); ++j) h[static_cast<int>(b[j])] += 1;
+      }
       plot::Series s{l.layer->name(), {}, {}, true};
       for (const auto& [bits, count] : h) s.x.push_back(bits), s.y.push_back(count);
       (input ? is : ws).push_back(s);

@@ -50,7 +50,7 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
 }
 
 const char* slot_name(Slot s) {
-  static const char* kNames[kNumSlots] = {"input", "weight", "bias", "output", "activation"};
+  static const char* kNames[kNumSlots] = {"input", "weight", "bias", "output", "activation", "input2"};
   return kNames[static_cast<int>(s)];
 }
 

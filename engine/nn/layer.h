@@ -42,10 +42,11 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
 // attaches them after the model is built (quantizers with trainable bit widths, pruning masks); their
 // parameters and buffers become the layer's, named "<layer>.<slot>_q.<name>".
 // kActivation replaces the layer's activation function (e.g. by hls4ml's lookup tables); it receives
-// the pre-activation values.
-enum class Slot { kInput = 0, kWeight = 1, kBias = 2, kOutput = 3, kActivation = 4 };
-constexpr int kNumSlots = 5;
-const char* slot_name(Slot s);  // "input", "weight", "bias", "output", "activation"
+// the pre-activation values. kInput2 is the second input of a two-input layer (a residual block: kInput
+// is the block's input as it reaches the add, kInput2 the body's output).
+enum class Slot { kInput = 0, kWeight = 1, kBias = 2, kOutput = 3, kActivation = 4, kInput2 = 5 };
+constexpr int kNumSlots = 6;
+const char* slot_name(Slot s);  // "input", "weight", "bias", "output", "activation", "input2"
 
 class Transform {
  public:
@@ -95,7 +96,9 @@ class Layer {
   Shape output_shape() const { return out_shape_; }
   Shape input_shape() const { return in_shape_; }
 
-  // Slots this layer routes through transforms (Dense/Conv: all four; others: none).
+  // Slots this layer routes through transforms (Dense/Conv: input, weight, bias, output, activation;
+  // pooling: input, output; BatchNorm, unless folded: input, weight (its scale), bias (its shift);
+  // Residual: input, input2; others: none).
   virtual bool has_slot(Slot) const { return false; }
   // The activation this layer applies ("relu", "sigmoid", ..., "linear"), "" for layers without one.
   virtual std::string activation_name() const { return ""; }

@@ -33,14 +33,29 @@ class BatchNorm : public Layer {
     return true;
   }
   void set_folded(bool f) override { folded_ = f; }
+  // Quantized (unfolded) BatchNorm: y = q_in(x) * q_w(scale) + q_b(shift), the per-channel map the
+  // hardware applies, with scale and shift from the running statistics.
+  bool has_slot(Slot s) const override { return !folded_ && (s == Slot::kInput || s == Slot::kWeight || s == Slot::kBias); }
+  Var apply_kernel(const Var& x, const Var& w) const override { return mul(x, w); }  // x [B, ..., C] * scale [C]
   Var forward(const Var& x, Context& ctx) override {
     if (folded_) return x;
+    if (transform(Slot::kWeight)) {
+      Var xq = through(Slot::kInput, x, ctx);
+      if (ctx.training) {  // the running statistics still follow the data; the map uses them, as inference does
+        NoGradGuard ng;
+        batch_norm_train(Var(xq.value()), params_[0].var, params_[1].var, mean_, var_, momentum_, eps_);
+      }
+      Var scale, shift;
+      inference_affine(&scale, &shift);
+      return add(mul(xq, through(Slot::kWeight, scale, ctx)), through(Slot::kBias, shift, ctx));
+    }
     if (ctx.training) return batch_norm_train(x, params_[0].var, params_[1].var, mean_, var_, momentum_, eps_);
     return batch_norm_infer(x, params_[0].var, params_[1].var, mean_, var_, eps_);
   }
   void buffers(std::vector<Buffer>& out) override {
     out.push_back({name_ + ".running_mean", &mean_});
     out.push_back({name_ + ".running_var", &var_});
+    Layer::buffers(out);  // the quantizers' state
   }
 
  private:

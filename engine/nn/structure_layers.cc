@@ -63,17 +63,34 @@ class Residual : public Layer {
     if (s != in) shape_error(in, "becomes " + shape_str(s) + " in the residual body; a residual needs equal shapes");
     return out_shape_ = in;
   }
-  Var forward(const Var& x, Context& ctx) override { return add(x, body_.forward(x, ctx)); }
+  // Quantized (HGQ): both inputs of the add pass their quantizers (kInput: the block's input, kInput2: the body's output).
+  bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kInput2; }
+  Var forward(const Var& x, Context& ctx) override {
+    return add(through(Slot::kInput, x, ctx), through(Slot::kInput2, body_.forward(x, ctx), ctx));
+  }
+  // Body layers are "<block>.<layer>"; renaming the block (a nested block named by its parent) replaces
+  // the old prefix rather than adding a second one.
   void set_name(std::string n) override {
-    for (const auto& l : body_.layers()) l->set_name(n + "." + l->name());
+    const std::string old = name_.empty() ? "" : name_ + ".";
+    for (const auto& l : body_.layers()) {
+      std::string part = l->name();
+      if (!old.empty() && part.rfind(old, 0) == 0) part = part.substr(old.size());
+      l->set_name(n + "." + part);
+    }
     name_ = std::move(n);
   }
-  void parameters(std::vector<Parameter*>& out) override { body_.parameters(out); }
+  void parameters(std::vector<Parameter*>& out) override {
+    body_.parameters(out);
+    Layer::parameters(out);  // the add's quantizers
+  }
   void collect(std::vector<Layer*>& out) override {
     out.push_back(this);
     for (const auto& l : body_.layers()) l->collect(out);
   }
-  void buffers(std::vector<Buffer>& out) override { body_.buffers(out); }
+  void buffers(std::vector<Buffer>& out) override {
+    body_.buffers(out);
+    Layer::buffers(out);
+  }
   void summary(std::vector<SummaryRow>& rows) const override {
     rows.push_back({name_, type(), out_shape_, 0});
     body_.summary(rows);
