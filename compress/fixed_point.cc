@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "engine/check.h"
 
@@ -58,23 +59,44 @@ double range_min(const FixedType& t) {
   return t.overflow == Overflow::kSatSym ? -range_max(t) : -std::ldexp(1.0, t.i);
 }
 
-Quantized quantize_traced(double x, const FixedType& t, double u, bool wrap) {
+namespace {
+
+// 2^e from a table (std::ldexp was a third of the quantized forward's time); exact either way.
+double pow2(int e) {
+  constexpr int kSpan = 3 * kMaxBits + 2;
+  static const std::vector<double> table = [] {
+    std::vector<double> t(2 * kSpan + 1);
+    for (int j = -kSpan; j <= kSpan; ++j) t[static_cast<size_t>(j + kSpan)] = std::ldexp(1.0, j);
+    return t;
+  }();
+  return e >= -kSpan && e <= kSpan ? table[static_cast<size_t>(e + kSpan)] : std::ldexp(1.0, e);
+}
+
+}  // namespace
+
+PreparedType prepare(const FixedType& t) {
   validate(t);
-  if (t.k + t.i + t.f <= 0) return {0.0, 0.0, Region::kPruned};
-  // Codes in units of 2^-f. i + f >= 0 here, so 2^(i+f) is an integer >= 1.
-  double r = round_code(std::ldexp(x, t.f), t.round, u);
-  double rounded = std::ldexp(r, -t.f);
-  double top = std::ldexp(1.0, t.i + t.f);
-  double hi = top - 1.0;
-  double lo = t.k == 0 ? 0.0 : (t.overflow == Overflow::kSatSym ? -hi : -top);
-  Region region = r > hi ? Region::kAbove : (r < lo ? Region::kBelow : Region::kInside);
+  PreparedType p{t, t.k + t.i + t.f <= 0, pow2(t.f), pow2(-t.f), 0, 0, pow2(t.k + t.i + t.f)};
+  // Codes in units of 2^-f. i + f >= 0 when not pruned, so 2^(i+f) is an integer >= 1.
+  const double top = pow2(t.i + t.f);
+  p.hi = top - 1.0;
+  p.lo = t.k == 0 ? 0.0 : (t.overflow == Overflow::kSatSym ? -p.hi : -top);
+  return p;
+}
+
+Quantized quantize_traced(double x, const PreparedType& p, double u, bool wrap) {
+  if (p.pruned) return {0.0, 0.0, Region::kPruned};
+  const FixedType& t = p.t;
+  double r = round_code(x * p.scale, t.round, u);
+  double rounded = r * p.inv;
+  Region region = r > p.hi ? Region::kAbove : (r < p.lo ? Region::kBelow : Region::kInside);
   if (region == Region::kInside || std::isnan(r)) return {rounded, rounded, region};
   double code = 0.0;
   switch (t.overflow) {
     case Overflow::kWrap: {
       if (!wrap) return {rounded, rounded, region};
       // ((r + k*2^(w-1)) mod 2^w) - k*2^(w-1), w = k+i+f, written so that no step rounds: fmod is exact.
-      double m = std::ldexp(1.0, t.k + t.i + t.f);
+      const double m = p.modulus;
       code = std::fmod(r, m);  // in (-m, m), sign of r
       if (t.k == 1) {
         if (code >= m / 2) code -= m;
@@ -86,14 +108,16 @@ Quantized quantize_traced(double x, const FixedType& t, double u, bool wrap) {
     }
     case Overflow::kSat:
     case Overflow::kSatSym:
-      code = region == Region::kAbove ? hi : lo;
+      code = region == Region::kAbove ? p.hi : p.lo;
       break;
     case Overflow::kSatZero:
       code = 0.0;
       break;
   }
-  return {std::ldexp(code, -t.f), rounded, region};
+  return {code * p.inv, rounded, region};
 }
+
+Quantized quantize_traced(double x, const FixedType& t, double u, bool wrap) { return quantize_traced(x, prepare(t), u, wrap); }
 
 double quantize(double x, const FixedType& t, double u) { return quantize_traced(x, t, u, true).value; }
 

@@ -63,6 +63,18 @@ struct Quantized {
 // training semantics: value == rounded, region still says whether it overflowed).
 Quantized quantize_traced(double x, const FixedType& t, double u = 0.5, bool wrap = true);
 
+// A type with its powers of two worked out once, for quantizing many values of it (quantize_fixed):
+// quantize_traced(x, prepare(t), u, wrap) == quantize_traced(x, t, u, wrap) for every x. prepare validates t.
+struct PreparedType {
+  FixedType t;
+  bool pruned;       // k + i + f <= 0
+  double scale, inv;  // 2^f, 2^-f (x * scale is exactly ldexp(x, f): powers of two round nothing)
+  double hi, lo;      // the code range: [-k 2^(i+f) (or -hi under SAT_SYM), 2^(i+f) - 1]
+  double modulus;     // 2^(k+i+f), for WRAP
+};
+PreparedType prepare(const FixedType& t);
+Quantized quantize_traced(double x, const PreparedType& p, double u = 0.5, bool wrap = true);
+
 // Rounds s (= x * 2^f) to an integer-valued double by `round`; u is the stochastic draw.
 double round_code(double s, Round round, double u = 0.5);
 

@@ -92,14 +92,20 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
     df.resize(static_cast<size_t>(n));
     di.resize(static_cast<size_t>(n));
   }
+  // Each bit entry's type prepared once (f and i of one granularity share their entries; else per element).
+  const bool shared = f.shape() == i.shape();
+  std::vector<PreparedType> types;
+  if (shared)
+    for (size_t b = 0; b < fb.size(); ++b) types.push_back(prepare({k, ib[b], fb[b], round, overflow}));
   const float* px = x.value().data();
   for (int64_t j = 0; j < n; ++j) {
-    FixedType t{k, ib[static_cast<size_t>(mi(j))], fb[static_cast<size_t>(mf(j))], round, overflow};
+    const PreparedType p = shared ? types[static_cast<size_t>(mf(j))]
+                                  : prepare({k, ib[static_cast<size_t>(mi(j))], fb[static_cast<size_t>(mf(j))], round, overflow});
     double u = stochastic ? uniform01(*rng) : 0.5;
-    Quantized q = quantize_traced(px[j], t, u, /*wrap=*/!training);
+    Quantized q = quantize_traced(px[j], p, u, /*wrap=*/!training);
     out[j] = static_cast<float>(q.value);
     if (record) {
-      LocalGrad g = surrogate(px[j], q, t);
+      LocalGrad g = surrogate(px[j], q, p.t);
       size_t s = static_cast<size_t>(j);
       dx[s] = static_cast<float>(g.dx);
       df[s] = static_cast<float>(g.df);

@@ -65,6 +65,8 @@ class FixedQuantizer : public nn::Transform {
   nn::Parameter f_, i_;   // f_ and i_ are parameters when trained, buffers otherwise
   Tensor lo_, hi_;        // calibration: running min / max per bit element
   bool calibrating_ = false;
+  Tensor cache_x_, cache_f_, cache_i_, cache_out_;  // parameters at inference: the last input, bits and codes
+  bool cached_ = false;
 };
 
 Granularity parse_granularity(const std::string& s);  // per_tensor | per_channel | per_weight (| per_element)

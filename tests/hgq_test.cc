@@ -130,6 +130,27 @@ TEST_CASE("quantized forward uses the quantizers; pruned weights give exactly ze
   CHECK(qm.ebops_value() == doctest::Approx(1 * 5 * 3));  // only the kept weight: 5-bit input x 3-bit weight
 }
 
+TEST_CASE("inference reuses a parameter's codes only while its values and bits are unchanged") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1, use_bias: false}]", {2}, 1);
+  QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 4\ndefault_integer_bits: 1\n"));
+  nn::Parameter* w = m->layers()[0]->param("weight");
+  w->var.value() = Tensor({2, 1}, {0.3f, -0.6f});
+  NoGradGuard ng;
+  nn::Context ctx;
+  const Tensor x({1, 2}, {0.5f, 0.5f});
+  auto y = [&] { return m->forward(Var(x), ctx).value()[0]; };
+  CHECK(y() == 0.5f * (0.25f - 0.5f));
+  CHECK(y() == 0.5f * (0.25f - 0.5f));  // reused
+  w->var.value()[0] = 0.8f;    // a new weight (an optimiser step, a loaded checkpoint)
+  CHECK(y() == 0.5f * (0.75f - 0.5f));
+  Tensor& f = const_cast<Tensor&>(qm.layers()[0].weight->f());
+  f[0] = 0.f;  // 0.8 -> 1.0 on a grid of 1
+  CHECK(y() == 0.5f * (1.f - 0.5f));
+  Tensor& i = const_cast<Tensor&>(qm.layers()[0].weight->i());
+  i[0] = 0.f;  // [-1, 0]: 1.0 saturates to 0 (k1 i0 f0)
+  CHECK(y() == 0.5f * (0.f - 0.5f));
+}
+
 TEST_CASE("WRAP activations: calibration sets integer bits and signs from the data") {
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
   QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\ndata_granularity: per_weight\n"));
