@@ -167,6 +167,16 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
     if (!found) throw InputError("reuse factor given for layer '" + layer + "', which has no multiply-accumulate in the model");
   }
   const std::filesystem::path dir(o.out_dir);
+  if (o.dry_run) {  // the emitters still run: they validate reuse factors and types
+    if (o.target == "c")
+      emit_c(r.program);
+    else {
+      HlsOptions h;
+      h.reuse_factor = o.reuse_factor, h.layer_reuse = o.layer_reuse;
+      emit_hls(r.program, h);
+    }
+    return r;
+  }
   if (o.target == "c") {
     CFiles f = emit_c(r.program);
     write(dir / (o.name + ".h"), f.header);
@@ -207,7 +217,13 @@ ExportOptions parse_export(const Config& c, const std::string& run_dir) {
     o.layer_reuse[layer] = per.get<int>(layer, 1);
   }
   o.tb_samples = c.get<int64_t>("tb_samples", 100);
-  o.out_dir = c.get<std::string>("dir", run_dir + "/firmware_" + o.target);
+  const std::string sub = c.get<std::string>("dir", "firmware_" + o.target);
+  const std::filesystem::path sp(sub);
+  bool inside = !sub.empty() && sp.is_relative();
+  for (const auto& part : sp) inside = inside && part != "..";
+  if (!inside)
+    c.fail("dir", "export dir '" + sub + "' must be a relative path inside the run directory (e.g. firmware_c)");
+  o.out_dir = run_dir + "/" + sub;
   return o;
 }
 

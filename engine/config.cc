@@ -2,8 +2,33 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
 namespace kiln {
+
+namespace {
+
+// yaml-cpp keeps the first of two equal keys and drops the second without a word; a config whose
+// `learning_rate:` appears twice would train with the value the user did not mean.
+void reject_duplicate_keys(const YAML::Node& n, const std::string& file) {
+  if (n.IsSequence()) {
+    for (const YAML::Node& item : n) reject_duplicate_keys(item, file);
+  } else if (n.IsMap()) {
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string k = it->first.IsScalar() ? it->first.Scalar() : "";
+      auto [at, fresh] = seen.emplace(k, it->first.Mark());
+      if (!fresh) {
+        const YAML::Mark m = it->first.Mark();
+        throw InputError(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": duplicate key '" + k +
+                         "' (first at line " + std::to_string(at->second.line + 1) + ")");
+      }
+      reject_duplicate_keys(it->second, file);
+    }
+  }
+}
+
+}  // namespace
 
 Config::Config(YAML::Node node, std::string file, std::string where)
     : node_(std::move(node)), file_(std::move(file)), where_(std::move(where)) {}
@@ -19,6 +44,7 @@ Config Config::load_file(const std::string& path) {
                      ": YAML syntax error: " + e.msg);
   }
   if (!root.IsMap()) throw InputError(path + ": the config must be a YAML mapping (data:, model:, training:)");
+  reject_duplicate_keys(root, path);
   return Config(root, path, "the top level");
 }
 
@@ -30,6 +56,7 @@ Config Config::parse(const std::string& text, const std::string& name, const std
     throw InputError(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }
   if (!root.IsMap()) throw InputError(name + ": expected a YAML mapping");
+  reject_duplicate_keys(root, name);
   return Config(root, name, where);
 }
 
@@ -122,6 +149,40 @@ std::string Config::text_of(const YAML::Node& v) {
   if (v.IsSequence()) return "a list";
   if (v.IsMap()) return "a mapping";
   return "nothing";
+}
+
+std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path, YAML::Mark* mark_a) {
+  auto show = [](const YAML::Node& n) -> std::string {
+    if (!n.IsDefined() || n.IsNull()) return "absent";
+    if (n.IsScalar()) return "'" + n.Scalar() + "'";
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    std::string t = e.c_str();
+    return t.size() > 60 ? t.substr(0, 57) + "..." : t;
+  };
+  const bool a_null = !a.IsDefined() || a.IsNull(), b_null = !b.IsDefined() || b.IsNull();
+  if (!a_null && mark_a) *mark_a = a.Mark();
+  if (a_null && b_null) return "";
+  auto differ = [&] { return path + ": " + show(a) + " vs " + show(b); };
+  if (a_null != b_null || a.Type() != b.Type()) return differ();
+  if (a.IsScalar()) return a.Scalar() == b.Scalar() ? "" : differ();
+  if (a.IsSequence()) {
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+      if (std::string d = yaml_difference(a[i], b[i], path + "[" + std::to_string(i) + "]", mark_a); !d.empty()) return d;
+    if (a.size() != b.size())
+      return path + ": " + std::to_string(a.size()) + " items vs " + std::to_string(b.size());
+    return "";
+  }
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    const std::string k = it->first.as<std::string>();
+    if (std::string d = yaml_difference(it->second, b[k], path + "." + k, mark_a); !d.empty()) return d;
+  }
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    const std::string k = it->first.as<std::string>();
+    if (!a[k].IsDefined() || a[k].IsNull())
+      if (std::string d = yaml_difference(a[k], it->second, path + "." + k, mark_a); !d.empty()) return d;
+  }
+  return "";
 }
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {

@@ -97,6 +97,11 @@ inline std::string Config::type_name<std::vector<double>>() { return "a list of 
 template <>
 inline std::string Config::type_name<std::vector<std::string>>() { return "a list of strings"; }
 
+// The first place where two YAML trees differ, as "path: what" (e.g. "layers[2].units: 64 vs 32"), or ""
+// when they are equal. Scalars compare as text; `path` prefixes the reported key; *mark_a gets the position
+// in `a` of the differing node (or of its nearest parent present in `a`).
+std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path, YAML::Mark* mark_a);
+
 // Closest candidate by edit distance, or "" when nothing is close (for "did you mean").
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -262,7 +262,8 @@ layers:
   DeployedModel d = DeployedModel::freeze(*m, qm);
   CHECK(d.max_accumulator_bits() <= 24);
   CHECK(mismatches(*m, d, x) == 0);
-  CHECK(std::set<double>(d.forward(x).begin(), d.forward(x).end()).size() > 20);
+  const std::vector<double> out = d.forward(x);  // one vector: begin() and end() of two temporaries never meet
+  CHECK(std::set<double>(out.begin(), out.end()).size() > 20);
   // Random per-channel widths, and a BatchNorm on a 1-d input (fold_batch_norm off).
   std::mt19937_64 r2(5);
   deploy_random_widths("  - {type: dense, units: 4}\n  - {type: batch_norm}\n  - {type: conv1d, filters: 2, kernel_size: 1}\n"

@@ -122,6 +122,58 @@ expect_error "classification loss without --classes" "--classes" --data reg.csv 
 expect_error "bad test split" "--test-split" --data reg.csv --target y --test-split 1.5
 expect_error "bad lut size" "--lut-size" --data reg.csv --target y --lut-size 1
 expect_error "unknown flag" "--frobnicate" --data reg.csv --target y --frobnicate 3
+# Numeric flags: finite and in range (nan and negative thread counts used to be accepted silently).
+expect_error "time limit nan" "--time-limit: nan is not in [0, 10000000]" --data reg.csv --target y --time-limit nan
+expect_error "time limit inf" "--time-limit: inf" --data reg.csv --target y --time-limit inf
+expect_error "negative threads" "--threads: -2 is not in [0, 1024]" --data reg.csv --target y --threads -2
+expect_error "too many threads" "--threads: 100000" --data reg.csv --target y --threads 100000
+expect_error "target loss nan" "--target-loss: nan" --data reg.csv --target y --target-loss nan
+expect_error "negative seed" "--seed: -1" --data reg.csv --target y --seed -1
+expect_error "depth beyond the length cap" "--max-depth: 100000 is not in [1, 512]" --data reg.csv --target y \
+  --max-depth 100000
+expect_error "too many generations" "--generations: 2000000000" --data reg.csv --target y --generations 2000000000
+expect_error "islands x population" "--population: 100000 x --islands 1000" --data reg.csv --target y \
+  --islands 1000 --population 100000
+# --hls-type: only ap_fixed / ap_ufixed types (it used to be written into model_hls.cpp verbatim).
+expect_error "garbage HLS type" "--hls-type: 'garbage<' is not a fixed-point type" --data reg.csv --target y \
+  --export hls --hls-type "garbage<"
+expect_error "HLS type too wide" "--hls-type: 'ap_fixed<65, 6>': W = 65 is not in [1, 64]" --data reg.csv \
+  --target y --export hls --hls-type "ap_fixed<65, 6>"
+expect_error "HLS type with a bad mode" "'AP_SAT' is not a quantization mode" --data reg.csv --target y \
+  --export hls --hls-type "ap_fixed<16, 6, AP_SAT>"
+# --function: a C identifier, not a keyword or reserved, never renamed (int gave C that did not compile,
+# "bad name" became bad_name).
+expect_error "function named int" "--function: 'int' is a C or C++ keyword" --data reg.csv --target y \
+  --export c --function int
+expect_error "function name with a space" "--function: 'bad name' is not a C identifier" --data reg.csv \
+  --target y --export c --function "bad name"
+expect_error "reserved function name" "--function: '__kiln' is reserved" --data reg.csv --target y \
+  --export c --function __kiln
+expect_error "function name from math.h" "--function: 'sinf'" --data reg.csv --target y --export c --function sinf
+
+# --- accepted spellings are used as given (names) and normalised (types) ------------------------------
+"$BIN" --data reg.csv --target y --features x0,x1 --generations 3 --out run3 --export c,hls --quiet \
+  --function fit_y --hls-type " ap_fixed< 18 ,8, AP_RND_CONV , AP_SAT > " >/dev/null 2>err3.txt
+if [[ $? -ne 0 ]]; then
+  not_ok "custom function name and HLS type" "$(cat err3.txt)"
+else
+  grep -q "^float fit_y(const float x\[2\])" run3/model.c && ok "--function used as given in model.c" ||
+    not_ok "--function used as given in model.c" "$(grep -n "float" run3/model.c)"
+  grep -q "^typedef ap_fixed<18, 8, AP_RND_CONV, AP_SAT> kiln_t;$" run3/model_hls.cpp &&
+    grep -q "^void fit_y(" run3/model_hls.cpp && ok "--hls-type normalised in model_hls.cpp" ||
+    not_ok "--hls-type normalised in model_hls.cpp" "$(grep -n "typedef\|void" run3/model_hls.cpp)"
+fi
+# Per-class functions take a suffix made from the class name (here "0", "1", "2"): still valid, unreserved C.
+awk 'BEGIN { srand(5); print "u,v,digit";
+  for (i = 0; i < 150; i++) { a = rand(); b = rand(); printf "%.5f,%.5f,%d\n", a, b, (a + b < 0.7 ? 0 : (a > b ? 1 : 2)) } }' >cls3.csv
+"$BIN" --data cls3.csv --target digit --classes --ops "+,-,*" --generations 3 --out run4 --export c --quiet \
+  >/dev/null 2>err4.txt
+if [[ $? -eq 0 ]] && grep -q "^float kiln_symreg_0(" run4/model.c && grep -q "^float kiln_symreg_2(" run4/model.c &&
+  cc -std=c99 -Wall -Werror -c -o run4/model.o run4/model.c 2>cc4.txt; then
+  ok "per-class function names kiln_symreg_0.. compile"
+else
+  not_ok "per-class function names" "$(cat err4.txt cc4.txt 2>/dev/null; grep -n "^float" run4/model.c 2>/dev/null)"
+fi
 
 echo "# $PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

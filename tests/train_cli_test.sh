@@ -331,7 +331,7 @@ fi
 variant diverge.yaml 's/type: adam, learning_rate: 0.01/type: sgd, learning_rate: 1.0e30/; s/batch_size: 16/batch_size: 8/'
 # Into the previous successful run's directory: that run must stay as it was.
 cp -r run1 run1.before
-expect_error diverged_run "training diverged" "learning_rate" -- --config diverge.yaml --out run1
+expect_error diverged_run "training diverged" "learning_rate" -- --config diverge.yaml --out run1 --overwrite
 problems=()
 if ! diff -r run1.before run1 >/dev/null 2>&1; then problems+=("run1/ (the earlier successful run) was changed"); fi
 [[ -f run1.partial/error.txt ]] || problems+=("run1.partial/error.txt missing")
@@ -353,7 +353,7 @@ expect_error early_failure_run "epochs_ten.yaml:9:" -- --config epochs_ten.yaml 
 if [[ -e early || -e early.partial ]]; then not_ok early_failure_creates_nothing "early/ or early.partial/ exists"
 else ok early_failure_creates_nothing; fi
 # A later successful run into run1 replaces it and removes the stale run1.partial.
-run_train --config good.yaml --out run1
+run_train --config good.yaml --out run1 --overwrite
 problems=()
 ((STATUS == 0)) || problems+=("exit status $STATUS")
 [[ -s run1/metrics.json && -s run1/model.ckpt ]] || problems+=("run1 incomplete")

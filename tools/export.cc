@@ -12,6 +12,7 @@
 
 #include "codegen/emit_util.h"
 #include "codegen/export.h"
+#include "tools/run_dir.h"
 #include "tools/tool_main.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> layer_reuse;
   kiln::codegen::ExportOptions o;
   o.name = "";
+  bool overwrite = false;
   app.add_option("--model", model, "checkpoint, e.g. runs/jet_hgq/model.ckpt")->required()->check(CLI::ExistingFile);
   app.add_option("--target", o.target, "c | hls")->required()->check(CLI::IsMember({"c", "hls"}));
   app.add_option("--out", o.out_dir, "output directory")->required();
@@ -29,7 +31,9 @@ int main(int argc, char** argv) {
   app.add_option("--layer-reuse", layer_reuse, "HLS ReuseFactor of one layer, LAYER=N (repeatable)");
   app.add_option("--tb-samples", o.tb_samples, "HLS test-bench samples from the run's test split (0: none)")
       ->check(CLI::Range(0, 1 << 30));
+  app.add_flag("--overwrite", overwrite, "replace an earlier export in --out (kept until the new one is complete)");
   return kiln::run_tool("kiln export", app, argc, argv, [&] {
+    kiln::RunDir::check(o.out_dir, "kiln export", overwrite);
     for (const std::string& s : layer_reuse) {
       const size_t eq = s.find('=');
       int rf = 0;
@@ -46,7 +50,19 @@ int main(int argc, char** argv) {
       std::string run = std::filesystem::path(model).parent_path().filename().string();
       o.name = kiln::codegen::identifier(run.empty() ? "kiln_model" : run);
     }
-    kiln::codegen::ExportResult r = kiln::codegen::export_checkpoint(ck, o);
+    // Written into OUT.partial and renamed: a failed export never leaves firmware that looks complete.
+    const std::string out = o.out_dir;
+    kiln::RunDir rd(out, "kiln export", overwrite);
+    o.out_dir = rd.staging();
+    kiln::codegen::ExportResult r;
+    try {
+      r = kiln::codegen::export_checkpoint(ck, o);
+      rd.commit();
+    } catch (const std::exception& e) {
+      rd.fail(e.what());
+      throw;
+    }
+    o.out_dir = out;
     if (!r.note.empty()) std::cerr << "kiln export: note: " << r.note << "\n";
     std::cout << r.report_text << "wrote " << o.out_dir << (o.target == "c" ? "/" + o.name + ".{c,h}" : "/firmware, tb_data, build_prj.tcl")
               << ", resources.{txt,json}\n";

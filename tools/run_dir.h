@@ -1,6 +1,16 @@
-// The output directory of a run. Files are written into "<dir>.partial" and the directory is renamed
-// to "<dir>" only when the run succeeded, so a failed run never leaves a directory that looks complete
-// (it leaves "<dir>.partial" with error.txt saying why).
+// The output directory of a run, written so that nothing is lost and nothing looks complete too early.
+//
+//   RunDir rd("runs/digits", "kiln train", overwrite);  // checks DIR before any work; creates DIR.partial
+//   write_text(rd.path("metrics.json"), ...);          // files go into DIR.partial/
+//   rd.commit();                                       // DIR.partial -> DIR, the earlier run removed last
+//
+// A complete run holds a marker file, `.kiln-run`, whose first line names the command that wrote it. DIR
+// may be replaced only when it is such a run of the same command, and only with `overwrite`; anything else
+// at DIR (a user's directory or file, the current directory, another command's run) is refused with a
+// message and left untouched. An empty directory counts as nothing. Replacing keeps the earlier run until
+// the new one is in place: DIR is renamed to DIR.replaced, DIR.partial to DIR, then DIR.replaced is
+// removed; a kill in between leaves DIR.replaced, which the next run of the command puts back or removes.
+// A failed run leaves DIR.partial with error.txt (and, for training, its last checkpoint) and no marker.
 #pragma once
 #include <string>
 
@@ -8,17 +18,26 @@ namespace kiln {
 
 class RunDir {
  public:
-  explicit RunDir(std::string dir);  // creates "<dir>.partial" (emptied first); InputError if impossible
+  // InputError, naming DIR and what is there, if DIR cannot be (re)placed; creates DIR.partial.
+  RunDir(std::string dir, std::string command, bool overwrite);
+  // The same checks, creating nothing: for a command to fail before its work, not after it.
+  static void check(const std::string& dir, const std::string& command, bool overwrite);
   std::string path(const std::string& file) const { return staging_ + "/" + file; }
-  std::string final_path(const std::string& file) const { return dir_ + "/" + file; }
-  void commit();                          // replaces <dir> with the staging directory
-  void fail(const std::string& message);  // writes error.txt into the staging directory
+  const std::string& staging() const { return staging_; }
   const std::string& dir() const { return dir_; }
+  void commit();                          // marker, fsync, then the renames above
+  void fail(const std::string& message);  // writes error.txt into DIR.partial
 
  private:
-  std::string dir_, staging_;
+  std::string dir_, staging_, command_;
+  bool overwrite_;
 };
 
-void write_text(const std::string& path, const std::string& text);  // InputError naming the path on failure
+// The command that wrote the complete run at `dir` ("kiln train"), or "" if `dir` is not one.
+std::string run_command_at(const std::string& dir);
+
+// Writes `text` to `path` through a temporary file, fsync and rename: a reader (or a kill) sees the old
+// file or the new one, never half of one. InputError naming the path on failure (disk full, read-only).
+void write_text(const std::string& path, const std::string& text);
 
 }  // namespace kiln

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "engine/check.h"
@@ -38,7 +39,7 @@ struct Flags {
       lut_size = 1024;
   double time_limit = 0, test_split = 0.2, target_loss = -1;
   int64_t seed = 1;
-  bool classes = false, no_header = false, quiet = false;
+  bool classes = false, no_header = false, quiet = false, overwrite = false;
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -78,7 +79,56 @@ double metric(const Tree& t, const Columns& x, const std::vector<float>& y, bool
   return classification ? auc(p.data(), y, x.rows()) : r2(p.data(), y.data(), x.rows());
 }
 
+// Shortest text that reads back as v ("nan", "inf", "0.1", "10000000", "1e+300"), for messages.
+std::string number(double v) {
+  char buf[40];
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (!std::isfinite(v) || std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+// Every numeric flag, before any data is read: CLI11 only checks that the text converts, and the search
+// treats some bad values as others (--threads -2 as all cores, --time-limit nan as no limit). The upper
+// bounds keep a typo from becoming hours of work or an allocation failure.
+void check_flags(const Flags& f) {
+  auto range = [](const char* flag, double v, double lo, double hi, const std::string& note = "") {
+    if (!(std::isfinite(v) && v >= lo && v <= hi))
+      throw InputError(std::string(flag) + ": " + number(v) + " is not in [" + number(lo) + ", " +
+                       number(hi) + "]" + note);
+  };
+  range("--time-limit", f.time_limit, 0, 1e7, " (seconds; 0 = no limit)");
+  range("--threads", f.threads, 0, 1024, " (0 = all cores)");
+  range("--generations", f.generations, 0, 1e7, " (0 = until the time limit)");
+  // Complexity is at most 1000 per node (--complexity) on at most kMaxLength nodes, depth at most the length.
+  range("--max-complexity", f.max_complexity, 1, 1000.0 * kMaxLength);
+  range("--max-depth", f.max_depth, 1, kMaxLength);
+  range("--islands", f.islands, 1, 1024);
+  range("--population", f.population, 2, 100000, " (per island)");
+  if (static_cast<int64_t>(f.islands) * f.population > 1000000)
+    throw InputError("--population: " + std::to_string(f.population) + " x --islands " +
+                     std::to_string(f.islands) + " = " +
+                     std::to_string(static_cast<int64_t>(f.islands) * f.population) +
+                     " expressions; at most 1000000");
+  if (f.seed < 0) throw InputError("--seed: " + std::to_string(f.seed) + " is negative (a seed is >= 0)");
+  if (!(f.test_split >= 0 && f.test_split < 1))
+    throw InputError("--test-split: " + number(f.test_split) + " is not in [0, 1)");
+  if (!std::isfinite(f.target_loss))
+    throw InputError("--target-loss: " + number(f.target_loss) + " is not a finite number (< 0 = off)");
+  set_lut_size(f.lut_size);  // checks it is in [2, 65536]
+}
+
 int run(const Flags& f) {
+  check_flags(f);
+  const std::string hls_type = hls_fixed_type(f.hls_type, "--hls-type");
+  check_function_name(f.function, "--function");
+  RunDir::check(f.out, "kiln symreg", f.overwrite);  // before the search, not after it
+
   // ---- data ----
   data::CsvOptions co;
   co.path = f.data;
@@ -110,8 +160,6 @@ int run(const Flags& f) {
     d.feature_names = names;
   }
   if (names.empty()) throw InputError(f.data + ": no feature columns besides the target '" + f.target + "'");
-  if (!(f.test_split >= 0 && f.test_split < 1))
-    throw InputError("--test-split: " + std::to_string(f.test_split) + " is not in [0, 1)");
   // The split shuffles rows; weights follow through an index column appended to x.
   {
     int F = static_cast<int>(names.size());
@@ -137,7 +185,6 @@ int run(const Flags& f) {
   Columns x_train = strip(sp.train, w_train), x_test = strip(test_d, w_test);
 
   // ---- options ----
-  set_lut_size(f.lut_size);
   SearchOptions opt;
   opt.ops = OpSet::parse(f.ops, f.complexity);
   opt.ops.parse_forbidden(f.forbid);
@@ -156,7 +203,6 @@ int run(const Flags& f) {
   std::vector<std::string> exports = split_list(f.exp);
   for (const std::string& e : exports)
     if (e != "c" && e != "hls") throw InputError("--export: unknown target '" + e + "' (known: c, hls)");
-  std::string fn = c_identifier(f.function);
 
   // ---- one search per output ----
   struct Target {
@@ -182,12 +228,33 @@ int run(const Flags& f) {
       targets.push_back(t);
     }
   }
+  // The exported functions' names, checked before the search: --function itself for one output, else
+  // --function_CLASS, CLASS made an identifier (it comes from the data) without creating a reserved "__".
+  std::vector<std::string> functions;
+  for (const Target& t : targets) {
+    if (targets.size() == 1) {
+      functions.push_back(f.function);
+      continue;
+    }
+    std::string suffix;
+    for (char c : t.name.substr(t.name.find(' ') + 1)) {
+      const bool keep = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (keep || (!suffix.empty() && suffix.back() != '_')) suffix += keep ? c : '_';
+    }
+    std::string name = f.function + "_" + suffix;
+    check_function_name(name, "--function");
+    for (size_t k = 0; k < functions.size(); ++k)
+      if (functions[k] == name)
+        throw InputError("--function: " + targets[k].name + " and " + t.name + " would both export '" + name +
+                         "'; rename a class in " + f.data);
+    functions.push_back(name);
+  }
   if (!f.quiet)
     std::cerr << "data: " << x_train.rows() << " train / " << (sp.test.size() ? x_test.rows() : 0)
               << " test rows, " << names.size() << " features (" << f.data << "); ops " << opt.ops.names()
               << "; loss " << loss_name(loss) << "\n";
 
-  RunDir rd(f.out);
+  RunDir rd(f.out, "kiln symreg", f.overwrite);
   try {
     std::vector<Output> outs;
     Evaluator ev;
@@ -252,10 +319,9 @@ int run(const Flags& f) {
       for (size_t k = 0; k < outs.size(); ++k) {
         const Candidate& c = outs[k].front[outs[k].selected];
         ExportInfo info;
-        info.function =
-            outs.size() == 1 ? fn : fn + "_" + c_identifier(outs[k].name.substr(outs[k].name.find(' ') + 1));
+        info.function = functions[k];
         info.feature_names = names, info.features = static_cast<int>(names.size());
-        info.hls_type = f.hls_type;
+        info.hls_type = hls_type;
         info.comment = outs[k].name + ": complexity " + std::to_string(c.complexity) + ", train loss " +
                        std::to_string(c.loss) + (f.classes ? ", test AUC " : ", test R^2 ") +
                        std::to_string(outs[k].test_metric[outs[k].selected]);
@@ -289,15 +355,18 @@ int main(int argc, char** argv) {
   app.add_option("--forbid", f.forbid,
                  "forbidden nestings OUTER>INNER, e.g. sin>cos (f>f is always forbidden for "
                  "transcendental f)");
-  app.add_option("--max-complexity", f.max_complexity, "largest complexity of an expression (default 30)");
-  app.add_option("--max-depth", f.max_depth, "largest depth of an expression (default 10)");
-  app.add_option("--time-limit", f.time_limit, "seconds; 0 = none (default)");
-  app.add_option("--generations", f.generations, "generations; 0 = until the time limit (default 100)");
+  app.add_option("--max-complexity", f.max_complexity,
+                 "largest complexity of an expression, 1 to 512000 (default 30)");
+  app.add_option("--max-depth", f.max_depth, "largest depth of an expression, 1 to 512 (default 10)");
+  app.add_option("--time-limit", f.time_limit, "seconds, at most 1e7; 0 = none (default)");
+  app.add_option("--generations", f.generations,
+                 "generations, at most 1e7; 0 = until the time limit (default 100)");
   app.add_option("--target-loss", f.target_loss, "stop once the best loss is this low (default: off)");
-  app.add_option("--seed", f.seed, "random seed (default 1); same seed, same front, whatever --threads");
-  app.add_option("--threads", f.threads, "OpenMP threads, 0 = all cores (default 1)");
-  app.add_option("--islands", f.islands, "populations (default 4)");
-  app.add_option("--population", f.population, "expressions per island (default 100)");
+  app.add_option("--seed", f.seed, "random seed >= 0 (default 1); same seed, same front, whatever --threads");
+  app.add_option("--threads", f.threads, "OpenMP threads, at most 1024; 0 = all cores (default 1)");
+  app.add_option("--islands", f.islands, "populations, 1 to 1024 (default 4)");
+  app.add_option("--population", f.population,
+                 "expressions per island, 2 to 100000; islands x population <= 1e6 (default 100)");
   app.add_flag("--classes", f.classes, "the target is a class label: one expression per class (one-vs-rest)");
   app.add_option("--loss", f.loss, "mse, mae (regression); l2_margin (default with --classes), logistic");
   app.add_option("--weights", f.weights, "column of sample weights (>= 0)");
@@ -305,13 +374,19 @@ int main(int argc, char** argv) {
   app.add_option("--test-split", f.test_split,
                  "fraction of rows held out for the test metrics (default 0.2)");
   app.add_flag("--no-header", f.no_header, "the CSV has no header line; columns are named col0, col1, ...");
-  app.add_option("--lut-size", f.lut_size, "entries of every lookup table (lut_* operators; default 1024)");
+  app.add_option("--lut-size", f.lut_size,
+                 "entries of every lookup table, 2 to 65536 (lut_* operators; default 1024)");
   app.add_option("--out", f.out, "output directory (default runs/symreg)");
   app.add_option("--export", f.exp, "write the selected expression as code: c, hls or c,hls");
   app.add_option("--hls-type", f.hls_type,
-                 "fixed-point type of the HLS export (default \"ap_fixed<16, 6>\", "
-                 "hls4ml's; pick the integer bits for your inputs' range)");
-  app.add_option("--function", f.function, "name of the exported function (default kiln_symreg)");
+                 "fixed-point type of the HLS export: ap_fixed<W, I> or ap_ufixed<W, I>, 1 <= W <= 64, "
+                 "-64 <= I <= 64, optionally with a quantization and an overflow mode, e.g. "
+                 "\"ap_fixed<16, 6, AP_RND, AP_SAT>\" (default \"ap_fixed<16, 6>\", hls4ml's; pick the "
+                 "integer bits for your inputs' range)");
+  app.add_option("--function", f.function,
+                 "name of the exported function, used as given: a C identifier, not a C/C++ keyword or "
+                 "reserved name (default kiln_symreg; kiln_symreg_CLASS per class)");
   app.add_flag("--quiet", f.quiet, "no progress lines");
+  app.add_flag("--overwrite", f.overwrite, "replace an earlier run in --out (kept until the new run is complete)");
   return kiln::run_tool("kiln symreg", app, argc, argv, [&] { return kiln::symreg::run(f); });
 }

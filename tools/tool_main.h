@@ -20,6 +20,18 @@
 
 namespace kiln {
 
+// One printable line of at most 1,000 characters: a message may quote a file's content (a 50 MB line, a
+// binary header), which must not flood the terminal or break the one-line contract.
+inline std::string one_line(const std::string& message) {
+  constexpr size_t kMax = 1000;
+  std::string out;
+  for (unsigned char c : message) {
+    if (out.size() >= kMax) return out + "... (" + std::to_string(message.size()) + " characters)";
+    out += c == '\n' || c == '\r' || c == '\t' ? ' ' : (c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  return out;
+}
+
 inline int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
   if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(wd) != 0) std::cerr << tool << ": warning: cannot enter " << wd << "\n";
@@ -29,17 +41,19 @@ inline int run_tool(const std::string& tool, CLI::App& app, int argc, char** arg
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << tool << ": error: " << e.what() << " (see --help)\n";
+    std::cerr << tool << ": error: " << one_line(e.what()) << " (see --help)\n";
     return 1;
   }
   try {
     return body();
   } catch (const InputError& e) {
-    std::cerr << tool << ": error: " << e.what() << "\n";
+    std::cerr << tool << ": error: " << one_line(e.what()) << "\n";
   } catch (const ShapeError& e) {
-    std::cerr << tool << ": error: " << e.what() << "\n";
+    std::cerr << tool << ": error: " << one_line(e.what()) << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << tool << ": error: out of memory (a model, batch or data set too large for this machine?)\n";
   } catch (const std::exception& e) {
-    std::cerr << tool << ": internal error: " << e.what() << "\n";
+    std::cerr << tool << ": internal error: " << one_line(e.what()) << "\n";
   }
   return 1;
 }

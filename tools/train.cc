@@ -34,7 +34,7 @@ struct Flags {
   std::string config, out, resume;
   int epochs = 0, threads = -1;
   int64_t seed = -1;
-  bool quiet = false;
+  bool quiet = false, overwrite = false;
 };
 
 std::string fmt(double v, int prec = 4) {
@@ -157,9 +157,53 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
   return o.dump() + "\n";
 }
 
+// --resume continues the checkpoint's model: the config's `model:` and `compression:` sections must be the
+// ones it was trained with (training options, data and epochs may change). Names the first key that differs.
+void check_resume_matches(const Config& cfg, const train::Checkpoint& ck, const std::string& ck_path) {
+  auto section = [](const std::string& yaml, const std::string& key) -> YAML::Node {
+    if (yaml.empty()) return YAML::Node();
+    YAML::Node root = YAML::Load(yaml);
+    return root.IsMap() ? root[key] : YAML::Node();
+  };
+  struct Pair {
+    std::string key;
+    YAML::Node here, there;
+  };
+  YAML::Node ck_model;
+  try {
+    ck_model = YAML::Load(ck.model_yaml);
+  } catch (const YAML::Exception& e) {
+    throw InputError(ck_path + ": corrupted checkpoint (its model spec is not YAML: " + e.msg + ")");
+  }
+  std::vector<Pair> pairs{{"model", cfg.node()["model"], ck_model}};
+  if (!ck.config_yaml.empty()) {
+    YAML::Node there;
+    try {
+      there = section(ck.config_yaml, "compression");
+    } catch (const YAML::Exception&) {
+      // The saved config is informational; the model spec above is what the checkpoint holds.
+    }
+    pairs.push_back({"compression", cfg.node()["compression"], there});
+  }
+  for (const Pair& p : pairs) {
+    YAML::Mark at = cfg.node()[p.key].IsDefined() ? cfg.node()[p.key].Mark() : cfg.node().Mark();
+    std::string d = yaml_difference(p.here, p.there, p.key, &at);
+    if (d.empty()) continue;
+    std::string where = cfg.file();
+    if (!at.is_null()) where += ":" + std::to_string(at.line + 1) + ":" + std::to_string(at.column + 1);
+    throw InputError(where + ": --resume " + ck_path + ": the config's " + p.key + " differs from the checkpoint's (" + d +
+                     ", config vs checkpoint); resume with the config the run was trained with");
+  }
+}
+
 int run(const Flags& f) {
   auto t0 = std::chrono::steady_clock::now();
   Config cfg = Config::load_file(f.config);
+  std::string config_text;  // saved in every checkpoint, for resuming and exporting
+  {
+    std::ifstream in(f.config);
+    config_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   cfg.check_unused({"name", "data", "model", "training", "compression", "export", "output_dir"});
   train::DataOptions dopt = train::parse_data(cfg.child("data", true));
   train::TrainOptions topt = train::parse_training(cfg.child("training"));
@@ -170,11 +214,16 @@ int run(const Flags& f) {
   std::string stem = std::filesystem::path(f.config).stem().string();
   std::string out = !f.out.empty() ? f.out : cfg.get<std::string>("output_dir", "runs/" + stem);
   train::set_threads(topt.threads);
+  RunDir::check(out, "kiln train", f.overwrite);  // before the data loads: a refused --out costs nothing
   std::optional<codegen::ExportOptions> exp;  // parsed now: a bad key fails before training, not after
-  if (Config e = cfg.child("export"); e.defined()) exp = codegen::parse_export(e, out);
+  Config export_cfg = cfg.child("export");
+  if (export_cfg.defined()) exp = codegen::parse_export(export_cfg, out);
 
   train::Checkpoint resume;
-  if (!f.resume.empty()) resume = train::load_checkpoint(f.resume);
+  if (!f.resume.empty()) {
+    resume = train::load_checkpoint(f.resume);
+    check_resume_matches(cfg, resume, f.resume);
+  }
   train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
   const data::Split& s = ld.split;
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
@@ -204,8 +253,25 @@ int run(const Flags& f) {
     }
   }
   check_outputs(*model, s.train, topt.loss);
+  if (exp) {
+    // The whole export but writing, on the untrained model: an unsupported layer or a reuse factor that
+    // does not fit fails now, naming the config, not after hours of training.
+    codegen::ExportOptions dry = *exp;
+    dry.dry_run = true;
+    try {
+      train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
+      ck.config_yaml = config_text;  // the export rebuilds the quantizers from it
+      codegen::export_checkpoint(ck, dry);
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      const bool rf = what.find("reuse factor") != std::string::npos && export_cfg.has("reuse_factor");
+      throw InputError((rf ? export_cfg.location("reuse_factor") : cfg.location("export")) +
+                       ": export: " + what);
+    }
+  }
 
-  RunDir rd(out);
+  RunDir rd(out, "kiln train", f.overwrite);
+  if (exp) exp->out_dir = rd.staging() + exp->out_dir.substr(out.size());  // firmware is part of the run
   try {
     std::string summary = model->summary_text();
     if (!f.quiet) std::cerr << summary;
@@ -230,15 +296,16 @@ int run(const Flags& f) {
     };
     auto save = [&](const std::string& path) {
       train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
-      std::ifstream cfg_in(f.config);
-      ck.config_yaml.assign(std::istreambuf_iterator<char>(cfg_in), std::istreambuf_iterator<char>());
+      ck.config_yaml = config_text;
       ck.optimizer_state = tr.optimizer().state();
       ck.history = tr.history();
       ck.seed = topt.seed;
       train::save_checkpoint(ck, path);
     };
+    if (!f.resume.empty()) save(rd.path("model.ckpt"));  // the resumed state, until an epoch ends
     auto on_epoch = [&](const train::EpochRecord& r) {
       write_text(rd.path("history.csv"), history_csv(tr.history()));
+      save(rd.path("model.ckpt"));  // each epoch: a killed run resumes from here (DIR.partial/model.ckpt)
       comp->on_epoch(r, rd, save);
       if (f.quiet || !bar) return;
       ProgressBar::Stats st{{"loss", r.train_loss}};
@@ -273,13 +340,13 @@ int run(const Flags& f) {
     write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
 
     save(rd.path("model.ckpt"));
-    rd.commit();
-    if (exp) {
-      codegen::ExportResult r = codegen::export_checkpoint(train::load_checkpoint(out + "/model.ckpt"), *exp);
+    if (exp) {  // before the commit: a run whose export failed does not look complete
+      codegen::ExportResult r = codegen::export_checkpoint(train::load_checkpoint(rd.path("model.ckpt")), *exp);
       if (!f.quiet) std::cerr << "export (" << exp->target << "):\n" << r.report_text;
       if (!r.note.empty()) std::cerr << "export note: " << r.note << "\n";
-      std::cerr << "wrote firmware to " << exp->out_dir << "\n";
     }
+    rd.commit();
+    if (exp) std::cerr << "wrote firmware to " << out << exp->out_dir.substr(rd.staging().size()) << "\n";
 
     std::cout << "test: " << test.size() << " samples, loss " << fmt(ev.loss);
     if (!test.labels.empty())
@@ -317,5 +384,7 @@ int main(int argc, char** argv) {
   app.add_option("--resume", f.resume, "continue training from a checkpoint up to --epochs/training.epochs")
       ->check(CLI::ExistingFile);
   app.add_flag("--quiet", f.quiet, "no progress bars or summary; print only the result");
+  app.add_flag("--overwrite", f.overwrite,
+               "replace an earlier run in the output directory (kept until the new run is complete)");
   return kiln::run_tool("kiln train", app, argc, argv, [&] { return kiln::run(f); });
 }

@@ -21,6 +21,13 @@ Init parse_init(const Config& c, const std::string& key, Init fallback) {
 }
 
 Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_out, std::mt19937_64& rng) {
+  // Checked before allocating: a typo such as `units: 1000000000` would otherwise end in bad_alloc, or in
+  // the machine swapping, with no word about which key asked for it.
+  constexpr int64_t kMaxElements = int64_t{1} << 28;  // 1 GiB of float32
+  const int64_t n = shape_numel(shape);
+  if (n > kMaxElements || n < 0)
+    throw ShapeError("a parameter of shape " + shape_str(shape) + " would have " + std::to_string(n) +
+                     " elements, more than kiln's limit of 2^28 (1 GiB)");
   Tensor t(shape);
   double fi = static_cast<double>(std::max<int64_t>(fan_in, 1)), fo = static_cast<double>(std::max<int64_t>(fan_out, 1));
   auto uniform = [&](double limit) {

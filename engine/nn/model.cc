@@ -22,11 +22,22 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
   std::mt19937_64 rng(seed);
   Shape shape = input_shape;
   for (size_t i = 0; i < m->body_.layers().size(); ++i) {
+    const Layer& l = *m->body_.layers()[i];
     try {
       shape = m->body_.layers()[i]->setup(shape, rng);
     } catch (const ShapeError& e) {
-      throw ShapeError(items[i].location() + ": " + e.what());
+      const std::string what = e.what();
+      const std::string who = what.rfind("layer '", 0) == 0 ? "" : "layer '" + l.name() + "' (" + l.type() + "): ";
+      throw ShapeError(items[i].location() + ": " + who + what);
+    } catch (const std::bad_alloc&) {
+      throw ShapeError(items[i].location() + ": layer '" + l.name() + "' (" + l.type() +
+                       "): its parameters do not fit in memory");
     }
+    // Activations are allocated per batch in training: refuse a per-sample output that could never fit.
+    constexpr int64_t kMaxSample = int64_t{1} << 26;
+    if (shape_numel(shape) > kMaxSample || shape_numel(shape) < 0)
+      throw ShapeError(items[i].location() + ": layer '" + l.name() + "' (" + l.type() + ") outputs " + shape_str(shape) +
+                       " per sample, more than kiln's limit of 2^26 values");
   }
   m->output_shape_ = shape;
   m->last_location_ = items.back().location();
@@ -51,6 +62,18 @@ Var Model::forward(const Var& x, Context& ctx) {
     throw ShapeError("model input: got " + shape_str(s) + ", the model was built for [batch" +
                      (input_shape_.empty() ? "" : ", ") + shape_str(input_shape_).substr(1));
   return body_.forward(x, ctx);
+}
+
+std::string Model::nonfinite_origin(const Tensor& x, Context& ctx) {
+  for (Parameter* p : parameters())
+    if (!p->var.value().vec().allFinite()) return "parameter '" + p->name + "'";
+  NoGradGuard ng;
+  Var h(x);
+  for (const LayerPtr& l : body_.layers()) {
+    h = l->forward(h, ctx);
+    if (!h.value().vec().allFinite()) return "layer '" + l->name() + "' (" + l->type() + ")";
+  }
+  return "";
 }
 
 std::vector<Parameter*> Model::parameters() {

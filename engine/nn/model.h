@@ -20,6 +20,10 @@ class Model {
   static std::unique_ptr<Model> from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed);
 
   Var forward(const Var& x, Context& ctx);  // x [B, input_shape...]; throws ShapeError on a mismatch
+  // Where non-finite values first appear for input x: "parameter 'fc1.weight'" (a parameter holding
+  // nan/inf), "layer 'fc2' (dense)" (the first top-level layer whose output is not finite), or "" if the
+  // forward pass is finite (the loss itself overflowed). For the message of a diverged training run.
+  std::string nonfinite_origin(const Tensor& x, Context& ctx);
   std::vector<Parameter*> parameters();
   std::vector<Layer*> layers();  // every layer, residual bodies included, in forward order
   std::vector<Buffer> buffers();

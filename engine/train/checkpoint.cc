@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include "engine/file_io.h"
 
 namespace kiln {
 
@@ -96,15 +99,7 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   put<uint32_t>(file, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(payload.data()),
                                                   static_cast<uInt>(payload.size()))));
   file += payload;
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError("cannot write checkpoint '" + tmp + "': " + std::strerror(errno));
-    out.write(file.data(), static_cast<std::streamsize>(file.size()));
-    if (!out) throw InputError("cannot write checkpoint '" + tmp + "': " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError("cannot move checkpoint to '" + path + "': " + std::strerror(errno));
+  write_file_atomic(path, file);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
@@ -138,23 +133,33 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const std::exception& e) {
     throw InputError(path + ": corrupted checkpoint (" + e.what() + ")");
   }
+  c.path = path;
   return c;
 }
 
 void load_weights(nn::Model& m, const Checkpoint& c) {
+  const std::string file = c.path.empty() ? "checkpoint" : c.path;
   for (nn::Parameter* p : m.parameters()) {
     auto it = c.params.find(p->name);
-    if (it == c.params.end()) throw InputError("checkpoint has no parameter '" + p->name + "'");
+    if (it == c.params.end()) throw InputError(file + ": the checkpoint has no parameter '" + p->name + "' (was it trained with another config?)");
     if (it->second.shape() != p->var.shape())
-      throw InputError("checkpoint parameter '" + p->name + "' has shape " + shape_str(it->second.shape()) +
+      throw InputError(file + ": parameter '" + p->name + "' has shape " + shape_str(it->second.shape()) +
                        ", the model needs " + shape_str(p->var.shape()));
     p->var.value() = it->second;
   }
+  // A parameter the model lacks (e.g. an HGQ checkpoint read with a float config) would be dropped silently.
+  std::set<std::string> used;
+  for (nn::Parameter* p : m.parameters()) used.insert(p->name);
+  for (const auto& kv : c.params)
+    if (!used.count(kv.first))
+      throw InputError(file + ": the checkpoint has parameter '" + kv.first +
+                       "', which this model does not (was it trained with another config, e.g. with compression:?)");
   for (const nn::Buffer& b : m.buffers()) {
     auto it = c.buffers.find(b.name);
-    if (it == c.buffers.end()) throw InputError("checkpoint has no buffer '" + b.name + "'");
+    if (it == c.buffers.end()) throw InputError(file + ": the checkpoint has no buffer '" + b.name + "'");
     if (it->second.shape() != b.tensor->shape())
-      throw InputError("checkpoint buffer '" + b.name + "' has shape " + shape_str(it->second.shape()));
+      throw InputError(file + ": buffer '" + b.name + "' has shape " + shape_str(it->second.shape()) + ", the model needs " +
+                       shape_str(b.tensor->shape()));
     *b.tensor = it->second;
   }
 }

@@ -28,6 +28,7 @@ struct Checkpoint {
   std::map<std::string, Tensor> optimizer_state;
   std::vector<EpochRecord> history;
   uint64_t seed = 0;
+  std::string path;  // the file it was loaded from (not stored): error messages name it
 };
 
 // Captures the model's parameters and buffers (and, if given, optimiser state and history).

@@ -149,14 +149,25 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
       Var loss = compute_loss(o_, out, labels, targets);
       Var total = loss;
       for (auto& t : terms_) total = add(total, t->loss());
+      const int64_t b = x.dim(0);
+      const double l = loss.value()[0];
+      // A non-finite loss or gradient stops the run before the step: the model in memory (and the last
+      // checkpoint) stays finite, and the message says where the values broke.
+      if (!std::isfinite(l) || !std::isfinite(total.value()[0])) {
+        std::string at = m_.nonfinite_origin(x, ctx);
+        throw InputError(std::string("training diverged: loss is ") + (std::isfinite(l) ? "finite but an added loss term is not" : std::isnan(l) ? "nan" : "inf") +
+                         " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch + 1) +
+                         (at.empty() ? " (the model's outputs are finite; the loss overflowed)" : ", first non-finite values in " + at) +
+                         "; try a lower learning_rate or clip_norm");
+      }
       optim::Optimizer::zero_grad(params);
       backward(total);
+      for (nn::Parameter* p : params)
+        if (!p->var.grad().empty() && !p->var.grad().vec().allFinite())
+          throw InputError("training diverged: the gradient of '" + p->name + "' is not finite at epoch " +
+                           std::to_string(epoch) + ", batch " + std::to_string(batch + 1) +
+                           "; try a lower learning_rate or clip_norm");
       opt_->step(params, static_cast<float>(lr));
-      int64_t b = x.dim(0);
-      double l = loss.value()[0];
-      if (!std::isfinite(l))
-        throw InputError(std::string("training diverged: loss is ") + (std::isnan(l) ? "nan" : "inf") + " at epoch " + std::to_string(epoch) +
-                         ", batch " + std::to_string(batch + 1) + " (try a lower learning_rate or clip_norm)");
       loss_sum += l * static_cast<double>(b);
       if (!labels.empty()) correct += accuracy(out.value(), labels) * static_cast<double>(b);
       seen += b;
