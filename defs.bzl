@@ -15,16 +15,24 @@ def kiln_library(name, deps, visibility = ["//visibility:public"]):
         deps = deps,
     )
 
-def kiln_tests(srcs, deps, data = [], size = "small", timeouts = {}):
-    """One cc_test per file: tests/foo_test.cc -> :foo_test."""
+def kiln_tests(srcs, deps, data = [], size = "small", sizes = {}, splits = {}):
+    """One cc_test per file: tests/foo_test.cc -> :foo_test, of size sizes.get(name, size).
+
+    A file in `splits` ({name: {suffix: doctest test-case filter}}) becomes one target per entry instead,
+    :foo_test_<suffix>, each running the cases its filter selects: heavy files run in parallel and each
+    target stays well inside its timeout. Every case must be selected by some filter.
+    """
     for src in srcs:
         name = src[:-3]
-        native.cc_test(
-            name = name,
-            srcs = [src],
-            copts = KILN_COPTS,
-            linkopts = KILN_LINKOPTS,
-            deps = deps,
-            data = data,
-            size = timeouts.get(name, size),
-        )
+        parts = splits.get(name, {"": None})
+        for suffix, cases in parts.items():
+            native.cc_test(
+                name = name + ("_" + suffix if suffix else ""),
+                srcs = [src],
+                copts = KILN_COPTS,
+                linkopts = KILN_LINKOPTS,
+                deps = deps,
+                data = data,
+                args = ["--test-case=" + cases] if cases else [],
+                size = sizes.get(name, size),
+            )

@@ -2,7 +2,10 @@
 // damaged file: truncated, bit-flipped, wrong version, foreign, empty, missing.
 #include "engine/train/checkpoint.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "tests/gradcheck.h"
 #include "tests/test_files.h"
@@ -93,7 +96,7 @@ TEST_CASE("damaged files give one clear error each") {
   std::string v99 = bytes;
   v99[8] = 99;
   p = tmp.write("v99.ckpt", v99);
-  CHECK(load_error(p).find("format version 99, this kiln reads version 1") != std::string::npos);
+  CHECK(load_error(p).find("format version 99, this kiln reads versions 1 to 2") != std::string::npos);
 
   p = tmp.write("foreign.ckpt", "PK\x03\x04 this is a zip file, not a checkpoint");
   CHECK(load_error(p).find("not a kiln checkpoint") != std::string::npos);
@@ -116,4 +119,55 @@ TEST_CASE("weights that do not fit the model are rejected with both shapes") {
   c = sample_checkpoint();
   c.params.erase("dense_2.bias");
   CHECK_THROWS_AS(train::restore_model(c), InputError);
+}
+
+TEST_CASE("a failed checkpoint write (file size limit) is one clear error and keeps the previous checkpoint") {
+  TempDir dir;
+  const std::string path = dir.path("model.ckpt");
+  train::Checkpoint a = sample_checkpoint();
+  train::save_checkpoint(a, path);
+  const std::string before = file_bytes(path);
+  train::Checkpoint b = a;
+  b.optimizer_state["big"] = Tensor({4096}, 1.f);  // 16 KB more than the limit below allows
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  rlimit small = old;
+  small.rlim_cur = before.size() + 4096;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string msg;
+  try {
+    train::save_checkpoint(b, path);
+  } catch (const InputError& e) {
+    msg = e.what();
+  }
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  CHECK(msg.find("cannot write '" + path + "'") != std::string::npos);
+  CHECK(msg.find("File too large") != std::string::npos);
+  CHECK(file_bytes(path) == before);  // the previous checkpoint, byte for byte
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK(train::load_checkpoint(path).optimizer_state.count("big") == 0);
+}
+
+TEST_CASE("checkpoint errors name the file: a missing or extra parameter, another shape") {
+  TempDir dir;
+  const std::string path = dir.path("m.ckpt");
+  train::save_checkpoint(sample_checkpoint(), path);
+  train::Checkpoint c = train::load_checkpoint(path);
+  auto other = nn::Model::from_yaml("layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 5}]", {4}, 7);
+  std::string msg;
+  try {
+    train::load_weights(*other, c);
+  } catch (const InputError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find(path + ": parameter 'dense_2.weight' has shape [3, 2], the model needs [3, 5]") == 0);
+  c.params["dense_1.input_q.f"] = Tensor({1}, 4.f);  // as an HGQ checkpoint has, read with a float config
+  auto same = nn::Model::from_yaml("layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 2}]", {4}, 7);
+  msg.clear();
+  try {
+    train::load_weights(*same, c);
+  } catch (const InputError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find(path + ": the checkpoint has parameter 'dense_1.input_q.f', which this model does not") == 0);
 }

@@ -84,10 +84,16 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
     throw InputError("output directory '" + dir +
                      "' is the current directory or one of its parents; give --out a new directory for the run");
   const std::string staging = dir + ".partial", replaced = dir + ".replaced";
-  // After a kill during an earlier commit, DIR.replaced is the earlier run (put back by the constructor).
-  const std::string earlier = exists(dir) || run_command_at(replaced) != command ? dir : replaced;
-  if (exists(earlier) && !empty_dir(earlier)) {
-    const std::string there = run_command_at(earlier);
+  // A kill during an earlier commit left the earlier run at DIR.replaced: put it back, or finish removing
+  // it if the new run got in place. (Nothing else here changes anything.)
+  if (run_command_at(replaced) == command) {
+    if (!exists(dir))
+      rename_or_throw(replaced, dir);
+    else if (run_command_at(dir) == command)
+      remove_tree(replaced);
+  }
+  if (exists(dir) && !empty_dir(dir)) {
+    const std::string there = run_command_at(dir);
     if (there == command) {
       if (!overwrite)
         throw InputError("output directory '" + dir + "' holds an earlier '" + command +
@@ -95,7 +101,7 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
     } else if (!there.empty()) {
       throw InputError("output directory '" + dir + "' holds a '" + there + "' run, not a '" + command +
                        "' run; choose another --out");
-    } else if (is_dir(earlier)) {
+    } else if (is_dir(dir)) {
       throw InputError("output directory '" + dir + "' exists and is not a kiln run (it has no " + kDoneMarker +
                        " marker); kiln never replaces it: choose another --out");
     } else {
@@ -111,14 +117,6 @@ RunDir::RunDir(std::string dir, std::string command, bool overwrite)
     : dir_(strip_slashes(std::move(dir))), command_(std::move(command)), overwrite_(overwrite) {
   check(dir_, command_, overwrite_);
   staging_ = dir_ + ".partial";
-  const std::string replaced = dir_ + ".replaced";
-  // A kill during an earlier commit: put the earlier run back, or finish removing it.
-  if (run_command_at(replaced) == command_) {
-    if (!exists(dir_))
-      rename_or_throw(replaced, dir_);
-    else if (run_command_at(dir_) == command_)
-      remove_tree(replaced);
-  }
   if (exists(staging_)) remove_tree(staging_);  // an unfinished run of this command (check() made sure)
   std::error_code ec;
   fs::create_directories(staging_, ec);

@@ -20,7 +20,8 @@ class RunDir {
  public:
   // InputError, naming DIR and what is there, if DIR cannot be (re)placed; creates DIR.partial.
   RunDir(std::string dir, std::string command, bool overwrite);
-  // The same checks, creating nothing: for a command to fail before its work, not after it.
+  // The same checks, creating nothing (it may put back an earlier run a killed commit left aside): for a
+  // command to fail before its work, not after it.
   static void check(const std::string& dir, const std::string& command, bool overwrite);
   std::string path(const std::string& file) const { return staging_ + "/" + file; }
   const std::string& staging() const { return staging_; }

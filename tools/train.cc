@@ -216,8 +216,9 @@ int run(const Flags& f) {
   train::set_threads(topt.threads);
   RunDir::check(out, "kiln train", f.overwrite);  // before the data loads: a refused --out costs nothing
   std::optional<codegen::ExportOptions> exp;  // parsed now: a bad key fails before training, not after
+  const bool wants_export = cfg.has("export");  // only when asked: child() of an absent key is an empty map
   Config export_cfg = cfg.child("export");
-  if (export_cfg.defined()) exp = codegen::parse_export(export_cfg, out);
+  if (wants_export) exp = codegen::parse_export(export_cfg, out);
 
   train::Checkpoint resume;
   if (!f.resume.empty()) {
@@ -281,6 +282,7 @@ int run(const Flags& f) {
     if (!f.resume.empty()) {
       tr.optimizer().load_state(resume.optimizer_state, model->parameters());
       tr.history() = resume.history;
+      tr.set_best_state(resume.best_state);
     }
     bool tty = stderr_is_tty();
     std::unique_ptr<ProgressBar> bar;
@@ -299,6 +301,7 @@ int run(const Flags& f) {
       ck.config_yaml = config_text;
       ck.optimizer_state = tr.optimizer().state();
       ck.history = tr.history();
+      ck.best_state = tr.best_state();
       ck.seed = topt.seed;
       train::save_checkpoint(ck, path);
     };

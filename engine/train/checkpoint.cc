@@ -47,10 +47,12 @@ void serialize(Archive& ar, EpochRecord& r) {
      r.samples_per_second, r.extra);
 }
 
+// The payload of format version `version` (fields are only ever appended).
 template <class Archive>
-void serialize(Archive& ar, Checkpoint& c) {
+void serialize_fields(Archive& ar, Checkpoint& c, uint32_t version) {
   ar(c.model_yaml, c.input_shape, c.params, c.buffers, c.standardizer, c.class_names, c.feature_names, c.task,
      c.config_yaml, c.optimizer_state, c.history, c.seed);
+  if (version >= 2) ar(c.best_state);
 }
 
 namespace {
@@ -90,7 +92,7 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   std::ostringstream body;
   {
     cereal::PortableBinaryOutputArchive ar(body);
-    ar(c);
+    serialize_fields(ar, const_cast<Checkpoint&>(c), kCheckpointVersion);  // saving only reads c
   }
   std::string payload = body.str();
   std::string file(kMagic, 8);
@@ -115,8 +117,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw InputError(path + ": truncated checkpoint (" + std::to_string(file.size()) + " bytes, header needs " +
                      std::to_string(kHeader) + ")");
   uint32_t version = get<uint32_t>(file, 8);
-  if (version != kCheckpointVersion)
-    throw InputError(path + ": checkpoint format version " + std::to_string(version) + ", this kiln reads version " +
+  if (version < 1 || version > kCheckpointVersion)
+    throw InputError(path + ": checkpoint format version " + std::to_string(version) + ", this kiln reads versions 1 to " +
                      std::to_string(kCheckpointVersion));
   uint64_t size = get<uint64_t>(file, 12);
   if (file.size() - kHeader != size)
@@ -127,7 +129,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     std::istringstream body(file.substr(kHeader));
     cereal::PortableBinaryInputArchive ar(body);
-    ar(c);
+    serialize_fields(ar, c, version);
   } catch (const InputError& e) {
     throw InputError(path + ": corrupted checkpoint (" + e.what() + ")");
   } catch (const std::exception& e) {

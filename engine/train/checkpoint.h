@@ -15,7 +15,7 @@
 
 namespace kiln::train {
 
-constexpr uint32_t kCheckpointVersion = 1;
+constexpr uint32_t kCheckpointVersion = 2;  // 2 added best_state; version 1 files still load
 
 struct Checkpoint {
   std::string model_yaml;   // the `model:` section the model was built from
@@ -28,6 +28,7 @@ struct Checkpoint {
   std::map<std::string, Tensor> optimizer_state;
   std::vector<EpochRecord> history;
   uint64_t seed = 0;
+  std::map<std::string, Tensor> best_state;  // early stopping's best epoch (Trainer::best_state), or empty
   std::string path;  // the file it was loaded from (not stored): error messages name it
 };
 

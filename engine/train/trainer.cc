@@ -108,6 +108,15 @@ EvalResult evaluate(nn::Model& m, const data::Dataset& d, const TrainOptions& o,
   return r;
 }
 
+std::map<std::string, Tensor> Trainer::best_state() const { return best_; }
+
+void Trainer::set_best_state(const std::map<std::string, Tensor>& s) {
+  for (nn::Parameter* p : m_.parameters())
+    if (!s.empty() && (!s.count(p->name) || s.at(p->name).shape() != p->var.shape()))
+      throw InputError("the saved best epoch has no parameter '" + p->name + "' of shape " + shape_str(p->var.shape()));
+  best_ = s;
+}
+
 Trainer::Trainer(nn::Model& m, TrainOptions o) : m_(m), o_(std::move(o)), opt_(optim::make_optimizer(o_.optimizer)) {}
 
 double Trainer::monitored(const EpochRecord& r) const {
@@ -123,16 +132,23 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
   if (train.size() == 0) throw InputError("the training split is empty");
   std::vector<nn::Parameter*> params = m_.parameters();
   std::vector<nn::Buffer> buffers = m_.buffers();
-  std::vector<Tensor> best_params, best_buffers;
+  // Early-stopping state from the history (a resumed run continues the count where it stopped).
   double best = INFINITY;
-  for (const auto& r : history_)
-    if (double v = monitored(r); v < best) best = v, best_epoch_ = r.epoch;
   int since_best = 0;
+  for (const auto& r : history_) {
+    if (double v = monitored(r); v < best - o_.early_stopping.min_delta) {
+      best = v, best_epoch_ = r.epoch, since_best = 0;
+    } else {
+      ++since_best;
+    }
+  }
   bool early = o_.early_stopping.patience > 0 && val.size() > 0;
+  // A run resumed from the checkpoint of the epoch that ended it stops where the uninterrupted run did.
+  if (early && since_best >= o_.early_stopping.patience) stopped_early_ = true;
   int64_t spe = (train.size() + o_.batch_size - 1) / o_.batch_size;
   Tensor x, targets;
   std::vector<int> labels;
-  for (int epoch = static_cast<int>(history_.size()) + 1; epoch <= o_.epochs; ++epoch) {
+  for (int epoch = static_cast<int>(history_.size()) + 1; epoch <= o_.epochs && !stopped_early_; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     data::BatchIterator it(train, o_.batch_size, true, mix(o_.seed, static_cast<uint64_t>(epoch), 1));
     it.start_epoch();
@@ -192,27 +208,27 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
       for (auto& kv : t->stats()) r.extra.push_back(kv);
     history_.push_back(r);
     for (auto& t : terms_) t->end_epoch(r);
-    if (on_epoch) on_epoch(r);
-    if (!early) continue;
-    double cur = monitored(r);
-    if (cur < best - o_.early_stopping.min_delta) {
-      best = cur;
-      best_epoch_ = epoch;
-      since_best = 0;
-      if (o_.early_stopping.restore_best) {
-        best_params.clear();
-        best_buffers.clear();
-        for (auto* p : params) best_params.push_back(p->var.value());
-        for (auto& b : buffers) best_buffers.push_back(*b.tensor);
+    if (early) {
+      double cur = monitored(r);
+      if (cur < best - o_.early_stopping.min_delta) {
+        best = cur;
+        best_epoch_ = epoch;
+        since_best = 0;
+        if (o_.early_stopping.restore_best) {
+          best_.clear();
+          for (auto* p : params) best_[p->name] = p->var.value();
+          for (auto& b : buffers) best_[b.name] = *b.tensor;
+        }
+      } else if (++since_best >= o_.early_stopping.patience) {
+        stopped_early_ = true;  // ends the loop
       }
-    } else if (++since_best >= o_.early_stopping.patience) {
-      stopped_early_ = true;
-      break;
     }
+    // After the early-stopping update: a checkpoint written here resumes exactly where this epoch left off.
+    if (on_epoch) on_epoch(r);
   }
-  if (early && o_.early_stopping.restore_best && !best_params.empty()) {
-    for (size_t i = 0; i < params.size(); ++i) params[i]->var.value() = best_params[i];
-    for (size_t i = 0; i < buffers.size(); ++i) *buffers[i].tensor = best_buffers[i];
+  if (early && o_.early_stopping.restore_best && !best_.empty()) {
+    for (auto* p : params) p->var.value() = best_.at(p->name);
+    for (auto& b : buffers) *b.tensor = best_.at(b.name);
   }
 }
 

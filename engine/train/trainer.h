@@ -3,6 +3,7 @@
 // (seed, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted one would.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "engine/data/dataset.h"
@@ -64,6 +65,10 @@ class Trainer {
   const TrainOptions& options() const { return o_; }
   int best_epoch() const { return best_epoch_; }
   bool stopped_early() const { return stopped_early_; }
+  // Early stopping with restore_best keeps the best epoch's parameters and buffers (by name); a checkpoint
+  // carries them so that a resumed run restores the same best epoch as an uninterrupted one.
+  std::map<std::string, Tensor> best_state() const;
+  void set_best_state(const std::map<std::string, Tensor>& s);  // names checked when fit() starts
 
  private:
   double monitored(const EpochRecord& r) const;  // lower is better (accuracy and AUC negated)
@@ -74,6 +79,7 @@ class Trainer {
   std::vector<std::shared_ptr<LossTerm>> terms_;
   int best_epoch_ = 0;
   bool stopped_early_ = false;
+  std::map<std::string, Tensor> best_;  // the best epoch's parameters and buffers (restore_best)
 };
 
 }  // namespace kiln::train

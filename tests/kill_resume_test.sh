@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Crash safety of `kiln train`: the quick-start job (data/digits.yaml: dropout, cosine schedule, early
+# stopping, C export) is killed with SIGKILL at 20 random moments. After each kill the run directory never
+# looks complete unless it is; the run then finishes (resumed from DIR.partial/model.ckpt when a checkpoint
+# was written, started again otherwise) and its result equals the uninterrupted run's: the same history
+# and test metrics, and the same generated C, which holds every weight.
+#
+#   bazel test //tests:kill_resume_test
+#   KILN_TRAIN=bazel-bin/tools/train KILN_CONFIGS=data bash tests/kill_resume_test.sh
+#
+# KILN_KILLS (20) and KILN_KILL_SEED (1) set the number of kills and the seed of their moments.
+set -u
+runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
+TRAIN="${KILN_TRAIN:-$runfiles/kiln/tools/train}"
+TRAIN="$(cd "$(dirname "$TRAIN")" && pwd)/$(basename "$TRAIN")"
+CONFIGS="$(cd "${KILN_CONFIGS:-$runfiles/kiln/data}" && pwd)"
+W="${TEST_TMPDIR:-$(mktemp -d)}/kill_resume"
+rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
+KILLS=${KILN_KILLS:-20}
+RANDOM=${KILN_KILL_SEED:-1}
+
+PASSED=0
+FAILED=0
+ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
+not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
+
+# Fewer epochs than the quick start (its early stopping still acts: patience 3), 1 thread, with a C export
+# (part of the run: written before the commit).
+sed -e 's/epochs: 40/epochs: 12/; s/first_cycle: 40/first_cycle: 12/; s/patience: 15/patience: 3/' \
+  "$CONFIGS/digits.yaml" >digits.yaml
+printf 'export:\n  target: c\n' >>digits.yaml
+grep -q 'epochs: 12' digits.yaml || { not_ok setup "digits.yaml no longer has 'epochs: 40'"; exit 1; }
+
+# What must be equal between two runs: everything but wall-clock times.
+fingerprint() {
+  local d="$1"
+  grep -vE 'seconds|samples_per_second' "$d/metrics.json"
+  cut -d, -f1-8,11- "$d/history.csv"
+  cat "$d"/firmware_c/*.c "$d"/firmware_c/*.h
+}
+
+start=$(date +%s.%N)
+"$TRAIN" --quiet --config digits.yaml --out ref >ref.out 2>ref.err || { not_ok reference_run "$(cat ref.err)"; exit 1; }
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+fingerprint ref >ref.fp
+echo "# uninterrupted run: ${secs} s, $(wc -l <ref/history.csv) history lines"
+
+for ((i = 1; i <= KILLS; i++)); do
+  # A moment in [0, 1.1 x the run's time], in milliseconds.
+  ms=$(awk -v s="$secs" -v r="$RANDOM" 'BEGIN { printf "%d", 1 + r / 32767 * s * 1100 }')
+  d="k$i"
+  # --foreground: the signal goes to train alone, not to this script's process group.
+  timeout --foreground -s KILL "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')" \
+    "$TRAIN" --quiet --config digits.yaml --out "$d" >/dev/null 2>&1
+  killed=$?
+  problems=()
+  state="finished before the kill"
+  if [[ -e "$d" ]]; then
+    # A directory at DIR is only ever a complete run.
+    for f in .kiln-run metrics.json model.ckpt history.csv firmware_c/kiln_model.c; do
+      [[ -s "$d/$f" ]] || problems+=("$d exists but lacks $f")
+    done
+    ((killed != 0)) && state="killed after the commit"
+  elif [[ -s "$d.partial/model.ckpt" ]]; then
+    state="killed after epoch $(($(wc -l <"$d.partial/history.csv") - 1)); resumed"
+    "$TRAIN" --quiet --config digits.yaml --resume "$d.partial/model.ckpt" --out "$d" >resume.out 2>resume.err ||
+      problems+=("the resume failed: $(head -c 300 resume.err)")
+  else
+    state="killed before the first checkpoint; run again"
+    "$TRAIN" --quiet --config digits.yaml --out "$d" >resume.out 2>resume.err ||
+      problems+=("the new run failed: $(head -c 300 resume.err)")
+  fi
+  if [[ -d "$d" ]]; then
+    fingerprint "$d" >"$d.fp"
+    cmp -s ref.fp "$d.fp" || problems+=("result differs from the uninterrupted run: $(diff ref.fp "$d.fp" | head -n 4 | tr '\n' ' ')")
+    [[ -e "$d.partial" ]] && problems+=("$d.partial left behind")
+  else
+    problems+=("no run directory after finishing")
+  fi
+  if ((${#problems[@]} == 0)); then ok "kill $i at ${ms} ms: $state; result identical"; else
+    not_ok "kill $i at ${ms} ms ($state)" "$(printf '%s; ' "${problems[@]}")"
+  fi
+  rm -rf "$d" "$d.partial" "$d.fp"
+done
+
+echo "# $PASSED passed, $FAILED failed"
+((FAILED == 0))
