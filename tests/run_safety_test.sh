@@ -156,7 +156,21 @@ sed 's/tiny.csv/longline.csv/' good.yaml >longline.yaml
 train --config longline.yaml --out longline
 check long_line_short_message "a 3 MB line gives a short one-line message" eval '((STATUS == 1)) && [[ $(wc -c <err.txt) -lt 1200 && $(wc -l <err.txt) -eq 1 ]]'
 
-# --- 5. a failed write keeps the previous checkpoint ---------------------------------------------------
+# --- 5. divergence: where and when, and the last finite model stays on disk --------------------------------
+sed 's/seed: 3/seed: 3\n  optimizer: {type: sgd, learning_rate: 30, momentum: 0.9}/; s/epochs: 2/epochs: 30/' good.yaml >diverge.yaml
+train --config diverge.yaml --out diverge
+epoch=$(sed -nE 's/.*at epoch ([0-9]+), batch [0-9]+.*/\1/p' err.txt)
+check divergence_named "a diverging run names the epoch, batch and layer and suggests a lower learning rate" \
+  eval 'one_error "training diverged" "learning_rate" && grep -qE "at epoch [0-9]+, batch [0-9]+, first non-finite values in (layer|parameter) " err.txt'
+# It diverged after some finished epochs (learning rate 30 takes a few): their last checkpoint is on disk,
+# finite, and resumable; the run directory does not look complete.
+check divergence_keeps_last_finite "the last finite epoch's checkpoint is kept in DIR.partial and resumes" eval '
+  [[ -n "$epoch" && $epoch -ge 2 && ! -e diverge && -s diverge.partial/model.ckpt ]] &&
+  [[ $(($(wc -l <diverge.partial/history.csv) - 1)) -eq $((epoch - 1)) ]] &&
+  "$TRAIN" --quiet --config diverge.yaml --resume diverge.partial/model.ckpt --epochs $((epoch - 1)) --out finite >out.txt 2>err.txt &&
+  grep -qE "\"test_loss\": [0-9]" finite/metrics.json'
+
+# --- 6. a failed write keeps the previous checkpoint ---------------------------------------------------
 # The file-size limit lets the first epoch's checkpoint through (about 1 KB for this model) and
 # stops history.csv/model.ckpt later: with ulimit -f in 512-byte blocks, 4 = 2 KB.
 { cat good.yaml; } | sed 's/units: 8,/units: 64,/; s/epochs: 2/epochs: 3/' >big.yaml
