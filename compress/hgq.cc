@@ -401,9 +401,19 @@ std::vector<std::pair<std::string, double>> HgqLoss::stats() {
 }
 
 // PID on the log-ratio of EBOPs to the target: beta is scaled by exp(p e + i sum(e) + d (e - e_prev)).
+void HgqLoss::resume(const std::vector<train::EpochRecord>& history) {
+  pid_integral_ = 0, pid_prev_ = 0, pid_scale_ = 1;
+  for (const auto& r : history)
+    for (const auto& [key, value] : r.extra)
+      if (key == "ebops") update_pid(value);
+}
+
 void HgqLoss::end_epoch(const train::EpochRecord&) {
+  if (o_.pid.target_ebops > 0) update_pid(qm_->ebops_value());
+}
+
+void HgqLoss::update_pid(double ebops) {
   if (o_.pid.target_ebops <= 0) return;
-  double ebops = qm_->ebops_value();
   double e = std::log(std::max(ebops, 1e-9) / o_.pid.target_ebops);
   pid_integral_ += e;
   pid_scale_ = std::exp(o_.pid.p * e + o_.pid.i * pid_integral_ + o_.pid.d * (e - pid_prev_));

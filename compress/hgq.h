@@ -136,12 +136,14 @@ class HgqLoss : public train::LossTerm {
   Var loss() override;
   std::vector<std::pair<std::string, double>> stats() override;
   void end_epoch(const train::EpochRecord& r) override;
+  void resume(const std::vector<train::EpochRecord>& history) override;  // replays the PID from "ebops"
   double beta() const { return beta_; }
 
  private:
   std::shared_ptr<QuantizedModel> qm_;
   HgqOptions o_;
   double beta_;
+  void update_pid(double ebops);  // after an epoch that ended at `ebops`
   double pid_integral_ = 0, pid_prev_ = 0;
   double pid_scale_ = 1;
 };

@@ -8,6 +8,9 @@
 #   bazel test //tests:kill_resume_test
 #   KILN_TRAIN=bazel-bin/tools/train KILN_CONFIGS=data bash tests/kill_resume_test.sh
 #
+# With the argument `hgq`, the HGQ job (data/digits_hgq.yaml: beta ramp, a PID toward target EBOPs, the
+# Pareto front's checkpoints, calibration, the deployed-model check) instead, whose fingerprint also
+# holds pareto.csv, the front's checkpoints and quantization.txt.
 # KILN_KILLS (20) and KILN_KILL_SEED (1) set the number of kills and the seed of their moments.
 set -u
 runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
@@ -24,12 +27,21 @@ FAILED=0
 ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
 not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
 
-# Fewer epochs than the quick start (its early stopping still acts: patience 3), 1 thread, with a C export
-# (part of the run: written before the commit).
-sed -e 's/epochs: 40/epochs: 12/; s/first_cycle: 40/first_cycle: 12/; s/patience: 15/patience: 3/' \
-  "$CONFIGS/digits.yaml" >digits.yaml
-printf 'export:\n  target: c\n' >>digits.yaml
-grep -q 'epochs: 12' digits.yaml || { not_ok setup "digits.yaml no longer has 'epochs: 40'"; exit 1; }
+MODE=${1:-float}
+if [[ "$MODE" == hgq ]]; then
+  # 10 epochs; beta ramps from epoch 2; the PID steers it toward 30k EBOPs.
+  sed -e 's/epochs: 80/epochs: 10/; s/start_epoch: 10, end_epoch: 80/start_epoch: 2, end_epoch: 10/' \
+    -e 's/^    hgq_beta: 1.0e-6/    hgq_beta: 1.0e-6\n    target_ebops: 30000/' "$CONFIGS/digits_hgq.yaml" >digits.yaml
+  grep -q 'target_ebops' digits.yaml && grep -q 'epochs: 10' digits.yaml ||
+    { not_ok setup "digits_hgq.yaml no longer has the lines this test edits"; exit 1; }
+else
+  # Fewer epochs than the quick start (its early stopping still acts: patience 3), 1 thread, with a C
+  # export (part of the run: written before the commit).
+  sed -e 's/epochs: 40/epochs: 12/; s/first_cycle: 40/first_cycle: 12/; s/patience: 15/patience: 3/' \
+    "$CONFIGS/digits.yaml" >digits.yaml
+  printf 'export:\n  target: c\n' >>digits.yaml
+  grep -q 'epochs: 12' digits.yaml || { not_ok setup "digits.yaml no longer has 'epochs: 40'"; exit 1; }
+fi
 
 # What must be equal between two runs: everything but wall-clock times.
 fingerprint() {
@@ -37,6 +49,10 @@ fingerprint() {
   grep -vE 'seconds|samples_per_second' "$d/metrics.json"
   cut -d, -f1-8,11- "$d/history.csv"
   cat "$d"/firmware_c/*.c "$d"/firmware_c/*.h
+  if [[ "$MODE" == hgq ]]; then
+    cat "$d/pareto.csv" "$d/quantization.txt" "$d/deployed.txt"
+    ls "$d/pareto"  # the checkpoints of the front (their histories hold wall-clock times)
+  fi
 }
 
 start=$(date +%s.%N)
@@ -57,7 +73,7 @@ for ((i = 1; i <= KILLS; i++)); do
   state="finished before the kill"
   if [[ -e "$d" ]]; then
     # A directory at DIR is only ever a complete run.
-    for f in .kiln-run metrics.json model.ckpt history.csv firmware_c/kiln_model.c; do
+    for f in .kiln-run metrics.json model.ckpt history.csv; do
       [[ -s "$d/$f" ]] || problems+=("$d exists but lacks $f")
     done
     ((killed != 0)) && state="killed after the commit"

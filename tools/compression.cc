@@ -62,6 +62,17 @@ void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd, const std
   for (int e : removed) std::filesystem::remove(rd.path("pareto/epoch_" + std::to_string(e) + ".ckpt"));
 }
 
+void CompressionRun::resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier,
+                            RunDir& rd) {
+  if (!qm_) return;
+  std::vector<int> removed;
+  for (const auto& r : history) front_.add({r.epoch, extra(r, "beta"), extra(r, "ebops"), r.val_accuracy}, &removed);
+  std::filesystem::create_directories(rd.path("pareto"));
+  for (const auto& p : front_.points())
+    if (auto it = earlier.find(p.epoch); it != earlier.end())
+      write_text(rd.path("pareto/epoch_" + std::to_string(p.epoch) + ".ckpt"), it->second);
+}
+
 std::string CompressionRun::report() const {
   if (!qm_) return "";
   std::ostringstream os;

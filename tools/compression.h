@@ -4,6 +4,7 @@
 // per-layer report (quantization.txt) and bit-width histograms (bit_widths.svg).
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,9 @@ class CompressionRun {
   void add_to(train::Trainer& tr) const;
   // After each epoch: updates the front and saves/removes checkpoints through `save(path)`.
   void on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save);
+  // A resumed run: the front of the epochs in `history`, and their checkpoints copied into the new run from
+  // `earlier` (epoch -> checkpoint bytes, read from the resumed run's pareto/ before it was replaced).
+  void resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier, RunDir& rd);
   // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
   // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
   void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);

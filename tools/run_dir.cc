@@ -37,11 +37,16 @@ bool empty_dir(const std::string& p) {
   return is_dir(p) && fs::is_empty(p, ec) && !ec;
 }
 
-// The command that made the staging directory `p` (complete or not), or "".
-std::string staging_command(const std::string& p) {
-  if (!is_dir(p)) return "";
-  std::string c = first_line(fs::path(p) / kPartialMarker);
-  return c.empty() ? first_line(fs::path(p) / kDoneMarker) : c;
+// Whether `p` is a staging directory of `command` (complete or not). A run killed right after creating it
+// may have left it empty, or with only the marker's temporary file: nothing to lose, so it counts.
+bool is_staging_of(const std::string& p, const std::string& command) {
+  if (!is_dir(p)) return false;
+  if (first_line(fs::path(p) / kPartialMarker) == command || first_line(fs::path(p) / kDoneMarker) == command)
+    return true;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p, ec))
+    if (e.path().filename() != std::string(kPartialMarker) + ".tmp") return false;
+  return !ec;
 }
 
 void remove_tree(const std::string& p) {
@@ -108,7 +113,7 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
       throw InputError("output directory '" + dir + "' exists and is not a directory; kiln never replaces it: choose another --out");
     }
   }
-  if (exists(staging) && staging_command(staging) != command)
+  if (exists(staging) && !is_staging_of(staging, command))
     throw InputError("'" + staging + "' exists and is not an unfinished '" + command +
                      "' run; kiln never replaces it: remove it or choose another --out");
 }

@@ -14,6 +14,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -221,9 +222,16 @@ int run(const Flags& f) {
   if (wants_export) exp = codegen::parse_export(export_cfg, out);
 
   train::Checkpoint resume;
+  std::map<int, std::string> earlier_front;  // the resumed run's pareto/ checkpoints, kept in memory
   if (!f.resume.empty()) {
     resume = train::load_checkpoint(f.resume);
     check_resume_matches(cfg, resume, f.resume);
+    // Read now: resuming DIR.partial/model.ckpt into DIR replaces DIR.partial, pareto/ included.
+    const std::filesystem::path pareto = std::filesystem::path(f.resume).parent_path() / "pareto";
+    for (const auto& r : resume.history) {
+      std::ifstream in(pareto / ("epoch_" + std::to_string(r.epoch) + ".ckpt"), std::ios::binary);
+      if (in) earlier_front[r.epoch].assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
   }
   train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
   const data::Split& s = ld.split;
@@ -283,6 +291,7 @@ int run(const Flags& f) {
       tr.optimizer().load_state(resume.optimizer_state, model->parameters());
       tr.history() = resume.history;
       tr.set_best_state(resume.best_state);
+      comp->resume(resume.history, earlier_front, rd);
     }
     bool tty = stderr_is_tty();
     std::unique_ptr<ProgressBar> bar;
@@ -308,8 +317,10 @@ int run(const Flags& f) {
     if (!f.resume.empty()) save(rd.path("model.ckpt"));  // the resumed state, until an epoch ends
     auto on_epoch = [&](const train::EpochRecord& r) {
       write_text(rd.path("history.csv"), history_csv(tr.history()));
-      save(rd.path("model.ckpt"));  // each epoch: a killed run resumes from here (DIR.partial/model.ckpt)
+      // The front's checkpoints first, then the run's: a run killed in between resumes from the previous
+      // epoch and writes this epoch's front checkpoint again, the same.
       comp->on_epoch(r, rd, save);
+      save(rd.path("model.ckpt"));  // each epoch: a killed run resumes from here (DIR.partial/model.ckpt)
       if (f.quiet || !bar) return;
       ProgressBar::Stats st{{"loss", r.train_loss}};
       if (std::isfinite(r.train_accuracy)) st.push_back({"acc", r.train_accuracy});

@@ -132,17 +132,18 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
   if (train.size() == 0) throw InputError("the training split is empty");
   std::vector<nn::Parameter*> params = m_.parameters();
   std::vector<nn::Buffer> buffers = m_.buffers();
+  for (auto& t : terms_) t->resume(history_);
+  bool early = o_.early_stopping.patience > 0 && val.size() > 0;
   // Early-stopping state from the history (a resumed run continues the count where it stopped).
   double best = INFINITY;
   int since_best = 0;
-  for (const auto& r : history_) {
+  for (const auto& r : early ? history_ : std::vector<EpochRecord>{}) {
     if (double v = monitored(r); v < best - o_.early_stopping.min_delta) {
       best = v, best_epoch_ = r.epoch, since_best = 0;
     } else {
       ++since_best;
     }
   }
-  bool early = o_.early_stopping.patience > 0 && val.size() > 0;
   // A run resumed from the checkpoint of the epoch that ended it stops where the uninterrupted run did.
   if (early && since_best >= o_.early_stopping.patience) stopped_early_ = true;
   int64_t spe = (train.size() + o_.batch_size - 1) / o_.batch_size;
