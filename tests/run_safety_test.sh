@@ -151,10 +151,13 @@ train --config huge.yaml --out huge
 check huge_layer_named "units: 1000000000 names the layer and its line" eval 'one_error "huge.yaml:6:" "hidden" "limit"'
 train --config dupkey.yaml --out dup
 check duplicate_key_rejected "a duplicate YAML key is an error with both lines" eval 'one_error "dupkey.yaml:12:" "duplicate key" "epochs" "line 9"'
-{ printf 'a,b,label\n'; head -c 3000000 /dev/zero | tr '\0' 'x'; printf '\n'; } >longline.csv
+# A file of one 3 MB line: the header, whose column names the message lists.
+head -c 3000000 /dev/zero | tr '\0' 'x' >longline.csv
 sed 's/tiny.csv/longline.csv/' good.yaml >longline.yaml
 train --config longline.yaml --out longline
 check long_line_short_message "a 3 MB line gives a short one-line message" eval '((STATUS == 1)) && [[ $(wc -c <err.txt) -lt 1200 && $(wc -l <err.txt) -eq 1 ]]'
+symreg --data longline.csv --target y --out longline_sr
+check symreg_long_line_short_message "symreg: a 3 MB line gives a short one-line message" eval '((STATUS == 1)) && [[ $(wc -c <err.txt) -lt 1200 && $(wc -l <err.txt) -eq 1 ]]'
 
 # --- 5. divergence: where and when, and the last finite model stays on disk --------------------------------
 sed 's/seed: 3/seed: 3\n  optimizer: {type: sgd, learning_rate: 30, momentum: 0.9}/; s/epochs: 2/epochs: 30/' good.yaml >diverge.yaml
