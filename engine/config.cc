@@ -20,8 +20,9 @@ void reject_duplicate_keys(const YAML::Node& n, const std::string& file) {
       auto [at, fresh] = seen.emplace(k, it->first.Mark());
       if (!fresh) {
         const YAML::Mark m = it->first.Mark();
-        throw InputError(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": duplicate key '" + k +
-                         "' (first at line " + std::to_string(at->second.line + 1) + ")");
+        throw InputError(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
+                         ": duplicate key '" + k + "' (first at line " + std::to_string(at->second.line + 1) +
+                         ")");
       }
       reject_duplicate_keys(it->second, file);
     }
@@ -43,7 +44,8 @@ Config Config::load_file(const std::string& path) {
     throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                      ": YAML syntax error: " + e.msg);
   }
-  if (!root.IsMap()) throw InputError(path + ": the config must be a YAML mapping (data:, model:, training:)");
+  if (!root.IsMap())
+    throw InputError(path + ": the config must be a YAML mapping (data:, model:, training:)");
   reject_duplicate_keys(root, path);
   return Config(root, path, "the top level");
 }
@@ -89,8 +91,8 @@ std::vector<Config> Config::children(const std::string& key) const {
     std::string w = "'" + key + "' item " + std::to_string(i + 1);
     if (!item.IsMap()) {
       auto m = item.Mark();
-      throw InputError(file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + w +
-                       " must be a mapping (e.g. {type: dense, units: 16})");
+      throw InputError(file_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " +
+                       w + " must be a mapping (e.g. {type: dense, units: 16})");
     }
     out.emplace_back(item, file_, w);
   }
@@ -151,7 +153,8 @@ std::string Config::text_of(const YAML::Node& v) {
   return "nothing";
 }
 
-std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path, YAML::Mark* mark_a) {
+std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path,
+                            YAML::Mark* mark_a) {
   auto show = [](const YAML::Node& n) -> std::string {
     if (!n.IsDefined() || n.IsNull()) return "absent";
     if (n.IsScalar()) return "'" + n.Scalar() + "'";
@@ -168,7 +171,9 @@ std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std:
   if (a.IsScalar()) return a.Scalar() == b.Scalar() ? "" : differ();
   if (a.IsSequence()) {
     for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-      if (std::string d = yaml_difference(a[i], b[i], path + "[" + std::to_string(i) + "]", mark_a); !d.empty()) return d;
+      if (std::string d = yaml_difference(a[i], b[i], path + "[" + std::to_string(i) + "]", mark_a);
+          !d.empty())
+        return d;
     if (a.size() != b.size())
       return path + ": " + std::to_string(a.size()) + " items vs " + std::to_string(b.size());
     return "";

@@ -27,7 +27,8 @@ std::string load_error(const std::string& p) {
 }
 
 train::Checkpoint sample_checkpoint() {
-  auto m = nn::Model::from_yaml("layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 2}]", {4}, 7);
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 2}]", {4}, 7);
   data::Standardizer st;
   st.mean = {1, 2, 3, 4};
   st.scale = {0.5f, 1, 2, 4};
@@ -114,14 +115,16 @@ TEST_CASE("weights that do not fit the model are rejected with both shapes") {
     train::restore_model(c);
     FAIL("expected an error");
   } catch (const InputError& e) {
-    CHECK(std::string(e.what()).find("'dense_1.weight' has shape [5, 3], the model needs [4, 3]") != std::string::npos);
+    CHECK(std::string(e.what()).find("'dense_1.weight' has shape [5, 3], the model needs [4, 3]") !=
+          std::string::npos);
   }
   c = sample_checkpoint();
   c.params.erase("dense_2.bias");
   CHECK_THROWS_AS(train::restore_model(c), InputError);
 }
 
-TEST_CASE("a failed checkpoint write (file size limit) is one clear error and keeps the previous checkpoint") {
+TEST_CASE(
+    "a failed checkpoint write (file size limit) is one clear error and keeps the previous checkpoint") {
   TempDir dir;
   const std::string path = dir.path("model.ckpt");
   train::Checkpoint a = sample_checkpoint();
@@ -153,7 +156,8 @@ TEST_CASE("checkpoint errors name the file: a missing or extra parameter, anothe
   const std::string path = dir.path("m.ckpt");
   train::save_checkpoint(sample_checkpoint(), path);
   train::Checkpoint c = train::load_checkpoint(path);
-  auto other = nn::Model::from_yaml("layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 5}]", {4}, 7);
+  auto other = nn::Model::from_yaml(
+      "layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 5}]", {4}, 7);
   std::string msg;
   try {
     train::load_weights(*other, c);
@@ -162,12 +166,14 @@ TEST_CASE("checkpoint errors name the file: a missing or extra parameter, anothe
   }
   CHECK(msg.find(path + ": parameter 'dense_2.weight' has shape [3, 2], the model needs [3, 5]") == 0);
   c.params["dense_1.input_q.f"] = Tensor({1}, 4.f);  // as an HGQ checkpoint has, read with a float config
-  auto same = nn::Model::from_yaml("layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 2}]", {4}, 7);
+  auto same = nn::Model::from_yaml(
+      "layers: [{type: dense, units: 3}, {type: batch_norm}, {type: dense, units: 2}]", {4}, 7);
   msg.clear();
   try {
     train::load_weights(*same, c);
   } catch (const InputError& e) {
     msg = e.what();
   }
-  CHECK(msg.find(path + ": the checkpoint has parameter 'dense_1.input_q.f', which this model does not") == 0);
+  CHECK(msg.find(path + ": the checkpoint has parameter 'dense_1.input_q.f', which this model does not") ==
+        0);
 }

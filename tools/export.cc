@@ -6,12 +6,13 @@
 //
 // Writes DIR/NAME.{c,h} (C) or DIR/firmware/... with a test bench and build_prj.tcl (HLS), plus
 // DIR/resources.txt and resources.json. Bad input gives one line and exit 1.
+#include "codegen/export.h"
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "codegen/emit_util.h"
-#include "codegen/export.h"
 #include "tools/run_dir.h"
 #include "tools/tool_main.h"
 
@@ -22,16 +23,20 @@ int main(int argc, char** argv) {
   kiln::codegen::ExportOptions o;
   o.name = "";
   bool overwrite = false;
-  app.add_option("--model", model, "checkpoint, e.g. runs/jet_hgq/model.ckpt")->required()->check(CLI::ExistingFile);
+  app.add_option("--model", model, "checkpoint, e.g. runs/jet_hgq/model.ckpt")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--target", o.target, "c | hls")->required()->check(CLI::IsMember({"c", "hls"}));
   app.add_option("--out", o.out_dir, "output directory")->required();
   app.add_option("--name", o.name, "model name: file names and C symbols (default: the run's name)");
-  app.add_option("--reuse-factor", o.reuse_factor, "HLS ReuseFactor of every layer (validated as hls4ml does)")
+  app.add_option("--reuse-factor", o.reuse_factor,
+                 "HLS ReuseFactor of every layer (validated as hls4ml does)")
       ->check(CLI::Range(1, 1 << 30));
   app.add_option("--layer-reuse", layer_reuse, "HLS ReuseFactor of one layer, LAYER=N (repeatable)");
   app.add_option("--tb-samples", o.tb_samples, "HLS test-bench samples from the run's test split (0: none)")
       ->check(CLI::Range(0, 1 << 30));
-  app.add_flag("--overwrite", overwrite, "replace an earlier export in --out (kept until the new one is complete)");
+  app.add_flag("--overwrite", overwrite,
+               "replace an earlier export in --out (kept until the new one is complete)");
   return kiln::run_tool("kiln export", app, argc, argv, [&] {
     kiln::RunDir::check(o.out_dir, "kiln export", overwrite);
     for (const std::string& s : layer_reuse) {
@@ -64,7 +69,8 @@ int main(int argc, char** argv) {
     }
     o.out_dir = out;
     if (!r.note.empty()) std::cerr << "kiln export: note: " << r.note << "\n";
-    std::cout << r.report_text << "wrote " << o.out_dir << (o.target == "c" ? "/" + o.name + ".{c,h}" : "/firmware, tb_data, build_prj.tcl")
+    std::cout << r.report_text << "wrote " << o.out_dir
+              << (o.target == "c" ? "/" + o.name + ".{c,h}" : "/firmware, tb_data, build_prj.tcl")
               << ", resources.{txt,json}\n";
     return 0;
   });

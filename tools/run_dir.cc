@@ -85,9 +85,11 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
   std::error_code ec;
   const fs::path abs = fs::weakly_canonical(fs::absolute(dir), ec), cwd = fs::current_path(ec);
   const std::string a = abs.string(), c = cwd.string();
-  if (abs == abs.root_path() || c == a || (c.size() > a.size() && c.compare(0, a.size(), a) == 0 && c[a.size()] == '/'))
-    throw InputError("output directory '" + dir +
-                     "' is the current directory or one of its parents; give --out a new directory for the run");
+  if (abs == abs.root_path() || c == a ||
+      (c.size() > a.size() && c.compare(0, a.size(), a) == 0 && c[a.size()] == '/'))
+    throw InputError(
+        "output directory '" + dir +
+        "' is the current directory or one of its parents; give --out a new directory for the run");
   const std::string staging = dir + ".partial", replaced = dir + ".replaced";
   // A kill during an earlier commit left the earlier run at DIR.replaced: put it back, or finish removing
   // it if the new run got in place. (Nothing else here changes anything.)
@@ -102,15 +104,17 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
     if (there == command) {
       if (!overwrite)
         throw InputError("output directory '" + dir + "' holds an earlier '" + command +
-                         "' run; pass --overwrite to replace it (it is kept until the new run is complete) or choose another --out");
+                         "' run; pass --overwrite to replace it (it is kept until the new run is complete) "
+                         "or choose another --out");
     } else if (!there.empty()) {
       throw InputError("output directory '" + dir + "' holds a '" + there + "' run, not a '" + command +
                        "' run; choose another --out");
     } else if (is_dir(dir)) {
-      throw InputError("output directory '" + dir + "' exists and is not a kiln run (it has no " + kDoneMarker +
-                       " marker); kiln never replaces it: choose another --out");
+      throw InputError("output directory '" + dir + "' exists and is not a kiln run (it has no " +
+                       kDoneMarker + " marker); kiln never replaces it: choose another --out");
     } else {
-      throw InputError("output directory '" + dir + "' exists and is not a directory; kiln never replaces it: choose another --out");
+      throw InputError("output directory '" + dir +
+                       "' exists and is not a directory; kiln never replaces it: choose another --out");
     }
   }
   if (exists(staging) && !is_staging_of(staging, command))
@@ -145,7 +149,8 @@ void RunDir::commit() {
                        "' run to replace; the new run is in '" + staging_ + "'");
     if (exists(replaced)) {
       if (run_command_at(replaced) != command_)
-        throw InputError("'" + replaced + "' exists and is not a kiln run; kiln needs that name to replace '" + dir_ +
+        throw InputError("'" + replaced +
+                         "' exists and is not a kiln run; kiln needs that name to replace '" + dir_ +
                          "' safely: remove it yourself; the new run is in '" + staging_ + "'");
       remove_tree(replaced);
     }

@@ -387,6 +387,7 @@ int main(int argc, char** argv) {
                  "name of the exported function, used as given: a C identifier, not a C/C++ keyword or "
                  "reserved name (default kiln_symreg; kiln_symreg_CLASS per class)");
   app.add_flag("--quiet", f.quiet, "no progress lines");
-  app.add_flag("--overwrite", f.overwrite, "replace an earlier run in --out (kept until the new run is complete)");
+  app.add_flag("--overwrite", f.overwrite,
+               "replace an earlier run in --out (kept until the new run is complete)");
   return kiln::run_tool("kiln symreg", app, argc, argv, [&] { return kiln::symreg::run(f); });
 }

@@ -32,7 +32,8 @@ inline std::string one_line(const std::string& message) {
   return out;
 }
 
-inline int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+inline int run_tool(const std::string& tool, CLI::App& app, int argc, char** argv,
+                    const std::function<int()>& body) {
   if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(wd) != 0) std::cerr << tool << ": warning: cannot enter " << wd << "\n";
   }

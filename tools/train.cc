@@ -22,11 +22,11 @@
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
 #include "tools/compression.h"
-#include "tools/tool_main.h"
 #include "tools/json.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
 #include "tools/run_dir.h"
+#include "tools/tool_main.h"
 
 namespace kiln {
 namespace {
@@ -192,7 +192,8 @@ void check_resume_matches(const Config& cfg, const train::Checkpoint& ck, const 
     if (d.empty()) continue;
     std::string where = cfg.file();
     if (!at.is_null()) where += ":" + std::to_string(at.line + 1) + ":" + std::to_string(at.column + 1);
-    throw InputError(where + ": --resume " + ck_path + ": the config's " + p.key + " differs from the checkpoint's (" + d +
+    throw InputError(where + ": --resume " + ck_path + ": the config's " + p.key +
+                     " differs from the checkpoint's (" + d +
                      ", config vs checkpoint); resume with the config the run was trained with");
   }
 }
@@ -216,8 +217,8 @@ int run(const Flags& f) {
   std::string out = !f.out.empty() ? f.out : cfg.get<std::string>("output_dir", "runs/" + stem);
   train::set_threads(topt.threads);
   RunDir::check(out, "kiln train", f.overwrite);  // before the data loads: a refused --out costs nothing
-  std::optional<codegen::ExportOptions> exp;  // parsed now: a bad key fails before training, not after
-  const bool wants_export = cfg.has("export");  // only when asked: child() of an absent key is an empty map
+  std::optional<codegen::ExportOptions> exp;      // parsed now: a bad key fails before training, not after
+  const bool wants_export = cfg.has("export");    // only when asked: child() of an absent key is an empty map
   Config export_cfg = cfg.child("export");
   if (wants_export) exp = codegen::parse_export(export_cfg, out);
 
@@ -230,14 +231,16 @@ int run(const Flags& f) {
     const std::filesystem::path pareto = std::filesystem::path(f.resume).parent_path() / "pareto";
     for (const auto& r : resume.history) {
       std::ifstream in(pareto / ("epoch_" + std::to_string(r.epoch) + ".ckpt"), std::ios::binary);
-      if (in) earlier_front[r.epoch].assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (in)
+        earlier_front[r.epoch].assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
   }
   train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
   const data::Split& s = ld.split;
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
-  if (!f.quiet) std::cerr << "data: " << s.train.size() << " train / " << s.val.size() << " validation / " << s.test.size()
-            << " test samples, input " << shape_str(sample);
+  if (!f.quiet)
+    std::cerr << "data: " << s.train.size() << " train / " << s.val.size() << " validation / "
+              << s.test.size() << " test samples, input " << shape_str(sample);
   if (!f.quiet && !s.train.labels.empty()) std::cerr << ", " << s.train.num_classes() << " classes";
   if (!f.quiet) std::cerr << " (" << s.train.source << ")\n";
 
@@ -258,7 +261,8 @@ int run(const Flags& f) {
       std::string a, b;
       for (const auto& n : resume.class_names) a += (a.empty() ? "" : ", ") + n;
       for (const auto& n : s.train.class_names) b += (b.empty() ? "" : ", ") + n;
-      throw InputError(f.resume + ": the checkpoint was trained on classes (" + a + "), the data has (" + b + ")");
+      throw InputError(f.resume + ": the checkpoint was trained on classes (" + a + "), the data has (" + b +
+                       ")");
     }
   }
   check_outputs(*model, s.train, topt.loss);
@@ -342,8 +346,9 @@ int run(const Flags& f) {
       std::cerr << "quantization after calibration:\n" << comp->report();
       const auto& dc = comp->deploy_check();
       if (dc.done)
-        std::cerr << "deployed fixed-point model: " << dc.mismatches << " mismatches against the quantized forward on "
-                  << dc.samples << " test samples (widest accumulator " << dc.accumulator_bits << " bits)\n";
+        std::cerr << "deployed fixed-point model: " << dc.mismatches
+                  << " mismatches against the quantized forward on " << dc.samples
+                  << " test samples (widest accumulator " << dc.accumulator_bits << " bits)\n";
       else
         std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
     }
@@ -355,7 +360,8 @@ int run(const Flags& f) {
 
     save(rd.path("model.ckpt"));
     if (exp) {  // before the commit: a run whose export failed does not look complete
-      codegen::ExportResult r = codegen::export_checkpoint(train::load_checkpoint(rd.path("model.ckpt")), *exp);
+      codegen::ExportResult r =
+          codegen::export_checkpoint(train::load_checkpoint(rd.path("model.ckpt")), *exp);
       if (!f.quiet) std::cerr << "export (" << exp->target << "):\n" << r.report_text;
       if (!r.note.empty()) std::cerr << "export note: " << r.note << "\n";
     }
@@ -368,7 +374,8 @@ int run(const Flags& f) {
     else
       std::cout << ", MSE " << fmt(ev.mse, 6);
     if (comp->active())
-      std::cout << ", EBOPs " << fmt(comp->ebops(), 0) << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
+      std::cout << ", EBOPs " << fmt(comp->ebops(), 0)
+                << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
     std::cout << "\nwrote " << out
               << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg} in "
               << fmt(wall, 1) << " s\n";

@@ -27,7 +27,8 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
       shape = m->body_.layers()[i]->setup(shape, rng);
     } catch (const ShapeError& e) {
       const std::string what = e.what();
-      const std::string who = what.rfind("layer '", 0) == 0 ? "" : "layer '" + l.name() + "' (" + l.type() + "): ";
+      const std::string who =
+          what.rfind("layer '", 0) == 0 ? "" : "layer '" + l.name() + "' (" + l.type() + "): ";
       throw ShapeError(items[i].location() + ": " + who + what);
     } catch (const std::bad_alloc&) {
       throw ShapeError(items[i].location() + ": layer '" + l.name() + "' (" + l.type() +
@@ -36,8 +37,8 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
     // Activations are allocated per batch in training: refuse a per-sample output that could never fit.
     constexpr int64_t kMaxSample = int64_t{1} << 26;
     if (shape_numel(shape) > kMaxSample || shape_numel(shape) < 0)
-      throw ShapeError(items[i].location() + ": layer '" + l.name() + "' (" + l.type() + ") outputs " + shape_str(shape) +
-                       " per sample, more than kiln's limit of 2^26 values");
+      throw ShapeError(items[i].location() + ": layer '" + l.name() + "' (" + l.type() + ") outputs " +
+                       shape_str(shape) + " per sample, more than kiln's limit of 2^26 values");
   }
   m->output_shape_ = shape;
   m->last_location_ = items.back().location();
@@ -46,7 +47,8 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
   m->spec_yaml_ = out.c_str();
   std::set<std::string> pnames;
   for (Parameter* p : m->parameters())
-    if (!pnames.insert(p->name).second) throw InputError("parameter name '" + p->name + "' is used twice; rename a layer");
+    if (!pnames.insert(p->name).second)
+      throw InputError("parameter name '" + p->name + "' is used twice; rename a layer");
   return m;
 }
 
@@ -116,17 +118,19 @@ std::string Model::summary_text() const {
   }
   std::ostringstream os;
   auto line = [&](char ch) { os << std::string(wn + wt + ws + 16, ch) << '\n'; };
-  os << std::left << std::setw(static_cast<int>(wn + 2)) << "Layer" << std::setw(static_cast<int>(wt + 2)) << "Type"
-     << std::setw(static_cast<int>(ws + 2)) << "Output shape" << std::right << std::setw(10) << "Params" << '\n';
+  os << std::left << std::setw(static_cast<int>(wn + 2)) << "Layer" << std::setw(static_cast<int>(wt + 2))
+     << "Type" << std::setw(static_cast<int>(ws + 2)) << "Output shape" << std::right << std::setw(10)
+     << "Params" << '\n';
   line('=');
-  os << std::left << std::setw(static_cast<int>(wn + 2)) << "input" << std::setw(static_cast<int>(wt + 2)) << "input"
-     << std::setw(static_cast<int>(ws + 2)) << "[batch, " + shape_str(input_shape_).substr(1) << std::right
-     << std::setw(10) << 0 << '\n';
+  os << std::left << std::setw(static_cast<int>(wn + 2)) << "input" << std::setw(static_cast<int>(wt + 2))
+     << "input" << std::setw(static_cast<int>(ws + 2)) << "[batch, " + shape_str(input_shape_).substr(1)
+     << std::right << std::setw(10) << 0 << '\n';
   int64_t total = 0;
   for (const auto& r : rows) {
     std::string shape = "[batch" + std::string(r.output.empty() ? "" : ", ") + shape_str(r.output).substr(1);
-    os << std::left << std::setw(static_cast<int>(wn + 2)) << r.name << std::setw(static_cast<int>(wt + 2)) << r.type
-       << std::setw(static_cast<int>(ws + 2)) << shape << std::right << std::setw(10) << r.params << '\n';
+    os << std::left << std::setw(static_cast<int>(wn + 2)) << r.name << std::setw(static_cast<int>(wt + 2))
+       << r.type << std::setw(static_cast<int>(ws + 2)) << shape << std::right << std::setw(10) << r.params
+       << '\n';
     total += r.params;
   }
   line('=');

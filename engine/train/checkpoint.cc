@@ -28,7 +28,8 @@ void load(Archive& ar, Tensor& t) {
   ar(s, d);
   for (int64_t dim : s)
     if (dim < 0) throw InputError("negative dimension in a stored tensor");
-  if (shape_numel(s) != static_cast<int64_t>(d.size())) throw InputError("stored tensor data does not match its shape");
+  if (shape_numel(s) != static_cast<int64_t>(d.size()))
+    throw InputError("stored tensor data does not match its shape");
   t = Tensor(s, std::move(d));
 }
 
@@ -43,8 +44,8 @@ namespace train {
 
 template <class Archive>
 void serialize(Archive& ar, EpochRecord& r) {
-  ar(r.epoch, r.lr, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.val_auc, r.val_mse, r.seconds,
-     r.samples_per_second, r.extra);
+  ar(r.epoch, r.lr, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.val_auc, r.val_mse,
+     r.seconds, r.samples_per_second, r.extra);
 }
 
 // The payload of format version `version` (fields are only ever appended).
@@ -66,7 +67,8 @@ void put(std::string& s, T v) {  // little-endian
 template <class T>
 T get(const std::string& s, size_t at) {
   T v = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<unsigned char>(s[at + i])) << (8 * i);
+  for (size_t i = 0; i < sizeof(T); ++i)
+    v |= static_cast<T>(static_cast<unsigned char>(s[at + i])) << (8 * i);
   return v;
 }
 uint32_t crc(const std::string& payload, size_t from) {
@@ -114,17 +116,19 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (file.size() < 8 || std::memcmp(file.data(), kMagic, 8) != 0)
     throw InputError(path + ": not a kiln checkpoint (bad magic number)");
   if (file.size() < kHeader)
-    throw InputError(path + ": truncated checkpoint (" + std::to_string(file.size()) + " bytes, header needs " +
-                     std::to_string(kHeader) + ")");
+    throw InputError(path + ": truncated checkpoint (" + std::to_string(file.size()) +
+                     " bytes, header needs " + std::to_string(kHeader) + ")");
   uint32_t version = get<uint32_t>(file, 8);
   if (version < 1 || version > kCheckpointVersion)
-    throw InputError(path + ": checkpoint format version " + std::to_string(version) + ", this kiln reads versions 1 to " +
-                     std::to_string(kCheckpointVersion));
+    throw InputError(path + ": checkpoint format version " + std::to_string(version) +
+                     ", this kiln reads versions 1 to " + std::to_string(kCheckpointVersion));
   uint64_t size = get<uint64_t>(file, 12);
   if (file.size() - kHeader != size)
-    throw InputError(path + ": truncated or padded checkpoint (payload " + std::to_string(file.size() - kHeader) +
-                     " bytes, header says " + std::to_string(size) + ")");
-  if (crc(file, kHeader) != get<uint32_t>(file, 20)) throw InputError(path + ": corrupted checkpoint (CRC-32 mismatch)");
+    throw InputError(path + ": truncated or padded checkpoint (payload " +
+                     std::to_string(file.size() - kHeader) + " bytes, header says " + std::to_string(size) +
+                     ")");
+  if (crc(file, kHeader) != get<uint32_t>(file, 20))
+    throw InputError(path + ": corrupted checkpoint (CRC-32 mismatch)");
   Checkpoint c;
   try {
     std::istringstream body(file.substr(kHeader));
@@ -143,7 +147,9 @@ void load_weights(nn::Model& m, const Checkpoint& c) {
   const std::string file = c.path.empty() ? "checkpoint" : c.path;
   for (nn::Parameter* p : m.parameters()) {
     auto it = c.params.find(p->name);
-    if (it == c.params.end()) throw InputError(file + ": the checkpoint has no parameter '" + p->name + "' (was it trained with another config?)");
+    if (it == c.params.end())
+      throw InputError(file + ": the checkpoint has no parameter '" + p->name +
+                       "' (was it trained with another config?)");
     if (it->second.shape() != p->var.shape())
       throw InputError(file + ": parameter '" + p->name + "' has shape " + shape_str(it->second.shape()) +
                        ", the model needs " + shape_str(p->var.shape()));
@@ -154,14 +160,15 @@ void load_weights(nn::Model& m, const Checkpoint& c) {
   for (nn::Parameter* p : m.parameters()) used.insert(p->name);
   for (const auto& kv : c.params)
     if (!used.count(kv.first))
-      throw InputError(file + ": the checkpoint has parameter '" + kv.first +
-                       "', which this model does not (was it trained with another config, e.g. with compression:?)");
+      throw InputError(
+          file + ": the checkpoint has parameter '" + kv.first +
+          "', which this model does not (was it trained with another config, e.g. with compression:?)");
   for (const nn::Buffer& b : m.buffers()) {
     auto it = c.buffers.find(b.name);
     if (it == c.buffers.end()) throw InputError(file + ": the checkpoint has no buffer '" + b.name + "'");
     if (it->second.shape() != b.tensor->shape())
-      throw InputError(file + ": buffer '" + b.name + "' has shape " + shape_str(it->second.shape()) + ", the model needs " +
-                       shape_str(b.tensor->shape()));
+      throw InputError(file + ": buffer '" + b.name + "' has shape " + shape_str(it->second.shape()) +
+                       ", the model needs " + shape_str(b.tensor->shape()));
     *b.tensor = it->second;
   }
 }

@@ -18,7 +18,7 @@ namespace kiln::train {
 constexpr uint32_t kCheckpointVersion = 2;  // 2 added best_state; version 1 files still load
 
 struct Checkpoint {
-  std::string model_yaml;   // the `model:` section the model was built from
+  std::string model_yaml;  // the `model:` section the model was built from
   Shape input_shape;
   std::map<std::string, Tensor> params, buffers;
   data::Standardizer standardizer;

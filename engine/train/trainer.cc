@@ -26,7 +26,8 @@ Tensor class_targets(const std::vector<int>& labels, int64_t outputs, float neg)
     Tensor t({n, 1});
     for (int64_t i = 0; i < n; ++i) {
       if (labels[static_cast<size_t>(i)] > 1)
-        throw InputError("a single-output model needs two classes, found label " + std::to_string(labels[static_cast<size_t>(i)]));
+        throw InputError("a single-output model needs two classes, found label " +
+                         std::to_string(labels[static_cast<size_t>(i)]));
       t[i] = labels[static_cast<size_t>(i)] == 1 ? 1.f : neg;
     }
     return t;
@@ -35,7 +36,8 @@ Tensor class_targets(const std::vector<int>& labels, int64_t outputs, float neg)
   for (int64_t i = 0; i < n; ++i) {
     int y = labels[static_cast<size_t>(i)];
     if (y < 0 || y >= outputs)
-      throw ShapeError("label " + std::to_string(y) + " but the model has " + std::to_string(outputs) + " outputs");
+      throw ShapeError("label " + std::to_string(y) + " but the model has " + std::to_string(outputs) +
+                       " outputs");
     t[i * outputs + y] = 1.f;
   }
   return t;
@@ -58,12 +60,15 @@ uint64_t mix(uint64_t seed, uint64_t epoch, uint64_t stream) {
 
 }  // namespace
 
-Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels, const Tensor& targets) {
+Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels,
+                 const Tensor& targets) {
   int64_t outputs = out.shape().back();
   bool cls = !labels.empty();
   if (o.loss == "cross_entropy") {
     if (!cls) throw InputError("loss 'cross_entropy' needs class labels; use 'mse' for regression");
-    if (outputs < 2) throw ShapeError("loss 'cross_entropy' needs at least 2 outputs, the model has " + std::to_string(outputs) + "; use binary_cross_entropy for one");
+    if (outputs < 2)
+      throw ShapeError("loss 'cross_entropy' needs at least 2 outputs, the model has " +
+                       std::to_string(outputs) + "; use binary_cross_entropy for one");
     return softmax_cross_entropy(out, labels, o.label_smoothing);
   }
   if (o.loss == "binary_cross_entropy") {
@@ -72,7 +77,8 @@ Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& 
   }
   Tensor t = cls ? class_targets(labels, outputs, o.loss == "l2_margin" ? -1.f : 0.f) : targets;
   if (t.size() != out.size())
-    throw ShapeError("loss '" + o.loss + "': model output " + shape_str(out.shape()) + " vs targets " + shape_str(t.shape()));
+    throw ShapeError("loss '" + o.loss + "': model output " + shape_str(out.shape()) + " vs targets " +
+                     shape_str(t.shape()));
   if (o.loss == "mse") return mse_loss(out, t);
   return l2_margin_loss(out, t);
 }
@@ -113,11 +119,13 @@ std::map<std::string, Tensor> Trainer::best_state() const { return best_; }
 void Trainer::set_best_state(const std::map<std::string, Tensor>& s) {
   for (nn::Parameter* p : m_.parameters())
     if (!s.empty() && (!s.count(p->name) || s.at(p->name).shape() != p->var.shape()))
-      throw InputError("the saved best epoch has no parameter '" + p->name + "' of shape " + shape_str(p->var.shape()));
+      throw InputError("the saved best epoch has no parameter '" + p->name + "' of shape " +
+                       shape_str(p->var.shape()));
   best_ = s;
 }
 
-Trainer::Trainer(nn::Model& m, TrainOptions o) : m_(m), o_(std::move(o)), opt_(optim::make_optimizer(o_.optimizer)) {}
+Trainer::Trainer(nn::Model& m, TrainOptions o)
+    : m_(m), o_(std::move(o)), opt_(optim::make_optimizer(o_.optimizer)) {}
 
 double Trainer::monitored(const EpochRecord& r) const {
   const std::string& k = o_.early_stopping.monitor;
@@ -172,9 +180,13 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
       // checkpoint) stays finite, and the message says where the values broke.
       if (!std::isfinite(l) || !std::isfinite(total.value()[0])) {
         std::string at = m_.nonfinite_origin(x, ctx);
-        throw InputError(std::string("training diverged: loss is ") + (std::isfinite(l) ? "finite but an added loss term is not" : std::isnan(l) ? "nan" : "inf") +
+        throw InputError(std::string("training diverged: loss is ") +
+                         (std::isfinite(l) ? "finite but an added loss term is not"
+                          : std::isnan(l)  ? "nan"
+                                           : "inf") +
                          " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch + 1) +
-                         (at.empty() ? " (the model's outputs are finite; the loss overflowed)" : ", first non-finite values in " + at) +
+                         (at.empty() ? " (the model's outputs are finite; the loss overflowed)"
+                                     : ", first non-finite values in " + at) +
                          "; try a lower learning_rate or clip_norm");
       }
       optim::Optimizer::zero_grad(params);

@@ -14,7 +14,8 @@ namespace kiln::train {
 
 // The loss chosen in the config, from model outputs and the batch's labels (classification) or
 // targets (regression). Class labels are turned into the targets a loss needs (one-hot, +-1).
-Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels, const Tensor& targets);
+Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& labels,
+                 const Tensor& targets);
 
 struct EvalResult {
   double loss = 0, accuracy = NAN, auc = NAN, mse = NAN;  // accuracy and auc for classification
@@ -36,7 +37,7 @@ class LossTerm {
  public:
   virtual ~LossTerm() = default;
   virtual void start_epoch(int /*epoch*/) {}  // schedules (e.g. beta) move here
-  virtual Var loss() = 0;                      // added to the task loss at every training step
+  virtual Var loss() = 0;                     // added to the task loss at every training step
   // Logged per epoch (history.csv columns), computed after the epoch's training steps.
   virtual std::vector<std::pair<std::string, double>> stats() { return {}; }
   virtual void end_epoch(const EpochRecord& /*r*/) {}  // controllers (e.g. PID on EBOPs) react here
@@ -59,7 +60,8 @@ class Trainer {
   using BatchFn = std::function<void(const BatchProgress&)>;
   using EpochFn = std::function<void(const EpochRecord&)>;
   // Trains epochs history().size()+1 .. options().epochs (or until early stopping).
-  void fit(const data::Dataset& train, const data::Dataset& val, const BatchFn& on_batch, const EpochFn& on_epoch);
+  void fit(const data::Dataset& train, const data::Dataset& val, const BatchFn& on_batch,
+           const EpochFn& on_epoch);
 
   void add_loss_term(std::shared_ptr<LossTerm> t) { terms_.push_back(std::move(t)); }
   optim::Optimizer& optimizer() { return *opt_; }
