@@ -6,17 +6,11 @@
 #
 #   bazel test //tests:export_cli_test
 set -u
-runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}/kiln"
-TRAIN="$runfiles/tools/train"
-EXPORT="$runfiles/tools/export"
-HLS_HOST="$(cd "$runfiles/codegen/hls_host" && pwd)"
-W="${TEST_TMPDIR:-$(mktemp -d)}/export_cli"
-rm -rf "$W" && mkdir -p "$W" && cd "$runfiles" || exit 1
-
-PASSED=0
-FAILED=0
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
+source "$(dirname "$0")/testlib.sh"
+TRAIN=$(kiln_tool train) && EXPORT=$(kiln_tool export) || exit 1
+HLS_HOST="$(cd "$runfiles/kiln/codegen/hls_host" && pwd)"
+enter_scratch export_cli
+cd "$runfiles/kiln" || exit 1  # the configs name data/ relative to the repository
 
 # expect_error NAME PATTERN CMD...: exit 1, exactly one stderr line, matching PATTERN.
 expect_error() {
@@ -69,5 +63,4 @@ expect_error "bad export: target in the config" "bad_export.yaml:[0-9]+:[0-9]+.*
 printf 'data: {format: csv, path: x.csv, label: y}\nmodel: {layers: [{type: dense, units: 1}]}\nexport: {traget: c}\n' >"$W/typo.yaml"
 expect_error "misspelt export key" "typo.yaml:3:.*traget.*did you mean 'target'" "$TRAIN" --quiet --config "$W/typo.yaml" --out "$W/z"
 
-echo "$PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+finish

@@ -13,19 +13,12 @@
 # holds pareto.csv, the front's checkpoints and quantization.txt.
 # KILN_KILLS (20) and KILN_KILL_SEED (1) set the number of kills and the seed of their moments.
 set -u
-runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
-TRAIN="${KILN_TRAIN:-$runfiles/kiln/tools/train}"
-TRAIN="$(cd "$(dirname "$TRAIN")" && pwd)/$(basename "$TRAIN")"
+source "$(dirname "$0")/testlib.sh"
+TRAIN=$(kiln_tool train) || exit 1
 CONFIGS="$(cd "${KILN_CONFIGS:-$runfiles/kiln/data}" && pwd)"
-W="${TEST_TMPDIR:-$(mktemp -d)}/kill_resume"
-rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
+enter_scratch kill_resume
 KILLS=${KILN_KILLS:-20}
 RANDOM=${KILN_KILL_SEED:-1}
-
-PASSED=0
-FAILED=0
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
 
 MODE=${1:-float}
 if [[ "$MODE" == hgq ]]; then
@@ -99,5 +92,4 @@ for ((i = 1; i <= KILLS; i++)); do
   rm -rf "$d" "$d.partial" "$d.fp"
 done
 
-echo "# $PASSED passed, $FAILED failed"
-((FAILED == 0))
+finish

@@ -10,18 +10,9 @@
 #
 # Prints "ok - NAME" or "not ok - NAME: why" per check; exits 1 if any failed.
 set -u
-runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
-abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
-TRAIN=$(abs "${KILN_TRAIN:-$runfiles/kiln/tools/train}")
-SYMREG=$(abs "${KILN_SYMREG:-$runfiles/kiln/tools/symreg}")
-EXPORT=$(abs "${KILN_EXPORT:-$runfiles/kiln/tools/export}")
-W="${TEST_TMPDIR:-$(mktemp -d)}/run_safety"
-rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
-
-PASSED=0
-FAILED=0
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
+source "$(dirname "$0")/testlib.sh"
+TRAIN=$(kiln_tool train) && SYMREG=$(kiln_tool symreg) && EXPORT=$(kiln_tool export) || exit 1
+enter_scratch run_safety
 # check NAME CONDITION-DESCRIPTION COMMAND...: ok when COMMAND succeeds.
 check() {
   local name="$1" what="$2"
@@ -189,5 +180,4 @@ train --config good.yaml --out afile/run
 check uncreatable_out_dir_clear "an output directory that cannot be created is one clear error" \
   eval 'one_error "afile/run" && [[ "$(cat afile)" == precious ]]'
 
-echo "# $PASSED passed, $FAILED failed"
-((FAILED == 0))
+finish

@@ -6,20 +6,9 @@
 #   bazel test //tests:symreg_cli_test
 #   KILN_SYMREG=bazel-bin/tools/symreg tests/symreg_cli_test.sh      # outside Bazel
 set -u
-runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
-BIN="${KILN_SYMREG:-$runfiles/kiln/tools/symreg}"
-if [[ ! -x "$BIN" ]]; then
-  echo "not ok - setup: no symreg binary at $BIN" >&2
-  exit 1
-fi
-BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
-W="${TEST_TMPDIR:-$(mktemp -d)}/symreg_cli"
-rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
-
-PASSED=0
-FAILED=0
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() { echo "not ok - $1: $2"; FAILED=$((FAILED + 1)); }
+source "$(dirname "$0")/testlib.sh"
+BIN=$(kiln_tool symreg) || exit 1
+enter_scratch symreg_cli
 
 # --- data: y = 2.5 x0 x1 + x0 - 1 on 200 rows; a two-class set; broken files --------------------------
 awk 'BEGIN { srand(7); print "x0,x1,noise,y";
@@ -175,5 +164,4 @@ else
   not_ok "per-class function names" "$(cat err4.txt cc4.txt 2>/dev/null; grep -n "^float" run4/model.c 2>/dev/null)"
 fi
 
-echo "# $PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+finish

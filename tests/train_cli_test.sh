@@ -10,27 +10,11 @@
 # Prints "ok - NAME" or "not ok - NAME: why" (with the actual stderr) per check; exits 1 if any failed.
 set -u
 
-# --- locate the binary, the repo's configs and a scratch directory -----------------------------------
-runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
-TRAIN="${KILN_TRAIN:-$runfiles/kiln/tools/train}"
-CONFIGS="${KILN_CONFIGS:-$runfiles/kiln/data}"
-if [[ ! -x "$TRAIN" ]]; then
-  echo "not ok - setup: no train binary at $TRAIN" >&2
-  exit 1
-fi
-TRAIN="$(cd "$(dirname "$TRAIN")" && pwd)/$(basename "$TRAIN")"
-CONFIGS="$(cd "$CONFIGS" && pwd)"
-W="${TEST_TMPDIR:-$(mktemp -d)}/train_cli"
-rm -rf "$W" && mkdir -p "$W" && cd "$W" || exit 1
-
-PASSED=0
-FAILED=0
-ok() { echo "ok - $1"; PASSED=$((PASSED + 1)); }
-not_ok() {
-  echo "not ok - $1: $2"
-  FAILED=$((FAILED + 1))
-}
-indent() { sed 's/^/    | /' "$1"; }
+# --- the binary, the repo's configs and a scratch directory -------------------------------------------
+source "$(dirname "$0")/testlib.sh"
+TRAIN=$(kiln_tool train) || exit 1
+CONFIGS="$(cd "${KILN_CONFIGS:-$runfiles/kiln/data}" && pwd)"
+enter_scratch train_cli
 
 # run_train ARGS...: runs the binary quietly; STATUS, stdout in out.txt, stderr in err.txt.
 run_train() {
@@ -363,6 +347,4 @@ if ((${#problems[@]} == 0)); then ok success_after_failure_cleans_partial; else
   indent err.txt
 fi
 
-echo "# $PASSED passed, $FAILED failed"
-((FAILED == 0)) || exit 1
-exit 0
+finish
