@@ -359,7 +359,8 @@ Tensor FoldedParam::fold_value(const Tensor& v) const {
 
 RestoredModel restore_quantized(const train::Checkpoint& c) {
   RestoredModel r;
-  r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed);
+  r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
+                                 c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
   if (!c.config_yaml.empty()) {
     Config cfg = Config::parse(c.config_yaml, "the checkpoint's run config");
     Config q = cfg.child("compression").child("quantization");

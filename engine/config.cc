@@ -1,6 +1,10 @@
 #include "engine/config.h"
 
+#include "engine/utf8.h"
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -35,11 +39,20 @@ Config::Config(YAML::Node node, std::string file, std::string where)
     : node_(std::move(node)), file_(std::move(file)), where_(std::move(where)) {}
 
 Config Config::load_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot open config '" + path + "'");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open config '" + path + "': " + std::strerror(errno));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // YAML is UTF-8 text; names from it end up in reports and generated code.
+  if (size_t at = invalid_utf8_at(text); at != std::string::npos) {
+    const size_t nl = text.rfind('\n', at);  // the byte at `at` is >= 0x80, never the newline itself
+    const size_t start = nl == std::string::npos ? 0 : nl + 1, end = text.find('\n', at);
+    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(start), '\n') + 1;
+    require_utf8(text.substr(start, end == std::string::npos ? std::string::npos : end - start),
+                 path + ":" + std::to_string(line) + ":" + std::to_string(at - start + 1) + ": the config");
+  }
   YAML::Node root;
   try {
-    root = YAML::Load(in);
+    root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                      ": YAML syntax error: " + e.msg);

@@ -17,6 +17,7 @@
 
 #include "engine/check.h"
 #include "engine/data/loaders.h"
+#include "engine/utf8.h"
 #include "engine/metrics.h"
 #include "symreg/codegen.h"
 #include "symreg/lut.h"
@@ -139,6 +140,8 @@ int run(const Flags& f) {
   co.regression = !f.classes;
   data::Dataset d = data::load_csv(co);
   if (d.size() == 0) throw InputError(f.data + ": no data rows");
+  for (const auto& n : d.feature_names) require_utf8(n, f.data + ":1: column name");  // header names, into JSON and C
+  for (const auto& n : d.class_names) require_utf8(n, f.data + ": class label");
   std::vector<std::string> names = d.feature_names;
   std::vector<float> weights_all;
   if (!f.weights.empty()) {  // the weight column came in as a feature: take it out

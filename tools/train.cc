@@ -254,7 +254,7 @@ int run(const Flags& f) {
       throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
                        ", the data gives " + shape_str(sample));
     // Quantizers are attached before the weights load: their bit widths are in the checkpoint too.
-    model = nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed);
+    model = nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed, f.resume + " (model spec)");
     comp = std::make_unique<CompressionRun>(cfg.child("compression"), *model);
     train::load_weights(*model, resume);
     if (resume.class_names != s.train.class_names) {

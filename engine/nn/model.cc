@@ -52,8 +52,9 @@ std::unique_ptr<Model> Model::from_config(const Config& c, const Shape& input_sh
   return m;
 }
 
-std::unique_ptr<Model> Model::from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed) {
-  return from_config(Config::parse(yaml, "checkpoint model spec", "model"), input_shape, seed);
+std::unique_ptr<Model> Model::from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed,
+                                        const std::string& source) {
+  return from_config(Config::parse(yaml, source, "model"), input_shape, seed);
 }
 
 Var Model::forward(const Var& x, Context& ctx) {

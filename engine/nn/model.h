@@ -16,8 +16,9 @@ class Model {
  public:
   // Reads `layers:` (and rejects unknown keys); parameters drawn from std::mt19937_64(seed).
   static std::unique_ptr<Model> from_config(const Config& model_cfg, const Shape& input_shape, uint64_t seed);
-  // Same, from the YAML text saved in a checkpoint.
-  static std::unique_ptr<Model> from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed);
+  // Same, from the YAML text saved in a checkpoint; `source` names it in messages (the checkpoint's path).
+  static std::unique_ptr<Model> from_yaml(const std::string& yaml, const Shape& input_shape, uint64_t seed,
+                                          const std::string& source = "checkpoint model spec");
 
   Var forward(const Var& x, Context& ctx);  // x [B, input_shape...]; throws ShapeError on a mismatch
   // Where non-finite values first appear for input x: "parameter 'fc1.weight'" (a parameter holding

@@ -7,6 +7,7 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -140,6 +141,17 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw InputError(path + ": corrupted checkpoint (" + e.what() + ")");
   }
   c.path = path;
+  // Training never writes a non-finite value, nor a sample of this size: such a file was made elsewhere or
+  // damaged before its CRC was computed; exporting or resuming it would fail far from the cause.
+  const int64_t sample = shape_numel(c.input_shape);
+  if (c.input_shape.empty() || sample < 1 || sample > (int64_t{1} << 26))
+    throw InputError(path + ": corrupted checkpoint (input shape " + shape_str(c.input_shape) + ")");
+  for (const auto* group : {&c.params, &c.buffers, &c.optimizer_state, &c.best_state})
+    for (const auto& [name, t] : *group)
+      for (int64_t i = 0; i < t.size(); ++i)
+        if (!std::isfinite(t[i]))
+          throw InputError(path + ": tensor '" + name + "' holds " + (std::isnan(t[i]) ? "nan" : "inf") +
+                           " at element " + std::to_string(i) + "; a checkpoint holds finite values only");
   return c;
 }
 
@@ -174,7 +186,7 @@ void load_weights(nn::Model& m, const Checkpoint& c) {
 }
 
 std::unique_ptr<nn::Model> restore_model(const Checkpoint& c) {
-  auto m = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed);
+  auto m = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed, c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
   load_weights(*m, c);
   return m;
 }

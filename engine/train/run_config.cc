@@ -1,5 +1,7 @@
 #include "engine/train/run_config.h"
 
+#include "engine/utf8.h"
+
 #include <algorithm>
 #include <numeric>
 #include <random>
@@ -107,6 +109,10 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
     }
     throw InputError(msg);
   }
+  // Names go into metrics.json, plots and generated code: they must be text.
+  const std::string file = o.format == "csv" ? o.path : (o.train_y.empty() ? o.train_x : o.train_y);
+  for (const auto& n : out.split.train.class_names) require_utf8(n, file + ": class label");
+  for (const auto& n : out.split.train.feature_names) require_utf8(n, file + (o.format == "csv" ? ":1" : "") + ": column name");
   if (fixed && !fixed->empty()) {
     out.standardizer = *fixed;
   } else if (o.standardize) {
