@@ -2,6 +2,7 @@
 // Conv1D model, a Conv2D + DepthwiseConv2D + pooling + BatchNorm CNN), frozen to the deployed model, and
 // helpers that write generated code to a directory, compile it with a real compiler and run it.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -200,7 +201,10 @@ inline std::vector<int64_t> deployed_codes(const Trained& t, const Tensor& x) {
 // Runs a shell command, returning its stdout; fails the test (with the command's stderr) on exit != 0.
 inline std::string sh(const std::string& cmd, const TempDir& dir) {
   const std::string out = dir.path("sh.out"), err = dir.path("sh.err");
+  const auto t0 = std::chrono::steady_clock::now();
   int rc = std::system((cmd + " > " + out + " 2> " + err).c_str());
+  // The time of each compile and run, for keeping the tests inside their budget (scripts/test_times.sh).
+  MESSAGE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s: " << cmd.substr(0, 60));
   std::ifstream o(out), e(err);
   std::string so((std::istreambuf_iterator<char>(o)), {}), se((std::istreambuf_iterator<char>(e)), {});
   INFO("command: " << cmd << "\nstderr: " << se);
