@@ -33,7 +33,10 @@ void check_on_m4(const Trained& t) {
   const double margin = static_cast<double>(flash - (text + data)) / static_cast<double>(text + data);
   MESSAGE(t.name << ": exporter flash " << flash << " B, RAM " << f.ram_bytes << " B; arm-none-eabi-size text " << text
                  << " data " << data << " bss " << bss << " (flash margin " << 100 * margin << "%)");
-  INFO("symbol sizes:\n" << sh("arm-none-eabi-nm --size-sort -S " + dir.path("model.o"), dir));
+  // Run now, not inside INFO: INFO is evaluated lazily, while doctest's reporter holds its lock to log a
+  // message, and sh() logging its own MESSAGE there deadlocks.
+  const std::string symbols = sh("arm-none-eabi-nm --size-sort -S " + dir.path("model.o"), dir);
+  INFO("symbol sizes:\n" << symbols);
   CHECK(bss == f.ram_bytes);
   CHECK(data == 0);
   CHECK(std::abs(margin) < 0.10);
@@ -43,8 +46,12 @@ void check_on_m4(const Trained& t) {
          "/mps2.ld -Wl,--gc-sections -I" + dir.dir.string() + " " + mcu + "/startup.c " + c + " " + dir.path("main.c") +
          " -o " + dir.path("t.elf"),
      dir);
-  std::vector<int64_t> m4 = parse_codes(sh("timeout 300 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none "
-                                           "-semihosting-config enable=on,target=native -kernel " + dir.path("t.elf"),
+  // stdin from /dev/null: QEMU's semihosting console would otherwise read the terminal, and a process that
+  // reads a terminal from the background is stopped (SIGTTIN) until the test's timeout. -k: KILL if TERM
+  // does not end it (a stopped process ignores TERM), well inside the target's 300 s.
+  std::vector<int64_t> m4 = parse_codes(sh("timeout -k 5 100 qemu-system-arm -M mps2-an386 -nographic -monitor none "
+                                           "-serial none -semihosting-config enable=on,target=native -kernel " +
+                                               dir.path("t.elf") + " < /dev/null",
                                            dir));
   // The deployed model on the same (first kSamples) samples.
   std::vector<int64_t> want = deployed_codes(t, t.test_std);
