@@ -20,7 +20,13 @@ void reject_duplicate_keys(const YAML::Node& n, const std::string& file) {
   } else if (n.IsMap()) {
     std::map<std::string, YAML::Mark> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string k = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (!it->first.IsScalar()) {  // `? [a, b]: 1`, `!tag : 1`: every later lookup reads keys as names
+        const YAML::Mark m = it->first.Mark();
+        throw InputError(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
+                         ": a key must be a plain name, not " +
+                         (it->first.IsNull() ? "empty" : it->first.IsSequence() ? "a list" : "a mapping"));
+      }
+      const std::string k = it->first.Scalar();
       auto [at, fresh] = seen.emplace(k, it->first.Mark());
       if (!fresh) {
         const YAML::Mark m = it->first.Mark();

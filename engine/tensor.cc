@@ -29,8 +29,12 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  // A zero dimension anywhere means no elements, even if the dimensions before it overflow when multiplied.
+  if (std::find(s.begin(), s.end(), int64_t{0}) != s.end()) return 0;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw ShapeError("shape " + shape_str(s) + " has more elements than fit in 64 bits");
   return n;
 }
 

@@ -1,5 +1,6 @@
 #include "symreg/ops.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -80,6 +81,23 @@ static std::string trim(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
+// A flag's text for a one-line message: quoted, control bytes escaped, clipped to 40 bytes + "...".
+static std::string quoted(const std::string& s) {
+  constexpr size_t kMax = 40;
+  std::string out = "'";
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (s.size() > kMax ? "...'" : "'");
+}
+
 static std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::string item;
@@ -95,7 +113,7 @@ Op parse_op(const std::string& name, const std::string& where) {
   std::string known;
   for (const OpInfo& info : kOpTable)
     if (info.arity > 0) known += std::string(known.empty() ? "" : " ") + info.name;
-  throw InputError(where + ": unknown operator '" + name + "' (known: " + known + ")");
+  throw InputError(where + ": unknown operator " + quoted(name) + " (known: " + known + ")");
 }
 
 OpSet::OpSet() {
@@ -120,19 +138,19 @@ OpSet OpSet::parse(const std::string& ops, const std::string& complexity) {
       throw InputError("--ops: '" + name + "' is not an operator (variables and constants are always on)");
     s.allow(op), ++n;
   }
-  if (n == 0) throw InputError("--ops: no operator given in '" + ops + "'");
+  if (n == 0) throw InputError("--ops: no operator given in " + quoted(ops));
   for (const std::string& item : split_list(complexity)) {
     if (item.empty()) continue;
     size_t eq = item.find('=');
     if (eq == std::string::npos)
-      throw InputError("--complexity: '" + item + "' is not NAME=VALUE (e.g. sin=2)");
+      throw InputError("--complexity: " + quoted(item) + " is not NAME=VALUE (e.g. sin=2)");
     Op op = parse_op(trim(item.substr(0, eq)), "--complexity");
     std::string v = trim(item.substr(eq + 1));
     char* end = nullptr;
     long c = std::strtol(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || c < 1 || c > 1000)
-      throw InputError("--complexity: '" + item + "': the complexity must be an integer in [1, 1000], got '" +
-                       v + "'");
+      throw InputError("--complexity: " + quoted(item) +
+                       ": the complexity must be an integer in [1, 1000], got " + quoted(v));
     s.set_complexity(op, static_cast<int>(c));
   }
   s.rebuild();
@@ -144,7 +162,7 @@ void OpSet::parse_forbidden(const std::string& spec) {
     if (item.empty()) continue;
     size_t gt = item.find('>');
     if (gt == std::string::npos)
-      throw InputError("--forbid: '" + item + "' is not OUTER>INNER (e.g. sin>sin)");
+      throw InputError("--forbid: " + quoted(item) + " is not OUTER>INNER (e.g. sin>sin)");
     Op outer = parse_op(trim(item.substr(0, gt)), "--forbid"),
        inner = parse_op(trim(item.substr(gt + 1)), "--forbid");
     forbid_nesting(outer, inner);

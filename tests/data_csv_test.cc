@@ -195,3 +195,32 @@ TEST_CASE("files: missing, directories, truncated and corrupt gzip") {
   std::string bad_path = tmp.write("bad_crc.csv.gz", bad);
   CHECK_INPUT_ERROR(csv(bad_path, "-1", false), "bad_crc.csv.gz: corrupt gzip data (incorrect data check)");
 }
+
+TEST_CASE("csv: messages quote a short prefix of huge fields (a one-line 5 MB file)") {
+  // One 5 MB token is the whole header: it used to come back whole in "the columns are: ...".
+  TempDir tmp;
+  std::string p = tmp.write("one_line.csv", std::string(5 << 20, 'z'));
+  CHECK_INPUT_ERROR(csv(p, "class"), "one_line.csv: no column named 'class'", "the columns are: zzz", "...");
+  CHECK(testing::error_of([&] { csv(p, "class"); }).size() < 300);
+  // Many long names: a bounded number of them, each clipped.
+  std::string header;
+  for (int c = 0; c < 2000; ++c) header += std::string(100, static_cast<char>('a' + c % 26)) + ",";
+  p = tmp.write("wide.csv", header + "y\n");
+  const std::string msg = testing::error_of([&] { csv(p, "class"); });
+  CHECK(msg.find("(2001 columns)") != std::string::npos);
+  CHECK(msg.size() < 1000);
+  // The label column's name in the non-integer class message.
+  p = tmp.write("frac.csv", "a," + std::string(1000, 'L') + "\n1,0.5\n");
+  const std::string frac = testing::error_of([&] { csv(p); });
+  CHECK(frac.find("holds the non-integer number '0.5'") != std::string::npos);
+  CHECK(frac.size() < 300);
+}
+
+TEST_CASE("csv: a wide header over blank lines reserves memory for the data, not rows x columns") {
+  // 100000 columns and 100000 blank lines: reserving 10^10 floats used to throw std::bad_alloc.
+  TempDir tmp;
+  std::string text;
+  for (int c = 0; c < 100000; ++c) text += "0,";
+  text += "y" + std::string(100000, '\n');
+  CHECK_INPUT_ERROR(csv(tmp.write("wide_blank.csv", text)), "wide_blank.csv: no data rows after the header");
+}

@@ -119,3 +119,23 @@ TEST_CASE("npy: bad files name the file and the problem") {
   const std::string missing = (tmp.dir / "missing.npy").string();
   CHECK_INPUT_ERROR(load_npy(x, missing, false), "cannot open '" + missing + "': No such file or directory");
 }
+
+TEST_CASE("npy: shapes and labels that would ask for absurd memory") {
+  TempDir tmp;
+  const std::string x = tmp.write("x.npy", npy("<f4", "(2, 3)", raw<float>({0, 1, 2, 3, 4, 5})));
+  const std::string y = tmp.write("y.npy", npy("<i8", "(2,)", raw<int64_t>({0, 1})));
+  // No data (a zero dimension), yet 2 * 2^62 * 2^62 overflowed the tensor's element count.
+  CHECK_INPUT_ERROR(
+      load_npy(tmp.write("zero.npy", npy("<f4", "(2, 4611686018427387904, 4611686018427387904, 0)", "")), y,
+               false),
+      "zero.npy: the .npy shape has more than 2^60 elements");
+  std::string dims = "(2";
+  for (int k = 0; k < 70; ++k) dims += ", 1";
+  CHECK_INPUT_ERROR(load_npy(tmp.write("dims.npy", npy("<f4", dims + ")", raw<float>({0, 1}))), y, false),
+                    "dims.npy: the .npy shape has more than 64 dimensions");
+  // A class index makes a class name for every index below it.
+  CHECK_INPUT_ERROR(load_npy(x, tmp.write("big.npy", npy("<i8", "(2,)", raw<int64_t>({0, 70000}))), false),
+                    "big.npy: label 1 is 70000", "K <= 65536");
+  CHECK(load_npy(x, tmp.write("ok.npy", npy("<i8", "(2,)", raw<int64_t>({0, 65535}))), false).num_classes() ==
+        65536);
+}

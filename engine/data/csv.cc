@@ -116,11 +116,14 @@ bool parse_int(std::string_view s, long long& v) {
   return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
 }
 
+// The header's names for a message: each one clipped, and only as many as fit in a line.
 std::string column_list(const std::vector<std::string>& names) {
+  constexpr size_t kMaxChars = 300;
   std::string out;
-  const size_t kMax = 40;
-  for (size_t i = 0; i < names.size() && i < kMax; ++i) out += (i ? ", " : "") + names[i];
-  if (names.size() > kMax) out += ", ... (" + std::to_string(names.size()) + " columns)";
+  size_t shown = 0;
+  for (; shown < names.size() && out.size() < kMaxChars; ++shown)
+    out += (shown ? ", " : "") + detail::clip(names[shown]);
+  if (shown < names.size()) out += ", ... (" + std::to_string(names.size()) + " columns)";
   return out;
 }
 
@@ -273,8 +276,10 @@ Dataset load_csv(const CsvOptions& opt) {
   std::vector<float> xs, ts;
   std::vector<int> ids;
   LabelTable table;
+  // Every row has a line; every feature value takes at least one character and a delimiter. The second
+  // bound matters for a wide header followed by blank lines, where the first would be rows x columns.
   const size_t max_rows = static_cast<size_t>(std::count(p, end, '\n')) + 1;
-  xs.reserve(feats.size() * max_rows);
+  xs.reserve(std::min(feats.size() * max_rows, static_cast<size_t>(end - p) / 2 + feats.size()));
   if (opt.regression)
     ts.reserve(max_rows);
   else
@@ -306,7 +311,7 @@ Dataset load_csv(const CsvOptions& opt) {
   if (opt.regression) {
     d.targets = Tensor({rows, 1}, std::move(ts));
   } else {
-    std::vector<int> remap = table.sort(path, "'" + names[static_cast<size_t>(label)] + "'", d.class_names);
+    std::vector<int> remap = table.sort(path, show_value(names[static_cast<size_t>(label)]), d.class_names);
     d.labels.resize(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) d.labels[i] = remap[static_cast<size_t>(ids[i])];
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -38,7 +39,8 @@ std::string read_file(const std::string& path) {
     detail::fail("cannot open " + quoted + ": out of memory in zlib");
   }
   GzCloser closer{f};
-  gzbuffer(f, 1 << 20);
+  // 1 MiB buffers for big files; a small file gets small ones (zlib allocates three times this size).
+  gzbuffer(f, static_cast<unsigned>(std::clamp<off_t>(st.st_size, 1 << 14, 1 << 20)));
 
   std::string out;
   // A plain file's size is a good first guess; a gzip file grows the buffer geometrically.

@@ -38,8 +38,9 @@ Dataset load_csv(const CsvOptions& opt);
 Dataset load_idx(const std::string& images_path, const std::string& labels_path);
 
 // NumPy .npy files (format versions 1-3, little-endian C order; dtypes float32, float64, int8-64,
-// uint8-64, bool). x: [N, ...] (a 1-d x becomes [N, 1]). Classification: y is [N] (or [N, 1]) of
-// non-negative integers (integral floats accepted), used as class indices with class_names "0".."max".
+// uint8-64, bool; at most 64 dimensions). x: [N, ...] (a 1-d x becomes [N, 1]). Classification: y is [N]
+// (or [N, 1]) of integers in [0, 65536) (integral floats accepted), used as class indices with
+// class_names "0".."max".
 // Regression: y is [N] or [N, T] -> targets [N, 1] or [N, T].
 Dataset load_npy(const std::string& x_path, const std::string& y_path, bool regression);
 

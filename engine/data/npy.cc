@@ -19,6 +19,9 @@ using detail::show_value;
 
 namespace {
 
+constexpr size_t kMaxDims = 64;                       // NumPy 2's NPY_MAXDIMS (32 before)
+constexpr uint64_t kMaxElements = uint64_t{1} << 60;  // times 8 bytes still fits a uint64_t
+
 struct NpyArray {
   std::string bytes;  // the whole file
   size_t offset = 0;  // where the data starts
@@ -89,6 +92,9 @@ Shape parse_shape(const std::string& path, std::string_view v) {
     }
     if (i < v.size() && v[i] == 'L') ++i;  // Python 2 long
     shape.push_back(d);
+    if (shape.size() > kMaxDims)
+      fail(path + ": the .npy shape has more than " + std::to_string(kMaxDims) +
+           " dimensions (NumPy's limit)");
   }
 }
 
@@ -127,7 +133,8 @@ NpyArray read_npy(const std::string& path) {
   a.descr = std::string(descr.substr(1, close - 1));
   if (dict_value(path, header, "fortran_order").substr(0, 4) == "True")
     fail(path + ": Fortran-order arrays are not supported (save with np.ascontiguousarray(a))");
-  a.shape = parse_shape(path, dict_value(path, header, "shape"));
+  const std::string_view shape_text = dict_value(path, header, "shape");
+  a.shape = parse_shape(path, shape_text);
 
   const std::string& t = a.descr;
   const bool known =
@@ -146,11 +153,21 @@ NpyArray read_npy(const std::string& path) {
   a.kind = kind;
   a.item = item;
 
+  // The product of the nonzero dimensions must fit as well: a shape such as (2, 0, 2**62, 2**62) holds
+  // no data, yet the tensor's element count multiplies its dimensions from the left.
   uint64_t count = 1;
+  bool empty = false;
   for (int64_t d : a.shape) {
     const auto u = static_cast<uint64_t>(d);
-    count = u != 0 && count > UINT64_MAX / u / 8 ? UINT64_MAX / 8 : count * u;
+    if (u == 0) {
+      empty = true;
+      continue;
+    }
+    if (count > kMaxElements / u)
+      fail(path + ": the .npy shape has more than 2^60 elements (" + show_value(shape_text) + ")");
+    count *= u;
   }
+  if (empty) count = 0;
   const uint64_t need = count * static_cast<uint64_t>(item), have = b.size() - header_start - header_len;
   if (have != need)
     fail(path + ": " + (have < need ? "truncated" : "trailing data") + ": shape " + shape_str(a.shape) +
@@ -215,9 +232,10 @@ Dataset load_npy(const std::string& x_path, const std::string& y_path, bool regr
          "; pass regression=true for real-valued targets");
   d.labels.resize(static_cast<size_t>(n));
   for_each_value(ya, [&](size_t i, double v) {
-    if (!(v == std::floor(v)) || v < 0 || v > INT_MAX)
+    if (!(v == std::floor(v)) || v < 0 || v >= detail::kMaxClasses)
       fail(y_path + ": label " + std::to_string(i) + " is " + detail::fmt_num(v) +
-           "; class labels must be integers 0..K-1 (pass regression=true for real-valued targets)");
+           "; class labels must be integers 0..K-1 with K <= " + std::to_string(detail::kMaxClasses) +
+           " (pass regression=true for real-valued targets)");
     d.labels[i] = static_cast<int>(v);
   });
   d.class_names = detail::index_class_names(d.labels);

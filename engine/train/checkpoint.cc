@@ -4,9 +4,7 @@
 
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/map.hpp>
-#include <cereal/types/string.hpp>
 #include <cereal/types/utility.hpp>
-#include <cereal/types/vector.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include <sstream>
 
 #include "engine/file_io.h"
+#include "engine/train/cereal_bounded.h"
 
 namespace kiln {
 
@@ -134,6 +133,10 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     std::istringstream body(file.substr(kHeader));
     cereal::PortableBinaryInputArchive ar(body);
+    struct Unbound {
+      ~Unbound() { cereal_bytes_left = UINT64_MAX; }
+    } unbound;
+    cereal_bytes_left = size;  // no stored length can exceed the payload
     serialize_fields(ar, c, version);
   } catch (const InputError& e) {
     throw InputError(path + ": corrupted checkpoint (" + e.what() + ")");
