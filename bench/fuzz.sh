@@ -2,7 +2,7 @@
 # Fuzzes every parser of user input (one libFuzzer target per tests/fuzz/*_fuzz.cc) with AddressSanitizer,
 # UndefinedBehaviorSanitizer and leak checks, SECONDS per target (default 60), two targets at a time, and
 # prints one line per target and a summary; exits 1 if any target failed.
-#   bash bench/fuzz.sh [SECONDS]
+#   bash bench/fuzz.sh [SECONDS [TARGET...]]      (TARGET: csv, config, checkpoint, ...; default all)
 #     csv: 1234567 executions, 0 failures
 #     ...
 #     8 passed, 0 failed
@@ -21,7 +21,7 @@
 # running out of memory.
 set -euo pipefail
 secs=${1:-60}
-[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/fuzz.sh [SECONDS]" >&2; exit 2; }
+[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/fuzz.sh [SECONDS [TARGET...]]" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --fuzz
 work=${FUZZ_WORK:-/tmp/kiln_fuzz}
@@ -32,6 +32,11 @@ work=$(cd "$work" && pwd)
 
 targets=()
 for f in tests/fuzz/*_fuzz.cc; do targets+=("$(basename "$f" _fuzz.cc)"); done
+shift $(($# > 0 ? 1 : 0))
+if (($#)); then  # bench/fuzz.sh SECONDS TARGET...: only these
+  for t in "$@"; do [[ -f "tests/fuzz/${t}_fuzz.cc" ]] || { echo "fuzz: no target '$t'" >&2; exit 2; }; done
+  targets=("$@")
+fi
 # The libraries the targets link (archive members are pulled in only when used). Without -fopenmp the
 # OpenMP pragmas are ignored; libomp supplies the few omp_* calls.
 srcs=(engine/*.cc engine/data/*.cc engine/nn/*.cc engine/optim/*.cc engine/train/*.cc compress/*.cc
