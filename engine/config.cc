@@ -166,7 +166,8 @@ void Config::fail_missing(const std::string& key) const {
 }
 
 std::string Config::text_of(const YAML::Node& v) {
-  if (v.IsScalar()) return v.Scalar();
+  // Quoted in one-line messages: a pasted 5,000-character value is shown by its start.
+  if (v.IsScalar()) return v.Scalar().size() > 80 ? v.Scalar().substr(0, 77) + "..." : v.Scalar();
   if (v.IsSequence()) return "a list";
   if (v.IsMap()) return "a mapping";
   return "nothing";
