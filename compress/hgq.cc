@@ -357,22 +357,6 @@ Tensor FoldedParam::fold_value(const Tensor& v) const {
   return fold(Var(v)).value();
 }
 
-RestoredModel restore_quantized(const train::Checkpoint& c) {
-  RestoredModel r;
-  r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
-                                 c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
-  if (!c.config_yaml.empty()) {
-    Config cfg = Config::parse(c.config_yaml, "the checkpoint's run config");
-    Config q = cfg.child("compression").child("quantization");
-    if (q.defined() && q.node().size() > 0) {
-      HgqOptions o = parse_quantization(q);
-      if (o.enable) r.quantized = std::make_shared<QuantizedModel>(*r.model, o);
-    }
-  }
-  train::load_weights(*r.model, c);
-  return r;
-}
-
 double scheduled_beta(const HgqOptions& o, int epoch) {
   const BetaSchedule& s = o.schedule;
   if (s.type == "constant" || epoch <= s.start_epoch) return o.beta;

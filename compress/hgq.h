@@ -152,9 +152,13 @@ double scheduled_beta(const HgqOptions& o, int epoch);
 
 // A trained model back from its checkpoint with its quantizers (from the run config stored in the
 // checkpoint) and every weight and bit width loaded; `quantized` is null for a float model.
+// A checkpoint trained with `compression: pruning:` comes back with its pruner, its masks hardened (a checkpoint
+// saved inside the pruning stage is deployed as it would be at the stage's end). Defined in pruner.cc.
+class Pruner;
 struct RestoredModel {
   std::unique_ptr<nn::Model> model;
   std::shared_ptr<QuantizedModel> quantized;
+  std::shared_ptr<Pruner> pruner;  // null without pruning
 };
 RestoredModel restore_quantized(const train::Checkpoint& c);
 

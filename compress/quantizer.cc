@@ -112,7 +112,9 @@ Var round_ste(const Var& v) {
 
 Var FixedQuantizer::bits() const {
   Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k()));
-  return mul(relu(b), Var(Tensor(shape_, 1.f)));  // broadcast to the tensor's shape
+  // Broadcast to the tensor's shape; a pruned element (mask 0) has no bits: it costs nothing in EBOPs.
+  const bool masked = mask_ && mask_->shape() == shape_;
+  return mul(relu(b), Var(masked ? *mask_ : Tensor(shape_, 1.f)));
 }
 
 Tensor FixedQuantizer::bits_value() const {

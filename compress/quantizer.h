@@ -41,6 +41,9 @@ class FixedQuantizer : public nn::Transform {
   Var bits() const;
   // The same as plain numbers (no graph), for reports.
   Tensor bits_value() const;
+  // Pruning: elements where *mask is 0 count 0 bits in bits() (the mask outlives the quantizer; an empty
+  // mask or null means none is pruned). The quantized values themselves are unchanged: a pruned weight is 0.
+  void set_mask(const Tensor* mask) { mask_ = mask; }
   const Shape& shape() const { return shape_; }
   const QuantSpec& spec() const { return spec_; }
   const std::string& name() const { return name_; }
@@ -67,6 +70,7 @@ class FixedQuantizer : public nn::Transform {
   bool calibrating_ = false;
   Tensor cache_x_, cache_f_, cache_i_, cache_out_;  // parameters at inference: the last input, bits and codes
   bool cached_ = false;
+  const Tensor* mask_ = nullptr;
 };
 
 Granularity parse_granularity(const std::string& s);  // per_tensor | per_channel | per_weight (| per_element)

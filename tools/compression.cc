@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "tools/plot.h"
@@ -17,25 +18,69 @@ bool ParetoFront::add(const ParetoPoint& p, std::vector<int>* removed) {
     if (q.ebops <= p.ebops && q.val_accuracy >= p.val_accuracy) return false;
   std::vector<ParetoPoint> kept;
   for (const auto& q : points_) {
-    if (p.ebops <= q.ebops && p.val_accuracy >= q.val_accuracy) removed->push_back(q.epoch);
-    else kept.push_back(q);
+    if (p.ebops <= q.ebops && p.val_accuracy >= q.val_accuracy)
+      removed->push_back(q.epoch);
+    else
+      kept.push_back(q);
   }
   kept.push_back(p);
-  std::sort(kept.begin(), kept.end(), [](const ParetoPoint& a, const ParetoPoint& b) { return a.ebops < b.ebops; });
+  std::sort(kept.begin(), kept.end(),
+            [](const ParetoPoint& a, const ParetoPoint& b) { return a.ebops < b.ebops; });
   points_ = std::move(kept);
   return true;
 }
 
-CompressionRun::CompressionRun(const Config& c, nn::Model& m) {
-  c.check_unused({"quantization"});
-  if (!c.has("quantization")) return;
-  opt_ = compress::parse_quantization(c.child("quantization"));
-  if (!opt_.enable) return;
-  qm_ = std::make_shared<compress::QuantizedModel>(m, opt_);
+// Per-layer weights before and after pruning (sparsity.svg).
+static void write_sparsity_svg(const std::string& path, const std::vector<compress::PruneLayerStats>& layers,
+                               const std::string& method) {
+  plot::BarChart c{
+      "Weights per layer, pruned with " + method, "weights", {}, {{"total", {}}, {"remaining", {}}}};
+  for (const auto& l : layers) {
+    c.categories.push_back(l.layer);
+    c.series[0].second.push_back(static_cast<double>(l.weights));
+    c.series[1].second.push_back(static_cast<double>(l.kept));
+  }
+  plot::write_bar_svg(path, c);
+}
+
+CompressionRun::CompressionRun(const Config& c, const Config& training, nn::Model& m, int round_epochs) {
+  c.check_unused({"quantization", "pruning"});
+  if (c.has("quantization")) {
+    opt_ = compress::parse_quantization(c.child("quantization"));
+    if (opt_.enable) qm_ = std::make_shared<compress::QuantizedModel>(m, opt_);
+  }
+  std::optional<compress::PruningOptions> po;
+  if (c.has("pruning")) {
+    po = compress::parse_pruning(c.child("pruning"), training);
+    if (round_epochs > 0) po->common.epochs = round_epochs;
+    if (!po->enable) po.reset();
+  }
+  if (!po)  // the schedule's keys mean nothing without pruning: say so rather than ignore them
+    for (const auto& k : compress::prune_schedule_keys())
+      if (training.has(k))
+        training.fail(
+            k, "training: " + k + " is a key of the pruning schedule; add a compression: pruning: section");
+  if (po) {
+    if (training.has("early_stopping"))
+      training.fail(
+          "early_stopping",
+          "early_stopping cannot be combined with pruning (it would restore an epoch from before the "
+          "masks were final); the schedule's fine_tuning_epochs end the run");
+    pruner_ = std::make_shared<compress::Pruner>(m, *po, qm_.get());
+  }
 }
 
 void CompressionRun::add_to(train::Trainer& tr) const {
   if (qm_) tr.add_loss_term(std::make_shared<compress::HgqLoss>(qm_, opt_));
+  if (pruner_) tr.add_loss_term(pruner_);
+}
+
+std::string CompressionRun::context() const {
+  if (!pruner_) return "";
+  std::ostringstream os;
+  os << std::setprecision(4) << " (pruning method '" << pruner_->options().method << "', sparsity "
+     << pruner_->sparsity() << ")";
+  return os.str();
 }
 
 static double extra(const train::EpochRecord& r, const std::string& key) {
@@ -45,15 +90,18 @@ static double extra(const train::EpochRecord& r, const std::string& key) {
 }
 
 std::string CompressionRun::progress_stats(const train::EpochRecord& r) {
-  double e = extra(r, "ebops");
-  if (!std::isfinite(e)) return "";
+  double e = extra(r, "ebops"), sp = extra(r, "sparsity");
   std::ostringstream os;
-  os << std::setprecision(4) << "EBOPs " << e << ", mean bits: weights " << extra(r, "mean_weight_bits") << ", inputs "
-     << extra(r, "mean_input_bits") << ", beta " << extra(r, "beta");
+  os << std::setprecision(4);
+  if (std::isfinite(sp)) os << "sparsity " << sp << (std::isfinite(e) ? ", " : "");
+  if (std::isfinite(e))
+    os << "EBOPs " << e << ", mean bits: weights " << extra(r, "mean_weight_bits") << ", inputs "
+       << extra(r, "mean_input_bits") << ", beta " << extra(r, "beta");
   return os.str();
 }
 
-void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save) {
+void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd,
+                              const std::function<void(const std::string&)>& save) {
   if (!qm_) return;
   std::vector<int> removed;
   ParetoPoint p{r.epoch, extra(r, "beta"), extra(r, "ebops"), r.val_accuracy};
@@ -62,11 +110,12 @@ void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd, const std
   for (int e : removed) std::filesystem::remove(rd.path("pareto/epoch_" + std::to_string(e) + ".ckpt"));
 }
 
-void CompressionRun::resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier,
-                            RunDir& rd) {
+void CompressionRun::resume(const std::vector<train::EpochRecord>& history,
+                            const std::map<int, std::string>& earlier, RunDir& rd) {
   if (!qm_) return;
   std::vector<int> removed;
-  for (const auto& r : history) front_.add({r.epoch, extra(r, "beta"), extra(r, "ebops"), r.val_accuracy}, &removed);
+  for (const auto& r : history)
+    front_.add({r.epoch, extra(r, "beta"), extra(r, "ebops"), r.val_accuracy}, &removed);
   std::filesystem::create_directories(rd.path("pareto"));
   for (const auto& p : front_.points())
     if (auto it = earlier.find(p.epoch); it != earlier.end())
@@ -76,8 +125,9 @@ void CompressionRun::resume(const std::vector<train::EpochRecord>& history, cons
 std::string CompressionRun::report() const {
   if (!qm_) return "";
   std::ostringstream os;
-  os << std::left << std::setw(16) << "layer" << std::right << std::setw(10) << "params" << std::setw(12) << "zero-width"
-     << std::setw(13) << "weight bits" << std::setw(13) << "input bits" << std::setw(14) << "EBOPs" << '\n';
+  os << std::left << std::setw(16) << "layer" << std::right << std::setw(10) << "params" << std::setw(12)
+     << "zero-width" << std::setw(13) << "weight bits" << std::setw(13) << "input bits" << std::setw(14)
+     << "EBOPs" << '\n';
   double total = 0;
   int64_t params = 0, zeros = 0;
   for (const auto& l : qm_->layers()) {
@@ -100,16 +150,21 @@ std::string CompressionRun::report() const {
       e = qm_->ebops(l).value()[0];
     }
     total += e, params += n, zeros += z;
-    os << std::left << std::setw(16) << l.layer->name() << std::right << std::setw(10) << n << std::setw(12) << z
-       << std::setw(13) << std::fixed << std::setprecision(2) << wb.vec().mean() << std::setw(13) << ib.vec().mean()
-       << std::setw(14) << std::setprecision(0) << e << '\n';
+    os << std::left << std::setw(16) << l.layer->name() << std::right << std::setw(10) << n << std::setw(12)
+       << z << std::setw(13) << std::fixed << std::setprecision(2) << wb.vec().mean() << std::setw(13)
+       << ib.vec().mean() << std::setw(14) << std::setprecision(0) << e << '\n';
   }
-  os << std::left << std::setw(16) << "total" << std::right << std::setw(10) << params << std::setw(12) << zeros
-     << std::setw(26) << "" << std::setw(14) << std::fixed << std::setprecision(0) << total << '\n';
+  os << std::left << std::setw(16) << "total" << std::right << std::setw(10) << params << std::setw(12)
+     << zeros << std::setw(26) << "" << std::setw(14) << std::fixed << std::setprecision(0) << total << '\n';
   return os.str();
 }
 
 void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd) {
+  if (pruner_) {
+    pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
+    write_text(rd.path("pruning.txt"), pruner_->report());
+    write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
+  }
   if (!qm_) return;
   qm_->calibrate(m, train_x);
   try {
@@ -121,7 +176,8 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
     deploy_.done = true;
     deploy_.samples = test_x.dim(0);
     deploy_.accumulator_bits = d.max_accumulator_bits();
-    for (int64_t j = 0; j < y.size(); ++j) deploy_.mismatches += static_cast<double>(y[j]) != dep[static_cast<size_t>(j)];
+    for (int64_t j = 0; j < y.size(); ++j)
+      deploy_.mismatches += static_cast<double>(y[j]) != dep[static_cast<size_t>(j)];
     write_text(rd.path("deployed.txt"), d.describe());
   } catch (const InputError& e) {
     deploy_.refused = e.what();
@@ -136,8 +192,11 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
     front.y.push_back(p.val_accuracy);
   }
   write_text(rd.path("pareto.csv"), csv.str());
-  plot::write_svg(rd.path("pareto.svg"), {{"Accuracy vs resources", "EBOPs", "validation accuracy", {front}, true}});
-  write_text(rd.path("quantization.txt"), report());
+  plot::write_svg(rd.path("pareto.svg"),
+                  {{"Accuracy vs resources", "EBOPs", "validation accuracy", {front}, true}});
+  write_text(
+      rd.path("quantization.txt"),
+      report() + (pruner_ ? "\npruning (" + pruner_->options().method + "):\n" + pruner_->report() : ""));
   // Bit-width histograms, one series per layer: weights, and layer inputs.
   std::vector<plot::Series> ws, is;
   for (const auto& l : qm_->layers()) {
@@ -154,8 +213,9 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
       (input ? is : ws).push_back(s);
     }
   }
-  plot::write_svg(rd.path("bit_widths.svg"), {{"Weight bit widths", "bits (k + i + f)", "weights", ws},
-                                              {"Input bit widths (per feature)", "bits (k + i + f)", "inputs", is}});
+  plot::write_svg(rd.path("bit_widths.svg"),
+                  {{"Weight bit widths", "bits (k + i + f)", "weights", ws},
+                   {"Input bit widths (per feature)", "bits (k + i + f)", "inputs", is}});
 }
 
 }  // namespace kiln

@@ -10,6 +10,7 @@
 
 #include "compress/deploy.h"
 #include "compress/hgq.h"
+#include "compress/pruner.h"
 #include "tools/run_dir.h"
 
 namespace kiln {
@@ -20,7 +21,8 @@ struct ParetoPoint {
 };
 
 // Points not dominated by another (lower-or-equal EBOPs and higher-or-equal accuracy, one strictly).
-// add() returns the epochs that the new point dominates (their checkpoints can go); false if it is itself dominated.
+// add() returns the epochs that the new point dominates (their checkpoints can go); false if it is itself
+// dominated.
 class ParetoFront {
  public:
   bool add(const ParetoPoint& p, std::vector<int>* removed);
@@ -32,14 +34,27 @@ class ParetoFront {
 
 class CompressionRun {
  public:
-  CompressionRun(const Config& compression, nn::Model& m);  // compression may be an empty mapping
+  // compression may be an empty mapping; `training` holds the pruning schedule's keys; round_epochs > 0
+  // overrides training.epochs (the --epochs flag).
+  CompressionRun(const Config& compression, const Config& training, nn::Model& m, int round_epochs = 0);
   bool active() const { return qm_ != nullptr; }
+  bool pruning() const { return pruner_ != nullptr; }
+  compress::Pruner* pruner() const { return pruner_.get(); }
+  // Epochs the run trains: with pruning, pretraining + rounds x epochs + fine-tuning; else `epochs`.
+  int total_epochs(int epochs) const { return pruner_ ? pruner_->options().total_epochs() : epochs; }
+  // After a checkpoint's weights and buffers were loaded (--resume): masks follow the loaded state.
+  void loaded() const {
+    if (pruner_) pruner_->sync();
+  }
   void add_to(train::Trainer& tr) const;
+  // " (pruning method 'pdp', sparsity 0.81)" for error messages of a pruned run, else "".
+  std::string context() const;
   // After each epoch: updates the front and saves/removes checkpoints through `save(path)`.
   void on_epoch(const train::EpochRecord& r, RunDir& rd, const std::function<void(const std::string&)>& save);
   // A resumed run: the front of the epochs in `history`, and their checkpoints copied into the new run from
   // `earlier` (epoch -> checkpoint bytes, read from the resumed run's pareto/ before it was replaced).
-  void resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier, RunDir& rd);
+  void resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier,
+              RunDir& rd);
   // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
   // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
   void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);
@@ -50,14 +65,17 @@ class CompressionRun {
     int accumulator_bits = 0;
   };
   const DeployCheck& deploy_check() const { return deploy_; }
-  std::string report() const;                   // per-layer table
+  std::string report() const;  // per-layer table
   double ebops() const { return qm_ ? qm_->ebops_value() : 0; }
   double uniform_ebops(double bits) const { return qm_ ? qm_->uniform_ebops(bits) : 0; }
   double mean_bits(bool activations) const { return qm_ ? qm_->mean_bits(activations) : 0; }
   static std::string progress_stats(const train::EpochRecord& r);  // " ebops 1234 bits 5.1/6.2" or ""
+  double sparsity() const { return pruner_ ? pruner_->sparsity() : 0; }
+  std::string pruning_report() const { return pruner_ ? pruner_->report() : ""; }
 
  private:
   std::shared_ptr<compress::QuantizedModel> qm_;
+  std::shared_ptr<compress::Pruner> pruner_;
   compress::HgqOptions opt_;
   ParetoFront front_;
   DeployCheck deploy_;

@@ -9,6 +9,7 @@
 // ticks (1, 2 or 5 times a power of ten), or decades on a log axis, and span the ticks around the data.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln::plot {
@@ -47,6 +48,16 @@ std::vector<double> nice_log_ticks(double lo, double hi);
 // Tick label text: as many decimals as `step` needs ("0.5", "1.0", "250"); exponent form for values of a
 // million or more, or steps below 1e-4 ("1e6", "2.5e-5").
 std::string format_tick(double value, double step);
+
+// Grouped bars: one group per category (e.g. a layer), one bar per series in each (e.g. total and remaining
+// weights), on a linear axis from 0. Written by write_bar_svg (bars.cc).
+struct BarChart {
+  std::string title, y_label;
+  std::vector<std::string> categories;
+  std::vector<std::pair<std::string, std::vector<double>>> series;  // name, one value per category
+};
+std::string render_bar_svg(const BarChart& chart, int width = 720, int height = 420);
+void write_bar_svg(const std::string& path, const BarChart& chart);  // InputError naming the path on failure
 
 // Escapes & < > " ' for SVG text and attributes.
 std::string xml_escape(const std::string& s);

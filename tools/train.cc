@@ -140,6 +140,15 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
     o.num("train_seconds", secs);
     o.num("train_samples_per_second", secs > 0 ? samples / secs : NAN);
   }
+  if (comp.pruning()) {
+    o.text("pruning_method", comp.pruner()->options().method);
+    o.num("sparsity", comp.sparsity());
+    int64_t kept = 0, units = 0, kept_units = 0;
+    for (const auto& l : comp.pruner()->layer_stats()) kept += l.kept, units += l.units, kept_units += l.kept_units;
+    o.num("remaining_weights", static_cast<double>(kept));
+    o.num("units", static_cast<double>(units));
+    o.num("remaining_units", static_cast<double>(kept_units));
+  }
   if (comp.active()) {
     o.num("ebops", comp.ebops());
     o.num("ebops_uniform_8bit", comp.uniform_ebops(8));
@@ -248,15 +257,16 @@ int run(const Flags& f) {
   std::unique_ptr<CompressionRun> comp;
   if (f.resume.empty()) {
     model = nn::Model::from_config(model_cfg, sample, topt.seed);
-    comp = std::make_unique<CompressionRun>(cfg.child("compression"), *model);
+    comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
   } else {
     if (resume.input_shape != sample)
       throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
                        ", the data gives " + shape_str(sample));
     // Quantizers are attached before the weights load: their bit widths are in the checkpoint too.
     model = nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed, f.resume + " (model spec)");
-    comp = std::make_unique<CompressionRun>(cfg.child("compression"), *model);
+    comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
     train::load_weights(*model, resume);
+    comp->loaded();
     if (resume.class_names != s.train.class_names) {
       std::string a, b;
       for (const auto& n : resume.class_names) a += (a.empty() ? "" : ", ") + n;
@@ -266,6 +276,9 @@ int run(const Flags& f) {
     }
   }
   check_outputs(*model, s.train, topt.loss);
+  // With pruning, training.epochs (or --epochs) is one round: the schedule sets the run's length.
+  topt.epochs = comp->total_epochs(topt.epochs);
+  if (comp->pruning() && !s.train.labels.empty()) comp->pruner()->set_classes(static_cast<int>(s.train.num_classes()));
   if (exp) {
     // The whole export but writing, on the untrained model: an unsupported layer or a reuse factor that
     // does not fit fails now, naming the config, not after hours of training.
@@ -335,13 +348,20 @@ int run(const Flags& f) {
       std::string q = CompressionRun::progress_stats(r);
       if (!q.empty()) std::cerr << "  " << q << "\n";
     };
-    tr.fit(s.train, s.val, on_batch, on_epoch);
+    try {
+      tr.fit(s.train, s.val, on_batch, on_epoch);
+    } catch (const InputError& e) {  // a diverged pruned run says how far the pruning had gone
+      const std::string what = e.what();
+      if (comp->pruning() && what.rfind("training diverged", 0) == 0) throw InputError(what + comp->context());
+      throw;
+    }
     if (tr.stopped_early())
       std::cerr << "early stopping: no improvement in " << topt.early_stopping.monitor << " for "
                 << topt.early_stopping.patience << " epochs; best epoch " << tr.best_epoch() << "\n";
 
     const data::Dataset& test = s.test.size() ? s.test : s.val;
     comp->finish(*model, s.train.x, test.x, rd);  // calibration first: the test sees the deployed bit widths
+    if (comp->pruning() && !f.quiet) std::cerr << "pruning (" << comp->pruner()->options().method << "):\n" << comp->pruning_report();
     if (comp->active() && !f.quiet) {
       std::cerr << "quantization after calibration:\n" << comp->report();
       const auto& dc = comp->deploy_check();
@@ -373,6 +393,7 @@ int run(const Flags& f) {
       std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
     else
       std::cout << ", MSE " << fmt(ev.mse, 6);
+    if (comp->pruning()) std::cout << ", sparsity " << fmt(comp->sparsity());
     if (comp->active())
       std::cout << ", EBOPs " << fmt(comp->ebops(), 0)
                 << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";

@@ -115,6 +115,7 @@ class Layer {
   virtual void collect(std::vector<Layer*>& out) { out.push_back(this); }
   void set_transform(Slot s, TransformPtr t) { transforms_[static_cast<int>(s)] = std::move(t); }
   Transform* transform(Slot s) const { return transforms_[static_cast<int>(s)].get(); }
+  TransformPtr transform_ptr(Slot s) const { return transforms_[static_cast<int>(s)]; }  // to wrap it
   // The layer's own parameter (not a transform's) by short name ("weight", "bias", "gamma"), or null.
   Parameter* param(const std::string& short_name);
 

@@ -128,8 +128,10 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
 
 TrainOptions parse_training(const Config& c) {
   TrainOptions o;
+  // The last six are the pruning schedule's (PQuant's training_parameters), read by compress/pruner.cc.
   c.check_unused({"epochs", "batch_size", "loss", "label_smoothing", "optimizer", "lr_schedule", "early_stopping",
-                  "seed", "threads"});
+                  "seed", "threads", "pretraining_epochs", "fine_tuning_epochs", "rounds", "rewind",
+                  "save_weights_epoch", "pruning_first"});
   o.epochs = c.get<int>("epochs", o.epochs);
   if (o.epochs < 1) c.fail("epochs", "epochs must be >= 1, got " + std::to_string(o.epochs));
   o.batch_size = c.get<int64_t>("batch_size", o.batch_size);

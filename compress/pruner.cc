@@ -1,0 +1,425 @@
+#include "compress/pruner.h"
+
+#include <cmath>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "engine/ops.h"
+
+namespace kiln::compress {
+
+namespace {
+
+// The kernel as the forward pass sees it (nn::Slot::kWeight), and the schedule's state as buffers.
+class PruneWeight : public nn::Transform {
+ public:
+  PruneWeight(Pruner* p, size_t i, std::vector<nn::Buffer> own) : p_(p), i_(i), own_(std::move(own)) {}
+  Var apply(const Var& w, nn::Context& ctx) override { return p_->weight(i_, w, ctx); }
+  void parameters(std::vector<nn::Parameter*>& out) override { p_->method().parameters(i_, out); }
+  void buffers(std::vector<nn::Buffer>& out) override {
+    out.insert(out.end(), own_.begin(), own_.end());
+    p_->method().buffers(i_, out);
+  }
+
+ private:
+  Pruner* p_;
+  size_t i_;
+  std::vector<nn::Buffer> own_;
+};
+
+// Passes x through and shows it to the method (wanda's input norms, activation pruning's active fractions).
+class Observe : public nn::Transform {
+ public:
+  Observe(Pruner* p, size_t i, bool input) : p_(p), i_(i), input_(input) {}
+  Var apply(const Var& x, nn::Context& ctx) override {
+    if (input_)
+      p_->observe_input(i_, x.value(), ctx);
+    else
+      p_->observe_output(i_, x.value(), ctx);
+    return x;
+  }
+
+ private:
+  Pruner* p_;
+  size_t i_;
+  bool input_;
+};
+
+// Two transforms in one slot: b(a(x)).
+class Chain : public nn::Transform {
+ public:
+  Chain(nn::TransformPtr a, nn::TransformPtr b) : a_(std::move(a)), b_(std::move(b)) {}
+  Var apply(const Var& x, nn::Context& ctx) override { return b_->apply(a_->apply(x, ctx), ctx); }
+  void parameters(std::vector<nn::Parameter*>& out) override {
+    a_->parameters(out);
+    b_->parameters(out);
+  }
+  void buffers(std::vector<nn::Buffer>& out) override {
+    a_->buffers(out);
+    b_->buffers(out);
+  }
+
+ private:
+  nn::TransformPtr a_, b_;
+};
+
+// Installs t in slot s, before (or after) what is there already.
+void chain_into(nn::Layer* l, nn::Slot s, nn::TransformPtr t, bool first, nn::TransformPtr existing) {
+  if (!existing)
+    l->set_transform(s, std::move(t));
+  else if (first)
+    l->set_transform(s, std::make_shared<Chain>(std::move(t), std::move(existing)));
+  else
+    l->set_transform(s, std::make_shared<Chain>(std::move(existing), std::move(t)));
+}
+
+}  // namespace
+
+const std::vector<std::string>& prune_schedule_keys() {
+  static const std::vector<std::string> k{"pretraining_epochs", "fine_tuning_epochs", "rounds", "rewind",
+                                          "save_weights_epoch", "pruning_first"};
+  return k;
+}
+
+PruningOptions parse_pruning(const Config& c, const Config& t) {
+  PruningOptions o;
+  o.section = c;
+  o.where = c.location();
+  o.enable = c.get<bool>("enable_pruning", true);
+  o.method = c.require<std::string>("pruning_method");
+  std::vector<std::string> allowed{"pruning_method", "enable_pruning", "sparsity",
+                                   "disable_pruning_for_layers", "collapse_guard"};
+  std::vector<std::string> own = prune_method_keys(o.method);
+  if (own.empty()) make_prune_method(c, o.method, o.common);  // unknown method: names the known ones
+  allowed.insert(allowed.end(), own.begin(), own.end());
+  c.check_unused(allowed);
+  o.common.sparsity = c.get<double>("sparsity", o.common.sparsity);
+  if (!(o.common.sparsity > 0 && o.common.sparsity < 1))
+    c.fail("sparsity", "sparsity must be in (0, 1), got " + std::to_string(o.common.sparsity));
+  o.collapse_factor = c.get<double>("collapse_guard", o.collapse_factor);
+  if (!(o.collapse_factor >= 0 && o.collapse_factor < 100))
+    c.fail("collapse_guard", "collapse_guard (x chance accuracy; 0 = off) must be in [0, 100), got " +
+                                 std::to_string(o.collapse_factor));
+  if (c.has("disable_pruning_for_layers")) {
+    YAML::Node n = c.raw("disable_pruning_for_layers");
+    if (!n.IsSequence())
+      c.fail("disable_pruning_for_layers", "disable_pruning_for_layers must be a list of layer names");
+    for (const auto& e : n) {
+      if (!e.IsScalar())
+        c.fail("disable_pruning_for_layers", "disable_pruning_for_layers must be a list of layer names");
+      o.disable_for_layers.push_back(e.as<std::string>());
+    }
+  }
+  auto non_negative = [&](const char* key, int fallback) {
+    int v = t.get<int>(key, fallback);
+    if (v < 0) t.fail(key, std::string(key) + " must be >= 0, got " + std::to_string(v));
+    return v;
+  };
+  o.common.epochs = t.get<int>("epochs", 10);
+  o.pretraining_epochs = non_negative("pretraining_epochs", 0);
+  o.fine_tuning_epochs = non_negative("fine_tuning_epochs", 0);
+  o.common.rounds = t.get<int>("rounds", 1);
+  if (o.common.rounds < 1) t.fail("rounds", "rounds must be >= 1, got " + std::to_string(o.common.rounds));
+  o.save_weights_epoch = non_negative("save_weights_epoch", 0);
+  o.rewind = t.get<std::string>("rewind", o.rewind);
+  if (o.rewind != "never" && o.rewind != "every-round" && o.rewind != "post-training-stage")
+    t.fail("rewind", "rewind must be never, every-round or post-training-stage, got '" + o.rewind + "'");
+  o.pruning_first = t.get<bool>("pruning_first", true);
+  return o;
+}
+
+Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(std::move(o)) {
+  method_ = make_prune_method(o_.section, o_.method, o_.common);
+  std::set<std::string> disabled(o_.disable_for_layers.begin(), o_.disable_for_layers.end()), seen;
+  std::vector<nn::Layer*> all = m.layers();
+  for (nn::Layer* l : all) {
+    seen.insert(l->name());
+    const std::string t = l->type();
+    if (disabled.count(l->name())) continue;
+    if (t != "dense" && t != "conv1d" && t != "conv2d" && t != "depthwise_conv2d") continue;
+    PruneTarget tg;
+    tg.layer = l;
+    tg.weight = l->param("weight");
+    tg.bias = l->param("bias");
+    tg.mask = Tensor(tg.weight->var.shape(), 1.f);
+    if (tg.bias) tg.bias_mask = Tensor(tg.bias->var.shape(), 1.f);
+    targets_.push_back(std::move(tg));
+  }
+  for (const auto& n : o_.disable_for_layers)
+    if (!seen.count(n))
+      o_.section.fail("disable_pruning_for_layers",
+                      "disable_pruning_for_layers names '" + n + "', which is not a layer of the model");
+  if (targets_.empty())
+    o_.section.fail("pruning_method", "pruning found no Dense or Conv layer to prune (all disabled?)");
+  if (o_.save_weights_epoch >= o_.common.epochs && o_.rewind != "never")
+    throw InputError(o_.where + ": save_weights_epoch " + std::to_string(o_.save_weights_epoch) +
+                     " is not an epoch of a round (epochs: " + std::to_string(o_.common.epochs) + ")");
+  method_->attach(&targets_);
+  const bool rewinds = o_.rewind != "never";
+  if (rewinds) {
+    saved_w_.resize(targets_.size());
+    saved_b_.resize(targets_.size());
+  }
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    PruneTarget& tg = targets_[i];
+    const std::string base = tg.layer->name() + ".weight_prune.";
+    std::vector<nn::Buffer> own{{base + "mask", &tg.mask}};
+    if (tg.bias) own.push_back({base + "bias_mask", &tg.bias_mask});
+    if (rewinds) {
+      saved_w_[i] = Tensor(tg.weight->var.shape(), 0.f);
+      own.push_back({base + "rewind_weight", &saved_w_[i]});
+      if (tg.bias) {
+        saved_b_[i] = Tensor(tg.bias->var.shape(), 0.f);
+        own.push_back({base + "rewind_bias", &saved_b_[i]});
+      }
+    }
+    if (i == 0) {
+      own.push_back({base + "stage", &stage_});
+      if (rewinds) own.push_back({base + "rewind_saved", &saved_flag_});
+    }
+    nn::Layer* l = tg.layer;
+    // With HGQ the quantizer is in the slot already: prune the float weight, then quantize (pruning_first),
+    // or the reverse. Either way q(0) = 0, so a hard-masked weight deploys as an exact zero.
+    chain_into(l, nn::Slot::kWeight, std::make_shared<PruneWeight>(this, i, std::move(own)), o_.pruning_first,
+               l->transform_ptr(nn::Slot::kWeight));
+    if (method_->wants_inputs())  // the input as it arrives, before an input quantizer
+      chain_into(l, nn::Slot::kInput, std::make_shared<Observe>(this, i, true), true,
+                 l->transform_ptr(nn::Slot::kInput));
+    if (method_->wants_outputs())  // after the activation
+      chain_into(l, nn::Slot::kOutput, std::make_shared<Observe>(this, i, false), false,
+                 l->transform_ptr(nn::Slot::kOutput));
+  }
+  // Quantizers count no bits for pruned weights (and biases of removed units): EBOPs see the pruning.
+  if (qm)
+    for (const LayerQuant& lq : qm->layers())
+      for (PruneTarget& tg : targets_) {
+        if (lq.layer != tg.layer) continue;
+        if (lq.weight) lq.weight->set_mask(&tg.weight->mask);
+        if (lq.bias && tg.bias) lq.bias->set_mask(&tg.bias->mask);
+      }
+}
+
+void Pruner::sync() {
+  const bool on = stage() != kPretraining;
+  for (PruneTarget& t : targets_) {
+    t.weight->mask = on ? t.mask : Tensor();
+    if (t.bias) t.bias->mask = on ? t.bias_mask : Tensor();
+  }
+}
+
+Var Pruner::weight(size_t i, const Var& w, nn::Context& ctx) {
+  switch (stage()) {
+    case kPretraining:
+      return w;
+    case kPruning:
+      return method_->weight(i, w, ctx);
+    default:
+      // Hard masks: the pruned weights are exact zeros (zeroed when the masks hardened, kept at zero by the
+      // optimiser), so the weight is used as it is: no multiply on the training path.
+      return w;
+  }
+}
+
+void Pruner::observe_input(size_t i, const Tensor& x, const nn::Context& ctx) {
+  if (ctx.training && stage() == kPruning) method_->observe_input(i, x);
+}
+
+void Pruner::observe_output(size_t i, const Tensor& y, const nn::Context& ctx) {
+  if (ctx.training && stage() == kPruning) method_->observe_output(i, y);
+}
+
+void Pruner::save_weights() {
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    saved_w_[i] = targets_[i].weight->var.value();
+    if (targets_[i].bias) saved_b_[i] = targets_[i].bias->var.value();
+  }
+  saved_flag_[0] = 1.f;
+}
+
+void Pruner::rewind_weights() {
+  if (saved_flag_[0] == 0.f) return;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    PruneTarget& t = targets_[i];
+    t.weight->var.value() = saved_w_[i];
+    t.weight->var.value().vec().array() *= t.mask.vec().array();  // masks are kept
+    if (t.bias) {
+      t.bias->var.value() = saved_b_[i];
+      t.bias->var.value().vec().array() *= t.bias_mask.vec().array();
+    }
+  }
+}
+
+void Pruner::harden() {
+  method_->finalize();
+  set_stage(kFinal);
+  for (PruneTarget& t : targets_) {
+    t.weight->var.value().vec().array() *= t.mask.vec().array();
+    if (t.bias) t.bias->var.value().vec().array() *= t.bias_mask.vec().array();
+  }
+  sync();
+}
+
+void Pruner::finish() {
+  if (stage() != kFinal) harden();
+}
+
+void Pruner::start_epoch(int epoch) {
+  epoch_ = epoch;
+  const int P = o_.pretraining_epochs, E = o_.common.epochs, S = o_.common.rounds * E;
+  if (epoch <= P) return;
+  if (epoch > P + S) {
+    finish();  // a run resumed exactly at the stage's end
+    return;
+  }
+  const int se = epoch - P - 1, round = se / E, e = se % E;
+  if (stage() == kPretraining) {
+    set_stage(kPruning);
+    sync();
+  }
+  if (round == 0 && e == o_.save_weights_epoch && !saved_w_.empty() && saved_flag_[0] == 0.f) save_weights();
+  method_->start_epoch(round, e, se);
+  sync();
+}
+
+Var Pruner::loss() {
+  if (stage() == kPruning) {
+    sync();  // a method may have pruned inside a forward pass (wanda, activation pruning)
+    Var l = method_->loss();
+    if (l.defined()) return l;
+  }
+  return Var(Tensor(Shape{}, 0.f));
+}
+
+std::string Pruner::where_epoch(int epoch) const {
+  const int P = o_.pretraining_epochs, E = o_.common.epochs, S = o_.common.rounds * E;
+  std::ostringstream os;
+  os << "epoch " << epoch;
+  if (epoch <= P)
+    os << " (pretraining)";
+  else if (epoch <= P + S)
+    os << " (round " << (epoch - P - 1) / E + 1 << " of " << o_.common.rounds << ", epoch "
+       << (epoch - P - 1) % E + 1 << " of " << E << ")";
+  else
+    os << " (fine-tuning)";
+  return os.str();
+}
+
+void Pruner::end_epoch(const train::EpochRecord& r) {
+  const int P = o_.pretraining_epochs, E = o_.common.epochs, S = o_.common.rounds * E;
+  const int epoch = r.epoch;
+  if (epoch > P && epoch <= P + S && stage() == kPruning) {
+    const int se = epoch - P - 1, round = se / E, e = se % E;
+    method_->end_epoch(round, e, se);
+    sync();
+    if (e == E - 1) {
+      method_->end_round(round);
+      const bool last = round == o_.common.rounds - 1;
+      if (last) harden();  // the masks first: a rewind keeps them
+      if (o_.rewind == "every-round" || (last && o_.rewind == "post-training-stage")) rewind_weights();
+      sync();
+    }
+  }
+  // The collapse guard: a pruned model no better than guessing is not saved as a result.
+  if (stage() != kPretraining && classes_ > 1 && o_.collapse_factor > 0 && std::isfinite(r.val_accuracy)) {
+    const double chance = 1.0 / classes_, floor = o_.collapse_factor * chance;
+    if (r.val_accuracy < floor) {
+      std::ostringstream os;
+      os << std::setprecision(4) << "pruning collapsed: method '" << o_.method << "' at "
+         << where_epoch(epoch) << " with sparsity " << sparsity() << ": validation accuracy "
+         << r.val_accuracy << " is below " << o_.collapse_factor << " x chance (" << floor << " for "
+         << classes_
+         << " classes); lower the sparsity, train more epochs per round, or set collapse_guard: 0 to keep "
+            "going";
+      throw InputError(os.str());
+    }
+  }
+}
+
+void Pruner::resume(const std::vector<train::EpochRecord>& history) {
+  epoch_ = static_cast<int>(history.size());
+  sync();
+}
+
+double Pruner::sparsity() {
+  double n = 0, kept = 0;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    Tensor k = stage() == kPruning ? method_->keep_mask(i) : targets_[i].mask;
+    n += static_cast<double>(k.size());
+    kept += static_cast<double>(k.vec().sum());
+  }
+  return n > 0 ? 1.0 - kept / n : 0.0;
+}
+
+std::vector<std::pair<std::string, double>> Pruner::stats() {
+  std::vector<std::pair<std::string, double>> s{{"sparsity", sparsity()}};
+  for (auto& kv : method_->stats()) s.push_back(kv);
+  return s;
+}
+
+std::vector<PruneLayerStats> Pruner::layer_stats() {
+  std::vector<PruneLayerStats> out;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    const PruneTarget& t = targets_[i];
+    Tensor k = stage() == kPruning ? method_->keep_mask(i) : t.mask;
+    PruneLayerStats s;
+    s.layer = t.layer->name();
+    s.weights = k.size();
+    s.kept = static_cast<int64_t>(k.vec().sum());
+    s.units = t.units();
+    const int64_t per = t.per_unit();
+    for (int64_t u = 0; u < s.units; ++u) {
+      bool any = false;
+      for (int64_t j = 0; j < per && !any; ++j) any = k[j * s.units + u] != 0.f;
+      s.kept_units += any;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::string Pruner::report() {
+  std::ostringstream os;
+  os << std::left << std::setw(16) << "layer" << std::right << std::setw(10) << "weights" << std::setw(10)
+     << "kept" << std::setw(11) << "sparsity" << std::setw(8) << "units" << std::setw(12) << "units kept"
+     << '\n';
+  int64_t n = 0, kept = 0;
+  for (const auto& s : layer_stats()) {
+    n += s.weights, kept += s.kept;
+    os << std::left << std::setw(16) << s.layer << std::right << std::setw(10) << s.weights << std::setw(10)
+       << s.kept << std::setw(11) << std::fixed << std::setprecision(4)
+       << 1.0 - static_cast<double>(s.kept) / static_cast<double>(s.weights) << std::setw(8) << s.units
+       << std::setw(12) << s.kept_units << '\n';
+  }
+  os << std::left << std::setw(16) << "total" << std::right << std::setw(10) << n << std::setw(10) << kept
+     << std::setw(11) << std::fixed << std::setprecision(4)
+     << (n ? 1.0 - static_cast<double>(kept) / static_cast<double>(n) : 0.0) << '\n';
+  return os.str();
+}
+
+RestoredModel restore_quantized(const train::Checkpoint& c) {
+  RestoredModel r;
+  r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
+                                 c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
+  if (!c.config_yaml.empty()) {
+    Config cfg = Config::parse(c.config_yaml, "the checkpoint's run config");
+    Config q = cfg.child("compression").child("quantization");
+    if (q.defined() && q.node().size() > 0) {
+      HgqOptions o = parse_quantization(q);
+      if (o.enable) r.quantized = std::make_shared<QuantizedModel>(*r.model, o);
+    }
+    Config p = cfg.child("compression").child("pruning");
+    if (p.defined() && p.node().size() > 0) {
+      PruningOptions o = parse_pruning(p, cfg.child("training"));
+      if (o.enable) r.pruner = std::make_shared<Pruner>(*r.model, o, r.quantized.get());
+    }
+  }
+  train::load_weights(*r.model, c);
+  if (r.pruner) {
+    r.pruner->sync();
+    r.pruner->finish();
+  }
+  return r;
+}
+
+}  // namespace kiln::compress
