@@ -82,16 +82,26 @@ const std::vector<std::string>& prune_schedule_keys() {
   return k;
 }
 
-PruningOptions parse_pruning(const Config& c, const Config& t) {
+PruningOptions parse_pruning(const Config& section, const Config& t) {
   PruningOptions o;
+  o.where = section.location();
+  o.method = section.require<std::string>("pruning_method");
+  std::vector<std::string> own = prune_method_keys(o.method);
+  if (own.empty()) make_prune_method(section, o.method, o.common);  // unknown method: names the known ones
+  // One config for every method: a mapping named after a method holds its keys, used when it is the
+  // pruning_method (over the same keys at the top level); the other methods' mappings are skipped.
+  YAML::Node merged = YAML::Clone(section.node());
+  for (const auto& m : prune_method_names()) merged.remove(m);
+  if (section.has(o.method)) {
+    YAML::Node sub = section.raw(o.method);
+    if (!sub.IsMap()) section.fail(o.method, o.method + " must be a mapping of the method's keys");
+    for (const auto& kv : sub) merged[kv.first.as<std::string>()] = kv.second;
+  }
+  Config c(merged, section.file(), section.where());
   o.section = c;
-  o.where = c.location();
   o.enable = c.get<bool>("enable_pruning", true);
-  o.method = c.require<std::string>("pruning_method");
   std::vector<std::string> allowed{"pruning_method", "enable_pruning", "sparsity",
                                    "disable_pruning_for_layers", "collapse_guard"};
-  std::vector<std::string> own = prune_method_keys(o.method);
-  if (own.empty()) make_prune_method(c, o.method, o.common);  // unknown method: names the known ones
   allowed.insert(allowed.end(), own.begin(), own.end());
   c.check_unused(allowed);
   o.common.sparsity = c.get<double>("sparsity", o.common.sparsity);
