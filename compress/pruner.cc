@@ -165,6 +165,16 @@ Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(s
   if (o_.save_weights_epoch >= o_.common.epochs && o_.rewind != "never")
     throw InputError(o_.where + ": save_weights_epoch " + std::to_string(o_.save_weights_epoch) +
                      " is not an epoch of a round (epochs: " + std::to_string(o_.common.epochs) + ")");
+  // Structured methods remove whole units; the units of the model's last layer are its outputs (the classes),
+  // so that layer is left whole (its weights can still be pruned by an unstructured method).
+  if (method_->structured() && !targets_.empty()) {
+    nn::Layer* last = nullptr;
+    for (nn::Layer* l : all)
+      if (l->param("weight")) last = l;
+    if (targets_.back().layer == last) targets_.pop_back();
+    if (targets_.empty())
+      o_.section.fail("pruning_method", "structured pruning found no layer but the output layer to prune");
+  }
   method_->attach(&targets_);
   const bool rewinds = o_.rewind != "never";
   if (rewinds) {
