@@ -1,5 +1,6 @@
 #include "compress/pruner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <set>
@@ -25,6 +26,18 @@ class PruneWeight : public nn::Transform {
  private:
   Pruner* p_;
   size_t i_;
+  std::vector<nn::Buffer> own_;
+};
+
+// A layer the method does not prune (the output layer under structured pruning) whose weights fed by removed
+// units are masked: its mask as a buffer, the weight unchanged (its pruned entries are exact zeros).
+class MaskOnly : public nn::Transform {
+ public:
+  explicit MaskOnly(std::vector<nn::Buffer> own) : own_(std::move(own)) {}
+  Var apply(const Var& w, nn::Context& /*ctx*/) override { return w; }
+  void buffers(std::vector<nn::Buffer>& out) override { out.insert(out.end(), own_.begin(), own_.end()); }
+
+ private:
   std::vector<nn::Buffer> own_;
 };
 
@@ -171,7 +184,10 @@ Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(s
     nn::Layer* last = nullptr;
     for (nn::Layer* l : all)
       if (l->param("weight")) last = l;
-    if (targets_.back().layer == last) targets_.pop_back();
+    if (targets_.back().layer == last) {
+      passive_.push_back(targets_.back());  // masked only where its inputs are removed units
+      targets_.pop_back();
+    }
     if (targets_.empty())
       o_.section.fail("pruning_method", "structured pruning found no layer but the output layer to prune");
   }
@@ -210,19 +226,90 @@ Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(s
       chain_into(l, nn::Slot::kOutput, std::make_shared<Observe>(this, i, false), false,
                  l->transform_ptr(nn::Slot::kOutput));
   }
+  for (PruneTarget& tg : passive_) {
+    nn::Layer* l = tg.layer;
+    chain_into(l, nn::Slot::kWeight,
+               std::make_shared<MaskOnly>(std::vector<nn::Buffer>{{l->name() + ".weight_prune.mask", &tg.mask}}),
+               o_.pruning_first, l->transform_ptr(nn::Slot::kWeight));
+  }
   // Quantizers count no bits for pruned weights (and biases of removed units): EBOPs see the pruning.
   if (qm)
     for (const LayerQuant& lq : qm->layers())
-      for (PruneTarget& tg : targets_) {
+      for (PruneTarget* t : all_targets()) {
+        PruneTarget& tg = *t;
         if (lq.layer != tg.layer) continue;
         if (lq.weight) lq.weight->set_mask(&tg.weight->mask);
         if (lq.bias && tg.bias) lq.bias->set_mask(&tg.bias->mask);
       }
 }
 
+std::vector<PruneTarget*> Pruner::all_targets() {
+  std::vector<PruneTarget*> v;
+  for (auto& t : targets_) v.push_back(&t);
+  for (auto& t : passive_) v.push_back(&t);
+  return v;
+}
+
+Tensor Pruner::keep(size_t i) {
+  if (i >= targets_.size()) return passive_[i - targets_.size()].mask;
+  return stage() == kPruning ? method_->keep_mask(i) : targets_[i].mask;
+}
+
+void Pruner::propagate_removed_units() {
+  std::vector<nn::Layer*> all = m_.layers();
+  auto find = [&](nn::Layer* l) -> PruneTarget* {
+    for (PruneTarget* t : all_targets())
+      if (t->layer == l) return t;
+    return nullptr;
+  };
+  auto zero_preserving = [](const std::string& a) {  // activations with f(0) = 0
+    return a == "relu" || a == "linear" || a == "tanh" || a == "leaky_relu" || a == "gelu";
+  };
+  for (size_t li = 0; li < all.size(); ++li) {
+    PruneTarget* t = find(all[li]);
+    if (!t || !zero_preserving(t->layer->activation_name())) continue;
+    // A unit with no weight and no bias left outputs f(0) = 0 for every input.
+    const int64_t units = t->units(), per = t->per_unit();
+    std::vector<bool> dead(static_cast<size_t>(units), true);
+    const Tensor& w = t->weight->var.value();
+    for (int64_t j = 0; j < per; ++j)
+      for (int64_t u = 0; u < units; ++u)
+        if (w[j * units + u] != 0.f) dead[static_cast<size_t>(u)] = false;
+    if (t->bias)
+      for (int64_t u = 0; u < units; ++u)
+        if (t->bias->var.value()[u] != 0.f) dead[static_cast<size_t>(u)] = false;
+    if (std::none_of(dead.begin(), dead.end(), [](bool d) { return d; })) continue;
+    // The next layer with weights, through layers that keep zeros zero and channels in place (channels last).
+    nn::Layer* next = nullptr;
+    for (size_t lj = li + 1; lj < all.size(); ++lj) {
+      const std::string ty = all[lj]->type();
+      if (ty == "flatten" || ty == "dropout" || ty.find("pool") != std::string::npos) continue;
+      if ((ty == "relu" || ty == "leaky_relu" || ty == "tanh" || ty == "gelu") && zero_preserving(ty)) continue;
+      if (ty == "dense" || ty == "conv1d" || ty == "conv2d") next = all[lj];
+      break;
+    }
+    PruneTarget* nt = next ? find(next) : nullptr;
+    if (!nt) continue;
+    const Shape& ns = nt->weight->var.shape();
+    const int64_t in = ns[ns.size() - 2], outs = ns.back(), taps = nt->weight->var.size() / (in * outs);
+    if (in % units != 0 || (nt->layer->type() != "dense" && in != units)) continue;
+    Tensor& nw = nt->weight->var.value();
+    for (int64_t tap = 0; tap < taps; ++tap)
+      for (int64_t c = 0; c < in; ++c) {
+        if (!dead[static_cast<size_t>(c % units)]) continue;
+        for (int64_t o = 0; o < outs; ++o) {
+          const int64_t at = (tap * in + c) * outs + o;
+          nt->mask[at] = 0.f;
+          nw[at] = 0.f;
+        }
+      }
+  }
+}
+
 void Pruner::sync() {
   const bool on = stage() != kPretraining;
-  for (PruneTarget& t : targets_) {
+  for (PruneTarget* tp : all_targets()) {
+    PruneTarget& t = *tp;
     t.weight->mask = on ? t.mask : Tensor();
     if (t.bias) t.bias->mask = on ? t.bias_mask : Tensor();
   }
@@ -277,6 +364,9 @@ void Pruner::harden() {
     t.weight->var.value().vec().array() *= t.mask.vec().array();
     if (t.bias) t.bias->var.value().vec().array() *= t.bias_mask.vec().array();
   }
+  // The next layer's multiplications by a removed unit's output (always 0) go too: the unit disappears from
+  // the generated code and the resource report, and the model computes exactly the same.
+  propagate_removed_units();
   sync();
 }
 
@@ -363,8 +453,8 @@ void Pruner::resume(const std::vector<train::EpochRecord>& history) {
 
 double Pruner::sparsity() {
   double n = 0, kept = 0;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    Tensor k = stage() == kPruning ? method_->keep_mask(i) : targets_[i].mask;
+  for (size_t i = 0; i < targets_.size() + passive_.size(); ++i) {
+    Tensor k = keep(i);
     n += static_cast<double>(k.size());
     kept += static_cast<double>(k.vec().sum());
   }
@@ -379,9 +469,10 @@ std::vector<std::pair<std::string, double>> Pruner::stats() {
 
 std::vector<PruneLayerStats> Pruner::layer_stats() {
   std::vector<PruneLayerStats> out;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    const PruneTarget& t = targets_[i];
-    Tensor k = stage() == kPruning ? method_->keep_mask(i) : t.mask;
+  std::vector<PruneTarget*> all = all_targets();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const PruneTarget& t = *all[i];
+    Tensor k = keep(i);
     PruneLayerStats s;
     s.layer = t.layer->name();
     s.weights = k.size();

@@ -83,6 +83,9 @@ class Pruner : public train::LossTerm {
 
  private:
   void set_stage(Stage s) { stage_[0] = static_cast<float>(s); }
+  std::vector<PruneTarget*> all_targets();  // the method's targets, then the passive ones
+  Tensor keep(size_t i);                    // what is kept of all_targets()[i] now
+  void propagate_removed_units();
   void harden();  // method finalize, masks into parameters (and bias masks)
   void rewind_weights();
   void save_weights();
@@ -92,6 +95,7 @@ class Pruner : public train::LossTerm {
   PruningOptions o_;
   PruneMethodPtr method_;
   std::vector<PruneTarget> targets_;
+  std::vector<PruneTarget> passive_;  // not pruned by the method; masked where their inputs are removed units
   Tensor stage_{Shape{1}, 0.f};
   Tensor saved_flag_{Shape{1}, 0.f};
   std::vector<Tensor> saved_w_, saved_b_;  // rewind point (allocated only when rewind != never)

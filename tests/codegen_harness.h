@@ -13,6 +13,7 @@
 #include "codegen/emit_util.h"
 #include "codegen/program.h"
 #include "compress/deploy.h"
+#include "compress/pruner.h"
 #include "engine/train/run_config.h"
 #include "tests/test_files.h"
 
@@ -22,19 +23,30 @@ struct Trained {
   std::string name;
   std::unique_ptr<nn::Model> model;
   std::shared_ptr<compress::QuantizedModel> qm;
+  std::shared_ptr<compress::Pruner> pruner;  // pruned models: lives as long as the model (its transforms use it)
   std::unique_ptr<compress::DeployedModel> deployed;
   codegen::Program program;
   Tensor test_std, test_raw;  // the test split, standardised (engine input) and raw (generated code input)
   std::vector<int> test_labels;
 };
 
-inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dataset& train, int epochs) {
+// `pruning` (optional): a `compression: pruning:` mapping and `schedule` the training keys of its schedule;
+// the run then trains the schedule's epochs, not `epochs`.
+inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dataset& train, int epochs,
+                      const std::string& pruning = "", const std::string& schedule = "{}") {
   train::set_threads(1);
   t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
   train::TrainOptions to;
   to.epochs = epochs, to.batch_size = 64, to.optimizer.learning_rate = 3e-3f;
+  if (!pruning.empty()) {
+    compress::PruningOptions po = compress::parse_pruning(Config::parse(pruning, "p.yaml", "pruning"),
+                                                          Config::parse(schedule, "p.yaml", "training"));
+    t.pruner = std::make_shared<compress::Pruner>(*t.model, po, t.qm.get());
+    to.epochs = po.total_epochs();
+  }
   train::Trainer tr(*t.model, to);
   tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
+  if (t.pruner) tr.add_loss_term(t.pruner);
   tr.fit(train, data::Dataset(), nullptr, nullptr);
   t.qm->calibrate(*t.model, train.x);
   t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
@@ -60,13 +72,14 @@ inline data::Split digits(data::Standardizer* st, Tensor* test_raw, bool images)
 
 // A model trained with HGQ on digits (flat [64] or images [8, 8, 1]), standardised as training does it.
 inline Trained digits_model(const std::string& name, const std::string& layers, bool images, uint64_t seed,
-                            const std::string& quantization, int epochs) {
+                            const std::string& quantization, int epochs, const std::string& pruning = "",
+                            const std::string& schedule = "{}") {
   Trained t;
   t.name = name;
   data::Standardizer st;
   data::Split s = digits(&st, &t.test_raw, images);
   t.model = nn::Model::from_yaml(layers, images ? Shape{8, 8, 1} : Shape{64}, seed);
-  train_hgq(t, hgq_options(quantization), s.train, epochs);
+  train_hgq(t, hgq_options(quantization), s.train, epochs, pruning, schedule);
   t.test_std = s.test.x;
   t.test_labels = s.test.labels;
   t.program.mean = st.mean, t.program.scale = st.scale;
@@ -123,6 +136,24 @@ layers:
                       "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
                       "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
                       4);
+}
+
+// Pruned and quantized in one run: structured PDP removes half of the hidden channels and neurons (and
+// with them the next layer's multiplications by their outputs), through max pooling and flatten, with HGQ.
+inline Trained pruned_model() {
+  return digits_model("pruned", R"(
+layers:
+  - {type: conv2d, name: conv, filters: 8, kernel_size: 3, activation: relu}
+  - {type: max_pool2d, pool_size: 2}
+  - {type: flatten}
+  - {type: dense, name: fc, units: 16, activation: relu}
+  - {type: dense, name: out, units: 10}
+)",
+                      true, 13,
+                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+                      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
+                      0, "{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 0.5}}",
+                      "{pretraining_epochs: 1, epochs: 2, fine_tuning_epochs: 2}");
 }
 
 // Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.

@@ -2,6 +2,7 @@
 // the lowered integer program, the generated C compiled by the host compiler under
 // -std=c99 -Wall -Wextra -Werror -pedantic, and the generated HLS project's C-simulation test bench compiled
 // by the host compiler against kiln's ap_fixed model (codegen/hls_host).
+#include <map>
 #include "codegen/emit_hls.h"
 #include "tests/codegen_harness.h"
 
@@ -120,6 +121,31 @@ TEST_CASE("tanh table (use_real_tanh): generated C == generated HLS == deployed 
 TEST_CASE("residual blocks, nested, and an unfolded BatchNorm (HGQ, digits): generated C == generated HLS == deployed model") {
   Trained t = residual_model();
   check_model(t);
+}
+
+TEST_CASE("pruned (structured PDP) + HGQ CNN (digits): generated C == generated HLS == deployed model; only the remaining multiplications count") {
+  Trained t = pruned_model();
+  REQUIRE(t.pruner);
+  CHECK(t.pruner->stage() == compress::Pruner::kFinal);
+  check_model(t);
+  // Every multiplication by a pruned weight is gone from the program the generators emit and the report
+  // counts: a MAC layer's nonzero weights are at most what the pruner kept (HGQ may zero more).
+  std::map<std::string, int64_t> kept, units, kept_units;
+  for (const auto& s : t.pruner->layer_stats()) kept[s.layer] = s.kept, units[s.layer] = s.units, kept_units[s.layer] = s.kept_units;
+  int64_t checked = 0, weights = 0, nonzero = 0;
+  for (const codegen::Op& op : t.program.ops) {
+    if (op.kind != codegen::Op::kDense && op.kind != codegen::Op::kConv) continue;
+    REQUIRE(kept.count(op.name));
+    CHECK(op.nonzero() <= kept[op.name]);
+    weights += static_cast<int64_t>(op.weights.size()), nonzero += op.nonzero();
+    ++checked;
+  }
+  CHECK(checked == 3);
+  MESSAGE("pruned: " << nonzero << " of " << weights << " weights multiply; conv keeps " << kept_units["conv"] << " of "
+                     << units["conv"] << " channels, fc " << kept_units["fc"] << " of " << units["fc"] << " neurons");
+  CHECK(kept_units["conv"] == 4);
+  CHECK(kept_units["fc"] == 8);
+  CHECK(nonzero * 2 < weights);  // half the channels and neurons, and the inputs they fed
 }
 
 TEST_CASE("reuse factors are validated as hls4ml does; an invalid one names the valid choices") {

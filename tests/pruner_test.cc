@@ -134,7 +134,10 @@ TEST_CASE("the collapse guard names the method, the epoch and the sparsity") {
     const std::string s = e.what();
     CHECK(s.find("magnitude") != std::string::npos);
     CHECK(s.find("epoch 2 (round 1 of 1, epoch 2 of 2)") != std::string::npos);
-    CHECK(s.find("sparsity 0.89") != std::string::npos);  // 50 of 56 weights
+    // 50 of 56 weights by magnitude, and the next layer's weights fed by units left with nothing.
+    const size_t at = s.find("with sparsity ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(s.substr(at + 14)) >= 0.89);
   }
 }
 
@@ -159,4 +162,49 @@ TEST_CASE("pruning config errors name the key") {
   CHECK(err("{pruning_method: magnitude, pdp: {epsilon: 0.1}, magnitude: {exponent: 2}}", "{}") == "no error");
   CHECK(err("{pruning_method: magnitude, magnitude: {epsilon: 0.1}}", "{}").find("unknown key 'epsilon'") !=
         std::string::npos);
+}
+
+TEST_CASE("structured pruning: removed units vanish from the next layer too, and the model computes the same") {
+  auto m = nn::Model::from_yaml(R"(layers:
+  - {type: dense, name: fc1, units: 8, activation: relu}
+  - {type: dense, name: fc2, units: 6, activation: relu}
+  - {type: dense, name: out, units: 3})",
+                                {5}, 3);
+  Pruner p(*m, parse("{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 1}}", "{epochs: 1}"));
+  REQUIRE(p.targets().size() == 2);  // the output layer's units are the classes: not the method's
+  p.start_epoch(1);
+  p.end_epoch(record(1));
+  REQUIRE(p.stage() == Pruner::kFinal);
+  auto layers = m->layers();
+  std::vector<std::pair<Tensor*, int64_t>> fed_by_removed;  // next-layer weights that read a removed unit
+  // fc1: 4 of 8 units removed; fc2's rows fed by them are zero and masked; likewise out's rows from fc2.
+  for (size_t l = 0; l + 1 < layers.size(); ++l) {
+    const Tensor& b = layers[l]->param("bias")->var.value();
+    const Tensor& nw = layers[l + 1]->param("weight")->var.value();
+    const Tensor& nm = layers[l + 1]->param("weight")->mask;
+    const int64_t outs = nw.shape().back();
+    int removed = 0;
+    for (int64_t u = 0; u < b.size(); ++u) {
+      bool dead = b[u] == 0.f;
+      for (int64_t j = 0; j < layers[l]->param("weight")->var.dim(0); ++j)
+        dead = dead && layers[l]->param("weight")->var.value()[j * b.size() + u] == 0.f;
+      if (!dead) continue;
+      ++removed;
+      for (int64_t o = 0; o < outs; ++o) {
+        fed_by_removed.push_back({&layers[l + 1]->param("weight")->var.value(), u * outs + o});
+        CHECK(nw[u * outs + o] == 0.f);
+        CHECK(nm[u * outs + o] == 0.f);
+      }
+    }
+    CHECK(removed == static_cast<int>(b.size()) / 2);
+  }
+  // Those rows multiply exact zeros: any values there leave the outputs unchanged.
+  std::mt19937_64 rng(5);
+  Tensor x = testing::random_tensor({16, 5}, rng);
+  nn::Context ctx;
+  NoGradGuard ng;
+  const Tensor y = m->forward(Var(x), ctx).value();
+  for (auto& [w, j] : fed_by_removed) (*w)[j] = 0.37f;
+  const Tensor y2 = m->forward(Var(x), ctx).value();
+  for (int64_t j = 0; j < y.size(); ++j) CHECK(y2[j] == y[j]);
 }
