@@ -11,6 +11,8 @@
 # With the argument `hgq`, the HGQ job (data/digits_hgq.yaml: beta ramp, a PID toward target EBOPs, the
 # Pareto front's checkpoints, calibration, the deployed-model check) instead, whose fingerprint also
 # holds pareto.csv, the front's checkpoints and quantization.txt.
+# With `prune`, the pruning job (data/digits_prune.yaml with cs over two rounds that rewind, HGQ on, C
+# export): masks, scores, beta, the rewind point and the stage must all come back from the checkpoint.
 # KILN_KILLS (20) and KILN_KILL_SEED (1) set the number of kills and the seed of their moments.
 set -u
 source "$(dirname "$0")/testlib.sh"
@@ -27,6 +29,16 @@ if [[ "$MODE" == hgq ]]; then
     -e 's/^    hgq_beta: 1.0e-6/    hgq_beta: 1.0e-6\n    target_ebops: 30000/' "$CONFIGS/digits_hgq.yaml" >digits.yaml
   grep -q 'target_ebops' digits.yaml && grep -q 'epochs: 10' digits.yaml ||
     { not_ok setup "digits_hgq.yaml no longer has the lines this test edits"; exit 1; }
+elif [[ "$MODE" == prune ]]; then
+  # 2 pretraining + 2 rounds x 4 + 2 fine-tuning epochs.
+  sed -e 's/pruning_method: magnitude/pruning_method: cs/; s/^  epochs: 15 /  epochs: 4 /' \
+    -e 's/pretraining_epochs: 5/pretraining_epochs: 2/; s/rounds: 1/rounds: 2/; s/fine_tuning_epochs: 10/fine_tuning_epochs: 2/' \
+    -e 's/rewind: never/rewind: every-round/; s/enable_quantization: false/enable_quantization: true/' \
+    "$CONFIGS/digits_prune.yaml" >digits.yaml
+  printf 'export:\n  target: c\n' >>digits.yaml
+  grep -q 'pruning_method: cs' digits.yaml && grep -q '^  epochs: 4 ' digits.yaml && grep -q 'rewind: every-round' digits.yaml &&
+    grep -q 'enable_quantization: true' digits.yaml ||
+    { not_ok setup "digits_prune.yaml no longer has the lines this test edits"; exit 1; }
 else
   # Fewer epochs than the quick start (its early stopping still acts: patience 3), 1 thread, with a C
   # export (part of the run: written before the commit).
@@ -45,6 +57,9 @@ fingerprint() {
   if [[ "$MODE" == hgq ]]; then
     cat "$d/pareto.csv" "$d/quantization.txt" "$d/deployed.txt"
     ls "$d/pareto"  # the checkpoints of the front (their histories hold wall-clock times)
+  fi
+  if [[ "$MODE" == prune ]]; then
+    cat "$d/pruning.txt" "$d/sparsity_front.csv" "$d/quantization.txt" "$d/deployed.txt"
   fi
 }
 

@@ -110,6 +110,30 @@ void CompressionRun::on_epoch(const train::EpochRecord& r, RunDir& rd,
   for (int e : removed) std::filesystem::remove(rd.path("pareto/epoch_" + std::to_string(e) + ".ckpt"));
 }
 
+void CompressionRun::write_sparsity_front(const std::vector<train::EpochRecord>& history, RunDir& rd) const {
+  if (!pruner_) return;
+  // The same non-dominated filter as the EBOPs front, on density (1 - sparsity, lower is better).
+  ParetoFront f;
+  std::vector<int> removed;
+  const int from = pruner_->options().pretraining_epochs;
+  for (const auto& r : history)
+    if (r.epoch > from) f.add({r.epoch, NAN, 1.0 - extra(r, "sparsity"), r.val_accuracy}, &removed);
+  std::ostringstream csv;
+  csv << "epoch,sparsity,val_accuracy\n";
+  plot::Series front{"front (validation)", {}, {}, true}, all{"every epoch", {}, {}, true};
+  for (const auto& r : history)
+    if (r.epoch > from) all.x.push_back(extra(r, "sparsity")), all.y.push_back(r.val_accuracy);
+  for (const auto& p : f.points()) {
+    csv << p.epoch << ',' << std::setprecision(6) << 1.0 - p.ebops << ',' << p.val_accuracy << '\n';
+    front.x.push_back(1.0 - p.ebops);
+    front.y.push_back(p.val_accuracy);
+  }
+  write_text(rd.path("sparsity_front.csv"), csv.str());
+  plot::write_svg(rd.path("sparsity_front.svg"),
+                  {{"Accuracy vs sparsity (" + pruner_->options().method + ")", "sparsity", "validation accuracy",
+                    {all, front}}});
+}
+
 void CompressionRun::resume(const std::vector<train::EpochRecord>& history,
                             const std::map<int, std::string>& earlier, RunDir& rd) {
   if (!qm_) return;

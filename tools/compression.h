@@ -65,6 +65,9 @@ class CompressionRun {
     int accumulator_bits = 0;
   };
   const DeployCheck& deploy_check() const { return deploy_; }
+  // Pruning: the accuracy-vs-sparsity front of the epochs in `history` from the pruning stage on (as the
+  // sparsity ramps, each epoch is a point): sparsity_front.csv and sparsity_front.svg. Nothing without pruning.
+  void write_sparsity_front(const std::vector<train::EpochRecord>& history, RunDir& rd) const;
   std::string report() const;  // per-layer table
   double ebops() const { return qm_ ? qm_->ebops_value() : 0; }
   double uniform_ebops(double bits) const { return qm_ ? qm_->uniform_ebops(bits) : 0; }

@@ -360,6 +360,7 @@ int run(const Flags& f) {
                 << topt.early_stopping.patience << " epochs; best epoch " << tr.best_epoch() << "\n";
 
     const data::Dataset& test = s.test.size() ? s.test : s.val;
+    comp->write_sparsity_front(tr.history(), rd);
     comp->finish(*model, s.train.x, test.x, rd);  // calibration first: the test sees the deployed bit widths
     if (comp->pruning() && !f.quiet) std::cerr << "pruning (" << comp->pruner()->options().method << "):\n" << comp->pruning_report();
     if (comp->active() && !f.quiet) {
@@ -418,7 +419,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--out", f.out,
                  "output directory (default: output_dir from the config, else runs/<config name>)");
-  app.add_option("--epochs", f.epochs, "override training.epochs")->check(CLI::Range(1, 1000000));
+  app.add_option("--epochs", f.epochs, "override training.epochs (with pruning: the epochs of one round)")->check(CLI::Range(1, 1000000));
   app.add_option("--threads", f.threads, "OpenMP threads (0 = all cores; default training.threads, else 1)")
       ->check(CLI::Range(0, 4096));
   app.add_option("--seed", f.seed, "override training.seed (initialisation, split, shuffling, dropout)")
