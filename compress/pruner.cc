@@ -103,13 +103,22 @@ PruningOptions parse_pruning(const Config& section, const Config& t) {
   if (own.empty()) make_prune_method(section, o.method, o.common);  // unknown method: names the known ones
   // One config for every method: a mapping named after a method holds its keys, used when it is the
   // pruning_method (over the same keys at the top level); the other methods' mappings are skipped.
-  YAML::Node merged = YAML::Clone(section.node());
-  for (const auto& m : prune_method_names()) merged.remove(m);
+  // The merged mapping holds the original key and value nodes, so that messages keep their lines.
+  const std::vector<std::string> methods = prune_method_names();
+  YAML::Node sub;
   if (section.has(o.method)) {
-    YAML::Node sub = section.raw(o.method);
+    sub = section.raw(o.method);
     if (!sub.IsMap()) section.fail(o.method, o.method + " must be a mapping of the method's keys");
-    for (const auto& kv : sub) merged[kv.first.as<std::string>()] = kv.second;
   }
+  YAML::Node merged(YAML::NodeType::Map);
+  for (const auto& kv : section.node()) {
+    const std::string k = kv.first.as<std::string>();
+    if (std::find(methods.begin(), methods.end(), k) != methods.end()) continue;
+    if (sub && sub[k]) continue;  // the method's own mapping wins
+    merged.force_insert(kv.first, kv.second);
+  }
+  if (sub)
+    for (const auto& kv : sub) merged.force_insert(kv.first, kv.second);
   Config c(merged, section.file(), section.where());
   o.section = c;
   o.enable = c.get<bool>("enable_pruning", true);
@@ -149,6 +158,11 @@ PruningOptions parse_pruning(const Config& section, const Config& t) {
   if (o.rewind != "never" && o.rewind != "every-round" && o.rewind != "post-training-stage")
     t.fail("rewind", "rewind must be never, every-round or post-training-stage, got '" + o.rewind + "'");
   o.pruning_first = t.get<bool>("pruning_first", true);
+  const int64_t total = int64_t{o.pretraining_epochs} + int64_t{o.common.rounds} * o.common.epochs + o.fine_tuning_epochs;
+  if (total > 1000000)
+    t.fail(t.has("rounds") ? "rounds" : "epochs",
+           "the pruning schedule (pretraining_epochs + rounds x epochs + fine_tuning_epochs) is " +
+               std::to_string(total) + " epochs, more than the limit of 1000000");
   return o;
 }
 

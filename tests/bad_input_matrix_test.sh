@@ -237,6 +237,27 @@ bad config "huge dimensions" "cfg_huge.yaml:6:" 'limit|too (large|big)' -- train
 bad config non-UTF-8 "cfg_latin1.yaml:6:" 'UTF-8' -- train --config cfg_latin1.yaml
 bad config unreadable "cfg_dir.yaml" 'directory' -- train --config cfg_dir.yaml
 
+# --- the pruning section (train --config: compression: pruning: and the schedule in training:) ---------------
+prune_cfg() {  # prune_cfg FILE PRUNING_YAML [TRAINING_LINE]: good.yaml pruned, the schedule line appended
+  { cat good.yaml && printf '%s\n' "${3:-}" && printf 'compression:\n  pruning: %s\n' "$2"; } >"$1"
+}
+prune_cfg prune_type.yaml '{pruning_method: magnitude, sparsity: lots}'
+prune_cfg prune_shape.yaml '{pruning_method: magnitude, disable_pruning_for_layers: {out: 1}}'
+prune_cfg prune_nan.yaml '{pruning_method: magnitude, sparsity: .nan}'
+prune_cfg prune_huge.yaml '{pruning_method: magnitude}' '  rounds: 2000000000'
+prune_cfg prune_method.yaml '{pruning_method: pqd}'
+prune_cfg prune_layer.yaml '{pruning_method: wanda, disable_pruning_for_layers: [hiden]}'
+prune_cfg prune_nm.yaml '{pruning_method: wanda, wanda: {N: 5, M: 4}}'
+sed 's/^  seed: 7/  seed: 7\n  rounds: 3/' good.yaml >prune_none.yaml
+bad "pruning config" "wrong type" "prune_type.yaml:14:" 'expects' -- train --config prune_type.yaml
+bad "pruning config" "wrong shape (a map for a list)" "prune_shape.yaml:14:" 'list' -- train --config prune_shape.yaml
+bad "pruning config" "NaN/Inf values" "prune_nan.yaml:14:" 'nan' -- train --config prune_nan.yaml
+bad "pruning config" "huge dimensions (rounds x epochs)" "prune_huge.yaml:12:" 'limit' -- train --config prune_huge.yaml
+bad "pruning config" "unknown method" "prune_method.yaml:14:" "unknown pruning_method 'pqd'" -- train --config prune_method.yaml
+bad "pruning config" "unknown layer" "prune_layer.yaml:14:" "'hiden'" -- train --config prune_layer.yaml
+bad "pruning config" "impossible N:M" "prune_nm.yaml:14:" 'N must be' -- train --config prune_nm.yaml
+bad "pruning config" "schedule without pruning" "prune_none.yaml:12:" 'pruning' -- train --config prune_none.yaml
+
 # --- CSV (train, data: path:) -------------------------------------------------------------------------------
 : >empty.csv
 gzip -nc tiny.csv | head -c 400 >truncated.csv.gz
