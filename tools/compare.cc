@@ -92,7 +92,8 @@ YAML::Node variant_config(const YAML::Node& base, const Variant& v, const compre
   if (!v.method.empty()) {
     YAML::Node pp = p ? p : YAML::Node(YAML::NodeType::Map);
     pp["pruning_method"] = v.method;
-    for (const auto& [k, val] : v.overrides) pp[k] = YAML::Load(val);
+    // Into the method's own mapping: it wins over the section's top level (parse_pruning).
+    for (const auto& [k, val] : v.overrides) pp[v.method][k] = YAML::Load(val);
     nc["pruning"] = pp;
   } else if (sched) {  // unpruned: the same number of epochs, no schedule keys
     YAML::Node t = c["training"];
@@ -128,7 +129,7 @@ struct Row {
   Variant v;
   bool ok = false;
   std::string error;
-  double accuracy = NAN, sparsity = NAN, units = NAN, kept_units = NAN, ebops = NAN, macs = NAN, nonzero = NAN,
+  double accuracy = NAN, sparsity = NAN, units = NAN, kept_units = NAN, ebops = NAN, uniform = NAN, macs = NAN, nonzero = NAN,
          flash = NAN, seconds = NAN;
 };
 
@@ -222,6 +223,7 @@ int run(const Flags& f) {
     r.sparsity = vs[i].method.empty() ? 0.0 : num_at(m, "sparsity");
     r.units = num_at(m, "units"), r.kept_units = num_at(m, "remaining_units");
     r.ebops = num_at(m, "ebops");
+    r.uniform = num_at(m, "ebops_uniform_8bit");
     r.macs = num_at(res["total"], "multiplications");
     r.nonzero = num_at(res["total"], "nonzero_multiplications");
     r.flash = num_at(res, "flash_bytes");
@@ -234,9 +236,9 @@ int run(const Flags& f) {
   for (const auto& r : rows)
     if (r.ok && r.v.method.empty() && !r.v.hgq) base_acc = r.accuracy;
   std::ostringstream md, csv;
-  md << "| method | sparsity | units removed | test accuracy | vs baseline (pp) | EBOPs | nonzero MACs | flash bytes (C) | time (s) |\n"
-     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  csv << "method,sparsity,units,units_kept,test_accuracy,delta_pp,ebops,multiplications,nonzero_multiplications,flash_bytes,"
+  md << "| method | sparsity | units removed | test accuracy | vs baseline (pp) | EBOPs | uniform 8-bit / EBOPs | nonzero MACs | flash bytes (C) | time (s) |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  csv << "method,sparsity,units,units_kept,test_accuracy,delta_pp,ebops,ebops_uniform_8bit,multiplications,nonzero_multiplications,flash_bytes,"
          "seconds,error\n";
   plot::Series pts{"runs", {}, {}, true};
   std::vector<plot::Series> each;
@@ -246,10 +248,11 @@ int run(const Flags& f) {
     const double removed = r.units > 0 ? (r.units - r.kept_units) / r.units : NAN;
     if (!r.ok) {
       ++failed;
-      md << "| " << r.v.token << " | failed: " << r.error << " | | | | | | | " << fmt(r.seconds, 0) << " |\n";
+      md << "| " << r.v.token << " | failed: " << r.error << " | | | | | | | | " << fmt(r.seconds, 0) << " |\n";
     } else {
       md << "| " << r.v.token << " | " << fmt(r.sparsity, 3) << " | " << (r.v.method.empty() ? "-" : fmt(removed, 3)) << " | "
-         << fmt(r.accuracy, 4) << " | " << fmt(delta, 2) << " | " << fmt(r.ebops, 0) << " | " << fmt(r.nonzero, 0) << " | "
+         << fmt(r.accuracy, 4) << " | " << fmt(delta, 2) << " | " << fmt(r.ebops, 0) << " | " << fmt(r.uniform / r.ebops, 1)
+         << " | " << fmt(r.nonzero, 0) << " | "
          << fmt(r.flash, 0) << " | " << fmt(r.seconds, 0) << " |\n";
       each.push_back({r.v.token, {r.nonzero}, {r.accuracy}, true});
     }
@@ -257,7 +260,7 @@ int run(const Flags& f) {
     for (char& c : err)
       if (c == ',' || c == '"') c = ';';
     csv << r.v.token << ',' << fmt(r.sparsity, 6) << ',' << fmt(r.units, 0) << ',' << fmt(r.kept_units, 0) << ','
-        << fmt(r.accuracy, 6) << ',' << fmt(delta, 4) << ',' << fmt(r.ebops, 1) << ',' << fmt(r.macs, 0) << ','
+        << fmt(r.accuracy, 6) << ',' << fmt(delta, 4) << ',' << fmt(r.ebops, 1) << ',' << fmt(r.uniform, 1) << ',' << fmt(r.macs, 0) << ','
         << fmt(r.nonzero, 0) << ',' << fmt(r.flash, 0) << ',' << fmt(r.seconds, 1) << ',' << err << '\n';
   }
   write_text(rd.path("compare.md"), md.str());
