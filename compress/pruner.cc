@@ -89,83 +89,6 @@ void chain_into(nn::Layer* l, nn::Slot s, nn::TransformPtr t, bool first, nn::Tr
 
 }  // namespace
 
-const std::vector<std::string>& prune_schedule_keys() {
-  static const std::vector<std::string> k{"pretraining_epochs", "fine_tuning_epochs", "rounds", "rewind",
-                                          "save_weights_epoch", "pruning_first"};
-  return k;
-}
-
-PruningOptions parse_pruning(const Config& section, const Config& t) {
-  PruningOptions o;
-  o.where = section.location();
-  o.method = section.require<std::string>("pruning_method");
-  std::vector<std::string> own = prune_method_keys(o.method);
-  if (own.empty()) make_prune_method(section, o.method, o.common);  // unknown method: names the known ones
-  // One config for every method: a mapping named after a method holds its keys, used when it is the
-  // pruning_method (over the same keys at the top level); the other methods' mappings are skipped.
-  // The merged mapping holds the original key and value nodes, so that messages keep their lines.
-  const std::vector<std::string> methods = prune_method_names();
-  YAML::Node sub;
-  if (section.has(o.method)) {
-    sub = section.raw(o.method);
-    if (!sub.IsMap()) section.fail(o.method, o.method + " must be a mapping of the method's keys");
-  }
-  YAML::Node merged(YAML::NodeType::Map);
-  for (const auto& kv : section.node()) {
-    const std::string k = kv.first.as<std::string>();
-    if (std::find(methods.begin(), methods.end(), k) != methods.end()) continue;
-    if (sub && sub[k]) continue;  // the method's own mapping wins
-    merged.force_insert(kv.first, kv.second);
-  }
-  if (sub)
-    for (const auto& kv : sub) merged.force_insert(kv.first, kv.second);
-  Config c(merged, section.file(), section.where());
-  o.section = c;
-  o.enable = c.get<bool>("enable_pruning", true);
-  std::vector<std::string> allowed{"pruning_method", "enable_pruning", "sparsity",
-                                   "disable_pruning_for_layers", "collapse_guard"};
-  allowed.insert(allowed.end(), own.begin(), own.end());
-  c.check_unused(allowed);
-  o.common.sparsity = c.get<double>("sparsity", o.common.sparsity);
-  if (!(o.common.sparsity > 0 && o.common.sparsity < 1))
-    c.fail("sparsity", "sparsity must be in (0, 1), got " + std::to_string(o.common.sparsity));
-  o.collapse_factor = c.get<double>("collapse_guard", o.collapse_factor);
-  if (!(o.collapse_factor >= 0 && o.collapse_factor < 100))
-    c.fail("collapse_guard", "collapse_guard (x chance accuracy; 0 = off) must be in [0, 100), got " +
-                                 std::to_string(o.collapse_factor));
-  if (c.has("disable_pruning_for_layers")) {
-    YAML::Node n = c.raw("disable_pruning_for_layers");
-    if (!n.IsSequence())
-      c.fail("disable_pruning_for_layers", "disable_pruning_for_layers must be a list of layer names");
-    for (const auto& e : n) {
-      if (!e.IsScalar())
-        c.fail("disable_pruning_for_layers", "disable_pruning_for_layers must be a list of layer names");
-      o.disable_for_layers.push_back(e.as<std::string>());
-    }
-  }
-  auto non_negative = [&](const char* key, int fallback) {
-    int v = t.get<int>(key, fallback);
-    if (v < 0) t.fail(key, std::string(key) + " must be >= 0, got " + std::to_string(v));
-    return v;
-  };
-  o.common.epochs = t.get<int>("epochs", 10);
-  o.pretraining_epochs = non_negative("pretraining_epochs", 0);
-  o.fine_tuning_epochs = non_negative("fine_tuning_epochs", 0);
-  o.common.rounds = t.get<int>("rounds", 1);
-  if (o.common.rounds < 1) t.fail("rounds", "rounds must be >= 1, got " + std::to_string(o.common.rounds));
-  o.save_weights_epoch = non_negative("save_weights_epoch", 0);
-  o.rewind = t.get<std::string>("rewind", o.rewind);
-  if (o.rewind != "never" && o.rewind != "every-round" && o.rewind != "post-training-stage")
-    t.fail("rewind", "rewind must be never, every-round or post-training-stage, got '" + o.rewind + "'");
-  o.pruning_first = t.get<bool>("pruning_first", true);
-  const int64_t total = int64_t{o.pretraining_epochs} + int64_t{o.common.rounds} * o.common.epochs + o.fine_tuning_epochs;
-  if (total > 1000000)
-    t.fail(t.has("rounds") ? "rounds" : "epochs",
-           "the pruning schedule (pretraining_epochs + rounds x epochs + fine_tuning_epochs) is " +
-               std::to_string(total) + " epochs, more than the limit of 1000000");
-  return o;
-}
-
 Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(std::move(o)) {
   method_ = make_prune_method(o_.section, o_.method, o_.common);
   std::set<std::string> disabled(o_.disable_for_layers.begin(), o_.disable_for_layers.end()), seen;
@@ -242,9 +165,10 @@ Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(s
   }
   for (PruneTarget& tg : passive_) {
     nn::Layer* l = tg.layer;
-    chain_into(l, nn::Slot::kWeight,
-               std::make_shared<MaskOnly>(std::vector<nn::Buffer>{{l->name() + ".weight_prune.mask", &tg.mask}}),
-               o_.pruning_first, l->transform_ptr(nn::Slot::kWeight));
+    chain_into(
+        l, nn::Slot::kWeight,
+        std::make_shared<MaskOnly>(std::vector<nn::Buffer>{{l->name() + ".weight_prune.mask", &tg.mask}}),
+        o_.pruning_first, l->transform_ptr(nn::Slot::kWeight));
   }
   // Quantizers count no bits for pruned weights (and biases of removed units): EBOPs see the pruning.
   if (qm)
@@ -298,7 +222,8 @@ void Pruner::propagate_removed_units() {
     for (size_t lj = li + 1; lj < all.size(); ++lj) {
       const std::string ty = all[lj]->type();
       if (ty == "flatten" || ty == "dropout" || ty.find("pool") != std::string::npos) continue;
-      if ((ty == "relu" || ty == "leaky_relu" || ty == "tanh" || ty == "gelu") && zero_preserving(ty)) continue;
+      if ((ty == "relu" || ty == "leaky_relu" || ty == "tanh" || ty == "gelu") && zero_preserving(ty))
+        continue;
       if (ty == "dense" || ty == "conv1d" || ty == "conv2d") next = all[lj];
       break;
     }
@@ -463,88 +388,6 @@ void Pruner::end_epoch(const train::EpochRecord& r) {
 void Pruner::resume(const std::vector<train::EpochRecord>& history) {
   epoch_ = static_cast<int>(history.size());
   sync();
-}
-
-double Pruner::sparsity() {
-  double n = 0, kept = 0;
-  for (size_t i = 0; i < targets_.size() + passive_.size(); ++i) {
-    Tensor k = keep(i);
-    n += static_cast<double>(k.size());
-    kept += static_cast<double>(k.vec().sum());
-  }
-  return n > 0 ? 1.0 - kept / n : 0.0;
-}
-
-std::vector<std::pair<std::string, double>> Pruner::stats() {
-  std::vector<std::pair<std::string, double>> s{{"sparsity", sparsity()}};
-  for (auto& kv : method_->stats()) s.push_back(kv);
-  return s;
-}
-
-std::vector<PruneLayerStats> Pruner::layer_stats() {
-  std::vector<PruneLayerStats> out;
-  std::vector<PruneTarget*> all = all_targets();
-  for (size_t i = 0; i < all.size(); ++i) {
-    const PruneTarget& t = *all[i];
-    Tensor k = keep(i);
-    PruneLayerStats s;
-    s.layer = t.layer->name();
-    s.weights = k.size();
-    s.kept = static_cast<int64_t>(k.vec().sum());
-    s.units = t.units();
-    const int64_t per = t.per_unit();
-    for (int64_t u = 0; u < s.units; ++u) {
-      bool any = false;
-      for (int64_t j = 0; j < per && !any; ++j) any = k[j * s.units + u] != 0.f;
-      s.kept_units += any;
-    }
-    out.push_back(s);
-  }
-  return out;
-}
-
-std::string Pruner::report() {
-  std::ostringstream os;
-  os << std::left << std::setw(16) << "layer" << std::right << std::setw(10) << "weights" << std::setw(10)
-     << "kept" << std::setw(11) << "sparsity" << std::setw(8) << "units" << std::setw(12) << "units kept"
-     << '\n';
-  int64_t n = 0, kept = 0;
-  for (const auto& s : layer_stats()) {
-    n += s.weights, kept += s.kept;
-    os << std::left << std::setw(16) << s.layer << std::right << std::setw(10) << s.weights << std::setw(10)
-       << s.kept << std::setw(11) << std::fixed << std::setprecision(4)
-       << 1.0 - static_cast<double>(s.kept) / static_cast<double>(s.weights) << std::setw(8) << s.units
-       << std::setw(12) << s.kept_units << '\n';
-  }
-  os << std::left << std::setw(16) << "total" << std::right << std::setw(10) << n << std::setw(10) << kept
-     << std::setw(11) << std::fixed << std::setprecision(4)
-     << (n ? 1.0 - static_cast<double>(kept) / static_cast<double>(n) : 0.0) << '\n';
-  return os.str();
-}
-
-RestoredModel restore_quantized(const train::Checkpoint& c) {
-  RestoredModel r;
-  r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
-                                 c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
-  if (!c.config_yaml.empty()) {
-    Config cfg = Config::parse(c.config_yaml, "the checkpoint's run config");
-    Config q = cfg.child("compression").child("quantization");
-    if (q.defined() && q.node().size() > 0) {
-      HgqOptions o = parse_quantization(q);
-      if (o.enable) r.quantized = std::make_shared<QuantizedModel>(*r.model, o);
-    }
-    Config p = cfg.child("compression").child("pruning");
-    if (p.defined() && p.node().size() > 0) {
-      PruningOptions o = parse_pruning(p, cfg.child("training"));
-      if (o.enable) r.pruner = std::make_shared<Pruner>(*r.model, o, r.quantized.get());
-    }
-  }
-  train::load_weights(*r.model, c);
-  if (r.pruner) {
-    r.pruner->sync();
-    r.pruner->finish();
-  }
-  return r;
 }
 
 }  // namespace kiln::compress
