@@ -163,7 +163,9 @@ int run(const Flags& f) {
   fs::create_directories(rd.path("configs"));
   fs::create_directories(rd.path("logs"));
   fs::create_directories(rd.path("runs"));
-  const std::string train = (fs::canonical("/proc/self/exe").parent_path() / "train").string();
+  // The train command built beside this one ($KILN_TRAIN overrides it, e.g. outside Bazel).
+  const char* env = std::getenv("KILN_TRAIN");
+  const std::string train = env && *env ? std::string(env) : (fs::canonical("/proc/self/exe").parent_path() / "train").string();
   if (!fs::exists(train)) throw InputError("kiln compare: the train binary is not at " + train);
 
   std::vector<Row> rows(vs.size());
