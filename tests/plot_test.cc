@@ -221,3 +221,15 @@ TEST_CASE("write_svg: panels in a grid, written to a file") {
     CHECK(std::string(e.what()).find(bad) != std::string::npos);
   }
 }
+
+TEST_CASE("bar charts: one bar per positive value, the legend, and mismatched series are an error") {
+  kiln::plot::BarChart c{"Weights per layer", "weights", {"fc1", "fc<2>"}, {{"total", {100, 50}}, {"remaining", {20, 0}}}};
+  const std::string svg = kiln::plot::render_bar_svg(c);
+  size_t bars = 0;
+  for (size_t at = svg.find("<rect x="); at != std::string::npos; at = svg.find("<rect x=", at + 1)) ++bars;
+  CHECK(bars == 3 + 2);  // three positive values, two legend swatches
+  CHECK(svg.find("fc&lt;2&gt;") != std::string::npos);
+  CHECK(svg.find(">remaining<") != std::string::npos);
+  c.series[1].second.pop_back();
+  CHECK_THROWS_AS(kiln::plot::render_bar_svg(c), kiln::InputError);
+}
