@@ -1,7 +1,7 @@
 // libFuzzer target: a run config (YAML) taken through everything //tools:train does with it before it
 // loads data and trains: the top-level keys, `data:`, `training:`, `export:`, the model built from
-// `model:` and `compression: quantization:` attached to it. The data files are not read (the data
-// targets fuzz the readers); the model is built for small input shapes of each rank a layer may want,
+// `model:`, `compression: quantization:` and `pruning:` attached to it (the masks then hardened). The
+// data files are not read (the data targets fuzz the readers); the model is built for small input shapes of each rank a layer may want,
 // and rebuilt from its own spec_yaml as a checkpoint restores it.
 //
 // A config may ask for huge layers (units: 1000000000). engine/nn refuses a parameter of more than 2^28
@@ -13,6 +13,7 @@
 
 #include "codegen/export.h"
 #include "compress/hgq.h"
+#include "compress/pruner.h"
 #include "engine/config.h"
 #include "engine/nn/model.h"
 #include "engine/train/run_config.h"
@@ -33,12 +34,19 @@ void build_model(const Config& cfg, const Config& model_cfg, const Shape& input,
   } catch (const std::exception& e) {
     fuzz::violated(std::string("the model's own spec_yaml does not rebuild it: ") + e.what());
   }
-  // As tools/compression.cc's CompressionRun does.
+  // As tools/compression.cc's CompressionRun does: quantizers, then the pruner wrapping them.
   Config comp = cfg.child("compression");
-  comp.check_unused({"quantization"});
-  if (!comp.has("quantization")) return;
-  compress::HgqOptions q = compress::parse_quantization(comp.child("quantization"));
-  if (q.enable) compress::QuantizedModel qm(*m, q);
+  comp.check_unused({"quantization", "pruning"});
+  std::unique_ptr<compress::QuantizedModel> qm;
+  if (comp.has("quantization")) {
+    compress::HgqOptions q = compress::parse_quantization(comp.child("quantization"));
+    if (q.enable) qm = std::make_unique<compress::QuantizedModel>(*m, q);
+  }
+  if (!comp.has("pruning")) return;
+  compress::PruningOptions po = compress::parse_pruning(comp.child("pruning"), cfg.child("training"));
+  if (!po.enable) return;
+  compress::Pruner p(*m, po, qm.get());
+  p.finish();  // the masks hardened with nothing learned or collected: every method must cope
 }
 
 void run(const std::string& text) {

@@ -154,6 +154,18 @@ training: {early_stopping: {monitor: val_auc, patience: 3}}
     - {type: activation, name: act, activation: gelu}
     - {type: dense, name: out, units: 2, kernel_initializer: he_normal, use_bias: false}
 """),
+        "prune_structured_conv.yaml": text(data + """model:
+  layers:
+    - {type: conv2d, name: c1, filters: 4, kernel_size: 3, activation: relu}
+    - {type: max_pool2d, name: p1, pool_size: 2}
+    - {type: flatten, name: f}
+    - {type: dense, name: fc, units: 6, activation: relu}
+    - {type: dense, name: out, units: 3}
+compression:
+  pruning: {pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true}, wanda: {N: 1, M: 3}}
+  quantization: {default_fractional_bits: 4}
+training: {epochs: 2, rounds: 2, rewind: every-round, fine_tuning_epochs: 1}
+"""),
         "hgq_export.yaml": text(data + """model:
   layers:
     - {type: dense, name: fc1, units: 4, activation: relu}
