@@ -57,7 +57,8 @@ double measure(const Case& c, const data::Dataset& d, int epochs) {
     const std::string pr = "{pruning_method: " + c.method + ", sparsity: 0.8" + c.extra + "}";
     const std::string sch = c.final_stage ? "{epochs: 1, fine_tuning_epochs: " + std::to_string(epochs) + "}"
                                           : "{epochs: " + std::to_string(epochs) + "}";
-    compress::PruningOptions po = compress::parse_pruning(Config::parse(pr, "bench", "pruning"), Config::parse(sch, "bench", "training"));
+    compress::PruningOptions po = compress::parse_pruning(Config::parse(pr, "bench", "pruning"),
+                                                          Config::parse(sch, "bench", "training"));
     p = std::make_shared<compress::Pruner>(*m, po, nullptr);
     if (c.final_stage) {
       p->start_epoch(1);
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
   int repeats = 3, epochs = 3;
   app.add_option("--samples", samples, "synthetic training images")->check(CLI::PositiveNumber);
   app.add_option("--repeats", repeats, "interleaved repetitions of every case")->check(CLI::PositiveNumber);
-  app.add_option("--epochs", epochs, "epochs per measurement (the first is a warm-up)")->check(CLI::Range(2, 1000));
+  app.add_option("--epochs", epochs, "epochs per measurement (the first is a warm-up)")
+      ->check(CLI::Range(2, 1000));
   CLI11_PARSE(app, argc, argv);
   train::set_threads(1);
   const data::Dataset d = synthetic(samples);
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
   std::printf("%-34s %14s %20s\n", "training (Fashion-MNIST CNN, 1 thread)", "samples/s", "vs unpruned");
   for (size_t i = 0; i < cases.size(); ++i)
     std::printf("%-34s %14.0f %19.3fx\n", cases[i].label.c_str(), med[i], med[i] / med[0]);
-  std::printf("masking cost (hard masks): %.1f%% of unpruned throughput (target <= 15%%)\n", 100.0 * (1.0 - med[1] / med[0]));
+  std::printf("masking cost (hard masks): %.1f%% of unpruned throughput (target <= 15%%)\n",
+              100.0 * (1.0 - med[1] / med[0]));
   return 0;
 }

@@ -40,12 +40,13 @@ const std::vector<Entry>& registry() {
       {"wanda", make_wanda, {"M", "N", "t_delta", "t_start_collecting_batch", "calculate_pruning_budget"}},
       {"autosparse",
        make_autosparse,
-       {"alpha", "alpha_reset_epoch", "autotune_epochs", "backward_sparsity", "threshold_init", "threshold_type"}},
+       {"alpha", "alpha_reset_epoch", "autotune_epochs", "backward_sparsity", "threshold_init",
+        "threshold_type"}},
       {"activation_pruning", make_activation_pruning, {"threshold", "t_delta", "t_start_collecting_batch"}},
       {"mdmm",
        make_mdmm,
-       {"constraint_type", "target_value", "metric_type", "target_sparsity", "rf", "epsilon", "scale", "damping",
-        "use_grad", "l0_mode", "scale_mode"}},
+       {"constraint_type", "target_value", "metric_type", "target_sparsity", "rf", "epsilon", "scale",
+        "damping", "use_grad", "l0_mode", "scale_mode"}},
   };
   return r;
 }
@@ -73,7 +74,8 @@ PruneMethodPtr make_prune_method(const Config& c, const std::string& method, con
 }
 
 float kth_smallest(const std::vector<float>& v, size_t k) {
-  KILN_CHECK(k < v.size(), "kth_smallest: rank " + std::to_string(k) + " of " + std::to_string(v.size()) + " values");
+  KILN_CHECK(k < v.size(),
+             "kth_smallest: rank " + std::to_string(k) + " of " + std::to_string(v.size()) + " values");
   std::vector<float> c = v;
   std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(k), c.end());
   return c[k];

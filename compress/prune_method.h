@@ -28,8 +28,8 @@ struct PruneTarget {
   nn::Parameter* bias = nullptr;    // may be null; structured methods zero the bias of a removed unit
   Tensor mask;                      // hard 0/1 mask of the kernel's shape; all ones until something is pruned
   Tensor bias_mask;                 // [units] 0/1 (structured pruning), empty = keep every bias
-  int64_t units() const { return weight->var.shape().back(); }          // output neurons / channels
-  int64_t per_unit() const { return weight->var.size() / units(); }     // weights feeding one unit
+  int64_t units() const { return weight->var.shape().back(); }       // output neurons / channels
+  int64_t per_unit() const { return weight->var.size() / units(); }  // weights feeding one unit
   bool depthwise() const { return layer->type() == "depthwise_conv2d"; }
   // Input channels (Dense: input features): the second-to-last axis, the last for depthwise kernels.
   int64_t in_channels() const {

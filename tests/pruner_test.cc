@@ -2,6 +2,7 @@
 // rewinding, masks honoured by the optimiser and kept in checkpoints, EBOPs that count only the remaining
 // weights, hgq_gamma in the loss, the collapse guard, and config errors that name the key.
 #include "compress/pruner.h"
+
 #include "engine/optim/optimizer.h"
 #include "engine/train/checkpoint.h"
 #include "tests/gradcheck.h"
@@ -12,10 +13,12 @@ using namespace kiln::compress;
 
 namespace {
 
-const char* kModel = "layers: [{type: dense, name: fc1, units: 8, activation: relu}, {type: dense, name: out, units: 3}]";
+const char* kModel =
+    "layers: [{type: dense, name: fc1, units: 8, activation: relu}, {type: dense, name: out, units: 3}]";
 
 PruningOptions parse(const std::string& pruning, const std::string& training) {
-  return parse_pruning(Config::parse(pruning, "p.yaml", "pruning"), Config::parse(training, "p.yaml", "training"));
+  return parse_pruning(Config::parse(pruning, "p.yaml", "pruning"),
+                       Config::parse(training, "p.yaml", "training"));
 }
 
 train::EpochRecord record(int epoch, double val_accuracy = 0.9) {
@@ -82,7 +85,8 @@ TEST_CASE("rewind restores round 0's saved weights and keeps the masks") {
 
 TEST_CASE("masks, stage and the rewind point survive a checkpoint") {
   auto m = nn::Model::from_yaml(kModel, {4}, 1);
-  const auto o = parse("{pruning_method: magnitude, sparsity: 0.6, ramp_epochs: 1}", "{epochs: 1, fine_tuning_epochs: 1}");
+  const auto o = parse("{pruning_method: magnitude, sparsity: 0.6, ramp_epochs: 1}",
+                       "{epochs: 1, fine_tuning_epochs: 1}");
   Pruner p(*m, o);
   p.start_epoch(1);
   p.end_epoch(record(1));
@@ -104,9 +108,11 @@ TEST_CASE("masks, stage and the rewind point survive a checkpoint") {
 TEST_CASE("with HGQ, EBOPs count only the remaining weights, and hgq_gamma reaches the loss") {
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}]", {2}, 1);
   HgqOptions q = parse_quantization(Config::parse(
-      "{default_fractional_bits: 2, default_data_fractional_bits: 3, hgq_beta: 0, hgq_gamma: 0.5}", "q.yaml", "quantization"));
+      "{default_fractional_bits: 2, default_data_fractional_bits: 3, hgq_beta: 0, hgq_gamma: 0.5}", "q.yaml",
+      "quantization"));
   QuantizedModel qm(*m, q);
-  const double dense = qm.ebops_value();  // quantization.md's example without the bias change: 4 * 3 per product
+  const double dense =
+      qm.ebops_value();  // quantization.md's example without the bias change: 4 * 3 per product
   Pruner p(*m, parse("{pruning_method: magnitude, sparsity: 0.5, ramp_epochs: 1}", "{epochs: 1}"), &qm);
   p.start_epoch(1);
   p.end_epoch(record(1));
@@ -151,26 +157,34 @@ TEST_CASE("pruning config errors name the key") {
     }
     return std::string("no error");
   };
-  CHECK(err("{pruning_method: prune_all}", "{}").find("unknown pruning_method 'prune_all'") != std::string::npos);
-  CHECK(err("{pruning_method: magnitude, sparsity: 1.5}", "{}").find("sparsity must be in (0, 1)") != std::string::npos);
-  CHECK(err("{pruning_method: magnitude, epsilon: 0.1}", "{}").find("unknown key 'epsilon'") != std::string::npos);
-  CHECK(err("{pruning_method: magnitude}", "{rewind: sometimes}").find("rewind must be never") != std::string::npos);
-  CHECK(err("{pruning_method: magnitude, disable_pruning_for_layers: [fc9]}", "{}").find("'fc9'") != std::string::npos);
-  CHECK(err("{pruning_method: magnitude, disable_pruning_for_layers: [fc1, out]}", "{}").find("no Dense or Conv") !=
+  CHECK(err("{pruning_method: prune_all}", "{}").find("unknown pruning_method 'prune_all'") !=
         std::string::npos);
+  CHECK(err("{pruning_method: magnitude, sparsity: 1.5}", "{}").find("sparsity must be in (0, 1)") !=
+        std::string::npos);
+  CHECK(err("{pruning_method: magnitude, epsilon: 0.1}", "{}").find("unknown key 'epsilon'") !=
+        std::string::npos);
+  CHECK(err("{pruning_method: magnitude}", "{rewind: sometimes}").find("rewind must be never") !=
+        std::string::npos);
+  CHECK(err("{pruning_method: magnitude, disable_pruning_for_layers: [fc9]}", "{}").find("'fc9'") !=
+        std::string::npos);
+  CHECK(err("{pruning_method: magnitude, disable_pruning_for_layers: [fc1, out]}", "{}")
+            .find("no Dense or Conv") != std::string::npos);
   // Another method's mapping is skipped; the chosen method's mapping is read.
-  CHECK(err("{pruning_method: magnitude, pdp: {epsilon: 0.1}, magnitude: {exponent: 2}}", "{}") == "no error");
+  CHECK(err("{pruning_method: magnitude, pdp: {epsilon: 0.1}, magnitude: {exponent: 2}}", "{}") ==
+        "no error");
   CHECK(err("{pruning_method: magnitude, magnitude: {epsilon: 0.1}}", "{}").find("unknown key 'epsilon'") !=
         std::string::npos);
 }
 
-TEST_CASE("structured pruning: removed units vanish from the next layer too, and the model computes the same") {
+TEST_CASE(
+    "structured pruning: removed units vanish from the next layer too, and the model computes the same") {
   auto m = nn::Model::from_yaml(R"(layers:
   - {type: dense, name: fc1, units: 8, activation: relu}
   - {type: dense, name: fc2, units: 6, activation: relu}
   - {type: dense, name: out, units: 3})",
                                 {5}, 3);
-  Pruner p(*m, parse("{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 1}}", "{epochs: 1}"));
+  Pruner p(*m, parse("{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 1}}",
+                     "{epochs: 1}"));
   REQUIRE(p.targets().size() == 2);  // the output layer's units are the classes: not the method's
   p.start_epoch(1);
   p.end_epoch(record(1));

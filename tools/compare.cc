@@ -56,12 +56,15 @@ Variant parse_token(const std::string& token) {
   std::stringstream parts(t);
   std::string part;
   std::getline(parts, part, '/');
-  if (part == "hgq") v.hgq = true;
-  else if (part != "none") v.method = part;
+  if (part == "hgq")
+    v.hgq = true;
+  else if (part != "none")
+    v.method = part;
   if (!v.method.empty() && compress::prune_method_keys(v.method).empty()) {
     std::string known;
     for (const auto& n : compress::prune_method_names()) known += ", " + n;
-    throw InputError("--methods: '" + token + "': unknown method '" + v.method + "'; known: none, hgq" + known);
+    throw InputError("--methods: '" + token + "': unknown method '" + v.method + "'; known: none, hgq" +
+                     known);
   }
   while (std::getline(parts, part, '/')) {
     auto eq = part.find('=');
@@ -70,7 +73,8 @@ Variant parse_token(const std::string& token) {
     v.overrides.push_back({part.substr(0, eq), part.substr(eq + 1)});
   }
   // A label that is a file name: letters, digits, '-', '_', '.', '=' kept, the rest '_'.
-  for (char c : token) v.label += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' ? c : '_';
+  for (char c : token)
+    v.label += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=' ? c : '_';
   return v;
 }
 
@@ -85,7 +89,8 @@ YAML::Node variant_config(const YAML::Node& base, const Variant& v, const compre
   c.remove("output_dir");
   YAML::Node nc(YAML::NodeType::Map);
   if (v.hgq) {
-    if (!q) throw InputError(file + ": --methods '" + v.token + "' needs a compression: quantization: section");
+    if (!q)
+      throw InputError(file + ": --methods '" + v.token + "' needs a compression: quantization: section");
     q["enable_quantization"] = true;  // a config may keep it off for plain train runs
     nc["quantization"] = q;
   }
@@ -129,8 +134,8 @@ struct Row {
   Variant v;
   bool ok = false;
   std::string error;
-  double accuracy = NAN, sparsity = NAN, units = NAN, kept_units = NAN, ebops = NAN, uniform = NAN, macs = NAN, nonzero = NAN,
-         flash = NAN, seconds = NAN;
+  double accuracy = NAN, sparsity = NAN, units = NAN, kept_units = NAN, ebops = NAN, uniform = NAN,
+         macs = NAN, nonzero = NAN, flash = NAN, seconds = NAN;
 };
 
 std::string fmt(double v, int prec, bool fixed = true) {
@@ -165,7 +170,8 @@ int run(const Flags& f) {
   fs::create_directories(rd.path("runs"));
   // The train command built beside this one ($KILN_TRAIN overrides it, e.g. outside Bazel).
   const char* env = std::getenv("KILN_TRAIN");
-  const std::string train = env && *env ? std::string(env) : (fs::canonical("/proc/self/exe").parent_path() / "train").string();
+  const std::string train =
+      env && *env ? std::string(env) : (fs::canonical("/proc/self/exe").parent_path() / "train").string();
   if (!fs::exists(train)) throw InputError("kiln compare: the train binary is not at " + train);
 
   std::vector<Row> rows(vs.size());
@@ -178,10 +184,17 @@ int run(const Flags& f) {
     YAML::Emitter em;
     em << variant_config(base, v, sched ? &*sched : nullptr, f.config);
     write_text(cpath, std::string(em.c_str()) + "\n");
-    std::vector<std::string> args{train, "--config", cpath, "--out", rd.path("runs/" + v.label), "--quiet",
-                                  "--threads", std::to_string(f.threads)};
+    std::vector<std::string> args{train,
+                                  "--config",
+                                  cpath,
+                                  "--out",
+                                  rd.path("runs/" + v.label),
+                                  "--quiet",
+                                  "--threads",
+                                  std::to_string(f.threads)};
     // Unpruned runs of a pruning config have the schedule's total in training.epochs already.
-    if (f.epochs > 0 && (!v.method.empty() || !sched)) args.insert(args.end(), {"--epochs", std::to_string(f.epochs)});
+    if (f.epochs > 0 && (!v.method.empty() || !sched))
+      args.insert(args.end(), {"--epochs", std::to_string(f.epochs)});
     const std::string log = rd.path("logs/" + v.label + ".log");
     pid_t pid = fork();
     if (pid < 0) throw InputError("kiln compare: cannot start a training run: fork failed");
@@ -229,8 +242,8 @@ int run(const Flags& f) {
     r.macs = num_at(res["total"], "multiplications");
     r.nonzero = num_at(res["total"], "nonzero_multiplications");
     r.flash = num_at(res, "flash_bytes");
-    std::cerr << "done    " << vs[i].token << ": accuracy " << fmt(r.accuracy, 4) << ", sparsity " << fmt(r.sparsity, 3)
-              << " (" << fmt(r.seconds, 0) << " s)\n";
+    std::cerr << "done    " << vs[i].token << ": accuracy " << fmt(r.accuracy, 4) << ", sparsity "
+              << fmt(r.sparsity, 3) << " (" << fmt(r.seconds, 0) << " s)\n";
   }
 
   // The table: accuracy against the unpruned baseline (`none`) when it ran.
@@ -238,9 +251,11 @@ int run(const Flags& f) {
   for (const auto& r : rows)
     if (r.ok && r.v.method.empty() && !r.v.hgq) base_acc = r.accuracy;
   std::ostringstream md, csv;
-  md << "| method | sparsity | units removed | test accuracy | vs baseline (pp) | EBOPs | uniform 8-bit / EBOPs | nonzero MACs | flash bytes (C) | time (s) |\n"
+  md << "| method | sparsity | units removed | test accuracy | vs baseline (pp) | EBOPs | uniform 8-bit / "
+        "EBOPs | nonzero MACs | flash bytes (C) | time (s) |\n"
      << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  csv << "method,sparsity,units,units_kept,test_accuracy,delta_pp,ebops,ebops_uniform_8bit,multiplications,nonzero_multiplications,flash_bytes,"
+  csv << "method,sparsity,units,units_kept,test_accuracy,delta_pp,ebops,ebops_uniform_8bit,multiplications,"
+         "nonzero_multiplications,flash_bytes,"
          "seconds,error\n";
   plot::Series pts{"runs", {}, {}, true};
   std::vector<plot::Series> each;
@@ -250,26 +265,29 @@ int run(const Flags& f) {
     const double removed = r.units > 0 ? (r.units - r.kept_units) / r.units : NAN;
     if (!r.ok) {
       ++failed;
-      md << "| " << r.v.token << " | failed: " << r.error << " | | | | | | | | " << fmt(r.seconds, 0) << " |\n";
+      md << "| " << r.v.token << " | failed: " << r.error << " | | | | | | | | " << fmt(r.seconds, 0)
+         << " |\n";
     } else {
-      md << "| " << r.v.token << " | " << fmt(r.sparsity, 3) << " | " << (r.v.method.empty() ? "-" : fmt(removed, 3)) << " | "
-         << fmt(r.accuracy, 4) << " | " << fmt(delta, 2) << " | " << fmt(r.ebops, 0) << " | " << fmt(r.uniform / r.ebops, 1)
-         << " | " << fmt(r.nonzero, 0) << " | "
-         << fmt(r.flash, 0) << " | " << fmt(r.seconds, 0) << " |\n";
+      md << "| " << r.v.token << " | " << fmt(r.sparsity, 3) << " | "
+         << (r.v.method.empty() ? "-" : fmt(removed, 3)) << " | " << fmt(r.accuracy, 4) << " | "
+         << fmt(delta, 2) << " | " << fmt(r.ebops, 0) << " | " << fmt(r.uniform / r.ebops, 1) << " | "
+         << fmt(r.nonzero, 0) << " | " << fmt(r.flash, 0) << " | " << fmt(r.seconds, 0) << " |\n";
       each.push_back({r.v.token, {r.nonzero}, {r.accuracy}, true});
     }
     std::string err = r.error;
     for (char& c : err)
       if (c == ',' || c == '"') c = ';';
-    csv << r.v.token << ',' << fmt(r.sparsity, 6) << ',' << fmt(r.units, 0) << ',' << fmt(r.kept_units, 0) << ','
-        << fmt(r.accuracy, 6) << ',' << fmt(delta, 4) << ',' << fmt(r.ebops, 1) << ',' << fmt(r.uniform, 1) << ',' << fmt(r.macs, 0) << ','
-        << fmt(r.nonzero, 0) << ',' << fmt(r.flash, 0) << ',' << fmt(r.seconds, 1) << ',' << err << '\n';
+    csv << r.v.token << ',' << fmt(r.sparsity, 6) << ',' << fmt(r.units, 0) << ',' << fmt(r.kept_units, 0)
+        << ',' << fmt(r.accuracy, 6) << ',' << fmt(delta, 4) << ',' << fmt(r.ebops, 1) << ','
+        << fmt(r.uniform, 1) << ',' << fmt(r.macs, 0) << ',' << fmt(r.nonzero, 0) << ',' << fmt(r.flash, 0)
+        << ',' << fmt(r.seconds, 1) << ',' << err << '\n';
   }
   write_text(rd.path("compare.md"), md.str());
   write_text(rd.path("compare.csv"), csv.str());
   if (!each.empty())
     plot::write_svg(rd.path("compare.svg"),
-                    {{"Test accuracy vs nonzero multiplications", "nonzero multiplications (C export)", "test accuracy", each, true}});
+                    {{"Test accuracy vs nonzero multiplications", "nonzero multiplications (C export)",
+                      "test accuracy", each, true}});
   rd.commit();
   std::cout << md.str() << "wrote " << out << "/{compare.md, compare.csv, compare.svg, runs/, logs/}\n";
   return failed ? 1 : 0;
@@ -279,7 +297,8 @@ int run(const Flags& f) {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
-  CLI::App app{"kiln compare: train one config with several pruning methods and tabulate accuracy against resources"};
+  CLI::App app{
+      "kiln compare: train one config with several pruning methods and tabulate accuracy against resources"};
   kiln::Flags f;
   app.add_option("--config", f.config, "YAML config (its compression: sections give the methods' settings)")
       ->required()
