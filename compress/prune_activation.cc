@@ -156,11 +156,6 @@ class ActivationPruning final : public PruneMethod {
 };
 
 // A number as the user would write it (0.25, 1e-05), for messages.
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
 
 }  // namespace
 
@@ -168,7 +163,7 @@ PruneMethodPtr make_activation_pruning(const Config& c, const PruneCommon& /*com
   const double threshold = c.get<double>("threshold", 0.3);
   if (!(threshold >= 0 && threshold < 1))
     c.fail("threshold", "threshold must be in [0, 1) (the fraction of active outputs a unit needs), got " +
-                            num(threshold));
+                            prune_num(threshold));
   const int64_t t_delta = c.get<int64_t>("t_delta", 50);
   if (t_delta < 1)
     c.fail("t_delta", "t_delta must be >= 1 (batches collected), got " + std::to_string(t_delta));

@@ -34,32 +34,13 @@
 namespace kiln::compress {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
 double sigmoid1(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
-enum class Granularity { kWeight, kChannel, kLayer };
-
-Shape threshold_shape(Granularity g, const Tensor& w) {
-  if (g == Granularity::kWeight) return w.shape();
-  if (g == Granularity::kChannel) return {w.shape().back()};
-  return {1};
-}
-
-// The threshold of kernel element j (row-major: the output unit is j % units).
-int64_t threshold_index(Granularity g, int64_t j, int64_t units) {
-  return g == Granularity::kWeight ? j : g == Granularity::kChannel ? j % units : 0;
-}
 
 float sign(float x) { return static_cast<float>((x > 0.f) - (x < 0.f)); }
 
 class AutoSparse : public PruneMethod {
  public:
-  AutoSparse(Granularity g, float t0, double alpha0, int reset_epoch)
+  AutoSparse(ThresholdGranularity g, float t0, double alpha0, int reset_epoch)
       : g_(g), t0_(t0), alpha0_(alpha0), reset_epoch_(reset_epoch) {
     alpha_[0] = static_cast<float>(alpha_at(0));
   }
@@ -86,7 +67,7 @@ class AutoSparse : public PruneMethod {
   Var weight(size_t i, const Var& w, nn::Context& /*ctx*/) override {
     const Var& t = thresholds_[i].var;
     const int64_t units = w.shape().back();
-    const Granularity g = g_;
+    const ThresholdGranularity g = g_;
     const float alpha = alpha_[0];
     Tensor out = effective(w.value(), t.value());
     return make_result(std::move(out), "autosparse", {w, t}, [g, units, alpha](Node& self) {
@@ -151,7 +132,7 @@ class AutoSparse : public PruneMethod {
     return out;
   }
 
-  Granularity g_;
+  ThresholdGranularity g_;
   float t0_;
   double alpha0_;
   int reset_epoch_;
@@ -167,9 +148,8 @@ PruneMethodPtr make_autosparse(const Config& c, const PruneCommon& /*common*/) {
   const int autotune = c.get<int>("autotune_epochs", 10);
   const bool backward_sparsity = c.get<bool>("backward_sparsity", false);
   const double t0 = c.get<double>("threshold_init", -5.0);
-  const std::string type = c.get<std::string>("threshold_type", "channelwise");
   if (!(alpha >= 0) || !std::isfinite(alpha))
-    c.fail("alpha", "alpha must be a finite number >= 0, got " + num(alpha));
+    c.fail("alpha", "alpha must be a finite number >= 0, got " + prune_num(alpha));
   if (reset < 0) c.fail("alpha_reset_epoch", "alpha_reset_epoch must be >= 0, got " + std::to_string(reset));
   if (autotune < 0)
     c.fail("autotune_epochs", "autotune_epochs must be >= 0, got " + std::to_string(autotune));
@@ -177,16 +157,9 @@ PruneMethodPtr make_autosparse(const Config& c, const PruneCommon& /*common*/) {
     c.fail("backward_sparsity",
            "backward_sparsity: true is not supported (kiln's autosparse trains with dense "
            "gradients); remove the key or set it to false");
-  if (!std::isfinite(t0)) c.fail("threshold_init", "threshold_init must be a finite number, got " + num(t0));
-  Granularity g = Granularity::kChannel;
-  if (type == "weightwise") {
-    g = Granularity::kWeight;
-  } else if (type == "layerwise") {
-    g = Granularity::kLayer;
-  } else if (type != "channelwise") {
-    c.fail("threshold_type",
-           "threshold_type must be weightwise, channelwise or layerwise, got '" + type + "'");
-  }
+  if (!std::isfinite(t0))
+    c.fail("threshold_init", "threshold_init must be a finite number, got " + prune_num(t0));
+  const ThresholdGranularity g = parse_threshold_type(c);
   return std::make_unique<AutoSparse>(g, static_cast<float>(t0), alpha, reset);
 }
 

@@ -31,12 +31,6 @@ namespace {
 // there are subnormal floats, whose arithmetic made late epochs 9x slower. The mask is 0 to 1e-13 there.
 float sigmoid1(float x) { return 1.f / (1.f + std::exp(-std::clamp(x, -30.f, 30.f))); }
 
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
 class ContinuousSparsification : public PruneMethod {
  public:
   ContinuousSparsification(double final_temp, float s0, double decay, const PruneCommon& common)
@@ -159,12 +153,12 @@ PruneMethodPtr make_cs(const Config& c, const PruneCommon& common) {
   const double s0 = c.get<double>("threshold_init", 0.0);
   const double decay = c.get<double>("threshold_decay", 1e-9);
   if (!(final_temp > 0) || !std::isfinite(final_temp))
-    c.fail("final_temp", "final_temp must be a finite number > 0, got " + num(final_temp));
+    c.fail("final_temp", "final_temp must be a finite number > 0, got " + prune_num(final_temp));
   // |s0| <= 30 keeps the scale 1/sigmoid(s0) <= 1e13, far from float's limit.
   if (!std::isfinite(s0) || std::fabs(s0) > 30)
-    c.fail("threshold_init", "threshold_init must be a number in [-30, 30], got " + num(s0));
+    c.fail("threshold_init", "threshold_init must be a number in [-30, 30], got " + prune_num(s0));
   if (!(decay >= 0) || !std::isfinite(decay))
-    c.fail("threshold_decay", "threshold_decay must be a finite number >= 0, got " + num(decay));
+    c.fail("threshold_decay", "threshold_decay must be a finite number >= 0, got " + prune_num(decay));
   return std::make_unique<ContinuousSparsification>(final_temp, static_cast<float>(s0), decay, common);
 }
 

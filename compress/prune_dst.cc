@@ -22,25 +22,6 @@
 namespace kiln::compress {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
-enum class Granularity { kWeight, kChannel, kLayer };
-
-Shape threshold_shape(Granularity g, const Tensor& w) {
-  if (g == Granularity::kWeight) return w.shape();
-  if (g == Granularity::kChannel) return {w.shape().back()};
-  return {1};
-}
-
-// The threshold of kernel element j (row-major: the output unit is j % units).
-int64_t threshold_index(Granularity g, int64_t j, int64_t units) {
-  return g == Granularity::kWeight ? j : g == Granularity::kChannel ? j % units : 0;
-}
-
 float ste(float x) {
   const float a = std::fabs(x);
   return a <= 0.4f ? 2.f - 4.f * a : a <= 1.f ? 0.4f : 0.f;
@@ -48,7 +29,7 @@ float ste(float x) {
 
 class DynamicSparseTraining : public PruneMethod {
  public:
-  DynamicSparseTraining(Granularity g, float t0, double alpha, double max_pct)
+  DynamicSparseTraining(ThresholdGranularity g, float t0, double alpha, double max_pct)
       : g_(g), t0_(t0), alpha_(alpha), max_pct_(max_pct) {}
 
   std::string name() const override { return "dst"; }
@@ -64,7 +45,7 @@ class DynamicSparseTraining : public PruneMethod {
   Var weight(size_t i, const Var& w, nn::Context& /*ctx*/) override {
     const Var& t = thresholds_[i].var;
     const int64_t units = w.shape().back();
-    const Granularity g = g_;
+    const ThresholdGranularity g = g_;
     Tensor out(w.shape());
     for (int64_t j = 0; j < out.size(); ++j) {
       const float x = std::fabs(w.value()[j]) - t.value()[threshold_index(g, j, units)];
@@ -147,7 +128,7 @@ class DynamicSparseTraining : public PruneMethod {
   }
 
  private:
-  Granularity g_;
+  ThresholdGranularity g_;
   float t0_;
   double alpha_, max_pct_;
   std::deque<nn::Parameter> thresholds_;  // a deque: the Pruner keeps pointers to them
@@ -160,23 +141,13 @@ PruneMethodPtr make_dst(const Config& c, const PruneCommon& /*common*/) {
   const double alpha = c.get<double>("alpha", 5e-6);
   const double max_pct = c.get<double>("max_pruning_pct", 0.99);
   const double t0 = c.get<double>("threshold_init", 0.0);
-  const std::string type = c.get<std::string>("threshold_type", "channelwise");
   if (!(alpha >= 0) || !std::isfinite(alpha))
-    c.fail("alpha", "alpha must be a finite number >= 0, got " + num(alpha));
+    c.fail("alpha", "alpha must be a finite number >= 0, got " + prune_num(alpha));
   if (!(max_pct > 0 && max_pct <= 1))
-    c.fail("max_pruning_pct", "max_pruning_pct must be in (0, 1], got " + num(max_pct));
-  if (!std::isfinite(t0)) c.fail("threshold_init", "threshold_init must be a finite number, got " + num(t0));
-  Granularity g = Granularity::kChannel;
-  if (type == "weightwise") {
-    g = Granularity::kWeight;
-  } else if (type == "channelwise") {
-    g = Granularity::kChannel;
-  } else if (type == "layerwise") {
-    g = Granularity::kLayer;
-  } else {
-    c.fail("threshold_type",
-           "threshold_type must be weightwise, channelwise or layerwise, got '" + type + "'");
-  }
+    c.fail("max_pruning_pct", "max_pruning_pct must be in (0, 1], got " + prune_num(max_pct));
+  if (!std::isfinite(t0))
+    c.fail("threshold_init", "threshold_init must be a finite number, got " + prune_num(t0));
+  const ThresholdGranularity g = parse_threshold_type(c);
   return std::make_unique<DynamicSparseTraining>(g, static_cast<float>(t0), alpha, max_pct);
 }
 

@@ -19,12 +19,6 @@ namespace kiln::compress {
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 // floor(frac * n), robust to frac * n landing just below an integer (0.7 * 10 = 6.9999...).
 int64_t count_of(double frac, int64_t n) {
   return std::clamp<int64_t>(static_cast<int64_t>(std::floor(frac * static_cast<double>(n) + 1e-9)), 0, n);
@@ -40,9 +34,9 @@ class Magnitude : public PruneMethod {
         ramp_(c.get<int>("ramp_epochs", std::max(1, (3 * common.rounds * common.epochs) / 4))),
         global_(c.get<bool>("global_pruning", true)) {
     if (!(initial_ >= 0.0 && initial_ <= final_))
-      c.fail("initial_sparsity",
-             "initial_sparsity must be in [0, sparsity = " + num(final_) + "], got " + num(initial_));
-    if (!(exponent_ > 0.0)) c.fail("exponent", "exponent must be > 0, got " + num(exponent_));
+      c.fail("initial_sparsity", "initial_sparsity must be in [0, sparsity = " + prune_num(final_) +
+                                     "], got " + prune_num(initial_));
+    if (!(exponent_ > 0.0)) c.fail("exponent", "exponent must be > 0, got " + prune_num(exponent_));
     if (ramp_ < 1) c.fail("ramp_epochs", "ramp_epochs must be >= 1, got " + std::to_string(ramp_));
   }
   std::string name() const override { return "magnitude"; }

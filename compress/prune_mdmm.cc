@@ -195,11 +195,6 @@ T read_choice(const Config& c, const std::string& key, const std::vector<std::pa
 }
 
 // A number as the user would write it (1.5, 1e-05), for messages.
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
 
 }  // namespace
 
@@ -216,20 +211,22 @@ PruneMethodPtr make_mdmm(const Config& c, const PruneCommon& common) {
   o.smooth = read_choice<bool>(c, "l0_mode", {{"coarse", false}, {"smooth", true}}, "coarse");
   o.target = c.get<double>("target_sparsity", common.sparsity);
   if (!(o.target >= 0 && o.target <= 1))
-    c.fail("target_sparsity", "target_sparsity must be in [0, 1], got " + num(o.target));
+    c.fail("target_sparsity", "target_sparsity must be in [0, 1], got " + prune_num(o.target));
   o.epsilon = c.get<double>("epsilon", 1e-3);
   if (!(o.epsilon > 0 && std::isfinite(o.epsilon)))
-    c.fail("epsilon", "epsilon must be > 0 (weights at most epsilon count as pruned), got " + num(o.epsilon));
+    c.fail("epsilon",
+           "epsilon must be > 0 (weights at most epsilon count as pruned), got " + prune_num(o.epsilon));
   o.scale = c.get<double>("scale", 10.0);
-  if (!(o.scale > 0 && std::isfinite(o.scale))) c.fail("scale", "scale must be > 0, got " + num(o.scale));
+  if (!(o.scale > 0 && std::isfinite(o.scale)))
+    c.fail("scale", "scale must be > 0, got " + prune_num(o.scale));
   o.damping = c.get<double>("damping", 1.0);
   if (!(o.damping >= 0 && std::isfinite(o.damping)))
-    c.fail("damping", "damping must be >= 0, got " + num(o.damping));
+    c.fail("damping", "damping must be >= 0, got " + prune_num(o.damping));
 
   const double target_value = c.get<double>("target_value", 0.0);
   if (target_value != 0)
     c.fail("target_value",
-           "target_value must be 0 (got " + num(target_value) +
+           "target_value must be 0 (got " + prune_num(target_value) +
                "): the constraint compares the sparsity with target_sparsity; set target_sparsity");
   const int rf = c.get<int>("rf", 1);
   if (rf != 1)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include "engine/check.h"
 #include "engine/ops.h"
@@ -100,6 +101,26 @@ Tensor unit_norms(const Tensor& w) {
     for (int64_t u = 0; u < units; ++u) n[u] += w[j * units + u] * w[j * units + u];
   for (int64_t u = 0; u < units; ++u) n[u] = std::sqrt(n[u]);
   return n;
+}
+
+std::string prune_num(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+ThresholdGranularity parse_threshold_type(const Config& c) {
+  const std::string type = c.get<std::string>("threshold_type", "channelwise");
+  if (type == "weightwise") return ThresholdGranularity::kWeight;
+  if (type == "channelwise") return ThresholdGranularity::kChannel;
+  if (type == "layerwise") return ThresholdGranularity::kLayer;
+  c.fail("threshold_type", "threshold_type must be weightwise, channelwise or layerwise, got '" + type + "'");
+}
+
+Shape threshold_shape(ThresholdGranularity g, const Tensor& w) {
+  if (g == ThresholdGranularity::kWeight) return w.shape();
+  if (g == ThresholdGranularity::kChannel) return {w.shape().back()};
+  return {1};
 }
 
 }  // namespace kiln::compress

@@ -116,5 +116,17 @@ float kth_smallest(const std::vector<float>& v, size_t k);
 Tensor keep_largest(const Tensor& score, int64_t keep);
 // Per-unit (last axis) L2 norms of a kernel: [units].
 Tensor unit_norms(const Tensor& w);
+// A number as a message shows it ("0.5", "1e-06").
+std::string prune_num(double v);
+
+// Trainable thresholds (dst, autosparse): one per weight, per output unit or per layer (`threshold_type`:
+// weightwise | channelwise (the default) | layerwise; anything else names the key).
+enum class ThresholdGranularity { kWeight, kChannel, kLayer };
+ThresholdGranularity parse_threshold_type(const Config& c);
+Shape threshold_shape(ThresholdGranularity g, const Tensor& w);
+// The threshold of kernel element j (row-major: the output unit is j % units).
+inline int64_t threshold_index(ThresholdGranularity g, int64_t j, int64_t units) {
+  return g == ThresholdGranularity::kWeight ? j : g == ThresholdGranularity::kChannel ? j % units : 0;
+}
 
 }  // namespace kiln::compress

@@ -28,12 +28,6 @@ namespace kiln::compress {
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 // floor(frac * n), robust to frac * n landing just below an integer (0.7 * 10 = 6.9999...).
 int64_t count_of(double frac, int64_t n) {
   return std::clamp<int64_t>(static_cast<int64_t>(std::floor(frac * static_cast<double>(n) + 1e-9)), 0, n);
@@ -57,8 +51,8 @@ class Pdp : public PruneMethod {
         tau_(c.get<double>("temperature", 1e-5)),
         structured_(c.get<bool>("structured_pruning", false)),
         global_(c.get<bool>("global_pruning", false)) {
-    if (!(epsilon_ > 0.0)) c.fail("epsilon", "epsilon must be > 0, got " + num(epsilon_));
-    if (!(tau_ > 0.0)) c.fail("temperature", "temperature must be > 0, got " + num(tau_));
+    if (!(epsilon_ > 0.0)) c.fail("epsilon", "epsilon must be > 0, got " + prune_num(epsilon_));
+    if (!(tau_ > 0.0)) c.fail("temperature", "temperature must be > 0, got " + prune_num(tau_));
   }
   std::string name() const override { return "pdp"; }
   bool structured() const override { return structured_; }
