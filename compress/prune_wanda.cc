@@ -14,8 +14,13 @@
 // weights along the input-channel axis (Dense: for each output unit, inputs [gM, gM + M); Conv: for each
 // kernel tap and output channel, input channels in groups of M); a last partial group of r < M keeps
 // min(N, r). N is the number kept (the 2:4 convention of the N:M literature; PQuant's code prunes N), and
-// `sparsity` is then unused. `calculate_pruning_budget` is read for PQuant compatibility; every layer's
-// budget is the global sparsity either way.
+// `sparsity` is then unused.
+//
+// Budgets: with `calculate_pruning_budget` (true, PQuant's default) and several layers, each layer's share
+// of the removal comes from one global ranking of |W| over all targets (the layers whose weights are small
+// give up more), and Wanda's score then picks which weights within the layer go. Without it every layer
+// removes the same fraction, which costs a small head layer (10 x 64) most of its inputs. Wanda's score
+// itself is not compared across layers: the input norms have a different scale in each.
 #include <algorithm>
 #include <cmath>
 
@@ -46,9 +51,8 @@ class Wanda : public PruneMethod {
   Wanda(const Config& c, const PruneCommon& common)
       : sparsity_(common.sparsity),
         t_delta_(c.get<int64_t>("t_delta", 100)),
-        t_start_(c.get<int64_t>("t_start_collecting_batch", 100)) {
-    // Read (and type-checked) for PQuant configs; every layer's budget is the global sparsity either way.
-    static_cast<void>(c.get<bool>("calculate_pruning_budget", true));
+        t_start_(c.get<int64_t>("t_start_collecting_batch", 100)),
+        budget_(c.get<bool>("calculate_pruning_budget", true)) {
     if (t_delta_ < 1) c.fail("t_delta", "t_delta must be >= 1, got " + std::to_string(t_delta_));
     if (t_start_ < 0)
       c.fail("t_start_collecting_batch",
@@ -111,8 +115,29 @@ class Wanda : public PruneMethod {
   }
 
  private:
+  // The fraction of each target's weights to remove: `sparsity` everywhere, or with budgets the share of
+  // each target's weights among the globally smallest |W|.
+  std::vector<double> budgets() {
+    std::vector<double> frac(targets().size(), sparsity_);
+    if (!budget_ || targets().size() < 2) return frac;
+    std::vector<float> all;
+    for (const PruneTarget& t : targets())
+      for (int64_t j = 0; j < t.weight->var.size(); ++j) all.push_back(std::fabs(t.weight->var.value()[j]));
+    const int64_t remove = count_of(sparsity_, static_cast<int64_t>(all.size()));
+    if (remove == 0) return std::vector<double>(targets().size(), 0.0);
+    const float cut = kth_smallest(all, static_cast<size_t>(remove - 1));  // the remove-th smallest
+    for (size_t i = 0; i < targets().size(); ++i) {
+      const Tensor& w = targets()[i].weight->var.value();
+      int64_t below = 0;
+      for (int64_t j = 0; j < w.size(); ++j) below += std::fabs(w[j]) <= cut;
+      frac[i] = static_cast<double>(below) / static_cast<double>(w.size());
+    }
+    return frac;
+  }
+
   void prune() {
     const float batches = collected_[0];
+    const std::vector<double> frac = budgets();
     for (size_t i = 0; i < targets().size(); ++i) {
       PruneTarget& t = targets()[i];
       const Tensor& w = t.weight->var.value();
@@ -122,21 +147,21 @@ class Wanda : public PruneMethod {
         const float norm = batches > 0.f ? std::sqrt(sumsq_[i][ax.channel(j)] / batches) : 1.f;
         score[j] = std::fabs(w[j]) * norm;
       }
-      t.mask = n_ > 0 ? keep_n_of_m(score, ax) : keep_unstructured(t, score);
+      t.mask = n_ > 0 ? keep_n_of_m(score, ax) : keep_unstructured(t, score, frac[i]);
       t.weight->var.value().vec().array() *= t.mask.vec().array();
     }
     pruned_[0] = 1.f;
   }
 
-  Tensor keep_unstructured(const PruneTarget& t, const Tensor& score) const {
+  Tensor keep_unstructured(const PruneTarget& t, const Tensor& score, double frac) const {
     const int64_t size = score.size();
-    if (t.layer->type() == "dense") return keep_largest(score, size - count_of(sparsity_, size));
+    if (t.layer->type() == "dense") return keep_largest(score, size - count_of(frac, size));
     // Conv: each output channel (last axis) keeps the same share of its own weights.
     const int64_t units = t.units(), per = size / units;
     Tensor mask(score.shape(), 0.f), s({per});
     for (int64_t u = 0; u < units; ++u) {
       for (int64_t j = 0; j < per; ++j) s[j] = score[j * units + u];
-      const Tensor keep = keep_largest(s, per - count_of(sparsity_, per));
+      const Tensor keep = keep_largest(s, per - count_of(frac, per));
       for (int64_t j = 0; j < per; ++j) mask[j * units + u] = keep[j];
     }
     return mask;
@@ -162,6 +187,7 @@ class Wanda : public PruneMethod {
 
   double sparsity_;
   int64_t t_delta_, t_start_;
+  bool budget_;                // calculate_pruning_budget
   int64_t n_ = 0, m_ = 0;      // N:M when n_ > 0
   std::vector<Tensor> sumsq_;  // [in_channels] per target: sum over collected batches of x_j^2
   // Global state, as [1] tensors so that checkpoints carry it: training batches seen in the stage, batches

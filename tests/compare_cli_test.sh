@@ -19,7 +19,7 @@ row() { grep -F "| $2 |" "$1" | head -n 1; }
 cell() { awk -F'|' -v c="$2" '{ gsub(/ /, "", $c); print $c }' <<<"$1"; }  # cell ROW N (1-based after the first |)
 
 "$COMPARE" --config digits_prune.yaml --out cmp --jobs 2 \
-  --methods none,magnitude,pdp/structured_pruning=true,wanda/N=1/M=4,magnitude+hgq >out.txt 2>err.txt
+  --methods 'none,magnitude,pdp/structured_pruning=true,wanda/N=1/M=4/disable_pruning_for_layers=[fc2,output],magnitude+hgq' >out.txt 2>err.txt
 status=$?
 if ((status == 0)) && [[ -s cmp/compare.md && -s cmp/compare.csv && -s cmp/compare.svg && -e cmp/.kiln-run ]]; then
   ok "compare writes compare.md, compare.csv, compare.svg and is a complete run"
@@ -28,10 +28,14 @@ else
 fi
 [[ $(grep -c '^| ' cmp/compare.md) -eq 6 ]] && ok "the header and one row per method (5)" ||
   not_ok "rows" "$(cat cmp/compare.md)"
-none=$(row cmp/compare.md none) mag=$(row cmp/compare.md magnitude) nm=$(row cmp/compare.md wanda/N=1/M=4)
+none=$(row cmp/compare.md none) mag=$(row cmp/compare.md magnitude) nm=$(row cmp/compare.md "wanda/N=1/M=4/disable_pruning_for_layers=[fc2,output]")
 hgq=$(row cmp/compare.md magnitude+hgq) st=$(row cmp/compare.md pdp/structured_pruning=true)
 [[ "$(cell "$mag" 3)" == 0.800 ]] && ok "magnitude reaches its 0.8 sparsity" || not_ok "magnitude sparsity" "$mag"
-[[ "$(cell "$nm" 3)" == 0.750 ]] && ok "1:4 keeps exactly a quarter of the weights" || not_ok "N:M sparsity" "$nm"
+# A list in an override (its commas do not split --methods): fc1 alone is pruned, 1:4 of its 64 inputs.
+[[ "$(cell "$nm" 3)" == 0.750 ]] && grep -q "^fc1 .* 0.7500" "cmp/runs/wanda_N=1_M=4_disable_pruning_for_layers=_fc2_output_/pruning.txt" &&
+  ! grep -q "^fc2 " "cmp/runs/wanda_N=1_M=4_disable_pruning_for_layers=_fc2_output_/pruning.txt" &&
+  ok "1:4 keeps exactly a quarter of fc1's weights; fc2 and output, listed in the override, are not pruned" ||
+  not_ok "N:M sparsity" "$nm"
 [[ "$(cell "$none" 7)" == - && "$(cell "$hgq" 7)" =~ ^[0-9]+$ ]] && ok "EBOPs only for the HGQ run" ||
   not_ok "EBOPs column" "$none / $hgq"
 if (($(cell "$mag" 9) * 4 < $(cell "$none" 9))); then ok "80% pruned: under a quarter of the unpruned nonzero MACs"; else

@@ -226,9 +226,38 @@ TEST_CASE("wanda: a run resumed from its buffers continues exactly") {
     CHECK(buffer(*a, i, ta[i].layer->name() + ".weight_prune.input_sumsq")->storage() ==
           buffer(*b, i, tb[i].layer->name() + ".weight_prune.input_sumsq")->storage());
   }
-  // 60% of a's 12 weights (7) and of b's 12 (7) go, ranked over each Dense layer.
-  CHECK(tb[0].mask.vec().sum() == 5.f);
-  CHECK(tb[1].mask.vec().sum() == 5.f);
+  // 60% of the 24 weights (14) go, split between the layers by the global |W| budget.
+  CHECK(tb[0].mask.vec().sum() + tb[1].mask.vec().sum() == 10.f);
+}
+
+TEST_CASE("wanda: calculate_pruning_budget splits the removal by a global |W| ranking") {
+  const char* yaml = "layers: [{type: dense, name: a, units: 2}, {type: dense, name: b, units: 2}]";
+  for (bool budget : {true, false}) {
+    CAPTURE(budget);
+    auto m = nn::Model::from_yaml(yaml, {4}, 1);
+    auto ts = targets_of(*m);
+    // a [4, 2]: small weights 0.01 .. 0.08; b [2, 2]: large ones 1 .. 4.
+    set(ts[0].weight, {0.01f, 0.02f, 0.03f, 0.04f, 0.05f, 0.06f, 0.07f, 0.08f});
+    set(ts[1].weight, {1.f, -2.f, 3.f, -4.f});
+    auto p = make(std::string("{t_start_collecting_batch: 0, t_delta: 1, calculate_pruning_budget: ") +
+                      (budget ? "true}" : "false}"),
+                  0.5);
+    p->attach(&ts);
+    // a's inputs: input 0 has norm 10, the others 1, so Wanda keeps input 0's two weights in a whatever |W|.
+    p->observe_input(0, Tensor({1, 4}, {10.f, 1.f, 1.f, 1.f}));
+    p->observe_input(1, Tensor({1, 2}, {1.f, 1.f}));
+    p->end_epoch(0, 0, 0);
+    if (budget) {
+      // 6 of 12 go: all 6 below the global cut are in a (the 6th smallest |W| is 0.06), so a keeps 2 (input
+      // 0's by Wanda's score, not a's two largest |W|) and b keeps all 4.
+      CHECK(ts[0].mask.storage() == std::vector<float>{1, 1, 0, 0, 0, 0, 0, 0});
+      CHECK(ts[1].mask.storage() == std::vector<float>{1, 1, 1, 1});
+    } else {
+      // Half of each layer: a keeps 4 (input 0's and the next largest scores, input 3's), b its 2 largest.
+      CHECK(ts[0].mask.storage() == std::vector<float>{1, 1, 0, 0, 0, 0, 1, 1});
+      CHECK(ts[1].mask.storage() == std::vector<float>{0, 0, 1, 1});
+    }
+  }
 }
 
 TEST_CASE("wanda: bad N, M and windows are refused with the key and value") {

@@ -78,6 +78,25 @@ Variant parse_token(const std::string& token) {
   return v;
 }
 
+// The tokens of --methods: split at commas outside brackets, so that an override may be a YAML list
+// (wanda/disable_pruning_for_layers=[conv1,output]).
+std::vector<std::string> split_methods(const std::string& s) {
+  std::vector<std::string> out;
+  std::string tok;
+  int depth = 0;
+  for (char c : s) {
+    depth += (c == '[' || c == '{') - (c == ']' || c == '}');
+    if (c == ',' && depth <= 0) {
+      if (!tok.empty()) out.push_back(tok);
+      tok.clear();
+    } else {
+      tok += c;
+    }
+  }
+  if (!tok.empty()) out.push_back(tok);
+  return out;
+}
+
 // The config of one run: the user's, with the compression section and schedule set for the variant.
 YAML::Node variant_config(const YAML::Node& base, const Variant& v, const compress::PruningOptions* sched,
                           const std::string& file) {
@@ -154,14 +173,11 @@ int run(const Flags& f) {
   if (comp.has("pruning")) sched = compress::parse_pruning(comp.child("pruning"), cfg.child("training"));
   if (sched && f.epochs > 0) sched->common.epochs = f.epochs;
   std::vector<Variant> vs;
-  std::stringstream ms(f.methods);
-  std::string tok;
   std::map<std::string, int> labels;
-  while (std::getline(ms, tok, ','))
-    if (!tok.empty()) {
-      vs.push_back(parse_token(tok));
-      if (labels[vs.back().label]++) throw InputError("--methods: '" + tok + "' is listed twice");
-    }
+  for (const std::string& tok : split_methods(f.methods)) {
+    vs.push_back(parse_token(tok));
+    if (labels[vs.back().label]++) throw InputError("--methods: '" + tok + "' is listed twice");
+  }
   if (vs.empty()) throw InputError("--methods: no method given");
   const std::string out = !f.out.empty() ? f.out : "runs/compare_" + fs::path(f.config).stem().string();
   RunDir rd(out, "kiln compare", f.overwrite);
