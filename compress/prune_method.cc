@@ -10,6 +10,17 @@
 
 namespace kiln::compress {
 
+PruneTarget make_prune_target(nn::Layer* l) {
+  PruneTarget t;
+  t.layer = l;
+  t.weight = l->param("weight");
+  KILN_CHECK(t.weight != nullptr, "make_prune_target: layer '" + l->name() + "' has no weight to prune");
+  t.bias = l->param("bias");
+  t.mask = Tensor(t.weight->var.shape(), 1.f);
+  if (t.bias) t.bias_mask = Tensor(t.bias->var.shape(), 1.f);
+  return t;
+}
+
 Var PruneMethod::weight(size_t i, const Var& w, nn::Context& /*ctx*/) {
   return mul(w, Var(targets()[i].mask));
 }

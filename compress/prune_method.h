@@ -38,6 +38,10 @@ struct PruneTarget {
   }
 };
 
+// The target of a layer with a "weight" parameter, as the Pruner starts it: the layer's weight and bias (null
+// without one), mask all ones, bias_mask all ones of the bias's shape (empty without a bias).
+PruneTarget make_prune_target(nn::Layer* l);
+
 // Settings every method shares (the `compression: pruning:` section and the schedule in `training:`).
 struct PruneCommon {
   double sparsity = 0.8;  // target fraction of removed weights (or units, for structured methods)

@@ -98,13 +98,7 @@ Pruner::Pruner(nn::Model& m, PruningOptions o, QuantizedModel* qm) : m_(m), o_(s
     const std::string t = l->type();
     if (disabled.count(l->name())) continue;
     if (t != "dense" && t != "conv1d" && t != "conv2d" && t != "depthwise_conv2d") continue;
-    PruneTarget tg;
-    tg.layer = l;
-    tg.weight = l->param("weight");
-    tg.bias = l->param("bias");
-    tg.mask = Tensor(tg.weight->var.shape(), 1.f);
-    if (tg.bias) tg.bias_mask = Tensor(tg.bias->var.shape(), 1.f);
-    targets_.push_back(std::move(tg));
+    targets_.push_back(make_prune_target(l));
   }
   for (const auto& n : o_.disable_for_layers)
     if (!seen.count(n))

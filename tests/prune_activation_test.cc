@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "compress/prune_method.h"
-#include "engine/nn/model.h"
+#include "tests/prune_testing.h"
 #include "tests/test_files.h"
 
 using namespace kiln;
@@ -14,28 +14,11 @@ using namespace kiln::compress;
 
 namespace {
 
-// A model and its prunable targets (every layer with a weight), masks all ones.
-struct Fixture {
-  std::unique_ptr<nn::Model> model;
-  std::vector<PruneTarget> targets;
-  PruneMethodPtr method;
-
-  Fixture(const std::string& layers, const Shape& in, const std::string& pruning_yaml) {
-    model = nn::Model::from_yaml(layers, in, 3);
-    for (nn::Layer* l : model->layers()) {
-      nn::Parameter* w = l->param("weight");
-      if (!w) continue;
-      PruneTarget t;
-      t.layer = l;
-      t.weight = w;
-      t.bias = l->param("bias");
-      t.mask = Tensor(w->var.shape(), 1.f);
-      targets.push_back(t);
-    }
-    method = make_prune_method(Config::parse(pruning_yaml, "p.yaml", "pruning"), "activation_pruning",
-                               PruneCommon{});
-    method->attach(&targets);
-  }
+// A model, its prunable targets as the Pruner builds them (masks and bias masks all ones), activation_pruning
+// attached.
+struct Fixture : testing::Setup {
+  Fixture(const std::string& layers, const Shape& in, const std::string& pruning_yaml)
+      : Setup("activation_pruning", pruning_yaml, layers, in, {}, 3) {}
 };
 
 // [rows, units] from rows of values.
@@ -48,7 +31,7 @@ Tensor rows_of(const std::vector<std::vector<float>>& r) {
 }  // namespace
 
 TEST_CASE("activation_pruning: Dense units at or below the threshold go, only batches of the window count") {
-  Fixture f("layers: [{type: dense, name: d, units: 3, activation: relu}]", {2},
+  Fixture f("[{type: dense, name: d, units: 3, activation: relu}]", {2},
             "{threshold: 0.25, t_delta: 2, t_start_collecting_batch: 1}");
   CHECK(f.method->structured());
   CHECK(f.method->wants_outputs());
@@ -64,7 +47,7 @@ TEST_CASE("activation_pruning: Dense units at or below the threshold go, only ba
   f.method->end_epoch(0, 0, 0);  // window incomplete: nothing removed yet
   CHECK(f.method->stats()[0].second == doctest::Approx(1.0));
   CHECK(t.mask.vec().minCoeff() == 1.f);
-  CHECK(t.bias_mask.empty());
+  CHECK(t.bias_mask.storage() == std::vector<float>{1, 1, 1});  // nothing removed: every bias kept
   f.method->observe_output(0, rows_of({{0, 0, 1}, {-2, 0, 1}, {0.5f, 0, 1}, {0, 4, 1}}));
   // Batch 3 (after the window): all active. Counted, unit 0 would reach 6/12 = 0.5 and stay.
   f.method->observe_output(0, Tensor({4, 3}, 1.f));
@@ -101,7 +84,7 @@ TEST_CASE("activation_pruning: Dense units at or below the threshold go, only ba
 
 TEST_CASE("activation_pruning: Conv2D channels count samples x positions; default threshold 0.3 is strict") {
   // Defaults: threshold 0.3, window batches 50..99.
-  Fixture f("layers: [{type: conv2d, name: c, filters: 2, kernel_size: 1}]", {2, 2, 1}, "{}");
+  Fixture f("[{type: conv2d, name: c, filters: 2, kernel_size: 1}]", {2, 2, 1}, "{}");
   PruneTarget& t = f.targets[0];
   REQUIRE(t.weight->var.shape() == Shape{1, 1, 1, 2});
   // [B 1, H 2, W 2, C 2] as rows of channels: channel 0 active at 1 of 4 positions (0 is inactive), channel 1
@@ -118,7 +101,7 @@ TEST_CASE("activation_pruning: Conv2D channels count samples x positions; defaul
 }
 
 TEST_CASE("activation_pruning: a fraction equal to the default threshold 0.3 is removed, above it kept") {
-  Fixture f("layers: [{type: dense, name: d, units: 2}]", {1}, "{t_start_collecting_batch: 0, t_delta: 1}");
+  Fixture f("[{type: dense, name: d, units: 2}]", {1}, "{t_start_collecting_batch: 0, t_delta: 1}");
   // 10 samples: unit 0 active in 3 (0.3 exactly), unit 1 in 4 (0.4).
   std::vector<std::vector<float>> r(10, {0.f, 0.f});
   for (int s = 0; s < 3; ++s) r[s][0] = 1.f;
@@ -131,7 +114,7 @@ TEST_CASE("activation_pruning: a fraction equal to the default threshold 0.3 is 
 
 TEST_CASE("activation_pruning: a layer whose units would all go keeps its most active one") {
   Fixture f(
-      "layers: [{type: dense, name: a, units: 3, activation: relu}, {type: dense, name: b, units: 2, "
+      "[{type: dense, name: a, units: 3, activation: relu}, {type: dense, name: b, units: 2, "
       "activation: relu}]",
       {2}, "{threshold: 0.5, t_delta: 1, t_start_collecting_batch: 0}");
   REQUIRE(f.targets.size() == 2);
@@ -151,7 +134,7 @@ TEST_CASE("activation_pruning: a layer whose units would all go keeps its most a
 
 TEST_CASE(
     "activation_pruning: a stage that ends before the window keeps every unit; the state is in buffers") {
-  Fixture f("layers: [{type: dense, name: d, units: 2}]", {1}, "{t_start_collecting_batch: 5, t_delta: 2}");
+  Fixture f("[{type: dense, name: d, units: 2}]", {1}, "{t_start_collecting_batch: 5, t_delta: 2}");
   for (int b = 0; b < 3; ++b) f.method->observe_output(0, Tensor({2, 2}, -1.f));
   std::vector<nn::Buffer> bufs;
   f.method->buffers(0, bufs);

@@ -2,47 +2,25 @@
 // alpha below zero (hand values: finite differences do not apply at the kink), the decay of alpha and its
 // reset at alpha_reset_epoch, finalize() baking W' into the kernel, and config errors.
 #include "compress/prune_method.h"
-#include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 #include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::forward_weight;
+using testing::Setup;
+using testing::stat;
 
 namespace {
-
-struct Setup {
-  std::unique_ptr<nn::Model> model;
-  std::vector<PruneTarget> targets;
-  PruneMethodPtr method;
-};
 
 Setup make(const std::string& keys,
            const std::string& layers = "[{type: dense, name: a, units: 2, use_bias: false}]",
            const Shape& in = {3}) {
-  Setup s;
-  s.model = nn::Model::from_yaml("layers: " + layers, in, 1);
-  for (nn::Layer* l : s.model->layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (!w) continue;
-    PruneTarget t;
-    t.layer = l;
-    t.weight = w;
-    t.bias = l->param("bias");
-    t.mask = Tensor(w->var.shape(), 1.f);
-    s.targets.push_back(t);
-  }
-  s.method = make_prune_method(Config::parse(keys, "p.yaml", "pruning"), "autosparse", PruneCommon{});
-  s.method->attach(&s.targets);
-  return s;
+  return Setup("autosparse", keys, layers, in);
 }
 
-nn::Parameter* threshold(Setup& s, size_t i) {
-  std::vector<nn::Parameter*> p;
-  s.method->parameters(i, p);
-  REQUIRE(p.size() == 1);
-  return p[0];
-}
+nn::Parameter* threshold(Setup& s, size_t i) { return testing::method_param(s, i); }
 
 float alpha(Setup& s) {
   std::vector<nn::Buffer> b;
@@ -50,18 +28,6 @@ float alpha(Setup& s) {
   REQUIRE(b.size() == 1);
   CHECK(b[0].name == "a.weight_prune.alpha");
   return (*b[0].tensor)[0];
-}
-
-double stat(Setup& s, const std::string& key) {
-  for (const auto& [k, v] : s.method->stats())
-    if (k == key) return v;
-  FAIL("no stat " << key);
-  return 0;
-}
-
-Var forward_weight(Setup& s, size_t i) {
-  nn::Context ctx;
-  return s.method->weight(i, s.targets[i].weight->var, ctx);
 }
 
 // Kernel [3, 2]: with sigmoid(T) = 0.5, u = |w| - 0.5 = 0.3, 0.3, -0.2, -0.3, 0 (the kink), 1.5.

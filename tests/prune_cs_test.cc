@@ -2,70 +2,36 @@
 // gradients, the beta schedule within a round, the rewind between rounds, the L1 loss, the hard mask, the
 // baked weights of finalize(), checkpointed state and config errors. Expected values by hand in comments.
 #include "compress/prune_method.h"
-#include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 #include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::forward_weight;
+using testing::Setup;
+using testing::stat;
 
 namespace {
 
 // A model, its kernels collected as the Pruner does, and the method attached to them.
-struct Setup {
-  std::unique_ptr<nn::Model> model;
-  std::vector<PruneTarget> targets;
-  PruneMethodPtr method;
-};
-
 Setup make(const std::string& keys, const std::string& layers, const Shape& in, int epochs = 3,
            int rounds = 1) {
-  Setup s;
-  s.model = nn::Model::from_yaml("layers: " + layers, in, 1);
-  for (nn::Layer* l : s.model->layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (!w) continue;
-    PruneTarget t;
-    t.layer = l;
-    t.weight = w;
-    t.bias = l->param("bias");
-    t.mask = Tensor(w->var.shape(), 1.f);
-    s.targets.push_back(t);
-  }
   PruneCommon common;
   common.epochs = epochs;
   common.rounds = rounds;
-  s.method = make_prune_method(Config::parse(keys, "p.yaml", "pruning"), "cs", common);
-  s.method->attach(&s.targets);
-  return s;
+  return Setup("cs", keys, layers, in, common);
 }
 
 const char* kDense22 = "[{type: dense, name: a, units: 2, use_bias: false}]";
 
-nn::Parameter* score(Setup& s, size_t i) {
-  std::vector<nn::Parameter*> p;
-  s.method->parameters(i, p);
-  REQUIRE(p.size() == 1);
-  return p[0];
-}
+nn::Parameter* score(Setup& s, size_t i) { return testing::method_param(s, i); }
 
 float& beta(Setup& s) {
   std::vector<nn::Buffer> b;
   s.method->buffers(0, b);
   REQUIRE(b.size() == 1);
   return (*b[0].tensor)[0];
-}
-
-double stat(Setup& s, const std::string& key) {
-  for (const auto& [k, v] : s.method->stats())
-    if (k == key) return v;
-  FAIL("no stat " << key);
-  return 0;
-}
-
-Var forward_weight(Setup& s, size_t i) {
-  nn::Context ctx;
-  return s.method->weight(i, s.targets[i].weight->var, ctx);
 }
 
 }  // namespace

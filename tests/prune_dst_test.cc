@@ -2,57 +2,23 @@
 // gradient (exact values at x = 0.1, 0.5, 1.5 and on pruned and negative weights), threshold shapes, the
 // exp(-t) loss, the reset of a collapsed threshold to 0 (PQuant reset to 1.0), and config errors.
 #include "compress/prune_method.h"
-#include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 #include "tests/test_files.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::forward_weight;
+using testing::Setup;
+using testing::stat;
 
 namespace {
 
-struct Setup {
-  std::unique_ptr<nn::Model> model;
-  std::vector<PruneTarget> targets;
-  PruneMethodPtr method;
-};
-
 Setup make(const std::string& keys, const std::string& layers, const Shape& in) {
-  Setup s;
-  s.model = nn::Model::from_yaml("layers: " + layers, in, 1);
-  for (nn::Layer* l : s.model->layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (!w) continue;
-    PruneTarget t;
-    t.layer = l;
-    t.weight = w;
-    t.bias = l->param("bias");
-    t.mask = Tensor(w->var.shape(), 1.f);
-    s.targets.push_back(t);
-  }
-  s.method = make_prune_method(Config::parse(keys, "p.yaml", "pruning"), "dst", PruneCommon{});
-  s.method->attach(&s.targets);
-  return s;
+  return Setup("dst", keys, layers, in);
 }
 
-nn::Parameter* threshold(Setup& s, size_t i) {
-  std::vector<nn::Parameter*> p;
-  s.method->parameters(i, p);
-  REQUIRE(p.size() == 1);
-  return p[0];
-}
-
-double stat(Setup& s, const std::string& key) {
-  for (const auto& [k, v] : s.method->stats())
-    if (k == key) return v;
-  FAIL("no stat " << key);
-  return 0;
-}
-
-Var forward_weight(Setup& s, size_t i) {
-  nn::Context ctx;
-  return s.method->weight(i, s.targets[i].weight->var, ctx);
-}
+nn::Parameter* threshold(Setup& s, size_t i) { return testing::method_param(s, i); }
 
 double kept(const Tensor& m) { return m.vec().cast<double>().sum(); }
 

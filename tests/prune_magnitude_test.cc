@@ -6,23 +6,15 @@
 
 #include "compress/prune_method.h"
 #include "engine/nn/model.h"
+#include "tests/prune_testing.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::set;
+using testing::stat;
+using testing::targets_of;
 
 namespace {
-
-std::vector<PruneTarget> targets_of(nn::Model& m) {
-  std::vector<PruneTarget> ts;
-  for (nn::Layer* l : m.layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (w == nullptr) continue;
-    PruneTarget t;
-    t.layer = l, t.weight = w, t.bias = l->param("bias"), t.mask = Tensor(w->var.shape(), 1.f);
-    ts.push_back(std::move(t));
-  }
-  return ts;
-}
 
 PruneMethodPtr make(const std::string& yaml, double sparsity, int epochs = 1, int rounds = 1) {
   PruneCommon common;
@@ -30,16 +22,7 @@ PruneMethodPtr make(const std::string& yaml, double sparsity, int epochs = 1, in
   return make_prune_method(Config::parse(yaml, "p.yaml", "pruning"), "magnitude", common);
 }
 
-double stat(PruneMethod& p, const std::string& key) {
-  for (const auto& [k, v] : p.stats())
-    if (k == key) return v;
-  FAIL("no stat " << key);
-  return 0;
-}
-
 int64_t ones(const Tensor& t) { return static_cast<int64_t>(t.vec().sum()); }
-
-void set(nn::Parameter* p, std::vector<float> v) { p->var.value() = Tensor(p->var.shape(), std::move(v)); }
 
 }  // namespace
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "compress/prune_method.h"
-#include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 #include "tests/test_files.h"
 
 using namespace kiln;
@@ -19,43 +19,20 @@ using namespace kiln::compress;
 namespace {
 
 // Dense a: [2 in, 2 units], Dense b: [3 in, 2 units]; weights set by hand.
-struct Fixture {
-  std::unique_ptr<nn::Model> model;
-  std::vector<PruneTarget> targets;
-  PruneMethodPtr method;
-
-  explicit Fixture(const std::string& pruning_yaml, PruneCommon common = {},
-                   const std::string& layers =
-                       "layers: [{type: dense, name: a, units: 2}, {type: dense, name: b, "
-                       "units: 2}]",
-                   const Shape& in = {2}) {
-    model = nn::Model::from_yaml(layers, in, 5);
-    for (nn::Layer* l : model->layers()) {
-      PruneTarget t;
-      t.layer = l;
-      t.weight = l->param("weight");
-      t.bias = l->param("bias");
-      t.mask = Tensor(t.weight->var.shape(), 1.f);
-      targets.push_back(t);
-    }
-    method = make_prune_method(Config::parse(pruning_yaml, "p.yaml", "pruning"), "mdmm", common);
-    method->attach(&targets);
-  }
-  void set(size_t i, const std::vector<float>& w) {
-    targets[i].weight->var.value() = Tensor(targets[i].weight->var.shape(), w);
-  }
+struct Fixture : testing::Setup {
+  explicit Fixture(
+      const std::string& pruning_yaml, PruneCommon common = {},
+      const std::string& layers = "[{type: dense, name: a, units: 2}, {type: dense, name: b, units: 2}]",
+      const Shape& in = {2})
+      : Setup("mdmm", pruning_yaml, layers, in, common, 5) {}
+  void set(size_t i, const std::vector<float>& w) { testing::set(targets[i].weight, w); }
   Tensor& lambda() {
     std::vector<nn::Buffer> b;
     method->buffers(0, b);
     REQUIRE(b.size() == 1);
     return *b[0].tensor;
   }
-  double stat(const std::string& key) {
-    for (const auto& [k, v] : method->stats())
-      if (k == key) return v;
-    FAIL("no stat ", key);
-    return 0;
-  }
+  double stat(const std::string& key) { return testing::stat(*method, key); }
   float penalty() { return method->loss().value()[0]; }
 };
 
@@ -88,7 +65,7 @@ TEST_CASE("mdmm: unstructured metrics are fractions over all targets' weights to
             .epsilon(1e-6));
   // Global, not a mean of per-layer fractions: a [2, 2] with 2 of 4, c [2, 3] with 0 of 6 -> 2 / 10, not
   // 0.25.
-  Fixture g("{}", {}, "layers: [{type: dense, name: a, units: 2}, {type: dense, name: c, units: 3}]", {2});
+  Fixture g("{}", {}, "[{type: dense, name: a, units: 2}, {type: dense, name: c, units: 3}]", {2});
   g.set(0, kA);
   g.set(1, {1, 1, 1, 1, 1, 1});
   CHECK(g.stat("mdmm_metric") == doctest::Approx(0.2));
@@ -234,7 +211,7 @@ std::vector<double> descend(Fixture& f, int steps) {
 }  // namespace
 
 TEST_CASE("mdmm: gradient descent on the penalty alone drives the sparsity from 0 to the target") {
-  const std::string layers = "layers: [{type: dense, name: d, units: 4}]";
+  const std::string layers = "[{type: dense, name: d, units: 4}]";
   // GreaterThanOrEqual: reaches 0.5 and stays there or above (a satisfied constraint has no gradient).
   Fixture ge("{constraint_type: GreaterThanOrEqual, target_sparsity: 0.5}", {}, layers, {4});
   CHECK(ge.stat("mdmm_metric") == 0.0);
@@ -256,7 +233,7 @@ TEST_CASE("mdmm: gradient descent on the penalty alone drives the sparsity from 
     kept += ge.targets[0].mask[k] == 1.f;
   }
   CHECK(1.0 - kept / 16.0 == doctest::Approx(s.back()));
-  CHECK(ge.targets[0].bias_mask.empty());  // unstructured: biases stay
+  CHECK(ge.targets[0].bias_mask.storage() == std::vector<float>{1, 1, 1, 1});  // unstructured: biases stay
 
   // Equality (the default): reaches the target, and since g is signed an overshoot is pulled back. With 16
   // weights the coarse metric moves in steps of 1/16 and lambda integrates the violation, so the sparsity

@@ -9,38 +9,21 @@
 #include "engine/nn/model.h"
 #include "engine/optim/optimizer.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::set;
+using testing::stat;
+using testing::targets_of;
 
 namespace {
-
-std::vector<PruneTarget> targets_of(nn::Model& m) {
-  std::vector<PruneTarget> ts;
-  for (nn::Layer* l : m.layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (w == nullptr) continue;
-    PruneTarget t;
-    t.layer = l, t.weight = w, t.bias = l->param("bias"), t.mask = Tensor(w->var.shape(), 1.f);
-    ts.push_back(std::move(t));
-  }
-  return ts;
-}
 
 PruneMethodPtr make(const std::string& yaml, double sparsity) {
   PruneCommon common;
   common.sparsity = sparsity, common.epochs = 10;
   return make_prune_method(Config::parse(yaml, "p.yaml", "pruning"), "pdp", common);
 }
-
-double stat(PruneMethod& p, const std::string& key) {
-  for (const auto& [k, v] : p.stats())
-    if (k == key) return v;
-  FAIL("no stat " << key);
-  return 0;
-}
-
-void set(nn::Parameter* p, std::vector<float> v) { p->var.value() = Tensor(p->var.shape(), std::move(v)); }
 
 Tensor weight_of(PruneMethod& p, size_t i, const Tensor& w) {
   NoGradGuard ng;

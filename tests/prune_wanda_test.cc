@@ -10,39 +10,20 @@
 #include "compress/prune_method.h"
 #include "engine/nn/model.h"
 #include "tests/gradcheck.h"
+#include "tests/prune_testing.h"
 
 using namespace kiln;
 using namespace kiln::compress;
+using testing::buffer;
+using testing::set;
+using testing::targets_of;
 
 namespace {
-
-std::vector<PruneTarget> targets_of(nn::Model& m) {
-  std::vector<PruneTarget> ts;
-  for (nn::Layer* l : m.layers()) {
-    nn::Parameter* w = l->param("weight");
-    if (w == nullptr) continue;
-    PruneTarget t;
-    t.layer = l, t.weight = w, t.bias = l->param("bias"), t.mask = Tensor(w->var.shape(), 1.f);
-    ts.push_back(std::move(t));
-  }
-  return ts;
-}
 
 PruneMethodPtr make(const std::string& yaml, double sparsity = 0.5) {
   PruneCommon common;
   common.sparsity = sparsity;
   return make_prune_method(Config::parse(yaml, "p.yaml", "pruning"), "wanda", common);
-}
-
-void set(nn::Parameter* p, std::vector<float> v) { p->var.value() = Tensor(p->var.shape(), std::move(v)); }
-
-Tensor* buffer(PruneMethod& p, size_t i, const std::string& name) {
-  std::vector<nn::Buffer> bs;
-  p.buffers(i, bs);
-  for (const nn::Buffer& b : bs)
-    if (b.name == name) return b.tensor;
-  FAIL("no buffer " << name);
-  return nullptr;
 }
 
 // Checks that in every group of M consecutive input channels (for each tap and output unit) of a kernel
