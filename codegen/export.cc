@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "codegen/emit_c.h"
@@ -11,7 +12,6 @@
 #include "codegen/emit_util.h"
 #include "compress/deploy.h"
 #include "engine/train/run_config.h"
-#include "tools/json.h"
 
 namespace kiln::codegen {
 
@@ -52,7 +52,8 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
     for (const auto& l : qm.layers())  // a residual block's EBOPs are its add's
       ebops[l.layer->name() + (l.input2 ? ".add" : "")] = qm.ebops(l).value()[0];
   }
-  const char* kinds[] = {"quantize", "dense", "conv", "depthwise_conv", "relu", "max_pool", "table", "hard_tanh", "softmax", "avg_pool", "add"};
+  const char* kinds[] = {"quantize", "dense",     "conv",    "depthwise_conv", "relu", "max_pool",
+                         "table",    "hard_tanh", "softmax", "avg_pool",       "add"};
   std::vector<Row> rows;
   for (const Op& op : p.ops) {
     Row r;
@@ -75,43 +76,50 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
 Row total_of(const std::vector<Row>& rows) {
   Row total;
   for (const Row& x : rows)
-    total.mults += x.mults, total.nonzero += x.nonzero, total.ebops += x.ebops, total.weight_bits += x.weight_bits;
+    total.mults += x.mults, total.nonzero += x.nonzero, total.ebops += x.ebops,
+        total.weight_bits += x.weight_bits;
   return total;
 }
 
 std::string report_text(const std::vector<Row>& rows, const ExportOptions& o, const ExportResult& r) {
   std::ostringstream os;
-  os << std::left << std::setw(22) << "layer" << std::setw(15) << "kind" << std::right << std::setw(10) << "mults"
-     << std::setw(10) << "nonzero" << std::setw(12) << "EBOPs" << std::setw(12) << "weight bits" << std::setw(10)
-     << "outputs" << std::setw(6) << "bits" << '\n';
+  os << std::left << std::setw(22) << "layer" << std::setw(15) << "kind" << std::right << std::setw(10)
+     << "mults" << std::setw(10) << "nonzero" << std::setw(12) << "EBOPs" << std::setw(12) << "weight bits"
+     << std::setw(10) << "outputs" << std::setw(6) << "bits" << '\n';
   for (const Row& x : rows)
-    os << std::left << std::setw(22) << x.name << std::setw(15) << x.kind << std::right << std::setw(10) << x.mults
-       << std::setw(10) << x.nonzero << std::setw(12) << std::fixed << std::setprecision(0) << x.ebops << std::setw(12)
-       << x.weight_bits << std::setw(10) << x.out_elements << std::setw(6) << x.out_bits << '\n';
+    os << std::left << std::setw(22) << x.name << std::setw(15) << x.kind << std::right << std::setw(10)
+       << x.mults << std::setw(10) << x.nonzero << std::setw(12) << std::fixed << std::setprecision(0)
+       << x.ebops << std::setw(12) << x.weight_bits << std::setw(10) << x.out_elements << std::setw(6)
+       << x.out_bits << '\n';
   const Row total = total_of(rows);
   os << std::left << std::setw(37) << "total" << std::right << std::setw(10) << total.mults << std::setw(10)
      << total.nonzero << std::setw(12) << total.ebops << std::setw(12) << total.weight_bits << '\n';
   if (o.target == "c")
-    os << "flash " << r.flash_bytes << " bytes, RAM " << r.ram_bytes << " bytes (static buffers; plus a small stack)\n";
+    os << "flash " << r.flash_bytes << " bytes, RAM " << r.ram_bytes
+       << " bytes (static buffers; plus a small stack)\n";
   return os.str();
 }
 
 std::string report_json(const std::vector<Row>& rows, const ExportOptions& o, const ExportResult& r) {
-  const Row total = total_of(rows);
-  std::ostringstream os;
-  os << "{\n  \"target\": " << json::str(o.target) << ",\n  \"name\": " << json::str(o.name) << ",\n  \"layers\": "
-     << json::array(rows, [](const Row& x) {
-          return "{\"name\": " + json::str(x.name) + ", \"kind\": " + json::str(x.kind) +
-                 ", \"multiplications\": " + std::to_string(x.mults) + ", \"nonzero_multiplications\": " +
-                 std::to_string(x.nonzero) + ", \"ebops\": " + json::num(x.ebops) + ", \"weight_bits\": " +
-                 std::to_string(x.weight_bits) + ", \"output_elements\": " + std::to_string(x.out_elements) +
-                 ", \"output_bits\": " + std::to_string(x.out_bits) + "}";
-        })
-     << ",\n  \"total\": {\"multiplications\": " << total.mults << ", \"nonzero_multiplications\": " << total.nonzero
-     << ", \"ebops\": " << json::num(total.ebops) << ", \"weight_bits\": " << total.weight_bits << "}";
-  if (o.target == "c") os << ",\n  \"flash_bytes\": " << r.flash_bytes << ",\n  \"ram_bytes\": " << r.ram_bytes;
-  os << "\n}\n";
-  return os.str();
+  using Json = nlohmann::ordered_json;
+  auto row = [](const Row& x, bool named) {
+    Json j;
+    if (named) j["name"] = x.name, j["kind"] = x.kind;
+    j["multiplications"] = x.mults;
+    j["nonzero_multiplications"] = x.nonzero;
+    j["ebops"] = x.ebops;
+    j["weight_bits"] = x.weight_bits;
+    if (named) j["output_elements"] = x.out_elements, j["output_bits"] = x.out_bits;
+    return j;
+  };
+  Json j;
+  j["target"] = o.target;
+  j["name"] = o.name;
+  j["layers"] = Json::array();
+  for (const Row& x : rows) j["layers"].push_back(row(x, true));
+  j["total"] = row(total_of(rows), false);
+  if (o.target == "c") j["flash_bytes"] = r.flash_bytes, j["ram_bytes"] = r.ram_bytes;
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 // The run's test split (raw features, and the deployed model's outputs) for the HLS test bench.
@@ -142,9 +150,11 @@ bool tb_data(const train::Checkpoint& ck, const compress::DeployedModel& d, int6
 }  // namespace
 
 void ExportOptions::validate() const {
-  if (target != "c" && target != "hls") throw InputError("export target '" + target + "' is not one of: c, hls");
+  if (target != "c" && target != "hls")
+    throw InputError("export target '" + target + "' is not one of: c, hls");
   if (out_dir.empty()) throw InputError("export needs an output directory (--out)");
-  if (identifier(name) != name) throw InputError("export name '" + name + "' is not a C identifier (letters, digits, _)");
+  if (identifier(name) != name)
+    throw InputError("export name '" + name + "' is not a C identifier (letters, digits, _)");
   if (reuse_factor < 1) throw InputError("reuse factor must be >= 1, got " + std::to_string(reuse_factor));
   if (tb_samples < 0) throw InputError("tb_samples must be >= 0, got " + std::to_string(tb_samples));
 }
@@ -164,7 +174,9 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
   for (const auto& [layer, rf] : o.layer_reuse) {
     bool found = false;
     for (const Op& op : r.program.ops) found = found || op.name == layer;
-    if (!found) throw InputError("reuse factor given for layer '" + layer + "', which has no multiply-accumulate in the model");
+    if (!found)
+      throw InputError("reuse factor given for layer '" + layer +
+                       "', which has no multiply-accumulate in the model");
   }
   const std::filesystem::path dir(o.out_dir);
   if (o.dry_run) {  // the emitters still run: they validate reuse factors and types
@@ -206,7 +218,8 @@ ExportOptions parse_export(const Config& c, const std::string& run_dir) {
   c.check_unused({"target", "name", "reuse_factor", "reuse_factor_per_layer", "tb_samples", "dir"});
   ExportOptions o;
   o.target = c.get<std::string>("target", "c");
-  if (o.target != "c" && o.target != "hls") c.fail("target", "export target '" + o.target + "' is not one of: c, hls");
+  if (o.target != "c" && o.target != "hls")
+    c.fail("target", "export target '" + o.target + "' is not one of: c, hls");
   o.name = c.get<std::string>("name", "kiln_model");
   if (identifier(o.name) != o.name) c.fail("name", "export name '" + o.name + "' is not a C identifier");
   o.reuse_factor = c.get<int>("reuse_factor", 1);
@@ -222,7 +235,8 @@ ExportOptions parse_export(const Config& c, const std::string& run_dir) {
   bool inside = !sub.empty() && sp.is_relative();
   for (const auto& part : sp) inside = inside && part != "..";
   if (!inside)
-    c.fail("dir", "export dir '" + sub + "' must be a relative path inside the run directory (e.g. firmware_c)");
+    c.fail("dir",
+           "export dir '" + sub + "' must be a relative path inside the run directory (e.g. firmware_c)");
   o.out_dir = run_dir + "/" + sub;
   return o;
 }

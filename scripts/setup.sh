@@ -4,7 +4,7 @@
 #        --fuzz adds clang, libFuzzer and the OpenMP header clang needs, for bench/fuzz.sh)
 set -euo pipefail
 pkgs=(bazel-bootstrap bazel-platforms g++ libeigen3-dev libcereal-dev libcli11-dev doctest-dev
-      libyaml-cpp-dev zlib1g-dev dataset-fashion-mnist python3-sklearn
+      libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-sklearn
       gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 if [[ "${1:-}" == "--fuzz" ]]; then pkgs+=(clang libclang-rt-14-dev libomp-14-dev); fi

@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "tools/json.h"
 #include "tools/plot.h"
 
 namespace kiln::symreg {
@@ -44,28 +44,35 @@ std::string front_table(const Output& o, const std::vector<std::string>& names) 
 }
 
 std::string front_json(const std::vector<Output>& outs, const std::vector<std::string>& names) {
-  std::vector<std::string> items;
+  using Json = nlohmann::ordered_json;
+  Json items = Json::array();
   for (const Output& o : outs) {
-    std::vector<std::string> entries;
+    Json entries = Json::array();
     for (size_t i = 0; i < o.front.size(); ++i) {
-      json::Object e;
-      e.num("complexity", o.front[i].complexity).num("loss", o.front[i].loss).num("score", o.front[i].score);
-      e.num(o.classification ? "train_auc" : "train_r2", o.train_metric[i]);
-      e.num(o.classification ? "test_auc" : "test_r2", o.test_metric[i]);
-      e.text("expression", to_infix(o.front[i].tree, names, 9));
-      entries.push_back(e.dump(6));
+      Json e;
+      e["complexity"] = o.front[i].complexity;
+      e["loss"] = o.front[i].loss;
+      e["score"] = o.front[i].score;
+      e[o.classification ? "train_auc" : "train_r2"] = o.train_metric[i];
+      e[o.classification ? "test_auc" : "test_r2"] = o.test_metric[i];
+      e["expression"] = to_infix(o.front[i].tree, names, 9);
+      entries.push_back(std::move(e));
     }
-    json::Object j;
-    j.text("output", o.name).text("loss", o.loss).add("classification", o.classification ? "true" : "false");
-    j.num("generations", o.generations).num("seconds", o.seconds).text("stop_reason", o.stop_reason);
-    j.num("selected", static_cast<double>(o.selected));
-    j.add("front", json::array(entries, [](const std::string& s) { return s; }));
-    items.push_back(j.dump(2));
+    Json j;
+    j["output"] = o.name;
+    j["loss"] = o.loss;
+    j["classification"] = o.classification;
+    j["generations"] = o.generations;
+    j["seconds"] = o.seconds;
+    j["stop_reason"] = o.stop_reason;
+    j["selected"] = o.selected;
+    j["front"] = std::move(entries);
+    items.push_back(std::move(j));
   }
-  json::Object root;
-  root.add("features", json::array(names, [](const std::string& s) { return json::str(s); }));
-  root.add("outputs", json::array(items, [](const std::string& s) { return s; }));
-  return root.dump() + "\n";
+  Json root;
+  root["features"] = names;
+  root["outputs"] = std::move(items);
+  return root.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 std::string front_csv(const std::vector<Output>& outs, const std::vector<std::string>& names) {

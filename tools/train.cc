@@ -15,6 +15,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -22,7 +23,6 @@
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
 #include "tools/compression.h"
-#include "tools/json.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
 #include "tools/run_dir.h"
@@ -107,64 +107,63 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
 
 std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
                          const nn::Model& m, double wall, const CompressionRun& comp) {
-  json::Object o;
+  nlohmann::ordered_json o;  // keys in the order written; NaN and inf are written as null
   const auto& h = tr.history();
-  o.num("epochs", static_cast<double>(h.size()));
-  o.num("best_epoch", tr.best_epoch() ? tr.best_epoch() : static_cast<double>(h.size()));
-  o.add("stopped_early", tr.stopped_early() ? "true" : "false");
-  o.num("parameters", static_cast<double>(m.num_params()));
-  o.num("test_samples", static_cast<double>(d.size()));
-  o.num("test_loss", test.loss);
+  o["epochs"] = h.size();
+  o["best_epoch"] = tr.best_epoch() ? static_cast<size_t>(tr.best_epoch()) : h.size();
+  o["stopped_early"] = tr.stopped_early();
+  o["parameters"] = m.num_params();
+  o["test_samples"] = d.size();
+  o["test_loss"] = test.loss;
   if (!d.labels.empty()) {
-    o.num("test_accuracy", test.accuracy);
-    o.num("test_auc_mean", test.auc);
-    json::Object auc;
+    o["test_accuracy"] = test.accuracy;
+    o["test_auc_mean"] = test.auc;
+    nlohmann::ordered_json auc = nlohmann::ordered_json::object();
     for (size_t c = 0; c < test.auc_per_class.size(); ++c)
-      auc.num(c < d.class_names.size() ? d.class_names[c] : std::to_string(c), test.auc_per_class[c]);
-    o.add("test_auc_per_class", auc.dump(2));
+      auc[c < d.class_names.size() ? d.class_names[c] : std::to_string(c)] = test.auc_per_class[c];
+    o["test_auc_per_class"] = auc;
     int classes = std::max<int>(d.num_classes(), static_cast<int>(test.outputs.dim(1)));
-    auto cm = confusion_matrix(test.outputs, d.labels, classes);
-    o.add("class_names", json::array(d.class_names, [](const std::string& s) { return json::str(s); }));
-    o.add("confusion_matrix", json::array(cm, [](const std::vector<int64_t>& row) {
-            return json::array(row, [](int64_t v) { return std::to_string(v); });
-          }));
+    o["class_names"] = d.class_names;
+    o["confusion_matrix"] = confusion_matrix(test.outputs, d.labels, classes);
   } else {
-    o.num("test_mse", test.mse);
+    o["test_mse"] = test.mse;
   }
   if (!h.empty()) {
-    o.num("final_train_loss", h.back().train_loss);
-    o.num("final_val_loss", h.back().val_loss);
-    o.num("final_val_accuracy", h.back().val_accuracy);
+    o["final_train_loss"] = h.back().train_loss;
+    o["final_val_loss"] = h.back().val_loss;
+    o["final_val_accuracy"] = h.back().val_accuracy;
     double secs = 0, samples = 0;
     for (const auto& r : h) secs += r.seconds, samples += r.samples_per_second * r.seconds;
-    o.num("train_seconds", secs);
-    o.num("train_samples_per_second", secs > 0 ? samples / secs : NAN);
+    o["train_seconds"] = secs;
+    o["train_samples_per_second"] = secs > 0 ? samples / secs : NAN;
   }
   if (comp.pruning()) {
-    o.text("pruning_method", comp.pruner()->options().method);
-    o.num("sparsity", comp.sparsity());
+    o["pruning_method"] = comp.pruner()->options().method;
+    o["sparsity"] = comp.sparsity();
     int64_t kept = 0, units = 0, kept_units = 0;
-    for (const auto& l : comp.pruner()->layer_stats()) kept += l.kept, units += l.units, kept_units += l.kept_units;
-    o.num("remaining_weights", static_cast<double>(kept));
-    o.num("units", static_cast<double>(units));
-    o.num("remaining_units", static_cast<double>(kept_units));
+    for (const auto& l : comp.pruner()->layer_stats())
+      kept += l.kept, units += l.units, kept_units += l.kept_units;
+    o["remaining_weights"] = kept;
+    o["units"] = units;
+    o["remaining_units"] = kept_units;
   }
   if (comp.active()) {
-    o.num("ebops", comp.ebops());
-    o.num("ebops_uniform_8bit", comp.uniform_ebops(8));
+    o["ebops"] = comp.ebops();
+    o["ebops_uniform_8bit"] = comp.uniform_ebops(8);
     const auto& dc = comp.deploy_check();
     if (dc.done) {
-      o.num("deployed_test_samples", static_cast<double>(dc.samples));
-      o.num("deployed_mismatches", static_cast<double>(dc.mismatches));
-      o.num("deployed_accumulator_bits", dc.accumulator_bits);
+      o["deployed_test_samples"] = dc.samples;
+      o["deployed_mismatches"] = dc.mismatches;
+      o["deployed_accumulator_bits"] = dc.accumulator_bits;
     } else {
-      o.text("deployed_refused", dc.refused);
+      o["deployed_refused"] = dc.refused;
     }
-    o.num("mean_weight_bits", comp.mean_bits(false));
-    o.num("mean_input_bits", comp.mean_bits(true));
+    o["mean_weight_bits"] = comp.mean_bits(false);
+    o["mean_input_bits"] = comp.mean_bits(true);
   }
-  o.num("wall_seconds", wall);
-  return o.dump() + "\n";
+  o["wall_seconds"] = wall;
+  // Names from the data (class names) are checked UTF-8 on load; replace keeps a stray byte from throwing.
+  return o.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 // --resume continues the checkpoint's model: the config's `model:` and `compression:` sections must be the
@@ -257,14 +256,17 @@ int run(const Flags& f) {
   std::unique_ptr<CompressionRun> comp;
   if (f.resume.empty()) {
     model = nn::Model::from_config(model_cfg, sample, topt.seed);
-    comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
+    comp =
+        std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
   } else {
     if (resume.input_shape != sample)
       throw InputError(f.resume + ": the checkpoint's model takes " + shape_str(resume.input_shape) +
                        ", the data gives " + shape_str(sample));
     // Quantizers are attached before the weights load: their bit widths are in the checkpoint too.
-    model = nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed, f.resume + " (model spec)");
-    comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
+    model =
+        nn::Model::from_yaml(resume.model_yaml, resume.input_shape, resume.seed, f.resume + " (model spec)");
+    comp =
+        std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *model, f.epochs);
     train::load_weights(*model, resume);
     comp->loaded();
     if (resume.class_names != s.train.class_names) {
@@ -278,7 +280,8 @@ int run(const Flags& f) {
   check_outputs(*model, s.train, topt.loss);
   // With pruning, training.epochs (or --epochs) is one round: the schedule sets the run's length.
   topt.epochs = comp->total_epochs(topt.epochs);
-  if (comp->pruning() && !s.train.labels.empty()) comp->pruner()->set_classes(static_cast<int>(s.train.num_classes()));
+  if (comp->pruning() && !s.train.labels.empty())
+    comp->pruner()->set_classes(static_cast<int>(s.train.num_classes()));
   if (exp) {
     // The whole export but writing, on the untrained model: an unsupported layer or a reuse factor that
     // does not fit fails now, naming the config, not after hours of training.
@@ -352,7 +355,8 @@ int run(const Flags& f) {
       tr.fit(s.train, s.val, on_batch, on_epoch);
     } catch (const InputError& e) {  // a diverged pruned run says how far the pruning had gone
       const std::string what = e.what();
-      if (comp->pruning() && what.rfind("training diverged", 0) == 0) throw InputError(what + comp->context());
+      if (comp->pruning() && what.rfind("training diverged", 0) == 0)
+        throw InputError(what + comp->context());
       throw;
     }
     if (tr.stopped_early())
@@ -362,7 +366,8 @@ int run(const Flags& f) {
     const data::Dataset& test = s.test.size() ? s.test : s.val;
     comp->write_sparsity_front(tr.history(), rd);
     comp->finish(*model, s.train.x, test.x, rd);  // calibration first: the test sees the deployed bit widths
-    if (comp->pruning() && !f.quiet) std::cerr << "pruning (" << comp->pruner()->options().method << "):\n" << comp->pruning_report();
+    if (comp->pruning() && !f.quiet)
+      std::cerr << "pruning (" << comp->pruner()->options().method << "):\n" << comp->pruning_report();
     if (comp->active() && !f.quiet) {
       std::cerr << "quantization after calibration:\n" << comp->report();
       const auto& dc = comp->deploy_check();
@@ -419,7 +424,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--out", f.out,
                  "output directory (default: output_dir from the config, else runs/<config name>)");
-  app.add_option("--epochs", f.epochs, "override training.epochs (with pruning: the epochs of one round)")->check(CLI::Range(1, 1000000));
+  app.add_option("--epochs", f.epochs, "override training.epochs (with pruning: the epochs of one round)")
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--threads", f.threads, "OpenMP threads (0 = all cores; default training.threads, else 1)")
       ->check(CLI::Range(0, 4096));
   app.add_option("--seed", f.seed, "override training.seed (initialisation, split, shuffling, dropout)")
