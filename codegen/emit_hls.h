@@ -4,14 +4,18 @@
 //   DIR/firmware/NAME.cpp, NAME.h      the top function NAME(input_t x[N_INPUT], result_t y[N_OUTPUT])
 //   DIR/firmware/defines.h             sizes; ap_fixed/ap_ufixed types for every tensor and quantizer
 //   DIR/firmware/parameters.h          one config struct per layer (n_in, n_out, reuse_factor, n_zeros, ...)
-//   DIR/firmware/weights/wN.h, bN.h    constant weights and biases (comments: shape, min, max, zeros)
+//   DIR/firmware/weights/wN.h, bN.h    constant nonzero weights with their output unit and input offset
+//                                      (hls4ml's compressed layout), and biases
 //   DIR/firmware/quantize_input.h      float features -> input_t (standardisation, the input quantizer)
 //   DIR/NAME_test.cpp, tb_data/*.dat   C-simulation test bench (tb_input_features.dat, tb_output_predictions.dat)
 //   DIR/build_prj.tcl                  Vitis HLS project script
 //
-// Every multiply-accumulate is unrolled over its nonzero weights only (a pruned weight is no operation);
-// each quantizer element converts through its own ap_fixed type (per-element widths realised exactly);
-// accumulators are as wide as the exact bound over all inputs, so nothing overflows.
+// Kernels are loops with HLS pragmas, as hls4ml writes them: a multiply-accumulate layer loops over its
+// nonzero weights only (a pruned weight is neither a multiplier nor a line), fully unrolled, the function
+// pipelined at II = reuse factor with the multipliers limited to match; a quantizer with a type per channel
+// or element loops, per distinct ap_fixed type, over a constant list of the lanes that have it (per-element
+// widths realised exactly, in as many loops as types). Accumulators are as wide as the exact bound over all
+// inputs, so nothing overflows. The generated source grows with the layers and types, not the weights.
 #pragma once
 #include <map>
 #include <string>
