@@ -1,6 +1,8 @@
 """Shared build settings: one place for compiler options and the test-per-file pattern."""
 
-KILN_COPTS = ["-fopenmp"]
+# -Werror=switch: a switch over an enum (step kinds, layer kinds, modes) that misses a value is an error, not
+# a warning, so a new kind cannot silently fall through the interpreters and emitters.
+KILN_COPTS = ["-fopenmp", "-Werror=switch"]
 KILN_LINKOPTS = ["-fopenmp"]
 
 def kiln_library(name, deps, visibility = ["//visibility:public"]):

@@ -45,6 +45,36 @@ struct Row {
   double ebops = 0;
 };
 
+// The report's name of an op kind: a switch without default, so a new kind without a name fails to compile
+// (-Werror=switch in KILN_COPTS) instead of reading past a table.
+const char* op_kind_name(Op::Kind k) {
+  switch (k) {
+    case Op::kQuantize:
+      return "quantize";
+    case Op::kDense:
+      return "dense";
+    case Op::kConv:
+      return "conv";
+    case Op::kDepthwise:
+      return "depthwise_conv";
+    case Op::kRelu:
+      return "relu";
+    case Op::kMaxPool:
+      return "max_pool";
+    case Op::kLut:
+      return "table";
+    case Op::kHardTanh:
+      return "hard_tanh";
+    case Op::kSoftmax:
+      return "softmax";
+    case Op::kAvgPool:
+      return "avg_pool";
+    case Op::kAdd:
+      return "add";
+  }
+  return "?";  // not reached: every kind is named above
+}
+
 std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel& qm) {
   std::map<std::string, double> ebops;
   {
@@ -52,12 +82,10 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
     for (const auto& l : qm.layers())  // a residual block's EBOPs are its add's
       ebops[l.layer->name() + (l.input2 ? ".add" : "")] = qm.ebops(l).value()[0];
   }
-  const char* kinds[] = {"quantize", "dense",     "conv",    "depthwise_conv", "relu", "max_pool",
-                         "table",    "hard_tanh", "softmax", "avg_pool",       "add"};
   std::vector<Row> rows;
   for (const Op& op : p.ops) {
     Row r;
-    r.name = op.name, r.kind = kinds[op.kind];
+    r.name = op.name, r.kind = op_kind_name(op.kind);
     const Buffer& y = p.buffers[static_cast<size_t>(op.out)];
     r.out_elements = y.size, r.out_bits = signed_bits(y.min(), y.max());
     if (op.kind == Op::kDense || op.kind == Op::kConv || op.kind == Op::kDepthwise) {

@@ -16,7 +16,8 @@ Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g) {
   w.KH = two ? g.window[0] : 1, w.KW = g.window[two ? 1 : 0];
   w.SH = two ? g.strides[0] : 1, w.SW = g.strides[two ? 1 : 0];
   w.OH = two ? out[0] : 1, w.OW = out[two ? 1 : 0];
-  w.PH = two ? conv_pad_before(w.H, w.KH, w.SH, g.padding) : 0, w.PW = conv_pad_before(w.W, w.KW, w.SW, g.padding);
+  w.PH = two ? conv_pad_before(w.H, w.KH, w.SH, g.padding) : 0,
+  w.PW = conv_pad_before(w.W, w.KW, w.SW, g.padding);
   return w;
 }
 
@@ -38,18 +39,32 @@ int64_t requantize(int64_t c, int fc, const FixedType& t) {
     q = (t.round == Round::kTrn && c < 0) ? -1 : 0;
   } else {
     const int64_t step = int64_t{1} << s, half = step >> 1;
-    q = c >> s;  // floor (arithmetic shift)
+    q = c >> s;                      // floor (arithmetic shift)
     const int64_t r = c - q * step;  // 0 <= r < step
     bool up = false;
     switch (t.round) {
-      case Round::kTrn: up = false; break;
-      case Round::kTrnZero: up = c < 0 && r != 0; break;
+      case Round::kTrn:
+        up = false;
+        break;
+      case Round::kTrnZero:
+        up = c < 0 && r != 0;
+        break;
       case Round::kRnd:
-      case Round::kStochastic: up = r >= half; break;
-      case Round::kRndZero: up = r > half || (r == half && q < 0); break;
-      case Round::kRndMinInf: up = r > half; break;
-      case Round::kRndInf: up = r > half || (r == half && q >= 0); break;
-      case Round::kRndConv: up = r > half || (r == half && (q & 1) != 0); break;
+      case Round::kStochastic:
+        up = r >= half;
+        break;
+      case Round::kRndZero:
+        up = r > half || (r == half && q < 0);
+        break;
+      case Round::kRndMinInf:
+        up = r > half;
+        break;
+      case Round::kRndInf:
+        up = r > half || (r == half && q >= 0);
+        break;
+      case Round::kRndConv:
+        up = r > half || (r == half && (q & 1) != 0);
+        break;
     }
     q += up ? 1 : 0;
   }
@@ -66,9 +81,12 @@ int64_t requantize(int64_t c, int fc, const FixedType& t) {
       if (t.k && m >= (mod >> 1)) m -= mod;
       return m;
     }
-    case Overflow::kSat: return q < lo ? lo : hi;
-    case Overflow::kSatSym: return q < lo ? (t.k ? -hi : 0) : hi;
-    case Overflow::kSatZero: return 0;
+    case Overflow::kSat:
+      return q < lo ? lo : hi;
+    case Overflow::kSatSym:
+      return q < lo ? (t.k ? -hi : 0) : hi;
+    case Overflow::kSatZero:
+      return 0;
   }
   return q;
 }
@@ -81,15 +99,16 @@ std::vector<FixedType> element_types(const FixedQuantizer& q) {
   std::vector<FixedType> out(static_cast<size_t>(n));
   for (int64_t e = 0; e < n; ++e) {
     int64_t b = nb == 1 ? 0 : (nb == n ? e : e % c);
-    out[static_cast<size_t>(e)] = {q.k(), static_cast<int>(std::lround(q.i()[b])), static_cast<int>(std::lround(q.f()[b])),
-                                   q.spec().round, q.spec().overflow};
+    out[static_cast<size_t>(e)] = {q.k(), static_cast<int>(std::lround(q.i()[b])),
+                                   static_cast<int>(std::lround(q.f()[b])), q.spec().round,
+                                   q.spec().overflow};
   }
   return out;
 }
 
 // Codes and fractional bits of a parameter quantized by q (as the inference-mode forward does).
-void quantize_param(const FixedQuantizer& q, const Tensor& v, std::vector<int64_t>* code, std::vector<int>* frac,
-                    std::vector<FixedType>* types) {
+void quantize_param(const FixedQuantizer& q, const Tensor& v, std::vector<int64_t>* code,
+                    std::vector<int>* frac, std::vector<FixedType>* types) {
   *types = element_types(q);
   for (int64_t e = 0; e < v.size(); ++e) {
     const FixedType& t = (*types)[static_cast<size_t>(e)];
@@ -121,7 +140,8 @@ void add_activation(std::vector<DeployedModel::Step>& steps, const nn::Layer& l,
   if (act == "relu") {
     s.kind = Step::kRelu;
   } else if (!t) {
-    refuse("activation '" + act + "' has no fixed-point form (relu and linear deploy; sigmoid, tanh and softmax deploy " +
+    refuse("activation '" + act +
+           "' has no fixed-point form (relu and linear deploy; sigmoid, tanh and softmax deploy " +
            "through hls4ml's tables, with use_lut_activations: true)");
   } else if (t->function() == "hard_tanh") {
     s.kind = Step::kHardTanh;
@@ -165,7 +185,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       if (first) refuse("a residual block before the first quantized layer has no fixed-point input");
       std::vector<nn::Layer*> inside;
       l->collect(inside);  // the block itself, then its body
-      Step save = make_step(Step::kSave, l->name() + ".input"), add = make_step(Step::kAdd, l->name() + ".add");
+      Step save = make_step(Step::kSave, l->name() + ".input"),
+           add = make_step(Step::kAdd, l->name() + ".add");
       save.in_shape = save.out_shape = add.in_shape = add.out_shape = l->input_shape();
       std::vector<Step> end;
       if (auto it = quant.find(l); it != quant.end()) {  // the add's input quantizers
@@ -185,7 +206,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       if (!quant.count(l)) refuse("a BatchNorm deploys folded into the Dense/Conv before it, or quantized");
     }
     if (type == "linear" || type == "activation" || nn::is_activation_type(type)) {
-      if (first && l->activation_name() != "linear") refuse("an activation before the first quantized layer has no fixed-point input");
+      if (first && l->activation_name() != "linear")
+        refuse("an activation before the first quantized layer has no fixed-point input");
       add_activation(d.steps_, *l, l->activation_name(), l->name(), l->output_shape(), refuse);
       continue;
     }
@@ -207,11 +229,13 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
         s.out_frac = finest_frac(*it->second->input);
         int64_t top = 0, most = 0;
         for (const FixedType& t : element_types(*it->second->input))
-          if (t.k + t.i + t.f > 0) top = std::max(top, int64_t{1} << std::min(40, std::max(0, t.i + s.out_frac)));
+          if (t.k + t.i + t.f > 0)
+            top = std::max(top, int64_t{1} << std::min(40, std::max(0, t.i + s.out_frac)));
         for (int64_t c : window_counts(s.in_shape, s.out_shape, *g)) most = std::max(most, c);
         if (top * most >= (int64_t{1} << 21))
           refuse("a window sum reaches 2^" + std::to_string(ceil_log2(static_cast<double>(top * most))) +
-                 " on the grid 2^-" + std::to_string(s.out_frac) + "; average pooling deploys up to 2^21 (fewer input bits)");
+                 " on the grid 2^-" + std::to_string(s.out_frac) +
+                 "; average pooling deploys up to 2^21 (fewer input bits)");
       }
       d.steps_.push_back(s);
       continue;
@@ -244,14 +268,17 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       if (s.in_shape.size() == 1) s.in_shape = s.out_shape = Shape{1, s.in_shape[0]};
     }
     nn::Parameter* w = l->param("weight");
-    const Tensor wv = norm ? scale.value() : lq.fold_weight ? lq.fold_weight->fold_value(w->var.value()) : w->var.value();
+    const Tensor wv = norm             ? scale.value()
+                      : lq.fold_weight ? lq.fold_weight->fold_value(w->var.value())
+                                       : w->var.value();
     quantize_param(*lq.weight, wv, &s.w_code, &s.w_frac, &s.w_types);
     int fw = -1000, iw = -1000;
     for (const auto& t : s.w_types) fw = std::max(fw, t.f), iw = std::max(iw, t.i);
     int fb = -1000, ib = -1000;
     if (lq.bias) {
       const Tensor bv = norm ? shift.value() : l->param("bias")->var.value();
-      quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac, &s.b_types);
+      quantize_param(*lq.bias, lq.fold_bias ? lq.fold_bias->fold_value(bv) : bv, &s.b_code, &s.b_frac,
+                     &s.b_types);
       for (const auto& t : s.b_types) fb = std::max(fb, t.f), ib = std::max(ib, t.i);
     }
     s.out_frac = std::max(fx + fw, fb);
@@ -260,7 +287,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
     if (!s.dense && s.geom.depthwise) terms = shape_numel(lq.weight->shape()) / s.out_shape.back();
     int acc_int = std::max(ceil_log2(static_cast<double>(terms)) + ix + iw + 2, ib + 1);
     int acc_bits = acc_int + s.out_frac + 1;
-    if (acc_bits > 62) refuse("accumulator needs " + std::to_string(acc_bits) + " bits, more than int64 holds");
+    if (acc_bits > 62)
+      refuse("accumulator needs " + std::to_string(acc_bits) + " bits, more than int64 holds");
     d.max_acc_bits_ = std::max(d.max_acc_bits_, acc_bits);
     d.steps_.push_back(s);
     const std::string act = l->activation_name();
@@ -366,7 +394,8 @@ void run_max_pool(const DeployedModel::Step& s, const Codes& in, Codes* out) {
 std::vector<double> DeployedModel::forward(const Tensor& x) const {
   int64_t n = x.dim(0);
   if (x.size() != n * in_size_)
-    throw ShapeError("deployed model: input " + shape_str(x.shape()) + " has " + std::to_string(x.size() / std::max<int64_t>(n, 1)) +
+    throw ShapeError("deployed model: input " + shape_str(x.shape()) + " has " +
+                     std::to_string(x.size() / std::max<int64_t>(n, 1)) +
                      " values per sample, the model takes " + std::to_string(in_size_));
   std::vector<double> out(static_cast<size_t>(n * out_size_));
   for (int64_t r = 0; r < n; ++r) {
@@ -379,8 +408,11 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           next.frac.resize(s.types.size());
           for (size_t e = 0; e < s.types.size(); ++e) {
             const FixedType& t = s.types[e];
-            next.code[e] = s.from_float ? to_code(quantize(static_cast<double>(x[r * in_size_ + static_cast<int64_t>(e)]), t), t.f)
-                                        : requantize(cur.code[e], cur.frac[e], t);
+            next.code[e] =
+                s.from_float
+                    ? to_code(quantize(static_cast<double>(x[r * in_size_ + static_cast<int64_t>(e)]), t),
+                              t.f)
+                    : requantize(cur.code[e], cur.frac[e], t);
             next.frac[e] = t.f;
           }
           std::swap(cur, next);
@@ -400,7 +432,8 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           break;
         case Step::kHardTanh:
           for (size_t e = 0; e < cur.code.size(); ++e) {
-            if (cur.frac[e] < 0) cur.code[e] *= int64_t{1} << -cur.frac[e], cur.frac[e] = 0;  // 1 must be on the grid
+            if (cur.frac[e] < 0)
+              cur.code[e] *= int64_t{1} << -cur.frac[e], cur.frac[e] = 0;  // 1 must be on the grid
             const int64_t one = int64_t{1} << cur.frac[e];
             cur.code[e] = std::clamp(cur.code[e], -one, one);
           }
@@ -434,26 +467,59 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
           const Codes& a = kept.back();
           for (size_t e = 0; e < cur.code.size(); ++e) {
             const int f = std::max(cur.frac[e], a.frac[e]);
-            cur.code[e] = cur.code[e] * (int64_t{1} << (f - cur.frac[e])) + a.code[e] * (int64_t{1} << (f - a.frac[e]));
+            cur.code[e] =
+                cur.code[e] * (int64_t{1} << (f - cur.frac[e])) + a.code[e] * (int64_t{1} << (f - a.frac[e]));
             cur.frac[e] = f;
           }
           kept.pop_back();
           break;
         }
-        case Step::kNone: break;
+        case Step::kNone:
+          break;
       }
     }
     for (int64_t j = 0; j < out_size_; ++j)
-      out[static_cast<size_t>(r * out_size_ + j)] = std::ldexp(static_cast<double>(cur.code[static_cast<size_t>(j)]), -cur.frac[static_cast<size_t>(j)]);
+      out[static_cast<size_t>(r * out_size_ + j)] = std::ldexp(
+          static_cast<double>(cur.code[static_cast<size_t>(j)]), -cur.frac[static_cast<size_t>(j)]);
   }
   return out;
+}
+
+// The name of a step kind: a switch without default, so a new kind without a name fails to compile
+// (-Werror=switch in KILN_COPTS) instead of reading past a table.
+const char* step_kind_name(DeployedModel::Step::Kind k) {
+  using S = DeployedModel::Step;
+  switch (k) {
+    case S::kQuantize:
+      return "quantize";
+    case S::kMac:
+      return "multiply-accumulate";
+    case S::kRelu:
+      return "relu";
+    case S::kMaxPool:
+      return "max-pool";
+    case S::kLut:
+      return "table";
+    case S::kHardTanh:
+      return "hard tanh";
+    case S::kSoftmax:
+      return "softmax";
+    case S::kAvgPool:
+      return "average-pool";
+    case S::kSave:
+      return "keep";
+    case S::kAdd:
+      return "residual add";
+    case S::kNone:
+      return "none";
+  }
+  return "?";  // not reached: every kind is named above
 }
 
 std::string DeployedModel::describe() const {
   std::ostringstream os;
   for (const Step& s : steps_) {
-    const char* kinds[] = {"quantize", "multiply-accumulate", "relu", "max-pool", "table", "hard tanh", "softmax", "average-pool", "keep", "residual add", "none"};
-    os << s.name << ": " << kinds[s.kind];
+    os << s.name << ": " << step_kind_name(s.kind);
     if (s.kind == Step::kMac) os << ", accumulator on 2^-" << s.out_frac;
     os << '\n';
   }
