@@ -139,6 +139,61 @@ Sub reduce_phase(Sub a) {
   return a;
 }
 
+// u >= 0 for every input: its root is an operator with a nonnegative range, or a constant >= 0.
+bool nonnegative(const Sub& u) {
+  switch (u.back().op) {
+    case Op::kExp:
+    case Op::kSquare:
+    case Op::kSqrt:
+    case Op::kAbs:
+    case Op::kGauss:
+      return true;
+    case Op::kConst:
+      return u.back().value >= 0;
+    default:
+      return false;
+  }
+}
+
+// Inverse pairs and sign-blind operators, exact for every real input under kiln's protected operators
+// (sqrt and log act on |x|): the searches find log(exp(x)) * c as often as x * c, and the front should
+// not carry the longer form. `op` is the outer operator, `a` its simplified operand; returns true and
+// sets `out` when a rule applies.
+//   log(exp(u)), inv(inv(u)), neg(neg(u))           -> u
+//   exp(log(u)), square(sqrt(u)), sqrt(square(u))  -> u          when u >= 0 everywhere (they give |u|)
+//   abs(u)                                          -> u          when u >= 0 everywhere
+//   abs, sqrt, log, square, cos, gauss of neg(u)    -> of u       (even in u, or acting on |u|)
+//   abs, sqrt, log, square, cos, gauss of abs(u)    -> of u
+bool inverse_pair(Op op, const Sub& a, Sub& out) {
+  const Op in = a.back().op;
+  const Sub inner = a.size() > 1 && arity(in) == 1 ? Sub(a.begin(), a.end() - 1) : Sub{};
+  auto sign_blind = [](Op o) {
+    return o == Op::kAbs || o == Op::kSqrt || o == Op::kLog || o == Op::kSquare || o == Op::kCos ||
+           o == Op::kGauss;
+  };
+  if ((op == Op::kLog && in == Op::kExp) || (op == Op::kInv && in == Op::kInv) ||
+      (op == Op::kNeg && in == Op::kNeg)) {
+    out = inner;
+    return true;
+  }
+  const bool undo = (op == Op::kExp && in == Op::kLog) || (op == Op::kSquare && in == Op::kSqrt) ||
+                    (op == Op::kSqrt && in == Op::kSquare);
+  if (undo && nonnegative(inner)) {
+    out = inner;
+    return true;
+  }
+  if (op == Op::kAbs && nonnegative(a)) {
+    out = a;
+    return true;
+  }
+  if (sign_blind(op) && (in == Op::kNeg || in == Op::kAbs)) {
+    Sub x = inner;
+    if (!inverse_pair(op, x, out)) out = join(op, x);
+    return true;
+  }
+  return false;
+}
+
 Sub simplify_at(const Tree& t, int i) {
   const Node& n = t[i];
   if (n.arity == 0) return Sub{Node{n.value, 1, n.feature, n.op, 0}};
@@ -150,7 +205,8 @@ Sub simplify_at(const Tree& t, int i) {
     double v = apply_op(n.op, a[0].value);
     if (finite_float(v)) return constant(v);
   }
-  if (n.op == Op::kNeg && a.back().op == Op::kNeg) return Sub(a.begin(), a.end() - 1);
+  Sub reduced;
+  if (inverse_pair(n.op, a, reduced)) return reduced;
   if (n.op == Op::kSin || n.op == Op::kCos) a = reduce_phase(std::move(a));
   return join(n.op, a);
 }

@@ -1,7 +1,11 @@
 // Simplification of an expression, bottom-up, never adding operators the tree did not use:
 //   constant folding     op(c1, c2) -> c, f(c) -> c   (when the result is finite)
 //   identities           x + 0, 0 + x, x - 0, x * 1, 1 * x, x / 1 -> x;  x * 0, 0 * x, 0 / x -> 0;
-//                        x - x -> 0;  x / x -> 1;  neg(neg(x)) -> x
+//                        x - x -> 0;  x / x -> 1
+//   inverse pairs        log(exp(u)), inv(inv(u)), neg(neg(u)) -> u; exp(log(u)), square(sqrt(u)),
+//                        sqrt(square(u)), abs(u) -> u when u >= 0 everywhere (exp, square, sqrt, abs, gauss
+//                        or a constant >= 0 at its root); abs, sqrt, log, square, cos, gauss drop a neg or abs
+//                        beneath them (sqrt and log are protected: they act on |x|)
 //   constant merging     (x + c1) + c2 -> x + (c1 + c2);  (x * c1) * c2 -> x * (c1 c2);
 //                        (c1 - x) + c2 -> (c1 + c2) - x;  c1 - (x + c2) -> (c1 - c2) - x
 //   constant lifting     constants move up through sums and products to where they merge:
