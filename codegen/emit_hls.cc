@@ -355,29 +355,51 @@ struct Hls {
     files["firmware/weights/b" + is + ".h"] = bh.str();
     weights_inc << "#include \"weights/w" << is << ".h\"\n#include \"weights/b" << is << ".h\"\n";
 
+    const bool resource = o.strategy == "resource";
+    const int64_t block = (nnz + rf - 1) / rf;  // resource: products issued per iteration of the reuse loop
     layers << "// " << op.name << ": " << total << " multiplications, " << zeros
-           << " with a pruned (zero) weight left out; accumulator exact (no overflow possible)\n"
-           << signature(op, fn) << " {\n#pragma HLS PIPELINE II=" << rf
-           << "\n#pragma HLS ALLOCATION operation instances=mul limit=config" << is << "::multiplier_limit\n";
-    const std::string n_out = std::to_string(op.n_out), acc = "accum" + is + "_t";
-    // The accumulators of one output position: start at the biases, take every nonzero product, store.
+           << " with a pruned (zero) weight left out; accumulator exact (no overflow possible); "
+           << (resource ? "resource strategy: " + std::to_string(block) + " multipliers, each used " +
+                              std::to_string(rf) + " times"
+                        : std::string("latency strategy"))
+           << "\n"
+           << signature(op, fn) << " {\n";
+    if (!resource)
+      layers << "#pragma HLS PIPELINE II=" << rf
+             << "\n#pragma HLS ALLOCATION operation instances=mul limit=config" << is
+             << "::multiplier_limit\n";
+    const std::string n_out = std::to_string(op.n_out), acc = "accum" + is + "_t", W = "w" + is;
+    // The accumulators of one output position: start at the biases, take every nonzero product (`guard`:
+    // statements that skip a product, e.g. a tap in the padding), store. The products are one unrolled loop
+    // (latency) or reuse-factor pipelined iterations of `block` unrolled ones (resource; hls4ml's ReuseLoop
+    // and MultLoop, product p = ir + RF * im).
     auto body = [&](const std::string& ind, const std::string& x_at, const std::string& y_at,
-                    const std::string& skip) {
+                    const std::vector<std::string>& guard) {
       layers << ind << acc << " acc[" << n_out << "];\n#pragma HLS ARRAY_PARTITION variable=acc complete\n"
              << ind << "for (int n = 0; n < " << n_out << "; n++) {\n#pragma HLS UNROLL\n"
              << ind << "  acc[n] = b" << is << "[n];\n"
-             << ind << "}\n"
-             << ind << "for (int p = 0; p < W" << is << "_NONZERO; p++) {\n#pragma HLS UNROLL\n"
-             << skip << ind << "  acc[w" << is << "_unit[p]] += x[" << x_at << "w" << is << "_in[p]] * w"
-             << is << "[p];\n"
-             << ind << "}\n"
+             << ind << "}\n";
+      std::string in = ind + "  ";
+      if (resource) {
+        layers << ind << "for (int ir = 0; ir < " << rf << "; ir++) {\n#pragma HLS PIPELINE II=1 rewind\n"
+               << in << "for (int im = 0; im < " << block << "; im++) {\n#pragma HLS UNROLL\n";
+        in += "  ";
+        layers << in << "const int p = ir + " << rf << " * im;\n"
+               << in << "if (p >= W" << is << "_NONZERO) continue;\n";
+      } else {
+        layers << ind << "for (int p = 0; p < W" << is << "_NONZERO; p++) {\n#pragma HLS UNROLL\n";
+      }
+      for (const std::string& g : guard) layers << in << g << "\n";
+      layers << in << "acc[" << W << "_unit[p]] += x[" << x_at << W << "_in[p]] * " << W << "[p];\n";
+      if (resource) layers << ind << "  }\n";
+      layers << ind << "}\n"
              << ind << "for (int n = 0; n < " << n_out << "; n++) {\n#pragma HLS UNROLL\n"
              << ind << "  y[" << y_at << "n] = acc[n];\n"
              << ind << "}\n";
     };
     if (dense) {
       layers << "  for (int r = 0; r < " << op.rows << "; r++) {\n#pragma HLS UNROLL\n";
-      body("    ", "r * " + std::to_string(op.n_in) + " + ", "r * " + n_out + " + ", "");
+      body("    ", "r * " + std::to_string(op.n_in) + " + ", "r * " + n_out + " + ", {});
       layers << "  }\n}\n\n";
       return rf;
     }
@@ -386,12 +408,12 @@ struct Hls {
            << "; ow++) {\n#pragma HLS UNROLL\n      const int ih0 = oh * " << w.SH << " - " << w.PH
            << ", iw0 = ow * " << w.SW << " - " << w.PW << ";\n      const int base = (ih0 * " << w.W
            << " + iw0) * " << w.C << ";\n";
-    const std::string skip = padded ? "        const int ih = ih0 + w" + is + "_kh[p], iw = iw0 + w" + is +
-                                          "_kw[p];\n        if (ih < 0 || ih >= " + std::to_string(w.H) +
-                                          " || iw < 0 || iw >= " + std::to_string(w.W) +
-                                          ") continue;  // padding\n"
-                                    : "";
-    body("      ", "base + ", "(oh * " + std::to_string(w.OW) + " + ow) * " + n_out + " + ", skip);
+    std::vector<std::string> guard;
+    if (padded)
+      guard = {"const int ih = ih0 + " + W + "_kh[p], iw = iw0 + " + W + "_kw[p];",
+               "if (ih < 0 || ih >= " + std::to_string(w.H) + " || iw < 0 || iw >= " + std::to_string(w.W) +
+                   ") continue;  // padding"};
+    body("      ", "base + ", "(oh * " + std::to_string(w.OW) + " + ow) * " + n_out + " + ", guard);
     layers << "    }\n  }\n}\n\n";
     return rf;
   }
@@ -426,6 +448,8 @@ std::string tb_lines(const std::vector<double>& values, int64_t per_line, int pr
 
 std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& o) {
   KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
+  if (o.strategy != "latency" && o.strategy != "resource")
+    throw InputError("HLS strategy '" + o.strategy + "' is not one of: latency, resource");
   const std::string N = identifier(p.name);
   Hls h{p, o, {}, {}, {}, {}, {}, {}, {}, 0};
   const Buffer &in = p.input(), &out = p.out();
@@ -543,8 +567,8 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
                               "bit-exact with kiln's deployed fixed-point model. io_parallel.\nvoid " +
                               N + "(input_t x[N_INPUT], result_t y[N_OUTPUT]);\n\n#endif\n";
   std::ostringstream cpp;
-  cpp << "// " << N << ".cpp: generated by kiln (io_parallel, latency strategy).\n#include \"" << N
-      << ".h\"\n#include \"parameters.h\"\n\n"
+  cpp << "// " << N << ".cpp: generated by kiln (io_parallel, " << o.strategy << " strategy).\n#include \""
+      << N << ".h\"\n#include \"parameters.h\"\n\n"
       << h.layers.str() << "void " << N
       << "(input_t x[N_INPUT], result_t y[N_OUTPUT]) {\n#pragma HLS ARRAY_RESHAPE variable=x complete dim=0\n"
       << "#pragma HLS ARRAY_PARTITION variable=y complete dim=0\n#pragma HLS INTERFACE ap_vld port=x,y\n"

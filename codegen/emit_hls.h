@@ -28,6 +28,10 @@ namespace kiln::codegen {
 struct HlsOptions {
   int reuse_factor = 1;                   // default for every multiply-accumulate layer
   std::map<std::string, int> layer_reuse;  // per layer name (the Op's name)
+  // latency: the products fully unrolled, the layer pipelined at II = reuse factor with the multipliers
+  // limited to match; resource: a loop of reuse-factor iterations pipelined at II = 1, each issuing
+  // ceil(nonzero / reuse factor) products (hls4ml's ReuseLoop / MultLoop).
+  std::string strategy = "latency";
   std::string part = "xcvu13p-flga2577-2-e";
   double clock_period_ns = 5;
 };

@@ -212,7 +212,7 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
       emit_c(r.program);
     else {
       HlsOptions h;
-      h.reuse_factor = o.reuse_factor, h.layer_reuse = o.layer_reuse;
+      h.reuse_factor = o.reuse_factor, h.layer_reuse = o.layer_reuse, h.strategy = o.strategy;
       emit_hls(r.program, h);
     }
     return r;
@@ -224,7 +224,7 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
     r.flash_bytes = f.const_bytes + f.code_bytes, r.ram_bytes = f.ram_bytes;
   } else {
     HlsOptions h;
-    h.reuse_factor = o.reuse_factor, h.layer_reuse = o.layer_reuse;
+    h.reuse_factor = o.reuse_factor, h.layer_reuse = o.layer_reuse, h.strategy = o.strategy;
     for (const auto& [path, text] : emit_hls(r.program, h)) write(dir / path, text);
     std::string in, out, why;
     if (o.tb_samples > 0 && tb_data(ck, d, o.tb_samples, &in, &out, &why)) {
@@ -243,7 +243,8 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
 }
 
 ExportOptions parse_export(const Config& c, const std::string& run_dir) {
-  c.check_unused({"target", "name", "reuse_factor", "reuse_factor_per_layer", "tb_samples", "dir"});
+  c.check_unused(
+      {"target", "name", "reuse_factor", "reuse_factor_per_layer", "strategy", "tb_samples", "dir"});
   ExportOptions o;
   o.target = c.get<std::string>("target", "c");
   if (o.target != "c" && o.target != "hls")
@@ -257,6 +258,9 @@ ExportOptions parse_export(const Config& c, const std::string& run_dir) {
     const std::string layer = it->first.as<std::string>();
     o.layer_reuse[layer] = per.get<int>(layer, 1);
   }
+  o.strategy = c.get<std::string>("strategy", "latency");
+  if (o.strategy != "latency" && o.strategy != "resource")
+    c.fail("strategy", "strategy '" + o.strategy + "' is not one of: latency, resource");
   o.tb_samples = c.get<int64_t>("tb_samples", 100);
   const std::string sub = c.get<std::string>("dir", "firmware_" + o.target);
   const std::filesystem::path sp(sub);

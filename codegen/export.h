@@ -22,6 +22,7 @@ struct ExportOptions {
   std::string name = "kiln_model";
   int reuse_factor = 1;                    // HLS: every multiply-accumulate layer
   std::map<std::string, int> layer_reuse;  // HLS: per layer name
+  std::string strategy = "latency";        // HLS: latency | resource (hls4ml's strategies)
   int64_t tb_samples = 100;  // HLS test-bench samples from the run's test split (when its data can be loaded)
   bool dry_run = false;      // everything but writing files: checks a model can be exported before training it
   void validate() const;     // InputError naming the bad option
@@ -37,7 +38,7 @@ struct ExportResult {
 ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions& o);
 
 // Parses an `export:` section of a run config (target, name, reuse_factor, reuse_factor_per_layer,
-// tb_samples, dir); `dir` is a directory inside the run (default firmware_<target>), so that the firmware is
+// strategy, tb_samples, dir); `dir` is a directory inside the run (default firmware_<target>), so that the firmware is
 // written and committed with the run: out_dir = RUN_DIR/dir.
 ExportOptions parse_export(const Config& c, const std::string& run_dir);
 

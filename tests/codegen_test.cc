@@ -3,6 +3,7 @@
 // -std=c99 -Wall -Wextra -Werror -pedantic, and the generated HLS project's C-simulation test bench compiled
 // by the host compiler against kiln's ap_fixed model (codegen/hls_host).
 #include <map>
+
 #include "codegen/emit_hls.h"
 #include "tests/codegen_harness.h"
 
@@ -16,17 +17,17 @@ std::vector<int64_t> host_c(const Trained& t, const codegen::CFiles& f, const Te
   write_file(dir.path(t.name + ".h"), f.header);
   write_file(dir.path(t.name + ".c"), f.source);
   write_file(dir.path("main.c"), samples_main(t.name, t.test_raw, n));
-  sh("cc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -o " + dir.path("host") + " " + dir.path(t.name + ".c") + " " +
-         dir.path("main.c"),
+  sh("cc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -o " + dir.path("host") + " " +
+         dir.path(t.name + ".c") + " " + dir.path("main.c"),
      dir);
   return parse_codes(sh(dir.path("host"), dir));
 }
 
 // Writes the HLS project with its test-bench data, compiles it with g++ and runs the test bench, which
 // compares every output with the deployed model's and prints "N samples, M mismatches".
-std::string host_hls(const Trained& t, const std::vector<int64_t>& want) {
+std::string host_hls(const Trained& t, const std::vector<int64_t>& want, const codegen::HlsOptions& o = {}) {
   TempDir dir;
-  for (const auto& [path, text] : codegen::emit_hls(t.program, {})) {
+  for (const auto& [path, text] : codegen::emit_hls(t.program, o)) {
     std::filesystem::create_directories(std::filesystem::path(dir.path(path)).parent_path());
     write_file(dir.path(path), text);
   }
@@ -35,12 +36,14 @@ std::string host_hls(const Trained& t, const std::vector<int64_t>& want) {
   std::vector<double> raw(t.test_raw.data(), t.test_raw.data() + t.test_raw.size()), expect;
   for (int64_t c : want) expect.push_back(std::ldexp(static_cast<double>(c), -t.program.out().frac));
   write_file(dir.path("tb_data/tb_input_features.dat"), codegen::tb_lines(raw, d, 9));
-  write_file(dir.path("tb_data/tb_output_predictions.dat"), codegen::tb_lines(expect, t.program.out().size, 17));
+  write_file(dir.path("tb_data/tb_output_predictions.dat"),
+             codegen::tb_lines(expect, t.program.out().size, 17));
   const std::string hls_host = std::filesystem::absolute("codegen/hls_host").string();
   // -O0, as HLS C simulation compiles by default: a third of -O1's compile time (about 3 s instead of 9 for a
   // table model) and the same integer results; the C above is built -O2, as firmware is.
-  sh("g++ -std=c++14 -O0 -Wall -Wextra -Werror -Wno-unknown-pragmas -isystem " + hls_host + " -I" + dir.path("firmware") + " -o " +
-         dir.path("csim") + " " + dir.path(t.name + "_test.cpp") + " " + dir.path("firmware/" + t.name + ".cpp"),
+  sh("g++ -std=c++14 -O0 -Wall -Wextra -Werror -Wno-unknown-pragmas -isystem " + hls_host + " -I" +
+         dir.path("firmware") + " -o " + dir.path("csim") + " " + dir.path(t.name + "_test.cpp") + " " +
+         dir.path("firmware/" + t.name + ".cpp"),
      dir);
   std::string out = sh("cd " + dir.dir.string() + " && ./csim", dir);
   std::ifstream log(dir.path("tb_data/csim_results.log"));
@@ -57,11 +60,12 @@ void check_model(const Trained& t) {
   int64_t bad = 0;
   const int64_t d = t.test_std.size() / n, outs = t.program.out().size;
   for (int64_t r = 0; r < n; ++r) {
-    std::vector<int64_t> y = codegen::run(t.program, codegen::quantize_input(t.program, t.test_std.data() + r * d));
+    std::vector<int64_t> y =
+        codegen::run(t.program, codegen::quantize_input(t.program, t.test_std.data() + r * d));
     for (int64_t j = 0; j < outs; ++j) {
       if (bad == 0 && y[static_cast<size_t>(j)] != want[static_cast<size_t>(r * outs + j)])
-        MESSAGE("first mismatch: sample " << r << " output " << j << ": program " << y[static_cast<size_t>(j)] << ", deployed "
-                                          << want[static_cast<size_t>(r * outs + j)]);
+        MESSAGE("first mismatch: sample " << r << " output " << j << ": program " << y[static_cast<size_t>(j)]
+                                          << ", deployed " << want[static_cast<size_t>(r * outs + j)]);
       bad += y[static_cast<size_t>(j)] != want[static_cast<size_t>(r * outs + j)];
     }
   }
@@ -89,6 +93,25 @@ void check_model(const Trained& t) {
   const std::string tb = host_hls(t, want);
   MESSAGE(t.name << " HLS test bench: " << tb);
   CHECK(tb == std::to_string(n) + " samples, 0 mismatches\n");
+  // The resource strategy, every multiply-accumulate with its smallest valid reuse factor above 1: the
+  // products split over pipelined iterations must still sum to the same codes.
+  codegen::HlsOptions res;
+  res.strategy = "resource";
+  for (const codegen::Op& op : t.program.ops) {
+    if (op.kind != codegen::Op::kDense && op.kind != codegen::Op::kConv && op.kind != codegen::Op::kDepthwise)
+      continue;
+    const bool dw = op.kind == codegen::Op::kDepthwise;
+    const int64_t in = op.kind == codegen::Op::kDense ? op.n_in : op.win.KH * op.win.KW * (dw ? 1 : op.win.C);
+    for (int64_t rf : codegen::valid_reuse_factors(in, dw ? 1 : op.n_out))
+      if (rf > 1) {
+        res.layer_reuse[op.name] = static_cast<int>(rf);
+        break;
+      }
+  }
+  REQUIRE(!res.layer_reuse.empty());
+  const std::string tb_res = host_hls(t, want, res);
+  MESSAGE(t.name << " HLS test bench, resource strategy: " << tb_res);
+  CHECK(tb_res == std::to_string(n) + " samples, 0 mismatches\n");
 }
 
 }  // namespace
@@ -98,17 +121,22 @@ TEST_CASE("dense MLP (HGQ, digits): generated C == generated HLS == deployed mod
   check_model(t);
 }
 
-TEST_CASE("Conv1D + max, average and global average pooling model (HGQ): generated C == generated HLS == deployed model on the whole test split") {
+TEST_CASE(
+    "Conv1D + max, average and global average pooling model (HGQ): generated C == generated HLS == deployed "
+    "model on the whole test split") {
   Trained t = conv1d_model();
   check_model(t);
 }
 
-TEST_CASE("Conv2D + BatchNorm + DepthwiseConv2D + pooling CNN (HGQ, digits): generated C == generated HLS == deployed model") {
+TEST_CASE(
+    "Conv2D + BatchNorm + DepthwiseConv2D + pooling CNN (HGQ, digits): generated C == generated HLS == "
+    "deployed model") {
   Trained t = cnn_model();
   check_model(t);
 }
 
-TEST_CASE("hard tanh, sigmoid table and softmax (HGQ, digits): generated C == generated HLS == deployed model") {
+TEST_CASE(
+    "hard tanh, sigmoid table and softmax (HGQ, digits): generated C == generated HLS == deployed model") {
   Trained t = lut_model(false);
   check_model(t);
 }
@@ -118,12 +146,16 @@ TEST_CASE("tanh table (use_real_tanh): generated C == generated HLS == deployed 
   check_model(t);
 }
 
-TEST_CASE("residual blocks, nested, and an unfolded BatchNorm (HGQ, digits): generated C == generated HLS == deployed model") {
+TEST_CASE(
+    "residual blocks, nested, and an unfolded BatchNorm (HGQ, digits): generated C == generated HLS == "
+    "deployed model") {
   Trained t = residual_model();
   check_model(t);
 }
 
-TEST_CASE("pruned (structured PDP) + HGQ CNN (digits): generated C == generated HLS == deployed model; only the remaining multiplications count") {
+TEST_CASE(
+    "pruned (structured PDP) + HGQ CNN (digits): generated C == generated HLS == deployed model; only the "
+    "remaining multiplications count") {
   Trained t = pruned_model();
   REQUIRE(t.pruner);
   CHECK(t.pruner->stage() == compress::Pruner::kFinal);
@@ -131,7 +163,8 @@ TEST_CASE("pruned (structured PDP) + HGQ CNN (digits): generated C == generated 
   // Every multiplication by a pruned weight is gone from the program the generators emit and the report
   // counts: a MAC layer's nonzero weights are at most what the pruner kept (HGQ may zero more).
   std::map<std::string, int64_t> kept, units, kept_units;
-  for (const auto& s : t.pruner->layer_stats()) kept[s.layer] = s.kept, units[s.layer] = s.units, kept_units[s.layer] = s.kept_units;
+  for (const auto& s : t.pruner->layer_stats())
+    kept[s.layer] = s.kept, units[s.layer] = s.units, kept_units[s.layer] = s.kept_units;
   int64_t checked = 0, weights = 0, nonzero = 0;
   for (const codegen::Op& op : t.program.ops) {
     if (op.kind != codegen::Op::kDense && op.kind != codegen::Op::kConv) continue;
@@ -141,8 +174,9 @@ TEST_CASE("pruned (structured PDP) + HGQ CNN (digits): generated C == generated 
     ++checked;
   }
   CHECK(checked == 3);
-  MESSAGE("pruned: " << nonzero << " of " << weights << " weights multiply; conv keeps " << kept_units["conv"] << " of "
-                     << units["conv"] << " channels, fc " << kept_units["fc"] << " of " << units["fc"] << " neurons");
+  MESSAGE("pruned: " << nonzero << " of " << weights << " weights multiply; conv keeps " << kept_units["conv"]
+                     << " of " << units["conv"] << " channels, fc " << kept_units["fc"] << " of "
+                     << units["fc"] << " neurons");
   CHECK(kept_units["conv"] == 4);
   CHECK(kept_units["fc"] == 8);
   CHECK(nonzero * 2 < weights);  // half the channels and neurons, and the inputs they fed

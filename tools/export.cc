@@ -2,7 +2,8 @@
 // bit-exact with kiln's deployed fixed-point model, with a resource report.
 //
 //   bazel run //tools:export -- --model runs/jet_hgq/model.ckpt --target hls --out firmware/jet [--name jet]
-//                               [--reuse-factor 4] [--layer-reuse fc1=8] [--tb-samples 100]
+//                               [--reuse-factor 4] [--layer-reuse fc1=8] [--strategy resource] [--tb-samples
+//                               100]
 //
 // Writes DIR/NAME.{c,h} (C) or DIR/firmware/... with a test bench and build_prj.tcl (HLS), plus
 // DIR/resources.txt and resources.json. Bad input gives one line and exit 1.
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
                  "HLS ReuseFactor of every layer (validated as hls4ml does)")
       ->check(CLI::Range(1, 1 << 30));
   app.add_option("--layer-reuse", layer_reuse, "HLS ReuseFactor of one layer, LAYER=N (repeatable)");
+  app.add_option("--strategy", o.strategy,
+                 "HLS: latency (every product its own multiplier, II = ReuseFactor) or resource (the "
+                 "multipliers reused ReuseFactor times in a pipelined loop)")
+      ->check(CLI::IsMember({"latency", "resource"}));
   app.add_option("--tb-samples", o.tb_samples, "HLS test-bench samples from the run's test split (0: none)")
       ->check(CLI::Range(0, 1 << 30));
   app.add_flag("--overwrite", overwrite,
