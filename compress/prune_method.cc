@@ -85,6 +85,10 @@ PruneMethodPtr make_prune_method(const Config& c, const std::string& method, con
   c.fail("pruning_method", "unknown pruning_method '" + method + "'; known: " + known);
 }
 
+int64_t count_of(double frac, int64_t n) {
+  return std::clamp<int64_t>(static_cast<int64_t>(std::floor(frac * static_cast<double>(n) + 1e-9)), 0, n);
+}
+
 float kth_smallest(const std::vector<float>& v, size_t k) {
   KILN_CHECK(k < v.size(),
              "kth_smallest: rank " + std::to_string(k) + " of " + std::to_string(v.size()) + " values");

@@ -116,6 +116,9 @@ PruneMethodPtr make_mdmm(const Config& c, const PruneCommon& common);
 // Helpers shared by methods.
 // The value at rank k (0-based, ascending) of v's elements, by nth_element on a copy.
 float kth_smallest(const std::vector<float>& v, size_t k);
+// floor(frac * n) in [0, n], robust to frac * n landing just below an integer (0.7 * 10 = 6.9999...): how
+// many of n weights (units) a fraction removes.
+int64_t count_of(double frac, int64_t n);
 // 0/1 mask keeping the `keep` largest of `score` (ties broken by index, so exactly `keep` ones).
 Tensor keep_largest(const Tensor& score, int64_t keep);
 // Per-unit (last axis) L2 norms of a kernel: [units].

@@ -28,11 +28,6 @@ namespace kiln::compress {
 
 namespace {
 
-// floor(frac * n), robust to frac * n landing just below an integer (0.7 * 10 = 6.9999...).
-int64_t count_of(double frac, int64_t n) {
-  return std::clamp<int64_t>(static_cast<int64_t>(std::floor(frac * static_cast<double>(n) + 1e-9)), 0, n);
-}
-
 // Midpoint between the k-th and (k+1)-th smallest of a (0 < k < a.size()).
 float midpoint(std::vector<float> a, int64_t k) {
   auto kth = a.begin() + static_cast<std::ptrdiff_t>(k);

@@ -31,11 +31,6 @@ namespace kiln::compress {
 
 namespace {
 
-// floor(frac * n), robust to frac * n landing just below an integer (0.7 * 10 = 6.9999...).
-int64_t count_of(double frac, int64_t n) {
-  return std::clamp<int64_t>(static_cast<int64_t>(std::floor(frac * static_cast<double>(n) + 1e-9)), 0, n);
-}
-
 // A kernel seen as [outer, cin, inner]: cin the input-channel axis, inner the axes after it (Dense / Conv:
 // the output units; depthwise: none, its channel axis is the last), outer the kernel taps before it.
 struct InputAxis {
