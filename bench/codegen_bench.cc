@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   tr.fit(d, data::Dataset(), nullptr, nullptr);
   qm->calibrate(*m, d.x);
   compress::DeployedModel dep = compress::DeployedModel::freeze(*m, *qm);
-  codegen::Program p = codegen::lower(dep, "jet");
+  codegen::Program p = codegen::prepare(dep, "jet");
   codegen::CFiles f = codegen::emit_c(p);
   std::fprintf(stderr, "jet MLP: EBOPs %.0f, generated C: flash %lld B, RAM %lld B\n", qm->ebops_value(),
                static_cast<long long>(f.const_bytes + f.code_bytes), static_cast<long long>(f.ram_bytes));

@@ -7,7 +7,7 @@
 #pragma once
 #include <string>
 
-#include "codegen/program.h"
+#include "codegen/emit_util.h"
 
 namespace kiln::codegen {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/program.h"
+#include "codegen/emit_util.h"
 
 namespace kiln::codegen {
 

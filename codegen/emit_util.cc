@@ -81,10 +81,12 @@ std::string identifier(const std::string& s) {
 namespace {
 
 std::string adder_tree(std::ostream& os, int64_t lo, int64_t n, const std::string& type,
-                       const std::function<std::string(const std::string&, const std::string&)>& sum, int* tmp) {
+                       const std::function<std::string(const std::string&, const std::string&)>& sum,
+                       int* tmp) {
   if (n == 1) return "e[" + std::to_string(lo) + "]";
   const int64_t left = compress::reduce_left(n);
-  const std::string a = adder_tree(os, lo, left, type, sum, tmp), b = adder_tree(os, lo + left, n - left, type, sum, tmp);
+  const std::string a = adder_tree(os, lo, left, type, sum, tmp),
+                    b = adder_tree(os, lo + left, n - left, type, sum, tmp);
   const std::string s = "s" + std::to_string((*tmp)++);
   os << "    const " << type << ' ' << s << " = " << sum(a, b) << ";\n";
   return s;
@@ -96,6 +98,34 @@ std::string adder_tree(std::ostream& os, int64_t n, const std::string& type,
                        const std::function<std::string(const std::string&, const std::string&)>& sum) {
   int tmp = 0;
   return adder_tree(os, 0, n, type, sum, &tmp);
+}
+
+Program prepare(const compress::DeployedModel& d, const std::string& name) {
+  Program p = d.program();
+  p.name = name;
+  for (const Op& op : p.ops) {
+    const Buffer& x = p.buffers[static_cast<size_t>(op.in)];
+    const Buffer& y = p.buffers[static_cast<size_t>(op.out)];
+    const int bits = signed_bits(y.min(), y.max());
+    if (bits > 32)
+      throw InputError("cannot generate code for '" + op.name + "': its values need " + std::to_string(bits) +
+                       " bits on the grid 2^-" + std::to_string(y.frac) +
+                       "; the generated code stores at most 32");
+    if (op.kind == Op::kLut) {  // the generated code computes the index x * 2^shift in 32 bits
+      const int64_t bound = std::max(std::llabs(x.min()), std::llabs(x.max()));
+      const int sh = op.lut_shift;
+      const bool fits = sh >= 0 ? sh < 31 && bound < (int64_t{1} << (31 - sh))
+                                : (sh <= -62 || (bound >> -sh) < (int64_t{1} << 31));
+      if (!fits)
+        throw InputError("cannot generate code for '" + op.name + "': its table index (input * 2^" +
+                         std::to_string(sh) + ") would exceed 32 bits");
+    }
+  }
+  const Buffer& in = p.input();
+  if (signed_bits(in.min(), in.max()) > 32)
+    throw InputError("cannot generate code: the model input needs more than 32 bits on the grid 2^-" +
+                     std::to_string(in.frac));
+  return p;
 }
 
 }  // namespace kiln::codegen

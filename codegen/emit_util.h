@@ -7,9 +7,22 @@
 #include <string>
 #include <vector>
 
-#include "codegen/program.h"
+#include "compress/deploy.h"
+#include "compress/program.h"
 
 namespace kiln::codegen {
+
+// The integer program (compress/program.h) the emitters print, shared with the deployed model.
+using compress::Buffer;
+using compress::Op;
+using compress::Program;
+using compress::signed_bits;
+using compress::TypeTable;
+using compress::Window;
+
+// The deployed model's program named `name`, checked against the limits of the generated code: every buffer
+// and table index fits 32-bit integers. Errors name the layer.
+Program prepare(const compress::DeployedModel& d, const std::string& name);
 
 // The narrowest of int8/16/32/64 (or uint8/16/32 for indices) holding [lo, hi].
 int int_bytes(int64_t lo, int64_t hi);

@@ -45,36 +45,6 @@ struct Row {
   double ebops = 0;
 };
 
-// The report's name of an op kind: a switch without default, so a new kind without a name fails to compile
-// (-Werror=switch in KILN_COPTS) instead of reading past a table.
-const char* op_kind_name(Op::Kind k) {
-  switch (k) {
-    case Op::kQuantize:
-      return "quantize";
-    case Op::kDense:
-      return "dense";
-    case Op::kConv:
-      return "conv";
-    case Op::kDepthwise:
-      return "depthwise_conv";
-    case Op::kRelu:
-      return "relu";
-    case Op::kMaxPool:
-      return "max_pool";
-    case Op::kLut:
-      return "table";
-    case Op::kHardTanh:
-      return "hard_tanh";
-    case Op::kSoftmax:
-      return "softmax";
-    case Op::kAvgPool:
-      return "avg_pool";
-    case Op::kAdd:
-      return "add";
-  }
-  return "?";  // not reached: every kind is named above
-}
-
 std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel& qm) {
   std::map<std::string, double> ebops;
   {
@@ -85,7 +55,7 @@ std::vector<Row> resource_rows(const Program& p, const compress::QuantizedModel&
   std::vector<Row> rows;
   for (const Op& op : p.ops) {
     Row r;
-    r.name = op.name, r.kind = op_kind_name(op.kind);
+    r.name = op.name, r.kind = compress::op_kind_name(op.kind);
     const Buffer& y = p.buffers[static_cast<size_t>(op.out)];
     r.out_elements = y.size, r.out_bits = signed_bits(y.min(), y.max());
     if (op.kind == Op::kDense || op.kind == Op::kConv || op.kind == Op::kDepthwise) {
@@ -197,7 +167,7 @@ ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions&
     r.note = "float model: exported at hls4ml's default precision ap_fixed<16,6> (AP_TRN, AP_WRAP)";
   }
   compress::DeployedModel d = compress::DeployedModel::freeze(*rm.model, *qm);
-  r.program = lower(d, o.name);
+  r.program = prepare(d, o.name);
   r.program.mean = ck.standardizer.mean, r.program.scale = ck.standardizer.scale;
   for (const auto& [layer, rf] : o.layer_reuse) {
     bool found = false;

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "codegen/program.h"
+#include "codegen/emit_util.h"
 #include "engine/train/checkpoint.h"
 
 namespace kiln::codegen {

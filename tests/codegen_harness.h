@@ -11,7 +11,7 @@
 
 #include "codegen/emit_c.h"
 #include "codegen/emit_util.h"
-#include "codegen/program.h"
+#include "compress/program.h"
 #include "compress/deploy.h"
 #include "compress/pruner.h"
 #include "engine/train/run_config.h"
@@ -50,7 +50,7 @@ inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dat
   tr.fit(train, data::Dataset(), nullptr, nullptr);
   t.qm->calibrate(*t.model, train.x);
   t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
-  t.program = codegen::lower(*t.deployed, t.name);
+  t.program = codegen::prepare(*t.deployed, t.name);
 }
 
 inline compress::HgqOptions hgq_options(const std::string& yaml) {

@@ -61,7 +61,7 @@ void check_model(const Trained& t) {
   const int64_t d = t.test_std.size() / n, outs = t.program.out().size;
   for (int64_t r = 0; r < n; ++r) {
     std::vector<int64_t> y =
-        codegen::run(t.program, codegen::quantize_input(t.program, t.test_std.data() + r * d));
+        compress::run(t.program, compress::quantize_input(t.program, t.test_std.data() + r * d));
     for (int64_t j = 0; j < outs; ++j) {
       if (bad == 0 && y[static_cast<size_t>(j)] != want[static_cast<size_t>(r * outs + j)])
         MESSAGE("first mismatch: sample " << r << " output " << j << ": program " << y[static_cast<size_t>(j)]

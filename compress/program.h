@@ -1,0 +1,207 @@
+// The lowered integer program: what the deployed model runs and what the C and HLS generators print.
+// Every tensor is one integer buffer on a single grid (all its codes share `frac` fractional bits; an element
+// with fewer fractional bits is shifted left, which is exact), so that every op is a plain integer loop.
+// compress::DeployedModel::freeze builds it through ProgramBuilder (one call per layer part), `run` is its
+// only interpreter, and codegen/ prints the same ops.
+//
+//   const Program& p = deployed.program();
+//   std::vector<int64_t> y = run(p, quantize_input(p, x_row));   // codes * 2^-p.out().frac
+//
+// A new op kind: a line in KILN_OP_KINDS, its builder method (program_build.cc), its case in `run`
+// (program.cc), and its print functions in codegen/emit_c.cc and codegen/emit_hls.cc. Switches over
+// Op::Kind have no default and compile with -Werror=switch, so a forgotten case does not build.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compress/fixed_point.h"
+#include "compress/lut_codes.h"
+#include "engine/nn/layer.h"
+
+namespace kiln::compress {
+
+// Code c with fc fractional bits, converted to type t with t's rounding and overflow, in integers only:
+// requantize(c, fc, t) * 2^-t.f == quantize(c * 2^-fc, t) for every mode (S_RND rounds as RND).
+int64_t requantize(int64_t c, int fc, const FixedType& t);
+
+// A convolution or pooling window as 2-d (a 1-d window is 2-d with H = 1), channels-last, with the
+// padding before each axis (TF "same" padding puts the odd pixel after).
+struct Window {
+  int64_t H = 1, W = 1, C = 1, KH = 1, KW = 1, SH = 1, SW = 1, OH = 1, OW = 1, PH = 0, PW = 0;
+  bool padded() const;  // some window reaches outside the input
+  // Calls f(tap, base) for every kernel tap (tap = kh * KW + kw) of output position (oh, ow) that lies
+  // inside the input, with base = (ih * W + iw) * C the offset of its input pixel; padded taps are skipped.
+  template <class F>
+  void for_each_tap(int64_t oh, int64_t ow, F&& f) const {
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const int64_t ih = oh * SH - PH + kh;
+      if (ih < 0 || ih >= H) continue;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * SW - PW + kw;
+        if (iw >= 0 && iw < W) f(kh * KW + kw, (ih * W + iw) * C);
+      }
+    }
+  }
+};
+Window window_of(const Shape& in, const Shape& out, const nn::Geometry& g);
+
+// Codes with `frac` fractional bits; element e lies in [lo[e], hi[e]] for every possible input.
+struct Buffer {
+  Shape shape;  // per sample
+  int64_t size = 0;
+  int frac = 0;
+  std::vector<int64_t> lo, hi;
+  // Codes the buffer also holds before an in-place op (ReLU, hard tanh) narrows lo/hi: its storage type
+  // must hold these too.
+  int64_t held_min = 0, held_max = 0;
+  int64_t min() const;  // over lo and held_min: what the storage type must hold
+  int64_t max() const;
+};
+
+// Signed bits (with sign) that hold every value in [lo, hi].
+int signed_bits(int64_t lo, int64_t hi);
+
+// Per-element fixed-point types stored compactly: one entry (uniform), one per channel (the last axis),
+// or one per element.
+struct TypeTable {
+  enum Pattern { kUniform, kChannel, kElement } pattern = kUniform;
+  int k = 1;
+  Round round = Round::kRnd;
+  Overflow overflow = Overflow::kSat;
+  std::vector<int> f, m;  // fractional bits and i + f per entry (width k + m; width <= 0: pruned)
+  int64_t entry(int64_t e, int64_t channels) const;  // index into f/m for element e
+  int width(size_t j) const { return k + m[j]; }
+  FixedType type(size_t j) const { return {k, m[j] - f[j], f[j], round, overflow}; }
+};
+
+// The op kinds and their names in reports, in one list: the enum and the name table cannot disagree.
+#define KILN_OP_KINDS(X)          \
+  X(kQuantize, "quantize")        \
+  X(kDense, "dense")              \
+  X(kConv, "conv")                \
+  X(kDepthwise, "depthwise_conv") \
+  X(kRelu, "relu")                \
+  X(kMaxPool, "max_pool")         \
+  X(kLut, "table")                \
+  X(kHardTanh, "hard_tanh")       \
+  X(kSoftmax, "softmax")          \
+  X(kAvgPool, "avg_pool")         \
+  X(kAdd, "add")
+
+struct Op {
+#define KILN_OP_ENUM(kind, name) kind,
+#define KILN_OP_COUNT(kind, name) +1
+  enum Kind { KILN_OP_KINDS(KILN_OP_ENUM) } kind = kQuantize;
+  static constexpr size_t kNumKinds = 0 KILN_OP_KINDS(KILN_OP_COUNT);
+#undef KILN_OP_ENUM
+#undef KILN_OP_COUNT
+  std::string name;     // the layer (and part) it comes from, for comments and reports
+  int in = 0, out = 0;  // buffer indices (kRelu, kHardTanh: in place, in == out)
+  int in2 = -1;         // kAdd: y = in + in2 (a residual block's kept input), each shifted to out's grid
+  // kQuantize: element e of `in` becomes the code of types.type(entry(e)), placed on out's grid.
+  TypeTable types;
+  // kDense / kConv / kDepthwise: acc = bias[n] + 2^prod_shift * sum(x * w), on out's grid.
+  // Dense: weights[j * n_out + n] over the last axis (rows = leading positions); Conv: weights in the
+  // layer's layout ((kh * KW + kw) * C + c) * n_out + n; Depthwise: (kh * KW + kw) * C + n.
+  int64_t n_in = 0, n_out = 0, rows = 1;
+  Window win;  // kConv / kDepthwise / kMaxPool / kAvgPool (y = trunc(window sum / real inputs), same grid)
+  int w_frac = 0, prod_shift = 0;
+  std::vector<int64_t> weights, bias;  // aligned codes; zero = pruned (never emitted)
+  std::vector<int> weight_bits;        // each weight's width in bits (report)
+  int64_t partial_bound = 0;           // |bias| + sum |x * w| <= this for every output and partial sum
+  // kLut: y = table[clamp(trunc(x * 2^lut_shift) + N/2, 0, N - 1)] (compress/lut_codes.h), table codes on
+  // out's grid. kSoftmax: softmax_codes() on every lane of the last axis, out on softmax_out_frac.
+  LutSpec lut;
+  std::vector<int64_t> table;
+  int lut_shift = 0;
+  SoftmaxLutSpec softmax;
+  SoftmaxTables softmax_tables;
+  int64_t nonzero() const;
+
+  // Calls f(x index, weight index) for every product that output element o of a multiply-accumulate sums.
+  template <class F>
+  void for_each_term(int64_t o, F&& f) const {
+    const int64_t n = o % n_out;
+    if (kind == kDense) {
+      const int64_t r = o / n_out;
+      for (int64_t j = 0; j < n_in; ++j) f(r * n_in + j, j * n_out + n);
+      return;
+    }
+    const int64_t pos = o / n_out;
+    win.for_each_tap(pos / win.OW, pos % win.OW, [&](int64_t tap, int64_t base) {
+      if (kind == kDepthwise) {
+        f(base + n, tap * win.C + n);
+      } else {
+        for (int64_t c = 0; c < win.C; ++c) f(base + c, (tap * win.C + c) * n_out + n);
+      }
+    });
+  }
+};
+
+// The report's name of an op kind (from KILN_OP_KINDS).
+const char* op_kind_name(Op::Kind k);
+
+struct Program {
+  std::string name;
+  Shape input_shape;
+  TypeTable input_types;        // the model input's quantizer (float -> codes, done by the float wrapper)
+  std::vector<Buffer> buffers;  // buffers[0] is the input codes
+  std::vector<Op> ops;
+  int output = 0;                  // buffer holding the result
+  std::vector<float> mean, scale;  // standardisation of raw features (empty: none)
+  const Buffer& input() const { return buffers.front(); }
+  const Buffer& out() const { return buffers[static_cast<size_t>(output)]; }
+};
+
+// The float -> code step of the model input (x already standardised), exactly as the quantizer does.
+std::vector<int64_t> quantize_input(const Program& p, const float* x);
+// Integer evaluation of the program on one sample's input codes; returns the output codes.
+std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
+
+// A multiply-accumulate as the quantized layer computes it: codes with their own fractional bits each.
+struct MacParams {
+  Shape in_shape, out_shape;
+  bool dense = false;  // else a convolution (depthwise if geom.depthwise) with geometry geom
+  nn::Geometry geom;
+  std::vector<int64_t> w_code,
+      b_code;  // kernel in the layer's layout, bias per output channel (may be empty)
+  std::vector<int> w_frac, b_frac;
+  std::vector<FixedType> w_types;  // each weight's type (its width goes to the report)
+};
+
+// Builds a Program op by op, in execution order, with the exact value range of every buffer. Each method
+// lowers one part of a layer; `name` names it in reports and generated comments. Errors name the layer.
+class ProgramBuilder {
+ public:
+  // The model input: float features -> codes of `types` (one per element).
+  void input(const Shape& shape, const std::vector<FixedType>& types);
+  void quantize(const std::string& name, const std::vector<FixedType>& types);
+  void mac(const std::string& name, const MacParams& m);
+  void relu(const std::string& name);
+  void hard_tanh(const std::string& name);
+  void lut(const std::string& name, const LutSpec& spec);
+  void softmax(const std::string& name, const SoftmaxLutSpec& spec);
+  void max_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
+                const nn::Geometry& g);
+  void avg_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
+                const nn::Geometry& g);
+  // A residual block: keep the current buffer (requantized to `types` if not empty, else as it is) until the
+  // matching add, which sums the block's output and the kept input on the finer grid.
+  void keep(const std::string& name, const std::vector<FixedType>& types);
+  void add(const std::string& name);
+
+  bool started() const { return !p_.buffers.empty(); }
+  const Buffer& current() const { return p_.buffers[static_cast<size_t>(cur_)]; }
+  Program finish();
+
+ private:
+  void push(Op op, Buffer y);  // appends op writing the new buffer y, which becomes current
+  void in_place(Op op);        // appends op rewriting the current buffer
+  Op make(Op::Kind kind, const std::string& name) const;
+
+  Program p_;
+  int cur_ = -1;
+  std::vector<int> kept_;  // buffers holding residual blocks' inputs, innermost last
+};
+
+}  // namespace kiln::compress

@@ -1,0 +1,318 @@
+// ProgramBuilder: one method per op kind, each appending its op and the exact value range of the buffer it
+// writes (interval arithmetic over every input the previous buffer can hold). The ranges size the storage
+// types of the generated code and bound its accumulators.
+#include <algorithm>
+#include <cmath>
+
+#include "compress/program.h"
+
+namespace kiln::compress {
+
+namespace {
+
+// The types of a quantize op, compressed to uniform / per-channel / per-element.
+TypeTable make_table(const std::vector<FixedType>& types, int64_t channels) {
+  KILN_CHECK(!types.empty(), "quantize op without types");
+  TypeTable t;
+  t.k = types[0].k, t.round = types[0].round, t.overflow = types[0].overflow;
+  if (t.round == Round::kStochastic) t.round = Round::kRnd;  // inference rounds to nearest
+  auto same = [](const FixedType& a, const FixedType& b) { return a.i == b.i && a.f == b.f; };
+  bool uniform = true, channel = true;
+  for (size_t e = 0; e < types.size(); ++e) {
+    uniform = uniform && same(types[e], types[0]);
+    channel = channel && same(types[e], types[e % static_cast<size_t>(channels)]);
+  }
+  size_t n = uniform ? 1 : channel ? static_cast<size_t>(channels) : types.size();
+  t.pattern = uniform ? TypeTable::kUniform : channel ? TypeTable::kChannel : TypeTable::kElement;
+  for (size_t j = 0; j < n; ++j) {
+    t.f.push_back(types[j].f);
+    t.m.push_back(types[j].i + types[j].f);
+  }
+  return t;
+}
+
+// The code range of entry j's type on a grid of `frac` bits.
+void type_range(const TypeTable& t, size_t j, int frac, int64_t* lo, int64_t* hi) {
+  if (t.width(j) <= 0) {
+    *lo = *hi = 0;
+    return;
+  }
+  const int m = t.m[j];
+  const int64_t top = m >= 0 ? (int64_t{1} << m) - 1 : 0, bottom = t.k ? -(int64_t{1} << std::max(m, 0)) : 0;
+  const int64_t scale = int64_t{1} << (frac - t.f[j]);
+  *lo = bottom * scale, *hi = top * scale;
+}
+
+Buffer quantized_buffer(const std::string& name, const Shape& shape, const TypeTable& t) {
+  Buffer b;
+  b.shape = shape, b.size = shape_numel(shape);
+  // The grid is the finest non-pruned type's (a pruned element is 0 on any grid).
+  b.frac = 0;
+  bool any = false;
+  for (size_t j = 0; j < t.f.size(); ++j)
+    if (t.width(j) > 0) b.frac = any ? std::max(b.frac, t.f[j]) : t.f[j], any = true;
+  // Every code shifted onto the grid must stay well inside int64 (the generated code checks 32 bits itself).
+  for (size_t j = 0; j < t.f.size(); ++j)
+    if (t.width(j) > 0 && (b.frac >= 40 || std::max(t.m[j], 0) + b.frac - t.f[j] > 60))
+      throw InputError("'" + name + "': fixed-point type with " + std::to_string(t.m[j] - t.f[j]) +
+                       " integer and " + std::to_string(t.f[j]) +
+                       " fractional bits does not fit the integer grid 2^-" + std::to_string(b.frac) +
+                       " of its tensor in 60 bits");
+  b.lo.resize(static_cast<size_t>(b.size)), b.hi.resize(static_cast<size_t>(b.size));
+  for (int64_t e = 0; e < b.size; ++e)
+    type_range(t, static_cast<size_t>(t.entry(e, shape.back())), b.frac, &b.lo[static_cast<size_t>(e)],
+               &b.hi[static_cast<size_t>(e)]);
+  return b;
+}
+
+// A buffer of the given shape on `frac` whose every element lies in [lo, hi].
+Buffer uniform_buffer(const Shape& shape, int frac, int64_t lo, int64_t hi) {
+  Buffer b;
+  b.shape = shape, b.size = shape_numel(shape), b.frac = frac;
+  b.lo.assign(static_cast<size_t>(b.size), lo), b.hi.assign(static_cast<size_t>(b.size), hi);
+  return b;
+}
+
+}  // namespace
+
+Op ProgramBuilder::make(Op::Kind kind, const std::string& name) const {
+  KILN_CHECK(started() || kind == Op::kQuantize, "'" + name + "': an op before the model input");
+  Op op;
+  op.kind = kind, op.name = name, op.in = op.out = cur_;
+  return op;
+}
+
+void ProgramBuilder::push(Op op, Buffer y) {
+  p_.buffers.push_back(std::move(y));
+  op.out = cur_ = static_cast<int>(p_.buffers.size()) - 1;
+  p_.ops.push_back(std::move(op));
+}
+
+void ProgramBuilder::in_place(Op op) {
+  if (std::find(kept_.begin(), kept_.end(), cur_) != kept_.end())
+    throw InputError("'" + op.name +
+                     "': a residual body that starts with an activation needs the block's input " +
+                     "quantized (its add's quantizers enabled), so that the kept input is a copy");
+  p_.ops.push_back(std::move(op));
+}
+
+void ProgramBuilder::input(const Shape& shape, const std::vector<FixedType>& types) {
+  KILN_CHECK(!started(), "the model input is quantized twice");
+  p_.input_shape = shape, p_.input_types = make_table(types, shape.back());
+  p_.buffers.push_back(quantized_buffer("input", shape, p_.input_types));
+  cur_ = 0;
+}
+
+void ProgramBuilder::quantize(const std::string& name, const std::vector<FixedType>& types) {
+  Op op = make(Op::kQuantize, name);
+  op.types = make_table(types, current().shape.back());
+  Buffer y = quantized_buffer(name, current().shape, op.types);
+  push(std::move(op), std::move(y));
+}
+
+// Aligned weights and bias, and the exact output range and partial-sum bound of a multiply-accumulate.
+void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
+  Op op = make(s.dense ? Op::kDense : (s.geom.depthwise ? Op::kDepthwise : Op::kConv), name);
+  const Buffer& x = current();
+  KILN_CHECK(shape_numel(s.in_shape) == x.size, "'" + name + "': input of " +
+                                                    std::to_string(shape_numel(s.in_shape)) +
+                                                    " values on a buffer of " + std::to_string(x.size));
+  op.n_out = s.out_shape.back();
+  op.n_in = s.dense ? s.in_shape.back() : (s.geom.depthwise ? 1 : s.in_shape.back());
+  op.rows = s.dense ? shape_numel(s.in_shape) / op.n_in : 1;
+  if (!s.dense) op.win = window_of(s.in_shape, s.out_shape, s.geom);
+  // Grids from the nonzero codes only (a pruned weight or bias is 0 on any grid): weights on w_frac, the
+  // accumulator on F = max(x.frac + w_frac, finest bias), so every product and bias is exact on it.
+  auto finest = [](const std::vector<int64_t>& code, const std::vector<int>& frac) {
+    int f = 0;
+    bool any = false;
+    for (size_t j = 0; j < code.size(); ++j)
+      if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
+    return f;
+  };
+  op.w_frac = finest(s.w_code, s.w_frac);
+  const int F = std::max(x.frac + op.w_frac, s.b_code.empty() ? -1000 : finest(s.b_code, s.b_frac));
+  op.prod_shift = F - x.frac - op.w_frac;
+  if (F >= 48 || op.prod_shift >= 48)
+    throw InputError("'" + name + "': accumulator grid 2^-" + std::to_string(F) +
+                     " too fine for 64-bit integers");
+  for (size_t j = 0; j < s.w_code.size(); ++j) {
+    op.weights.push_back(s.w_code[j] == 0 ? 0 : s.w_code[j] * (int64_t{1} << (op.w_frac - s.w_frac[j])));
+    op.weight_bits.push_back(
+        s.w_code[j] == 0 ? 0 : std::max(0, s.w_types[j].k + s.w_types[j].i + s.w_types[j].f));
+  }
+  op.bias.assign(static_cast<size_t>(op.n_out), 0);
+  for (size_t n = 0; n < s.b_code.size(); ++n)
+    if (s.b_code[n] != 0) op.bias[n] = s.b_code[n] * (int64_t{1} << (F - s.b_frac[n]));
+  Buffer y;
+  y.shape = s.out_shape, y.size = shape_numel(s.out_shape), y.frac = F;
+  y.lo.assign(static_cast<size_t>(y.size), 0), y.hi.assign(static_cast<size_t>(y.size), 0);
+  // Interval arithmetic per output element (exact bounds over all inputs the previous buffer can hold).
+  const int64_t ps = int64_t{1} << op.prod_shift;
+  for (int64_t o = 0; o < y.size; ++o) {
+    int64_t lo = op.bias[static_cast<size_t>(o % op.n_out)], hi = lo, abs = std::llabs(lo);
+    op.for_each_term(o, [&](int64_t xi, int64_t wi) {
+      const int64_t w = op.weights[static_cast<size_t>(wi)];
+      if (w == 0) return;
+      const int64_t a = x.lo[static_cast<size_t>(xi)] * w * ps, b = x.hi[static_cast<size_t>(xi)] * w * ps;
+      lo += std::min(a, b), hi += std::max(a, b), abs += std::max(std::llabs(a), std::llabs(b));
+    });
+    y.lo[static_cast<size_t>(o)] = lo, y.hi[static_cast<size_t>(o)] = hi;
+    op.partial_bound = std::max(op.partial_bound, abs);
+  }
+  if (op.partial_bound >= (int64_t{1} << 62))
+    throw InputError("'" + name + "': accumulator wider than 62 bits");
+  push(std::move(op), std::move(y));
+}
+
+// An in-place op narrows the value range to [lo', hi'] per element; the storage keeps the old extremes.
+template <class F>
+void narrow_in_place(Buffer& b, F&& clamp) {
+  b.held_min = b.min(), b.held_max = b.max();
+  for (size_t e = 0; e < b.lo.size(); ++e) b.lo[e] = clamp(b.lo[e]), b.hi[e] = clamp(b.hi[e]);
+}
+
+void ProgramBuilder::relu(const std::string& name) {
+  in_place(make(Op::kRelu, name));
+  narrow_in_place(p_.buffers[static_cast<size_t>(cur_)], [](int64_t v) { return std::max<int64_t>(v, 0); });
+}
+
+void ProgramBuilder::hard_tanh(const std::string& name) {
+  Buffer& b = p_.buffers[static_cast<size_t>(cur_)];
+  if (b.frac < 0 || b.frac > 40)
+    throw InputError("'" + name + "': hard tanh needs its input on a grid of 0 to 40 fractional bits, got " +
+                     std::to_string(b.frac));
+  in_place(make(Op::kHardTanh, name));
+  const int64_t one = int64_t{1} << b.frac;
+  narrow_in_place(b, [one](int64_t v) { return std::clamp(v, -one, one); });
+}
+
+void ProgramBuilder::lut(const std::string& name, const LutSpec& spec) {
+  Op op = make(Op::kLut, name);
+  const Buffer& x = current();
+  op.lut = spec, op.table = lut_table_codes(spec);
+  op.lut_shift = lut_index_shift(x.frac, spec);
+  Buffer y;
+  y.shape = x.shape, y.size = x.size, y.frac = spec.table_type.f;
+  // The index is monotone in the input: element e reads entries index(lo) .. index(hi) only.
+  for (int64_t e = 0; e < x.size; ++e) {
+    const int a = lut_index_code(x.lo[static_cast<size_t>(e)], x.frac, spec);
+    const int b = lut_index_code(x.hi[static_cast<size_t>(e)], x.frac, spec);
+    auto [lo, hi] = std::minmax_element(op.table.begin() + a, op.table.begin() + b + 1);
+    y.lo.push_back(*lo), y.hi.push_back(*hi);
+  }
+  push(std::move(op), std::move(y));
+}
+
+void ProgramBuilder::softmax(const std::string& name, const SoftmaxLutSpec& spec) {
+  Op op = make(Op::kSoftmax, name);
+  op.softmax = spec, op.softmax_tables = softmax_tables(spec);
+  const Buffer& x = current();
+  const int frac = softmax_out_frac(spec);
+  Buffer y;
+  if (spec.result_type) {
+    const FixedType& t = *spec.result_type;
+    const int m = t.i + t.f;
+    y = uniform_buffer(x.shape, frac, t.k ? -(int64_t{1} << std::max(m, 0)) : 0,
+                       m >= 0 ? (int64_t{1} << m) - 1 : 0);
+  } else {
+    const auto& e = op.softmax_tables.exp;
+    const auto& v = op.softmax_tables.inv;
+    const int64_t el = *std::min_element(e.begin(), e.end()), eh = *std::max_element(e.begin(), e.end());
+    const int64_t vl = *std::min_element(v.begin(), v.end()), vh = *std::max_element(v.begin(), v.end());
+    const int64_t p[] = {el * vl, el * vh, eh * vl, eh * vh};
+    y = uniform_buffer(x.shape, frac, *std::min_element(p, p + 4), *std::max_element(p, p + 4));
+  }
+  push(std::move(op), std::move(y));
+}
+
+void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
+                              const nn::Geometry& g) {
+  Op op = make(Op::kMaxPool, name);
+  const Buffer& x = current();
+  KILN_CHECK(shape_numel(in_shape) == x.size, "'" + name + "': pooling input of " +
+                                                  std::to_string(shape_numel(in_shape)) +
+                                                  " values on a buffer of " + std::to_string(x.size));
+  op.win = window_of(in_shape, out_shape, g);
+  Buffer y;
+  y.shape = out_shape, y.size = shape_numel(out_shape), y.frac = x.frac;
+  const Window& w = op.win;
+  for (int64_t o = 0; o < y.size; ++o) {
+    const int64_t c = o % w.C, pos = o / w.C;
+    int64_t lo = INT64_MIN, hi = INT64_MIN;
+    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {  // padding never wins
+      const size_t xi = static_cast<size_t>(base + c);
+      lo = std::max(lo, x.lo[xi]), hi = std::max(hi, x.hi[xi]);
+    });
+    y.lo.push_back(lo), y.hi.push_back(hi);
+  }
+  push(std::move(op), std::move(y));
+}
+
+// trunc(window sum / real inputs) on the input's grid (compress/avg_pool.h).
+void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
+                              const nn::Geometry& g) {
+  Op op = make(Op::kAvgPool, name);
+  const Buffer& x = current();
+  KILN_CHECK(shape_numel(in_shape) == x.size, "'" + name + "': pooling input of " +
+                                                  std::to_string(shape_numel(in_shape)) +
+                                                  " values on a buffer of " + std::to_string(x.size));
+  op.win = window_of(in_shape, out_shape, g);
+  Buffer y;
+  y.shape = out_shape, y.size = shape_numel(out_shape), y.frac = x.frac;
+  const Window& w = op.win;
+  for (int64_t o = 0; o < y.size; ++o) {
+    const int64_t c = o % w.C, pos = o / w.C;
+    int64_t lo = 0, hi = 0, n = 0;
+    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
+      lo += x.lo[static_cast<size_t>(base + c)], hi += x.hi[static_cast<size_t>(base + c)], ++n;
+    });
+    y.lo.push_back(lo / n), y.hi.push_back(hi / n);  // trunc(sum / n) is monotone in the sum
+  }
+  push(std::move(op), std::move(y));
+}
+
+void ProgramBuilder::keep(const std::string& name, const std::vector<FixedType>& types) {
+  if (types.empty()) {  // the add takes the block's input as it is
+    kept_.push_back(cur_);
+    return;
+  }
+  // The add's quantizer on the block's input: a copy requantized into a buffer of its own, while the current
+  // buffer goes on into the body.
+  Op op = make(Op::kQuantize, name);
+  op.types = make_table(types, current().shape.back());
+  p_.buffers.push_back(quantized_buffer(name, current().shape, op.types));
+  op.out = static_cast<int>(p_.buffers.size()) - 1;
+  kept_.push_back(op.out);
+  p_.ops.push_back(std::move(op));
+}
+
+void ProgramBuilder::add(const std::string& name) {
+  KILN_CHECK(!kept_.empty(), "'" + name + "': residual add without its kept input");
+  Op op = make(Op::kAdd, name);
+  op.in2 = kept_.back();
+  kept_.pop_back();
+  const Buffer &a = current(), &b = p_.buffers[static_cast<size_t>(op.in2)];
+  if (a.size != b.size)
+    throw InputError("'" + name + "': residual add of " + std::to_string(a.size) + " and " +
+                     std::to_string(b.size) + " values");
+  Buffer y;
+  y.shape = a.shape, y.size = a.size, y.frac = std::max(a.frac, b.frac);
+  if (y.frac - std::min(a.frac, b.frac) >= 30)
+    throw InputError("'" + name + "': residual add of grids 2^-" + std::to_string(a.frac) + " and 2^-" +
+                     std::to_string(b.frac) + ", too far apart");
+  const int64_t sa = int64_t{1} << (y.frac - a.frac), sb = int64_t{1} << (y.frac - b.frac);
+  for (int64_t e = 0; e < y.size; ++e) {
+    y.lo.push_back(a.lo[static_cast<size_t>(e)] * sa + b.lo[static_cast<size_t>(e)] * sb);
+    y.hi.push_back(a.hi[static_cast<size_t>(e)] * sa + b.hi[static_cast<size_t>(e)] * sb);
+  }
+  push(std::move(op), std::move(y));
+}
+
+Program ProgramBuilder::finish() {
+  KILN_CHECK(kept_.empty(), "a residual block without its add");
+  p_.output = cur_;
+  return std::move(p_);
+}
+
+}  // namespace kiln::compress
