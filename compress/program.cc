@@ -119,10 +119,14 @@ int64_t Op::nonzero() const {
 }
 
 namespace {
-#define KILN_OP_NAME(kind, name) name,
+#define KILN_OP_NAME(kind, name, fn) name,
+#define KILN_OP_RUN(kind, name, fn) &fn,
 constexpr const char* kOpKindNames[] = {KILN_OP_KINDS(KILN_OP_NAME)};
+constexpr void (*kRun[])(const Program&, const Op&, Codes&) = {KILN_OP_KINDS(KILN_OP_RUN)};
 #undef KILN_OP_NAME
-static_assert(std::size(kOpKindNames) == Op::kNumKinds, "one name per op kind");
+#undef KILN_OP_RUN
+static_assert(std::size(kOpKindNames) == Op::kNumKinds && std::size(kRun) == Op::kNumKinds,
+              "one entry per op kind");
 }  // namespace
 
 const char* op_kind_name(Op::Kind k) { return kOpKindNames[static_cast<size_t>(k)]; }
@@ -141,85 +145,9 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x) {
 }
 
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes) {
-  std::vector<std::vector<int64_t>> buf(p.buffers.size());
+  Codes buf(p.buffers.size());
   buf[0] = input_codes;
-  for (const Op& op : p.ops) {
-    const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
-    const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
-    std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-    if (op.kind == Op::kRelu) {
-      for (auto& v : y) v = std::max<int64_t>(v, 0);
-      continue;
-    }
-    if (op.kind == Op::kHardTanh) {
-      const int64_t one = int64_t{1} << yb.frac;
-      for (auto& v : y) v = std::clamp(v, -one, one);
-      continue;
-    }
-    if (op.kind == Op::kSoftmax) {
-      const int64_t lane = yb.shape.back();
-      const std::vector<int> frac(static_cast<size_t>(lane), xb.frac);
-      y.assign(static_cast<size_t>(yb.size), 0);
-      for (int64_t b = 0; b < yb.size; b += lane)
-        softmax_codes(op.softmax, op.softmax_tables, &x[static_cast<size_t>(b)], frac.data(), lane,
-                      &y[static_cast<size_t>(b)]);
-      continue;
-    }
-    y.assign(static_cast<size_t>(yb.size), 0);
-    const Window& w = op.win;
-    for (int64_t o = 0; o < yb.size; ++o) {
-      int64_t& out = y[static_cast<size_t>(o)];
-      switch (op.kind) {
-        case Op::kQuantize: {
-          const size_t j = static_cast<size_t>(op.types.entry(o, yb.shape.back()));
-          if (op.types.width(j) > 0)
-            out = requantize(x[static_cast<size_t>(o)], xb.frac, op.types.type(j)) *
-                  (int64_t{1} << (yb.frac - op.types.f[j]));
-          break;
-        }
-        case Op::kDense:
-        case Op::kConv:
-        case Op::kDepthwise: {
-          int64_t acc = 0;
-          op.for_each_term(o, [&](int64_t xi, int64_t wi) {
-            acc += x[static_cast<size_t>(xi)] * op.weights[static_cast<size_t>(wi)];
-          });
-          out = op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
-          break;
-        }
-        case Op::kMaxPool: {
-          const int64_t n = o % w.C, pos = o / w.C;
-          bool any = false;
-          w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
-            const int64_t v = x[static_cast<size_t>(base + n)];
-            out = any ? std::max(out, v) : v, any = true;
-          });
-          break;
-        }
-        case Op::kAdd: {
-          const Buffer& b = p.buffers[static_cast<size_t>(op.in2)];
-          out = x[static_cast<size_t>(o)] * (int64_t{1} << (yb.frac - xb.frac)) +
-                buf[static_cast<size_t>(op.in2)][static_cast<size_t>(o)] * (int64_t{1} << (yb.frac - b.frac));
-          break;
-        }
-        case Op::kAvgPool: {
-          const int64_t n = o % w.C, pos = o / w.C;
-          int64_t sum = 0, count = 0;
-          w.for_each_tap(pos / w.OW, pos % w.OW,
-                         [&](int64_t, int64_t base) { sum += x[static_cast<size_t>(base + n)], ++count; });
-          out = sum / count;
-          break;
-        }
-        case Op::kLut:
-          out = op.table[static_cast<size_t>(lut_index_code(x[static_cast<size_t>(o)], xb.frac, op.lut))];
-          break;
-        case Op::kRelu:
-        case Op::kHardTanh:
-        case Op::kSoftmax:
-          break;
-      }
-    }
-  }
+  for (const Op& op : p.ops) kRun[op.kind](p, op, buf);
   return buf[static_cast<size_t>(p.output)];
 }
 

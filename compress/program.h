@@ -7,8 +7,8 @@
 //   const Program& p = deployed.program();
 //   std::vector<int64_t> y = run(p, quantize_input(p, x_row));   // codes * 2^-p.out().frac
 //
-// A new op kind: a line in KILN_OP_KINDS, its builder method (program_build.cc), its case in `run`
-// (program.cc), and its print functions in codegen/emit_c.cc and codegen/emit_hls.cc. Switches over
+// A new op kind: a line in KILN_OP_KINDS, its builder method and interpreter function side by side
+// (program_ops.cc), and its print functions in codegen/emit_c.cc and codegen/emit_hls.cc. Switches over
 // Op::Kind have no default and compile with -Werror=switch, so a forgotten case does not build.
 #pragma once
 #include <string>
@@ -74,23 +74,24 @@ struct TypeTable {
   FixedType type(size_t j) const { return {k, m[j] - f[j], f[j], round, overflow}; }
 };
 
-// The op kinds and their names in reports, in one list: the enum and the name table cannot disagree.
-#define KILN_OP_KINDS(X)          \
-  X(kQuantize, "quantize")        \
-  X(kDense, "dense")              \
-  X(kConv, "conv")                \
-  X(kDepthwise, "depthwise_conv") \
-  X(kRelu, "relu")                \
-  X(kMaxPool, "max_pool")         \
-  X(kLut, "table")                \
-  X(kHardTanh, "hard_tanh")       \
-  X(kSoftmax, "softmax")          \
-  X(kAvgPool, "avg_pool")         \
-  X(kAdd, "add")
+// The op kinds in one list: the enum, the report's name and the interpreter function of each kind
+// (program_ops.cc, beside the kind's builder method), so they cannot disagree.
+#define KILN_OP_KINDS(X)                   \
+  X(kQuantize, "quantize", run_quantize)   \
+  X(kDense, "dense", run_mac)              \
+  X(kConv, "conv", run_mac)                \
+  X(kDepthwise, "depthwise_conv", run_mac) \
+  X(kRelu, "relu", run_relu)               \
+  X(kMaxPool, "max_pool", run_max_pool)    \
+  X(kLut, "table", run_lut)                \
+  X(kHardTanh, "hard_tanh", run_hard_tanh) \
+  X(kSoftmax, "softmax", run_softmax)      \
+  X(kAvgPool, "avg_pool", run_avg_pool)    \
+  X(kAdd, "add", run_add)
 
 struct Op {
-#define KILN_OP_ENUM(kind, name) kind,
-#define KILN_OP_COUNT(kind, name) +1
+#define KILN_OP_ENUM(kind, name, run) kind,
+#define KILN_OP_COUNT(kind, name, run) +1
   enum Kind { KILN_OP_KINDS(KILN_OP_ENUM) } kind = kQuantize;
   static constexpr size_t kNumKinds = 0 KILN_OP_KINDS(KILN_OP_COUNT);
 #undef KILN_OP_ENUM
@@ -157,6 +158,12 @@ struct Program {
 std::vector<int64_t> quantize_input(const Program& p, const float* x);
 // Integer evaluation of the program on one sample's input codes; returns the output codes.
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
+
+// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out.
+using Codes = std::vector<std::vector<int64_t>>;  // one vector of codes per program buffer
+#define KILN_OP_RUN_DECL(kind, name, fn) void fn(const Program& p, const Op& op, Codes& buf);
+KILN_OP_KINDS(KILN_OP_RUN_DECL)
+#undef KILN_OP_RUN_DECL
 
 // A multiply-accumulate as the quantized layer computes it: codes with their own fractional bits each.
 struct MacParams {

@@ -1,6 +1,7 @@
-// ProgramBuilder: one method per op kind, each appending its op and the exact value range of the buffer it
-// writes (interval arithmetic over every input the previous buffer can hold). The ranges size the storage
-// types of the generated code and bound its accumulators.
+// The ops of the integer program, one section per kind: the ProgramBuilder method that appends the op with
+// the exact value range of the buffer it writes (interval arithmetic over every input the previous buffer can
+// hold; the ranges size the storage types of the generated code and bound its accumulators), then its
+// interpreter function (registered in KILN_OP_KINDS), which the deployed model runs and codegen/ prints.
 #include <algorithm>
 #include <cmath>
 
@@ -110,6 +111,19 @@ void ProgramBuilder::quantize(const std::string& name, const std::vector<FixedTy
   push(std::move(op), std::move(y));
 }
 
+void run_quantize(const Program& p, const Op& op, Codes& buf) {
+  const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.assign(static_cast<size_t>(yb.size), 0);
+  for (int64_t o = 0; o < yb.size; ++o) {
+    const size_t j = static_cast<size_t>(op.types.entry(o, yb.shape.back()));
+    if (op.types.width(j) > 0)
+      y[static_cast<size_t>(o)] = requantize(x[static_cast<size_t>(o)], xb.frac, op.types.type(j)) *
+                                  (int64_t{1} << (yb.frac - op.types.f[j]));
+  }
+}
+
 // Aligned weights and bias, and the exact output range and partial-sum bound of a multiply-accumulate.
 void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   Op op = make(s.dense ? Op::kDense : (s.geom.depthwise ? Op::kDepthwise : Op::kConv), name);
@@ -165,6 +179,21 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   push(std::move(op), std::move(y));
 }
 
+void run_mac(const Program& p, const Op& op, Codes& buf) {
+  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.assign(static_cast<size_t>(yb.size), 0);
+  for (int64_t o = 0; o < yb.size; ++o) {
+    int64_t acc = 0;
+    op.for_each_term(o, [&](int64_t xi, int64_t wi) {
+      acc += x[static_cast<size_t>(xi)] * op.weights[static_cast<size_t>(wi)];
+    });
+    y[static_cast<size_t>(o)] =
+        op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
+  }
+}
+
 // An in-place op narrows the value range to [lo', hi'] per element; the storage keeps the old extremes.
 template <class F>
 void narrow_in_place(Buffer& b, F&& clamp) {
@@ -177,6 +206,10 @@ void ProgramBuilder::relu(const std::string& name) {
   narrow_in_place(p_.buffers[static_cast<size_t>(cur_)], [](int64_t v) { return std::max<int64_t>(v, 0); });
 }
 
+void run_relu(const Program&, const Op& op, Codes& buf) {
+  for (auto& v : buf[static_cast<size_t>(op.out)]) v = std::max<int64_t>(v, 0);
+}
+
 void ProgramBuilder::hard_tanh(const std::string& name) {
   Buffer& b = p_.buffers[static_cast<size_t>(cur_)];
   if (b.frac < 0 || b.frac > 40)
@@ -185,6 +218,11 @@ void ProgramBuilder::hard_tanh(const std::string& name) {
   in_place(make(Op::kHardTanh, name));
   const int64_t one = int64_t{1} << b.frac;
   narrow_in_place(b, [one](int64_t v) { return std::clamp(v, -one, one); });
+}
+
+void run_hard_tanh(const Program& p, const Op& op, Codes& buf) {
+  const int64_t one = int64_t{1} << p.buffers[static_cast<size_t>(op.out)].frac;
+  for (auto& v : buf[static_cast<size_t>(op.out)]) v = std::clamp(v, -one, one);
 }
 
 void ProgramBuilder::lut(const std::string& name, const LutSpec& spec) {
@@ -202,6 +240,15 @@ void ProgramBuilder::lut(const std::string& name, const LutSpec& spec) {
     y.lo.push_back(*lo), y.hi.push_back(*hi);
   }
   push(std::move(op), std::move(y));
+}
+
+void run_lut(const Program& p, const Op& op, Codes& buf) {
+  const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.resize(static_cast<size_t>(yb.size));
+  for (size_t e = 0; e < y.size(); ++e)
+    y[e] = op.table[static_cast<size_t>(lut_index_code(x[e], xb.frac, op.lut))];
 }
 
 void ProgramBuilder::softmax(const std::string& name, const SoftmaxLutSpec& spec) {
@@ -224,6 +271,18 @@ void ProgramBuilder::softmax(const std::string& name, const SoftmaxLutSpec& spec
     y = uniform_buffer(x.shape, frac, *std::min_element(p, p + 4), *std::max_element(p, p + 4));
   }
   push(std::move(op), std::move(y));
+}
+
+void run_softmax(const Program& p, const Op& op, Codes& buf) {
+  const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const int64_t lane = yb.shape.back();
+  const std::vector<int> frac(static_cast<size_t>(lane), xb.frac);
+  y.assign(static_cast<size_t>(yb.size), 0);
+  for (int64_t b = 0; b < yb.size; b += lane)
+    softmax_codes(op.softmax, op.softmax_tables, &x[static_cast<size_t>(b)], frac.data(), lane,
+                  &y[static_cast<size_t>(b)]);
 }
 
 void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
@@ -249,6 +308,23 @@ void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, co
   push(std::move(op), std::move(y));
 }
 
+void run_max_pool(const Program& p, const Op& op, Codes& buf) {
+  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const Window& w = op.win;
+  y.assign(static_cast<size_t>(yb.size), 0);
+  for (int64_t o = 0; o < yb.size; ++o) {
+    const int64_t n = o % w.C, pos = o / w.C;
+    bool any = false;
+    int64_t& out = y[static_cast<size_t>(o)];
+    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {  // padding never wins
+      const int64_t v = x[static_cast<size_t>(base + n)];
+      out = any ? std::max(out, v) : v, any = true;
+    });
+  }
+}
+
 // trunc(window sum / real inputs) on the input's grid (compress/avg_pool.h).
 void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
                               const nn::Geometry& g) {
@@ -270,6 +346,21 @@ void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, co
     y.lo.push_back(lo / n), y.hi.push_back(hi / n);  // trunc(sum / n) is monotone in the sum
   }
   push(std::move(op), std::move(y));
+}
+
+void run_avg_pool(const Program& p, const Op& op, Codes& buf) {
+  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const Window& w = op.win;
+  y.assign(static_cast<size_t>(yb.size), 0);
+  for (int64_t o = 0; o < yb.size; ++o) {
+    const int64_t n = o % w.C, pos = o / w.C;
+    int64_t sum = 0, count = 0;
+    w.for_each_tap(pos / w.OW, pos % w.OW,
+                   [&](int64_t, int64_t base) { sum += x[static_cast<size_t>(base + n)], ++count; });
+    y[static_cast<size_t>(o)] = sum / count;  // toward zero
+  }
 }
 
 void ProgramBuilder::keep(const std::string& name, const std::vector<FixedType>& types) {
@@ -307,6 +398,17 @@ void ProgramBuilder::add(const std::string& name) {
     y.hi.push_back(a.hi[static_cast<size_t>(e)] * sa + b.hi[static_cast<size_t>(e)] * sb);
   }
   push(std::move(op), std::move(y));
+}
+
+void run_add(const Program& p, const Op& op, Codes& buf) {
+  const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const Buffer& b = p.buffers[static_cast<size_t>(op.in2)];
+  const std::vector<int64_t>& x2 = buf[static_cast<size_t>(op.in2)];
+  y.resize(static_cast<size_t>(yb.size));
+  for (size_t e = 0; e < y.size(); ++e)
+    y[e] = x[e] * (int64_t{1} << (yb.frac - xb.frac)) + x2[e] * (int64_t{1} << (yb.frac - b.frac));
 }
 
 Program ProgramBuilder::finish() {
