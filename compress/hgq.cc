@@ -11,8 +11,8 @@ namespace {
 
 // One slot's spec: `base` overridden by the keys of `c` (layer_specific entries).
 QuantSpec read_spec(const Config& c, QuantSpec base) {
-  c.check_unused({"integer_bits", "fractional_bits", "keep_negatives", "round_mode", "overflow_mode", "granularity",
-                  "trainable"});
+  c.check_unused({"integer_bits", "fractional_bits", "keep_negatives", "round_mode", "overflow_mode",
+                  "granularity", "trainable"});
   base.i = c.get<double>("integer_bits", base.i);
   base.f = c.get<double>("fractional_bits", base.f);
   base.k = c.get<bool>("keep_negatives", base.k == 1) ? 1 : 0;
@@ -33,12 +33,33 @@ QuantSpec read_spec(const Config& c, QuantSpec base) {
 
 HgqOptions parse_quantization(const Config& c) {
   HgqOptions o;
-  c.check_unused({"enable_quantization", "use_high_granularity_quantization", "default_integer_bits",
-                  "default_fractional_bits", "default_data_integer_bits", "default_data_fractional_bits",
-                  "default_data_keep_negatives", "round_mode", "overflow_mode_parameters", "overflow_mode_data",
-                  "use_symmetric_quantization", "granularity", "data_granularity", "hgq_beta", "hgq_gamma",
-                  "beta_schedule", "target_ebops", "pid", "bit_range", "layer_specific", "use_lut_activations",
-                  "use_real_tanh", "sigmoid_table", "tanh_table", "softmax_table", "fold_batch_norm"});
+  c.check_unused({"enable_quantization",
+                  "use_high_granularity_quantization",
+                  "default_integer_bits",
+                  "default_fractional_bits",
+                  "default_data_integer_bits",
+                  "default_data_fractional_bits",
+                  "default_data_keep_negatives",
+                  "round_mode",
+                  "overflow_mode_parameters",
+                  "overflow_mode_data",
+                  "use_symmetric_quantization",
+                  "granularity",
+                  "data_granularity",
+                  "hgq_beta",
+                  "hgq_gamma",
+                  "beta_schedule",
+                  "target_ebops",
+                  "pid",
+                  "freeze_bits",
+                  "bit_range",
+                  "layer_specific",
+                  "use_lut_activations",
+                  "use_real_tanh",
+                  "sigmoid_table",
+                  "tanh_table",
+                  "softmax_table",
+                  "fold_batch_norm"});
   o.fold_batch_norm = c.get<bool>("fold_batch_norm", true);
   o.use_lut_activations = c.get<bool>("use_lut_activations", true);
   o.use_real_tanh = c.get<bool>("use_real_tanh", false);
@@ -85,7 +106,8 @@ HgqOptions parse_quantization(const Config& c) {
     s->f_max = br.get<double>("max_fractional_bits", s->f_max);
     s->i_min = br.get<double>("min_integer_bits", s->i_min);
     s->i_max = br.get<double>("max_integer_bits", s->i_max);
-    if (s->f_min > s->f_max || s->i_min > s->i_max) br.fail("min_fractional_bits", "bit_range: a minimum exceeds its maximum");
+    if (s->f_min > s->f_max || s->i_min > s->i_max)
+      br.fail("min_fractional_bits", "bit_range: a minimum exceeds its maximum");
   }
 
   o.beta = c.get<double>("hgq_beta", 1e-5);
@@ -111,6 +133,13 @@ HgqOptions parse_quantization(const Config& c) {
   o.pid.i = pid.get<double>("i", o.pid.i);
   o.pid.d = pid.get<double>("d", o.pid.d);
 
+  Config fz = c.child("freeze_bits");
+  fz.check_unused({"epoch", "ebops"});
+  o.freeze.epoch = fz.get<int>("epoch", 0);
+  o.freeze.ebops = fz.get<double>("ebops", 0.0);
+  if (o.freeze.epoch < 0) fz.fail("epoch", "freeze_bits epoch must be >= 0 (0: never)");
+  if (o.freeze.ebops < 0) fz.fail("ebops", "freeze_bits ebops must be >= 0 (0: never)");
+
   Config ls = c.child("layer_specific");
   for (auto it = ls.node().begin(); it != ls.node().end(); ++it) {
     std::string name = it->first.as<std::string>();
@@ -135,8 +164,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
       std::string names;
       for (nn::Layer* l : all)
         if (l->has_slot(nn::Slot::kInput)) names += (names.empty() ? "" : ", ") + l->name();
-      throw InputError("layer_specific names layer '" + name + "', which the model does not have (quantizable layers: " +
-                       names + ")");
+      throw InputError("layer_specific names layer '" + name +
+                       "', which the model does not have (quantizable layers: " + names + ")");
     }
   }
   // Whether the tensor reaching each layer is non-negative (after a ReLU, through pooling and reshapes):
@@ -181,9 +210,12 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
       open.push_back({li + inside.size(), l, non_negative});
       continue;
     }
-    if (a == "relu") non_negative = true;
-    else if (a == "sigmoid" || a == "softmax") non_negative = true;
-    else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos)) non_negative = false;
+    if (a == "relu")
+      non_negative = true;
+    else if (a == "sigmoid" || a == "softmax")
+      non_negative = true;
+    else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos))
+      non_negative = false;
     auto ov = o.layer_specific.find(l->name());
     if (ov != o.layer_specific.end() && !ov->second.enable) continue;
     std::string act = l->activation_name();
@@ -195,7 +227,9 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
       }
     }
     if (!l->has_slot(nn::Slot::kInput)) continue;
-    auto spec = [&](nn::Slot s, const QuantSpec& d) { return ov == o.layer_specific.end() ? d : ov->second.specs.at(s); };
+    auto spec = [&](nn::Slot s, const QuantSpec& d) {
+      return ov == o.layer_specific.end() ? d : ov->second.specs.at(s);
+    };
     LayerQuant q;
     q.layer = l;
     QuantSpec in_spec = spec(nn::Slot::kInput, o.data);
@@ -208,7 +242,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
       layers_.push_back(q);
       continue;
     }
-    // The multiplier: a Dense/Conv kernel, or an unfolded BatchNorm's per-channel scale (and its shift as the bias).
+    // The multiplier: a Dense/Conv kernel, or an unfolded BatchNorm's per-channel scale (and its shift as the
+    // bias).
     Var scale, shift;
     const bool norm = l->inference_affine(&scale, &shift);
     nn::Parameter* w = l->param("weight");
@@ -226,7 +261,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
         next->inference_affine(&probe_scale, &probe_shift)) {
       if (!q.bias)
         throw InputError("layer '" + l->name() + "' is followed by BatchNorm '" + next->name() +
-                         "': give it use_bias: true so that the BatchNorm can be folded into it (or set fold_batch_norm: false)");
+                         "': give it use_bias: true so that the BatchNorm can be folded into it (or set "
+                         "fold_batch_norm: false)");
       q.folded_bn = next;
       q.fold_weight = std::make_shared<FoldedParam>(next, false, q.weight);
       q.fold_bias = std::make_shared<FoldedParam>(next, true, q.bias);
@@ -337,7 +373,10 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
 }
 
 LutActivation::LutActivation(std::string function, const HgqOptions& o)
-    : function_(std::move(function)), sigmoid_(o.sigmoid_table), tanh_(o.tanh_table), softmax_(o.softmax_table) {}
+    : function_(std::move(function)),
+      sigmoid_(o.sigmoid_table),
+      tanh_(o.tanh_table),
+      softmax_(o.softmax_table) {}
 
 Var LutActivation::apply(const Var& x, nn::Context&) {
   if (function_ == "sigmoid") return sigmoid_lut(x, sigmoid_);
@@ -349,7 +388,8 @@ Var LutActivation::apply(const Var& x, nn::Context&) {
 Var FoldedParam::fold(const Var& v) const {
   Var scale, shift;
   bn_->inference_affine(&scale, &shift);
-  return is_bias_ ? add(mul(v, scale), shift) : mul(v, scale);  // (b - mean) * scale + beta = b * scale + shift
+  return is_bias_ ? add(mul(v, scale), shift)
+                  : mul(v, scale);  // (b - mean) * scale + beta = b * scale + shift
 }
 
 Tensor FoldedParam::fold_value(const Tensor& v) const {
@@ -366,11 +406,10 @@ double scheduled_beta(const HgqOptions& o, int epoch) {
   return o.beta * std::pow(s.final_beta / o.beta, t);  // log: geometric
 }
 
-HgqLoss::HgqLoss(std::shared_ptr<QuantizedModel> qm, HgqOptions o) : qm_(std::move(qm)), o_(std::move(o)), beta_(o_.beta) {}
+HgqLoss::HgqLoss(std::shared_ptr<QuantizedModel> qm, HgqOptions o)
+    : qm_(std::move(qm)), o_(std::move(o)), beta_(o_.beta) {}
 
-void HgqLoss::start_epoch(int epoch) {
-  beta_ = scheduled_beta(o_, epoch) * pid_scale_;
-}
+void HgqLoss::start_epoch(int epoch) { beta_ = scheduled_beta(o_, epoch) * pid_scale_; }
 
 Var HgqLoss::loss() {
   Var l = mul_scalar(qm_->total_ebops(), static_cast<float>(beta_));
@@ -379,22 +418,44 @@ Var HgqLoss::loss() {
 }
 
 std::vector<std::pair<std::string, double>> HgqLoss::stats() {
-  return {{"ebops", qm_->ebops_value()},
-          {"beta", beta_},
-          {"mean_weight_bits", qm_->mean_bits(false)},
-          {"mean_input_bits", qm_->mean_bits(true)}};
+  std::vector<std::pair<std::string, double>> s = {{"ebops", qm_->ebops_value()},
+                                                   {"beta", beta_},
+                                                   {"mean_weight_bits", qm_->mean_bits(false)},
+                                                   {"mean_input_bits", qm_->mean_bits(true)}};
+  if (o_.freeze.epoch > 0 || o_.freeze.ebops > 0) s.emplace_back("bits_frozen", frozen_ ? 1.0 : 0.0);
+  return s;
 }
 
 // PID on the log-ratio of EBOPs to the target: beta is scaled by exp(p e + i sum(e) + d (e - e_prev)).
 void HgqLoss::resume(const std::vector<train::EpochRecord>& history) {
   pid_integral_ = 0, pid_prev_ = 0, pid_scale_ = 1;
+  bool freeze_now = false;
   for (const auto& r : history)
     for (const auto& [key, value] : r.extra)
-      if (key == "ebops") update_pid(value);
+      if (key == "ebops") update_pid(value), freeze_now = freeze_now || freezes_at(r.epoch, value);
+  // The checkpoint holds the bits as they were frozen (restored after every step).
+  if (freeze_now) freeze();
 }
 
-void HgqLoss::end_epoch(const train::EpochRecord&) {
-  if (o_.pid.target_ebops > 0) update_pid(qm_->ebops_value());
+void HgqLoss::end_epoch(const train::EpochRecord& r) {
+  const double ebops = qm_->ebops_value();
+  if (o_.pid.target_ebops > 0) update_pid(ebops);
+  if (!frozen_ && freezes_at(r.epoch, ebops)) freeze();
+}
+
+bool HgqLoss::freezes_at(int epoch, double ebops) const {
+  return (o_.freeze.epoch > 0 && epoch >= o_.freeze.epoch) ||
+         (o_.freeze.ebops > 0 && ebops <= o_.freeze.ebops);
+}
+
+void HgqLoss::freeze() {
+  frozen_ = true;
+  for (FixedQuantizer* q : qm_->quantizers()) q->freeze_bits();
+}
+
+void HgqLoss::after_step() {
+  if (frozen_)
+    for (FixedQuantizer* q : qm_->quantizers()) q->restore_frozen_bits();
 }
 
 void HgqLoss::update_pid(double ebops) {

@@ -34,6 +34,13 @@ struct PidOptions {
   double p = 1, i = 2e-3, d = 0;
 };
 
+// Bit widths stop training at the end of epoch `epoch`, or of the first epoch whose EBOPs are <= `ebops`
+// (0: never), so that the weights then adapt to fixed widths (the beta term no longer moves them).
+struct FreezeBits {
+  int epoch = 0;
+  double ebops = 0;
+};
+
 struct LayerQuantOverride {
   bool enable = true;
   std::map<nn::Slot, QuantSpec> specs;  // per slot, complete (defaults merged)
@@ -45,6 +52,7 @@ struct HgqOptions {
   double beta = 1e-5, gamma = 0;
   BetaSchedule schedule;
   PidOptions pid;
+  FreezeBits freeze;
   std::map<std::string, LayerQuantOverride> layer_specific;
   // Activations as the hardware computes them: sigmoid, tanh and softmax through hls4ml's tables
   // (overridable), tanh as hard tanh (clip to [-1, 1]) unless use_real_tanh.
@@ -105,8 +113,8 @@ constexpr float kAddEbopsScale = 0.65f;
 
 class QuantizedModel {
  public:
-  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D and BatchNorm that is not
-  // folded: input, weight, bias; pooling: input; residual blocks: both inputs of the add), except those
+  // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D and BatchNorm that is
+  // not folded: input, weight, bias; pooling: input; residual blocks: both inputs of the add), except those
   // disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
   QuantizedModel(nn::Model& m, const HgqOptions& o);
   const std::vector<LayerQuant>& layers() const { return layers_; }
@@ -128,7 +136,8 @@ class QuantizedModel {
   std::vector<std::shared_ptr<LutActivation>> activations_;
 };
 
-// beta(epoch) * EBOPs + gamma * sum(bits), with per-epoch stats ebops, beta, mean_weight_bits, mean_input_bits.
+// beta(epoch) * EBOPs + gamma * sum(bits), with per-epoch stats ebops, beta, mean_weight_bits,
+// mean_input_bits.
 class HgqLoss : public train::LossTerm {
  public:
   HgqLoss(std::shared_ptr<QuantizedModel> qm, HgqOptions o);
@@ -137,7 +146,9 @@ class HgqLoss : public train::LossTerm {
   std::vector<std::pair<std::string, double>> stats() override;
   void end_epoch(const train::EpochRecord& r) override;
   void resume(const std::vector<train::EpochRecord>& history) override;  // replays the PID from "ebops"
+  void after_step() override;
   double beta() const { return beta_; }
+  bool bits_frozen() const { return frozen_; }
 
  private:
   std::shared_ptr<QuantizedModel> qm_;
@@ -146,14 +157,18 @@ class HgqLoss : public train::LossTerm {
   void update_pid(double ebops);  // after an epoch that ended at `ebops`
   double pid_integral_ = 0, pid_prev_ = 0;
   double pid_scale_ = 1;
+  bool frozen_ = false;
+  bool freezes_at(int epoch, double ebops) const;
+  void freeze();
 };
 
 double scheduled_beta(const HgqOptions& o, int epoch);
 
 // A trained model back from its checkpoint with its quantizers (from the run config stored in the
 // checkpoint) and every weight and bit width loaded; `quantized` is null for a float model.
-// A checkpoint trained with `compression: pruning:` comes back with its pruner, its masks hardened (a checkpoint
-// saved inside the pruning stage is deployed as it would be at the stage's end). Defined in pruner.cc.
+// A checkpoint trained with `compression: pruning:` comes back with its pruner, its masks hardened (a
+// checkpoint saved inside the pruning stage is deployed as it would be at the stage's end). Defined in
+// pruner.cc.
 class Pruner;
 struct RestoredModel {
   std::unique_ptr<nn::Model> model;

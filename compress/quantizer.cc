@@ -17,7 +17,10 @@ Granularity parse_granularity(const std::string& s) {
 }
 
 FixedQuantizer::FixedQuantizer(std::string name, QuantSpec spec, Shape shape)
-    : name_(std::move(name)), spec_(spec), shape_(std::move(shape)), k_(Shape{1}, static_cast<float>(spec.k)) {
+    : name_(std::move(name)),
+      spec_(spec),
+      shape_(std::move(shape)),
+      k_(Shape{1}, static_cast<float>(spec.k)) {
   Shape bs = bits_shape(spec_.granularity);
   f_ = {name_ + ".f", Var(Tensor(bs, static_cast<float>(spec_.f)), spec_.train_f), false, Tensor()};
   i_ = {name_ + ".i", Var(Tensor(bs, static_cast<float>(spec_.i)), spec_.train_i), false, Tensor()};
@@ -44,6 +47,16 @@ void FixedQuantizer::buffers(std::vector<nn::Buffer>& out) {
 void FixedQuantizer::clamp_bits() {
   if (spec_.train_f) f_.var.value().vec() = f_.var.value().vec().cwiseMax(spec_.f_min).cwiseMin(spec_.f_max);
   if (spec_.train_i) i_.var.value().vec() = i_.var.value().vec().cwiseMax(spec_.i_min).cwiseMin(spec_.i_max);
+}
+
+void FixedQuantizer::freeze_bits() {
+  if (spec_.train_f) frozen_f_ = f_.var.value();
+  if (spec_.train_i) frozen_i_ = i_.var.value();
+}
+
+void FixedQuantizer::restore_frozen_bits() {
+  if (!frozen_f_.empty()) f_.var.value() = frozen_f_;
+  if (!frozen_i_.empty()) i_.var.value() = frozen_i_;
 }
 
 // Reduces |x| (or min / max during calibration) over the batch and, for coarser granularity, over the
@@ -73,14 +86,17 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
   for (int64_t b = 0; b < nb; ++b) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     double f = std::round(fv[b]);
-    double needed = m + std::ldexp(1.0, -static_cast<int>(f)) > 0 ? std::ceil(std::log2(m + std::ldexp(1.0, -static_cast<int>(f)))) : -f;
+    double needed = m + std::ldexp(1.0, -static_cast<int>(f)) > 0
+                        ? std::ceil(std::log2(m + std::ldexp(1.0, -static_cast<int>(f))))
+                        : -f;
     iv[b] = static_cast<float>(std::max(static_cast<double>(iv[b]) - 0.01, needed));
   }
 }
 
 namespace {
 bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0;
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0;
 }
 }  // namespace
 
@@ -95,7 +111,9 @@ Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
     return Var(cache_out_);
   // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
   Var out = quantize_fixed(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.training, ctx.rng);
-  if (reuse) cache_x_ = x.value(), cache_f_ = f_.var.value(), cache_i_ = i_.var.value(), cache_out_ = out.value(), cached_ = true;
+  if (reuse)
+    cache_x_ = x.value(), cache_f_ = f_.var.value(), cache_i_ = i_.var.value(), cache_out_ = out.value(),
+    cached_ = true;
   return out;
 }
 
@@ -104,9 +122,8 @@ namespace {
 Var round_ste(const Var& v) {
   Tensor out = v.value();
   for (int64_t j = 0; j < out.size(); ++j) out[j] = std::round(out[j]);
-  return make_result(std::move(out), "round_ste", {v}, [](Node& self) {
-    self.inputs[0]->grad_buffer().vec() += self.grad.vec();
-  });
+  return make_result(std::move(out), "round_ste", {v},
+                     [](Node& self) { self.inputs[0]->grad_buffer().vec() += self.grad.vec(); });
 }
 }  // namespace
 

@@ -17,7 +17,7 @@ namespace kiln::compress {
 enum class Granularity { kTensor, kChannel, kElement };
 
 struct QuantSpec {
-  int k = 1;  // signed; for activations under WRAP re-decided by calibration (any value < 0)
+  int k = 1;            // signed; for activations under WRAP re-decided by calibration (any value < 0)
   double i = 0, f = 7;  // initial integer and fractional bits
   Round round = Round::kRnd;
   Overflow overflow = Overflow::kSat;
@@ -56,6 +56,10 @@ class FixedQuantizer : public nn::Transform {
   void begin_calibration();
   void end_calibration();
 
+  // Frozen bits keep their values: restore_frozen_bits() after every optimiser step undoes its update.
+  void freeze_bits();
+  void restore_frozen_bits();
+
  private:
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
@@ -65,9 +69,10 @@ class FixedQuantizer : public nn::Transform {
   QuantSpec spec_;
   Shape shape_;
   Tensor k_;  // [1]: the sign bit; a buffer for activations (calibration decides it, checkpoints keep it)
-  nn::Parameter f_, i_;   // f_ and i_ are parameters when trained, buffers otherwise
-  Tensor lo_, hi_;        // calibration: running min / max per bit element
+  nn::Parameter f_, i_;  // f_ and i_ are parameters when trained, buffers otherwise
+  Tensor lo_, hi_;       // calibration: running min / max per bit element
   bool calibrating_ = false;
+  Tensor frozen_f_, frozen_i_;                      // empty unless freeze_bits()
   Tensor cache_x_, cache_f_, cache_i_, cache_out_;  // parameters at inference: the last input, bits and codes
   bool cached_ = false;
   const Tensor* mask_ = nullptr;

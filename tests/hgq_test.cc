@@ -2,6 +2,7 @@
 // widths, attachment and config errors, beta schedules, calibration of WRAP activations, and a short HGQ
 // training run that lowers EBOPs while keeping accuracy.
 #include "compress/hgq.h"
+
 #include "engine/train/trainer.h"
 #include "tests/gradcheck.h"
 #include "tests/test_files.h"
@@ -10,7 +11,9 @@ using namespace kiln;
 using namespace kiln::compress;
 
 namespace {
-HgqOptions parse(const std::string& yaml) { return parse_quantization(Config::parse(yaml, "q.yaml", "quantization")); }
+HgqOptions parse(const std::string& yaml) {
+  return parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
+}
 }  // namespace
 
 TEST_CASE("EBOPs of Dense 2 -> 3 with 4-bit inputs, 3-bit weights, 2-bit biases is 78") {
@@ -39,7 +42,8 @@ layer_specific: {d: {bias: {fractional_bits: 1}}}
 }
 
 TEST_CASE("EBOPs of an unfolded BatchNorm: sum b_in * b_scale + mean(b_bias) * size") {
-  // [2, 3] input (2 positions, 3 channels); inputs 1 + 0 + 3 = 4 bits, scales 1 + 0 + 2 = 3, shifts 1 + 0 + 1 = 2.
+  // [2, 3] input (2 positions, 3 channels); inputs 1 + 0 + 3 = 4 bits, scales 1 + 0 + 2 = 3, shifts 1 + 0 + 1
+  // = 2.
   auto m = nn::Model::from_yaml("layers: [{type: batch_norm, name: bn}]", {2, 3}, 1);
   QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\n"
                               "layer_specific: {bn: {bias: {fractional_bits: 1}}}\n"));
@@ -56,9 +60,10 @@ TEST_CASE("EBOPs of an unfolded BatchNorm: sum b_in * b_scale + mean(b_bias) * s
 }
 
 TEST_CASE("EBOPs of a residual add: per element the wider input's bits, times 0.65 (HGQ2)") {
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}, "
-                                "{type: residual, name: r, layers: [{type: dense, name: e, units: 3}]}]",
-                                {2}, 1);
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, name: d, units: 3}, "
+      "{type: residual, name: r, layers: [{type: dense, name: e, units: 3}]}]",
+      {2}, 1);
   QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\n"));
   REQUIRE(qm.layers().size() == 3);  // d, r.e, then the add (at the end of the block)
   const LayerQuant& add = qm.layers()[2];
@@ -88,10 +93,11 @@ TEST_CASE("EBOPs of a residual add: per element the wider input's bits, times 0.
   CHECK(ga->var.grad()[1] == doctest::Approx(0.f));
   CHECK(gb->var.grad()[1] == doctest::Approx(0.65f));
   // A block fed by a ReLU whose body ends in a ReLU: both inputs of the add are unsigned.
-  auto u = nn::Model::from_yaml("layers: [{type: dense, units: 3, activation: relu}, "
-                                "{type: residual, name: r, layers: [{type: dense, units: 3, activation: relu}]}, "
-                                "{type: residual, name: s, layers: [{type: dense, units: 3}]}]",
-                                {2}, 1);
+  auto u = nn::Model::from_yaml(
+      "layers: [{type: dense, units: 3, activation: relu}, "
+      "{type: residual, name: r, layers: [{type: dense, units: 3, activation: relu}]}, "
+      "{type: residual, name: s, layers: [{type: dense, units: 3}]}]",
+      {2}, 1);
   QuantizedModel qu(*u, parse("default_data_fractional_bits: 3\n"));
   REQUIRE(qu.layers().size() == 5);
   CHECK(qu.layers()[2].layer->name() == "r");
@@ -104,13 +110,15 @@ TEST_CASE("EBOPs of a residual add: per element the wider input's bits, times 0.
 
 TEST_CASE("EBOPs of a convolution count every multiply it performs") {
   // conv2d 3x3, 1 -> 2 filters, valid, on 4x4: 2x2 positions * 9 taps * 2 filters = 72 multiplies.
-  auto m = nn::Model::from_yaml("layers: [{type: conv2d, filters: 2, kernel_size: 3, use_bias: false}]", {4, 4, 1}, 1);
-  HgqOptions o = parse("default_fractional_bits: 1\ndefault_data_fractional_bits: 2\n");  // 2-bit weights, 3-bit inputs
+  auto m = nn::Model::from_yaml("layers: [{type: conv2d, filters: 2, kernel_size: 3, use_bias: false}]",
+                                {4, 4, 1}, 1);
+  HgqOptions o =
+      parse("default_fractional_bits: 1\ndefault_data_fractional_bits: 2\n");  // 2-bit weights, 3-bit inputs
   QuantizedModel qm(*m, o);
   CHECK(qm.ebops_value() == doctest::Approx(72 * 2 * 3));
   // Same padding: border positions have fewer taps (4 corners x 4, 8 edges x 6, 4 inside x 9 = 100).
-  auto ms = nn::Model::from_yaml("layers: [{type: conv2d, filters: 1, kernel_size: 3, padding: same, use_bias: false}]",
-                                 {4, 4, 1}, 1);
+  auto ms = nn::Model::from_yaml(
+      "layers: [{type: conv2d, filters: 1, kernel_size: 3, padding: same, use_bias: false}]", {4, 4, 1}, 1);
   QuantizedModel qs(*ms, o);
   CHECK(qs.ebops_value() == doctest::Approx((4 * 4 + 8 * 6 + 4 * 9) * 2 * 3));  // corners, edges, interior
 }
@@ -132,7 +140,8 @@ TEST_CASE("quantized forward uses the quantizers; pruned weights give exactly ze
 
 TEST_CASE("inference reuses a parameter's codes only while its values and bits are unchanged") {
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1, use_bias: false}]", {2}, 1);
-  QuantizedModel qm(*m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 4\ndefault_integer_bits: 1\n"));
+  QuantizedModel qm(
+      *m, parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 4\ndefault_integer_bits: 1\n"));
   nn::Parameter* w = m->layers()[0]->param("weight");
   w->var.value() = Tensor({2, 1}, {0.3f, -0.6f});
   NoGradGuard ng;
@@ -141,7 +150,7 @@ TEST_CASE("inference reuses a parameter's codes only while its values and bits a
   auto y = [&] { return m->forward(Var(x), ctx).value()[0]; };
   CHECK(y() == 0.5f * (0.25f - 0.5f));
   CHECK(y() == 0.5f * (0.25f - 0.5f));  // reused
-  w->var.value()[0] = 0.8f;    // a new weight (an optimiser step, a loaded checkpoint)
+  w->var.value()[0] = 0.8f;             // a new weight (an optimiser step, a loaded checkpoint)
   CHECK(y() == 0.5f * (0.75f - 0.5f));
   Tensor& f = const_cast<Tensor&>(qm.layers()[0].weight->f());
   f[0] = 0.f;  // 0.8 -> 1.0 on a grid of 1
@@ -153,7 +162,8 @@ TEST_CASE("inference reuses a parameter's codes only while its values and bits a
 
 TEST_CASE("WRAP activations: calibration sets integer bits and signs from the data") {
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
-  QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\ndata_granularity: per_weight\n"));
+  QuantizedModel qm(
+      *m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\ndata_granularity: per_weight\n"));
   Tensor x({3, 2}, {3.7f, 0.5f, -1.f, 3.9f, 0.f, 4.0f});
   qm.calibrate(*m, x);
   const Tensor& i = qm.layers()[0].input->i();
@@ -163,19 +173,25 @@ TEST_CASE("WRAP activations: calibration sets integer bits and signs from the da
 }
 
 TEST_CASE("beta schedules and config errors") {
-  HgqOptions o = parse("hgq_beta: 1.0e-6\nbeta_schedule: {type: log, start_epoch: 10, end_epoch: 20, final_beta: 1.0e-4}\n");
+  HgqOptions o = parse(
+      "hgq_beta: 1.0e-6\nbeta_schedule: {type: log, start_epoch: 10, end_epoch: 20, final_beta: 1.0e-4}\n");
   CHECK(scheduled_beta(o, 5) == doctest::Approx(1e-6));
   CHECK(scheduled_beta(o, 15) == doctest::Approx(1e-5));
   CHECK(scheduled_beta(o, 25) == doctest::Approx(1e-4));
   o = parse("hgq_beta: 0\nbeta_schedule: {type: linear, start_epoch: 0, end_epoch: 10, final_beta: 1.0}\n");
   CHECK(scheduled_beta(o, 5) == doctest::Approx(0.5));
-  CHECK(kiln::testing::what_of([] { parse("round_mode: RND_UP\n"); }).find("q.yaml:1:1") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { parse("hgq_bta: 1\n"); }).find("did you mean 'hgq_beta'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { parse("granularity: per_row\n"); }).find("per_row") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n"); }).find("end_epoch") != std::string::npos);
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
-  CHECK(kiln::testing::what_of([&] { QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n")); }).find("'fc9'") !=
+  CHECK(kiln::testing::what_of([] { parse("round_mode: RND_UP\n"); }).find("q.yaml:1:1") !=
         std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("hgq_bta: 1\n"); }).find("did you mean 'hgq_beta'") !=
+        std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("granularity: per_row\n"); }).find("per_row") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n");
+        }).find("end_epoch") != std::string::npos);
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
+  CHECK(kiln::testing::what_of([&] {
+          QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n"));
+        }).find("'fc9'") != std::string::npos);
 }
 
 TEST_CASE("an HGQ training run lowers EBOPs and keeps learning; without the EBOPs term it does not") {
@@ -190,8 +206,10 @@ TEST_CASE("an HGQ training run lowers EBOPs and keeps learning; without the EBOP
   // Adam moves each bit width by about the learning rate per step, whatever beta is: 300 steps at 5e-3
   // can take ~1.5 bits off every width, i.e. EBOPs down by about 40%.
   auto run = [&](const std::string& beta, double* before, double* acc) {
-    auto m = nn::Model::from_yaml("layers: [{type: dense, units: 16, activation: relu}, {type: dense, units: 2}]", {8}, 1);
-    HgqOptions o = parse("default_fractional_bits: 6\ndefault_data_fractional_bits: 6\nhgq_beta: " + beta + "\n");
+    auto m = nn::Model::from_yaml(
+        "layers: [{type: dense, units: 16, activation: relu}, {type: dense, units: 2}]", {8}, 1);
+    HgqOptions o =
+        parse("default_fractional_bits: 6\ndefault_data_fractional_bits: 6\nhgq_beta: " + beta + "\n");
     auto qm = std::make_shared<QuantizedModel>(*m, o);
     *before = qm->ebops_value();
     train::TrainOptions t;
@@ -217,7 +235,74 @@ TEST_CASE("an HGQ training run lowers EBOPs and keeps learning; without the EBOP
   CHECK(control > 0.9 * before);
 }
 
-TEST_CASE("activations train as the hardware computes them: tables for sigmoid/softmax, hard tanh by default") {
+TEST_CASE("freeze_bits: bit widths stop at the freeze epoch while the weights train on; resume re-freezes") {
+  train::set_threads(1);
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> n(0.f, 1.f);
+  data::Dataset d;
+  d.x = Tensor({1200, 8});
+  for (int64_t j = 0; j < d.x.size(); ++j) d.x[j] = n(rng);
+  for (int64_t r = 0; r < 1200; ++r) d.labels.push_back(d.x[r * 8] - d.x[r * 8 + 2] > 0 ? 1 : 0);
+  d.class_names = {"0", "1"};
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, units: 8, activation: relu}, {type: dense, units: 2}]", {8}, 1);
+  HgqOptions o = parse(
+      "default_fractional_bits: 6\ndefault_data_fractional_bits: 6\nhgq_beta: 1.0e-4\n"
+      "freeze_bits: {epoch: 2}\n");
+  CHECK(o.freeze.epoch == 2);
+  auto qm = std::make_shared<QuantizedModel>(*m, o);
+  train::TrainOptions t;
+  t.epochs = 4;
+  t.batch_size = 32;
+  t.optimizer.learning_rate = 2e-2f;  // 38 steps an epoch move each width by up to ~0.8 bits
+  train::Trainer tr(*m, t);
+  auto loss = std::make_shared<HgqLoss>(qm, o);
+  tr.add_loss_term(loss);
+  std::vector<Tensor> bits_at_2;
+  Tensor w_at_2;
+  tr.fit(d, data::Dataset(), nullptr, [&](const train::EpochRecord& r) {
+    if (r.epoch != 2) return;
+    for (FixedQuantizer* q : qm->quantizers()) bits_at_2.push_back(q->f()), bits_at_2.push_back(q->i());
+    w_at_2 = m->layers()[0]->param("weight")->var.value();
+  });
+  CHECK(loss->bits_frozen());
+  const auto& h = tr.history();
+  REQUIRE(h.size() == 4);
+  auto extra = [](const train::EpochRecord& r, const std::string& k) {
+    for (const auto& [key, v] : r.extra)
+      if (key == k) return v;
+    return -1.0;
+  };
+  // Stats are taken before end_epoch freezes: epoch 2 trained its bits, epoch 3 did not.
+  CHECK(extra(h[1], "bits_frozen") == 0.0);
+  CHECK(extra(h[2], "bits_frozen") == 1.0);
+  CHECK(extra(h[0], "ebops") > extra(h[1], "ebops"));   // beta moved the bits before the freeze
+  CHECK(extra(h[3], "ebops") == extra(h[1], "ebops"));  // and not after it
+  size_t j = 0;
+  for (FixedQuantizer* q : qm->quantizers()) {
+    CHECK(q->f().vec() == bits_at_2[j++].vec());
+    CHECK(q->i().vec() == bits_at_2[j++].vec());
+  }
+  CHECK(m->layers()[0]->param("weight")->var.value().vec() != w_at_2.vec());  // the weights kept training
+  // A run resumed after the freeze epoch is frozen from its history.
+  HgqLoss resumed(qm, o);
+  resumed.resume({h[0]});
+  CHECK(!resumed.bits_frozen());
+  resumed.resume({h[0], h[1]});
+  CHECK(resumed.bits_frozen());
+  // Or at an EBOPs level.
+  HgqOptions by_ebops = parse("freeze_bits: {ebops: 1.0e9}\n");
+  HgqLoss at_level(qm, by_ebops);
+  at_level.end_epoch(h[0]);
+  CHECK(at_level.bits_frozen());
+  CHECK(kiln::testing::what_of([] { parse("freeze_bits: {epoch: -1}\n"); }).find("epoch") !=
+        std::string::npos);
+  CHECK(kiln::testing::what_of([] { parse("freeze_bits: {epochs: 3}\n"); }).find("epochs") !=
+        std::string::npos);
+}
+
+TEST_CASE(
+    "activations train as the hardware computes them: tables for sigmoid/softmax, hard tanh by default") {
   auto m = nn::Model::from_yaml(R"(
 layers:
   - {type: dense, name: d, units: 2, activation: sigmoid}
@@ -232,7 +317,8 @@ layers:
   nn::Context ctx;
   // The layer's output equals the table lookup of its pre-activation, not the exact sigmoid.
   Var x(Tensor({1, 2}, {0.3f, -0.7f}));
-  Var pre = d->apply_kernel(d->transform(nn::Slot::kInput)->apply(x, ctx), d->transform(nn::Slot::kWeight)->apply(d->param("weight")->var, ctx));
+  Var pre = d->apply_kernel(d->transform(nn::Slot::kInput)->apply(x, ctx),
+                            d->transform(nn::Slot::kWeight)->apply(d->param("weight")->var, ctx));
   pre = add(pre, d->transform(nn::Slot::kBias)->apply(d->param("bias")->var, ctx));
   Var out = d->forward(x, ctx);
   for (int j = 0; j < 2; ++j) CHECK(out.value()[j] == static_cast<float>(sigmoid_lut(pre.value()[j])));
@@ -267,7 +353,8 @@ TEST_CASE("data/jet_hgq.yaml: the hls4ml jet tagger with HGQ2's starting bit wid
 
 TEST_CASE("the PID controller raises beta above the EBOPs target and lowers it below") {
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3}]", {2}, 1);
-  HgqOptions o = parse("default_fractional_bits: 2\ndefault_data_fractional_bits: 3\nhgq_beta: 1.0e-3\ntarget_ebops: 39\n");
+  HgqOptions o = parse(
+      "default_fractional_bits: 2\ndefault_data_fractional_bits: 3\nhgq_beta: 1.0e-3\ntarget_ebops: 39\n");
   auto qm = std::make_shared<QuantizedModel>(*m, o);  // 6 * 4 * 3 + 3 * 3 = 81 EBOPs: twice the target
   HgqLoss loss(qm, o);
   train::EpochRecord r;

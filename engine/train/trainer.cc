@@ -208,6 +208,7 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
                            std::to_string(epoch) + ", batch " + std::to_string(batch + 1) +
                            "; try a lower learning_rate or clip_norm");
       opt_->step(params, static_cast<float>(lr));
+      for (auto& t : terms_) t->after_step();
       loss_sum += l * static_cast<double>(b);
       if (!labels.empty()) correct += accuracy(out.value(), labels) * static_cast<double>(b);
       seen += b;

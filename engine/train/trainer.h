@@ -41,6 +41,7 @@ class LossTerm {
   // Logged per epoch (history.csv columns), computed after the epoch's training steps.
   virtual std::vector<std::pair<std::string, double>> stats() { return {}; }
   virtual void end_epoch(const EpochRecord& /*r*/) {}  // controllers (e.g. PID on EBOPs) react here
+  virtual void after_step() {}                         // projections after each optimiser step
   // Sets the term's state to what it was after the epochs in `history` (a resumed run continues exactly);
   // called when fit() starts. State a term keeps across epochs must be recoverable from its stats().
   virtual void resume(const std::vector<EpochRecord>& /*history*/) {}
