@@ -123,6 +123,10 @@ struct Hls {
 
   std::string signature(const Op& op, const std::string& fn) const {
     const int64_t nin = buf(op.in).size, nout = buf(op.out).size;
+    if (op.kind == Op::kContext)
+      return "void " + fn + "(" + btype(op.in) + " p[" + std::to_string(nin) + "], " + btype(op.in2) +
+             " x2[" + std::to_string(buf(op.in2).size) + "], " + btype(op.out) + " y[" +
+             std::to_string(nout) + "])";
     if (op.kind == Op::kAdd)
       return "void " + fn + "(" + btype(op.in) + " x[" + std::to_string(nin) + "], " + btype(op.in2) +
              " x2[" + std::to_string(nin) + "], " + btype(op.out) + " y[" + std::to_string(nout) + "])";
@@ -495,6 +499,31 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
       case Op::kAvgPool:
         h.avg_pool(op, fn);
         break;
+      case Op::kScores:
+      case Op::kContext: {
+        // Attention products of two activations: an exact accumulator (partial sums bounded by
+        // partial_bound).
+        const bool sc = op.kind == Op::kScores;
+        const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
+        h.layers << "// " << op.name << ": attention " << (sc ? "scores Q K^T" : "context P V")
+                 << " per head\n"
+                 << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  typedef "
+                 << container(-op.partial_bound, op.partial_bound, y.frac)
+                 << " acc_t;\n  for (int hh = 0; hh < " << H << "; hh++)\n    for (int i = 0; i < " << T
+                 << "; i++)\n      for (int " << (sc ? "j" : "c") << " = "
+                 << (sc ? "0" : "hh * " + std::to_string(dh)) << "; " << (sc ? "j" : "c") << " < "
+                 << (sc ? std::to_string(T) : "(hh + 1) * " + std::to_string(dh)) << "; " << (sc ? "j" : "c")
+                 << "++) {\n#pragma HLS PIPELINE\n        acc_t acc = 0;\n";
+        if (sc)
+          h.layers << "        for (int c = hh * " << dh << "; c < (hh + 1) * " << dh
+                   << "; c++)\n          acc += x[i * " << 3 * D << " + c] * x[j * " << 3 * D << " + " << D
+                   << " + c];\n        y[(hh * " << T << " + i) * " << T << " + j] = acc;\n      }\n}\n\n";
+        else
+          h.layers << "        for (int j = 0; j < " << T << "; j++)\n          acc += p[(hh * " << T
+                   << " + i) * " << T << " + j] * x2[j * " << 3 * D << " + " << 2 * D
+                   << " + c];\n        y[i * " << D << " + c] = acc;\n      }\n}\n\n";
+        break;
+      }
       case Op::kAdd:
         h.layers << "// " << op.name << ": residual add (exact: y's type holds every sum)\n"
                  << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < " << y.size
@@ -530,7 +559,7 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
       calls << "  " << h.btype(op.out) << ' ' << h.bname(op.out) << '[' << y.size
             << "];\n#pragma HLS ARRAY_PARTITION variable=" << h.bname(op.out) << " complete dim=0\n";
     calls << "  " << fn << '(' << (in_place ? "" : h.bname(op.in) + ", ")
-          << (op.kind == Op::kAdd ? h.bname(op.in2) + ", " : "") << h.bname(op.out) << ");\n";
+          << (op.in2 >= 0 ? h.bname(op.in2) + ", " : "") << h.bname(op.out) << ");\n";
   }
   // The float front end: standardisation and the input quantizer.
   std::ostringstream qi;

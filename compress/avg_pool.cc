@@ -11,7 +11,8 @@ int finest_frac(const FixedQuantizer& q) {
   int best = 0;
   bool any = false;
   for (int64_t b = 0; b < f.size(); ++b) {
-    const int fb = static_cast<int>(std::lround(f[b])), ib = static_cast<int>(std::lround(i[b < i.size() ? b : 0]));
+    const int fb = static_cast<int>(std::lround(f[b])),
+              ib = static_cast<int>(std::lround(i[b < i.size() ? b : 0]));
     if (q.k() + ib + fb <= 0) continue;  // pruned: 0 on any grid
     best = any ? std::max(best, fb) : fb, any = true;
   }

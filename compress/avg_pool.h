@@ -15,7 +15,8 @@
 
 namespace kiln::compress {
 
-// The grid of a quantizer's values: the most fractional bits of any element that is not pruned (0 if all are).
+// The grid of a quantizer's values: the most fractional bits of any element that is not pruned (0 if all
+// are).
 int finest_frac(const FixedQuantizer& q);
 
 // Real inputs per output position of a pooling window (row-major over the output positions).

@@ -153,6 +153,15 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       b.avg_pool(l->name(), l->input_shape(), out, *g);
       continue;
     }
+    if (type == "attention") {
+      auto it = quant.find(l);
+      if (it == quant.end()) refuse("an attention layer deploys only with its input (Q, K, V) quantized");
+      const auto* sm = dynamic_cast<const LutActivation*>(l->transform(nn::Slot::kActivation));
+      if (!sm) refuse("an attention layer deploys only with its softmax through a table (HGQ attaches it)");
+      quantize(l->name() + ".input_q", l->input_shape(), element_types(*it->second->input));
+      b.attention(l->name(), l->heads(), sm->softmax_table());
+      continue;
+    }
     if (!l->has_slot(nn::Slot::kWeight)) refuse("not supported by the deployed fixed-point model");
     auto it = quant.find(l);
     if (it == quant.end()) refuse("the layer is not quantized (enable quantization for it)");

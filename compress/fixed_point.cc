@@ -117,7 +117,9 @@ Quantized quantize_traced(double x, const PreparedType& p, double u, bool wrap) 
   return {code * p.inv, rounded, region};
 }
 
-Quantized quantize_traced(double x, const FixedType& t, double u, bool wrap) { return quantize_traced(x, prepare(t), u, wrap); }
+Quantized quantize_traced(double x, const FixedType& t, double u, bool wrap) {
+  return quantize_traced(x, prepare(t), u, wrap);
+}
 
 double quantize(double x, const FixedType& t, double u) { return quantize_traced(x, t, u, true).value; }
 

@@ -67,7 +67,7 @@ Quantized quantize_traced(double x, const FixedType& t, double u = 0.5, bool wra
 // quantize_traced(x, prepare(t), u, wrap) == quantize_traced(x, t, u, wrap) for every x. prepare validates t.
 struct PreparedType {
   FixedType t;
-  bool pruned;       // k + i + f <= 0
+  bool pruned;        // k + i + f <= 0
   double scale, inv;  // 2^f, 2^-f (x * scale is exactly ldexp(x, f): powers of two round nothing)
   double hi, lo;      // the code range: [-k 2^(i+f) (or -hi under SAT_SYM), 2^(i+f) - 1]
   double modulus;     // 2^(k+i+f), for WRAP

@@ -59,6 +59,7 @@ HgqOptions parse_quantization(const Config& c) {
                   "sigmoid_table",
                   "tanh_table",
                   "softmax_table",
+                  "attention_softmax_table",
                   "fold_batch_norm"});
   o.fold_batch_norm = c.get<bool>("fold_batch_norm", true);
   o.use_lut_activations = c.get<bool>("use_lut_activations", true);
@@ -71,6 +72,8 @@ HgqOptions parse_quantization(const Config& c) {
   o.sigmoid_table = parse_lut(table("sigmoid_table", lut_config_keys()), LutFunction::kSigmoid);
   o.tanh_table = parse_lut(table("tanh_table", lut_config_keys()), LutFunction::kTanh);
   o.softmax_table = parse_softmax_lut(table("softmax_table", softmax_lut_config_keys()));
+  o.attention_softmax_table = parse_softmax_lut(table("attention_softmax_table", softmax_lut_config_keys()),
+                                                HgqOptions::default_attention_softmax());
   o.enable = c.get<bool>("enable_quantization", true);
   bool hgq = c.get<bool>("use_high_granularity_quantization", true);
   auto mode = [&](const char* key, auto parse, auto fallback) {
@@ -155,7 +158,13 @@ HgqOptions parse_quantization(const Config& c) {
   return o;
 }
 
-QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
+namespace {
+// Features per head of an attention layer (its input is [T, 3 * heads * dh]).
+int64_t attention_head_dim(const nn::Layer& l) { return l.input_shape().back() / 3 / l.heads(); }
+}  // namespace
+
+QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
+    : attention_softmax_(o.attention_softmax_table) {
   std::vector<nn::Layer*> all = m.layers();
   for (const auto& [name, ov] : o.layer_specific) {
     bool found = false;
@@ -212,14 +221,20 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o) {
     }
     if (a == "relu")
       non_negative = true;
-    else if (a == "sigmoid" || a == "softmax")
+    else if ((a == "sigmoid" || a == "softmax") && t != "attention")  // attention: P V has V's signs
       non_negative = true;
     else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos))
       non_negative = false;
     auto ov = o.layer_specific.find(l->name());
     if (ov != o.layer_specific.end() && !ov->second.enable) continue;
     std::string act = l->activation_name();
-    if (l->has_slot(nn::Slot::kActivation) && (act == "sigmoid" || act == "tanh" || act == "softmax")) {
+    if (t == "attention") {  // the softmax of the scores through its table, with the 1/sqrt(d) scale in it
+      SoftmaxLutSpec s = o.attention_softmax_table;
+      s.scale = 1.0 / std::sqrt(static_cast<double>(attention_head_dim(*l)));
+      activations_.push_back(std::make_shared<LutActivation>(s));
+      l->set_transform(nn::Slot::kActivation, activations_.back());
+    } else if (l->has_slot(nn::Slot::kActivation) &&
+               (act == "sigmoid" || act == "tanh" || act == "softmax")) {
       std::string fn = act == "tanh" && !o.use_real_tanh ? "hard_tanh" : act;
       if (o.use_lut_activations || fn == "hard_tanh") {
         activations_.push_back(std::make_shared<LutActivation>(fn, o));
@@ -292,6 +307,7 @@ Var QuantizedModel::ebops(const LayerQuant& l) const {
     Var a = l.input->bits(), b = l.input2->bits();
     return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);  // max(a, b) = b + relu(a - b)
   }
+  if (l.layer->type() == "attention") return attention_ebops(*l.layer, l.input->bits());
   if (!l.weight) return sum_all(l.input->bits());
   Shape in{1};
   for (int64_t d : l.layer->input_shape()) in.push_back(d);
@@ -304,6 +320,18 @@ Var QuantizedModel::ebops(const LayerQuant& l) const {
   return e;
 }
 
+// Attention over x [T, 3D] = (Q, K, V): every score multiplies q[i, c] by k[j, c] (the head's features c), so
+// sum_{i,j,c} bq bk = sum_c (sum_i bq[i, c]) (sum_j bk[j, c]); every context term multiplies a probability
+// (the softmax result type's width) by v[j, c], T times over.
+Var QuantizedModel::attention_ebops(const nn::Layer& l, const Var& bits) const {
+  const int64_t t = l.input_shape()[0], d = l.input_shape()[1] / 3;
+  const Var cols = sum(bits, 0);  // [3D]: bits summed over the tokens
+  const Var scores = sum_all(mul(slice(cols, 0, 0, d), slice(cols, 0, d, 2 * d)));
+  const auto& r = attention_softmax_.result_type;
+  const float wp = static_cast<float>(r ? r->k + r->i + r->f : 16);
+  return add(scores, mul_scalar(sum_all(slice(cols, 0, 2 * d, 3 * d)), wp * static_cast<float>(t)));
+}
+
 double QuantizedModel::uniform_ebops(double bits) const {
   NoGradGuard ng;
   double total = 0;
@@ -311,6 +339,12 @@ double QuantizedModel::uniform_ebops(double bits) const {
     const double n_in = static_cast<double>(shape_numel(l.layer->input_shape()));
     if (l.input2) {
       total += n_in * bits * kAddEbopsScale;
+      continue;
+    }
+    if (l.layer->type() == "attention") {
+      NoGradGuard g;
+      total +=
+          attention_ebops(*l.layer, Var(Tensor(l.layer->input_shape(), static_cast<float>(bits)))).value()[0];
       continue;
     }
     if (!l.weight) {
@@ -371,6 +405,14 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
   for (FixedQuantizer* q : quantizers())
     if (q->spec().activation) q->end_calibration();
 }
+
+SoftmaxLutSpec HgqOptions::default_attention_softmax() {
+  SoftmaxLutSpec s;
+  s.input_type = {1, 6, 9, Round::kRnd, Overflow::kSat};
+  return s;
+}
+
+LutActivation::LutActivation(const SoftmaxLutSpec& softmax) : function_("softmax"), softmax_(softmax) {}
 
 LutActivation::LutActivation(std::string function, const HgqOptions& o)
     : function_(std::move(function)),

@@ -62,12 +62,17 @@ struct HgqOptions {
   bool fold_batch_norm = true;
   LutSpec sigmoid_table = LutSpec::sigmoid(), tanh_table = LutSpec::tanh();
   SoftmaxLutSpec softmax_table;
+  // The softmax of attention layers over the raw scores Q K^T (its exp table absorbs the 1/sqrt(d) scale):
+  // inputs saturate at +-64 (ap_fixed<16,7,AP_RND,AP_SAT>), a finer grid than hls4ml's default input type.
+  SoftmaxLutSpec attention_softmax_table = default_attention_softmax();
+  static SoftmaxLutSpec default_attention_softmax();
 };
 
 // The activation of a layer evaluated as the hardware does (nn::Slot::kActivation).
 class LutActivation : public nn::Transform {
  public:
   LutActivation(std::string function, const HgqOptions& o);
+  LutActivation(const SoftmaxLutSpec& softmax);  // a softmax with its own table (attention)
   Var apply(const Var& x, nn::Context& ctx) override;
   const std::string& function() const { return function_; }  // sigmoid | tanh | hard_tanh | softmax
   const LutSpec& table() const { return function_ == "sigmoid" ? sigmoid_ : tanh_; }  // sigmoid and tanh
@@ -121,6 +126,7 @@ class QuantizedModel {
   std::vector<FixedQuantizer*> quantizers() const;
 
   Var ebops(const LayerQuant& l) const;  // differentiable in the bit widths
+  Var attention_ebops(const nn::Layer& l, const Var& bits) const;
   Var total_ebops() const;
   double ebops_value() const;
   // EBOPs of the same layers with every input, weight and bias `bits` wide (the uniform baseline).
@@ -134,6 +140,7 @@ class QuantizedModel {
  private:
   std::vector<LayerQuant> layers_;
   std::vector<std::shared_ptr<LutActivation>> activations_;
+  SoftmaxLutSpec attention_softmax_;
 };
 
 // beta(epoch) * EBOPs + gamma * sum(bits), with per-epoch stats ebops, beta, mean_weight_bits,

@@ -390,7 +390,8 @@ namespace {
 
 double exp_entry(int j, const SoftmaxLutSpec& spec, int n_table) {
   float x = static_cast<float>(softmax_index_value(j, spec.input_type, n_table));  // exact
-  return ap_from_float(std::exp(x), spec.exp_table_type);                          // expf
+  if (spec.scale != 1) x = static_cast<float>(spec.scale * x);
+  return ap_from_float(std::exp(x), spec.exp_table_type);  // expf
 }
 
 double inv_entry(int j, const SoftmaxLutSpec& spec, int n_table) {
@@ -415,7 +416,9 @@ int64_t reduce_left(int64_t n) {
   return left;
 }
 
-FixedType softmax_diff_type(const FixedType& in) { return {1, in.k + in.i - 1, in.f, Round::kRnd, Overflow::kSat}; }
+FixedType softmax_diff_type(const FixedType& in) {
+  return {1, in.k + in.i - 1, in.f, Round::kRnd, Overflow::kSat};
+}
 
 std::vector<double> softmax_exp_table(const SoftmaxLutSpec& spec) {
   validate(spec);
@@ -498,31 +501,33 @@ Var softmax_lut(const Var& x, int axis, const SoftmaxLutSpec& spec) {
       for (int64_t j = 0; j < l.n; ++j)
         out[base + j * l.inner] = static_cast<float>(y[static_cast<size_t>(j)]);
       if (record && l.n > 0) {
+        const double c = spec.scale;
         double m = *std::max_element(lane.begin(), lane.end()), sum = 0;
-        for (double v : lane) sum += std::exp(v - m);
+        for (double v : lane) sum += std::exp(c * (v - m));
         for (int64_t j = 0; j < l.n; ++j)
           y_real[static_cast<size_t>(base + j * l.inner)] =
-              static_cast<float>(std::exp(lane[static_cast<size_t>(j)] - m) / sum);
+              static_cast<float>(std::exp(c * (lane[static_cast<size_t>(j)] - m)) / sum);
       }
     }
-  // dx = y (g - sum(g y)), y the real softmax.
-  return make_result(std::move(out), "softmax_lut", {x}, [l, y = std::move(y_real)](Node& self) {
-    const float* g = self.grad.data();
-    float* dx = self.inputs[0]->grad_buffer().data();
-    for (int64_t o = 0; o < l.outer; ++o)
-      for (int64_t i = 0; i < l.inner; ++i) {
-        int64_t base = o * l.n * l.inner + i;
-        double dot = 0;
-        for (int64_t j = 0; j < l.n; ++j) {
-          int64_t k = base + j * l.inner;
-          dot += static_cast<double>(g[k]) * y[static_cast<size_t>(k)];
-        }
-        for (int64_t j = 0; j < l.n; ++j) {
-          int64_t k = base + j * l.inner;
-          dx[k] += static_cast<float>(y[static_cast<size_t>(k)] * (g[k] - dot));
-        }
-      }
-  });
+  // dx = c y (g - sum(g y)), y the real softmax of c x.
+  return make_result(std::move(out), "softmax_lut", {x},
+                     [l, c = spec.scale, y = std::move(y_real)](Node& self) {
+                       const float* g = self.grad.data();
+                       float* dx = self.inputs[0]->grad_buffer().data();
+                       for (int64_t o = 0; o < l.outer; ++o)
+                         for (int64_t i = 0; i < l.inner; ++i) {
+                           int64_t base = o * l.n * l.inner + i;
+                           double dot = 0;
+                           for (int64_t j = 0; j < l.n; ++j) {
+                             int64_t k = base + j * l.inner;
+                             dot += static_cast<double>(g[k]) * y[static_cast<size_t>(k)];
+                           }
+                           for (int64_t j = 0; j < l.n; ++j) {
+                             int64_t k = base + j * l.inner;
+                             dx[k] += static_cast<float>(c * y[static_cast<size_t>(k)] * (g[k] - dot));
+                           }
+                         }
+                     });
 }
 
 }  // namespace kiln::compress

@@ -131,6 +131,9 @@ struct SoftmaxLutSpec {
   FixedType inv_table_type = kHls4mlSoftmaxTableType;
   FixedType input_type = kHls4mlDefaultType;                  // data_T, the previous layer's result
   std::optional<FixedType> result_type = kHls4mlDefaultType;  // res_T; nullopt: the exact product
+  // kiln's extension for attention: the exp table holds exp(scale * x), so softmax(scale * x) (the 1/sqrt(d)
+  // of scaled dot-product attention) costs nothing at run time. 1: hls4ml's softmax.
+  double scale = 1;
 };
 
 // Throws InputError naming the field on a bad value: table_size as for LutSpec; types of width 1..48

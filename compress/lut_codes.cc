@@ -51,7 +51,9 @@ int lut_index_code(int64_t c, int frac, const LutSpec& spec) {
   return static_cast<int>(std::clamp<int64_t>(q + n / 2, 0, n - 1));
 }
 
-std::vector<int64_t> lut_table_codes(const LutSpec& spec) { return codes_of(lut_table(spec), spec.table_type.f); }
+std::vector<int64_t> lut_table_codes(const LutSpec& spec) {
+  return codes_of(lut_table(spec), spec.table_type.f);
+}
 
 SoftmaxTables softmax_tables(const SoftmaxLutSpec& spec) {
   SoftmaxTables t;
@@ -71,8 +73,8 @@ int softmax_out_frac(const SoftmaxLutSpec& spec) {
   return spec.result_type ? spec.result_type->f : spec.exp_table_type.f + spec.inv_table_type.f;
 }
 
-void softmax_codes(const SoftmaxLutSpec& spec, const SoftmaxTables& tables, const int64_t* c, const int* frac, int64_t n,
-                   int64_t* out) {
+void softmax_codes(const SoftmaxLutSpec& spec, const SoftmaxTables& tables, const int64_t* c, const int* frac,
+                   int64_t n, int64_t* out) {
   if (n <= 0) return;
   const FixedType &in_t = spec.input_type, &exp_t = spec.exp_table_type, &inv_t = spec.inv_table_type;
   std::vector<int64_t> xq(static_cast<size_t>(n)), e(static_cast<size_t>(n));
@@ -81,7 +83,8 @@ void softmax_codes(const SoftmaxLutSpec& spec, const SoftmaxTables& tables, cons
   const FixedType diff_t = softmax_diff_type(in_t);
   for (int64_t j = 0; j < n; ++j) {
     int64_t a = xq[static_cast<size_t>(j)];
-    if (spec.implementation == SoftmaxImpl::kStable) a = requantize(requantize(a - m, in_t.f, diff_t), in_t.f, in_t);
+    if (spec.implementation == SoftmaxImpl::kStable)
+      a = requantize(requantize(a - m, in_t.f, diff_t), in_t.f, in_t);
     e[static_cast<size_t>(j)] = tables.exp[static_cast<size_t>(softmax_index_code(a, in_t, tables.size))];
   }
   const int64_t s = tree_sum(e.data(), n, exp_t);

@@ -25,7 +25,7 @@ std::vector<int64_t> lut_table_codes(const LutSpec& spec);  // the table, as cod
 
 // ---- softmax --------------------------------------------------------------------------------------
 struct SoftmaxTables {
-  int size = 0;                 // softmax_table_size(spec)
+  int size = 0;                   // softmax_table_size(spec)
   std::vector<int64_t> exp, inv;  // codes of exp_table_type and inv_table_type
 };
 SoftmaxTables softmax_tables(const SoftmaxLutSpec& spec);
@@ -39,7 +39,7 @@ int softmax_out_frac(const SoftmaxLutSpec& spec);
 // One lane of n values (codes c[j] with frac[j] fractional bits) -> n output codes, exactly the steps of
 // softmax_lut(): convert to input_type, (stable) subtract the maximum, look up exp, sum by hls4ml's
 // balanced tree in exp_table_type, look up the inverse, multiply, convert to result_type.
-void softmax_codes(const SoftmaxLutSpec& spec, const SoftmaxTables& tables, const int64_t* c, const int* frac, int64_t n,
-                   int64_t* out);
+void softmax_codes(const SoftmaxLutSpec& spec, const SoftmaxTables& tables, const int64_t* c, const int* frac,
+                   int64_t n, int64_t* out);
 
 }  // namespace kiln::compress

@@ -76,18 +76,20 @@ struct TypeTable {
 
 // The op kinds in one list: the enum, the report's name and the interpreter function of each kind
 // (program_ops.cc, beside the kind's builder method), so they cannot disagree.
-#define KILN_OP_KINDS(X)                   \
-  X(kQuantize, "quantize", run_quantize)   \
-  X(kDense, "dense", run_mac)              \
-  X(kConv, "conv", run_mac)                \
-  X(kDepthwise, "depthwise_conv", run_mac) \
-  X(kRelu, "relu", run_relu)               \
-  X(kMaxPool, "max_pool", run_max_pool)    \
-  X(kLut, "table", run_lut)                \
-  X(kHardTanh, "hard_tanh", run_hard_tanh) \
-  X(kSoftmax, "softmax", run_softmax)      \
-  X(kAvgPool, "avg_pool", run_avg_pool)    \
-  X(kAdd, "add", run_add)
+#define KILN_OP_KINDS(X)                     \
+  X(kQuantize, "quantize", run_quantize)     \
+  X(kDense, "dense", run_mac)                \
+  X(kConv, "conv", run_mac)                  \
+  X(kDepthwise, "depthwise_conv", run_mac)   \
+  X(kRelu, "relu", run_relu)                 \
+  X(kMaxPool, "max_pool", run_max_pool)      \
+  X(kLut, "table", run_lut)                  \
+  X(kHardTanh, "hard_tanh", run_hard_tanh)   \
+  X(kSoftmax, "softmax", run_softmax)        \
+  X(kAvgPool, "avg_pool", run_avg_pool)      \
+  X(kAdd, "add", run_add)                    \
+  X(kScores, "attention_scores", run_scores) \
+  X(kContext, "attention_context", run_context)
 
 struct Op {
 #define KILN_OP_ENUM(kind, name, run) kind,
@@ -104,6 +106,9 @@ struct Op {
   // kDense / kConv / kDepthwise: acc = bias[n] + 2^prod_shift * sum(x * w), on out's grid.
   // Dense: weights[j * n_out + n] over the last axis (rows = leading positions); Conv: weights in the
   // layer's layout ((kh * KW + kw) * C + c) * n_out + n; Depthwise: (kh * KW + kw) * C + n.
+  // kScores: y[h, i, j] = sum_c q[i, h dh + c] k[j, h dh + c] with x = [T, 3D] = (Q, K, V); kContext:
+  // y[i, h dh + c] = sum_j p[h, i, j] v[j, h dh + c], p = in ([H, T, T]), v from in2 ([T, 3D]). Both: rows =
+  // T, n_out = H heads, n_in = dh features per head.
   int64_t n_in = 0, n_out = 0, rows = 1;
   Window win;  // kConv / kDepthwise / kMaxPool / kAvgPool (y = trunc(window sum / real inputs), same grid)
   int w_frac = 0, prod_shift = 0;
@@ -196,6 +201,9 @@ class ProgramBuilder {
   // matching add, which sums the block's output and the kept input on the finer grid.
   void keep(const std::string& name, const std::vector<FixedType>& types);
   void add(const std::string& name);
+  // Scaled dot-product attention over the current buffer [T, 3D] = (Q, K, V): scores, their softmax through
+  // `spec`'s tables (its scale is the 1/sqrt(dh)), and the context [T, D].
+  void attention(const std::string& name, int64_t heads, const SoftmaxLutSpec& spec);
 
   bool started() const { return !p_.buffers.empty(); }
   const Buffer& current() const { return p_.buffers[static_cast<size_t>(cur_)]; }

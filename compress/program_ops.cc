@@ -411,6 +411,93 @@ void run_add(const Program& p, const Op& op, Codes& buf) {
     y[e] = x[e] * (int64_t{1} << (yb.frac - xb.frac)) + x2[e] * (int64_t{1} << (yb.frac - b.frac));
 }
 
+namespace {
+// [lo, hi] of a * b for a in [a_lo, a_hi], b in [b_lo, b_hi].
+std::pair<int64_t, int64_t> product_range(int64_t a_lo, int64_t a_hi, int64_t b_lo, int64_t b_hi) {
+  const int64_t p[] = {a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi};
+  return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
+}
+}  // namespace
+
+void ProgramBuilder::attention(const std::string& name, int64_t heads, const SoftmaxLutSpec& spec) {
+  const int qkv = cur_;
+  const Buffer x = current();
+  if (x.shape.size() != 2 || x.shape[1] % (3 * heads) != 0)
+    throw InputError("'" + name + "': attention needs [tokens, 3 * features], got " + shape_str(x.shape));
+  const int64_t T = x.shape[0], D = x.shape[1] / 3, dh = D / heads;
+  if (2 * x.frac >= 48)
+    throw InputError("'" + name + "': scores on 2^-" + std::to_string(2 * x.frac) + ", too fine");
+  auto at = [&](int64_t i, int64_t col) { return static_cast<size_t>(i * 3 * D + col); };
+  Op s = make(Op::kScores, name + ".scores");
+  s.rows = T, s.n_out = heads, s.n_in = dh;
+  Buffer y;
+  y.shape = {heads, T, T}, y.size = heads * T * T, y.frac = 2 * x.frac;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < T; ++j) {
+        int64_t lo = 0, hi = 0, abs = 0;
+        for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
+          auto [a, b] = product_range(x.lo[at(i, c)], x.hi[at(i, c)], x.lo[at(j, D + c)], x.hi[at(j, D + c)]);
+          lo += a, hi += b, abs += std::max(std::llabs(a), std::llabs(b));
+        }
+        y.lo.push_back(lo), y.hi.push_back(hi), s.partial_bound = std::max(s.partial_bound, abs);
+      }
+  push(std::move(s), std::move(y));
+  softmax(name + ".softmax", spec);
+  const Buffer& p = current();
+  Op c = make(Op::kContext, name + ".context");
+  c.in2 = qkv, c.rows = T, c.n_out = heads, c.n_in = dh;
+  Buffer z;
+  z.shape = {T, D}, z.size = T * D, z.frac = p.frac + x.frac;
+  if (z.frac >= 48)
+    throw InputError("'" + name + "': context on 2^-" + std::to_string(z.frac) + ", too fine");
+  z.lo.assign(static_cast<size_t>(z.size), 0), z.hi.assign(static_cast<size_t>(z.size), 0);
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t cc = h * dh; cc < (h + 1) * dh; ++cc) {
+        int64_t lo = 0, hi = 0, abs = 0;
+        for (int64_t j = 0; j < T; ++j) {
+          const size_t pj = static_cast<size_t>((h * T + i) * T + j);
+          auto [a, b] = product_range(p.lo[pj], p.hi[pj], x.lo[at(j, 2 * D + cc)], x.hi[at(j, 2 * D + cc)]);
+          lo += a, hi += b, abs += std::max(std::llabs(a), std::llabs(b));
+        }
+        z.lo[static_cast<size_t>(i * D + cc)] = lo, z.hi[static_cast<size_t>(i * D + cc)] = hi;
+        c.partial_bound = std::max(c.partial_bound, abs);
+      }
+  push(std::move(c), std::move(z));
+}
+
+void run_scores(const Program& p, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
+  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < T; ++j) {
+        int64_t acc = 0;
+        for (int64_t c = h * dh; c < (h + 1) * dh; ++c)
+          acc += x[static_cast<size_t>(i * 3 * D + c)] * x[static_cast<size_t>(j * 3 * D + D + c)];
+        y[static_cast<size_t>((h * T + i) * T + j)] = acc;
+      }
+}
+
+void run_context(const Program& p, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& pr = buf[static_cast<size_t>(op.in)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in2)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
+  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
+        int64_t acc = 0;
+        for (int64_t j = 0; j < T; ++j)
+          acc += pr[static_cast<size_t>((h * T + i) * T + j)] * x[static_cast<size_t>(j * 3 * D + 2 * D + c)];
+        y[static_cast<size_t>(i * D + c)] = acc;
+      }
+}
+
 Program ProgramBuilder::finish() {
   KILN_CHECK(kept_.empty(), "a residual block without its add");
   p_.output = cur_;

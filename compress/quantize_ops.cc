@@ -99,8 +99,10 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
     for (size_t b = 0; b < fb.size(); ++b) types.push_back(prepare({k, ib[b], fb[b], round, overflow}));
   const float* px = x.value().data();
   for (int64_t j = 0; j < n; ++j) {
-    const PreparedType p = shared ? types[static_cast<size_t>(mf(j))]
-                                  : prepare({k, ib[static_cast<size_t>(mi(j))], fb[static_cast<size_t>(mf(j))], round, overflow});
+    const PreparedType p =
+        shared
+            ? types[static_cast<size_t>(mf(j))]
+            : prepare({k, ib[static_cast<size_t>(mi(j))], fb[static_cast<size_t>(mf(j))], round, overflow});
     double u = stochastic ? uniform01(*rng) : 0.5;
     Quantized q = quantize_traced(px[j], p, u, /*wrap=*/!training);
     out[j] = static_cast<float>(q.value);

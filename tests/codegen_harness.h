@@ -11,8 +11,8 @@
 
 #include "codegen/emit_c.h"
 #include "codegen/emit_util.h"
-#include "compress/program.h"
 #include "compress/deploy.h"
+#include "compress/program.h"
 #include "compress/pruner.h"
 #include "engine/train/run_config.h"
 #include "tests/test_files.h"
@@ -23,7 +23,8 @@ struct Trained {
   std::string name;
   std::unique_ptr<nn::Model> model;
   std::shared_ptr<compress::QuantizedModel> qm;
-  std::shared_ptr<compress::Pruner> pruner;  // pruned models: lives as long as the model (its transforms use it)
+  std::shared_ptr<compress::Pruner>
+      pruner;  // pruned models: lives as long as the model (its transforms use it)
   std::unique_ptr<compress::DeployedModel> deployed;
   codegen::Program program;
   Tensor test_std, test_raw;  // the test split, standardised (engine input) and raw (generated code input)
@@ -66,7 +67,8 @@ inline data::Split digits(data::Standardizer* st, Tensor* test_raw, bool images)
   o.standardize = false;
   *test_raw = train::load_data(o, 42).split.test.x;  // same seed: the same rows, unstandardised
   if (images)
-    for (data::Dataset* d : {&ld.split.train, &ld.split.val, &ld.split.test}) d->x = d->x.reshaped({d->size(), 8, 8, 1});
+    for (data::Dataset* d : {&ld.split.train, &ld.split.val, &ld.split.test})
+      d->x = d->x.reshaped({d->size(), 8, 8, 1});
   return ld.split;
 }
 
@@ -88,40 +90,63 @@ inline Trained digits_model(const std::string& name, const std::string& layers, 
 
 // A dense model on digits with the jet tagger's shape of layers (per-weight bit widths, WRAP activations).
 inline Trained dense_model() {
-  return digits_model("dense_mlp", R"(
+  return digits_model(
+      "dense_mlp", R"(
 layers:
   - {type: dense, units: 32, activation: relu}
   - {type: dense, units: 16, activation: relu}
   - {type: dense, units: 10}
 )",
-                      false, 7,
-                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                      "overflow_mode_data: WRAP\nhgq_beta: 3.0e-5\n",
-                      8);
+      false, 7,
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\nhgq_beta: 3.0e-5\n",
+      8);
 }
 
 // Activations through hls4ml's tables on digits: hard tanh (HGQ's default tanh) or the tanh table
 // (use_real_tanh), the sigmoid table, and the stable softmax with its exp and invert tables.
 inline Trained lut_model(bool real_tanh) {
-  return digits_model(real_tanh ? "lut_tanh" : "lut_mlp", R"(
+  return digits_model(
+      real_tanh ? "lut_tanh" : "lut_mlp", R"(
 layers:
   - {type: dense, units: 24, activation: tanh}
   - {type: dense, units: 16, activation: sigmoid}
   - {type: dense, units: 10}
   - {type: softmax}
 )",
-                      false, 5,
-                      std::string("default_fractional_bits: 6\ndefault_data_integer_bits: 2\ndefault_data_fractional_bits: 5\n"
-                                  "overflow_mode_data: SAT\nhgq_beta: 1.0e-5\n") +
-                          (real_tanh ? "use_real_tanh: true\ntanh_table: {table_size: 512}\n" : ""),
-                      4);
+      false, 5,
+      std::string(
+          "default_fractional_bits: 6\ndefault_data_integer_bits: 2\ndefault_data_fractional_bits: 5\n"
+          "overflow_mode_data: SAT\nhgq_beta: 1.0e-5\n") +
+          (real_tanh ? "use_real_tanh: true\ntanh_table: {table_size: 512}\n" : ""),
+      4);
+}
+
+// Attention on digits: the 8 rows of an image as tokens, Q, K and V from one Dense, 2 heads, the scaled
+// softmax through its table, an output projection inside a residual block, a Dense head.
+inline Trained attention_model() {
+  return digits_model(
+      "attention", R"(
+layers:
+  - {type: reshape, shape: [8, 8]}
+  - {type: dense, name: embed, units: 8}
+  - {type: residual, name: block, layers: [{type: dense, name: qkv, units: 24}, {type: attention, name: att, heads: 2},
+                                           {type: dense, name: proj, units: 8}]}
+  - {type: flatten}
+  - {type: dense, units: 10}
+)",
+      false, 3,
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
+      4);
 }
 
 // Residual blocks on digits (a Dense body, a body that starts with an activation, and a nested block whose
 // input is kept across two layers; every add's inputs quantized), and a BatchNorm after a ReLU (not
 // foldable: quantized on its own, a per-channel multiply-add).
 inline Trained residual_model() {
-  return digits_model("residual", R"(
+  return digits_model(
+      "residual", R"(
 layers:
   - {type: dense, units: 24, activation: relu}
   - {type: batch_norm}
@@ -132,16 +157,17 @@ layers:
                               {type: residual, layers: [{type: dense, units: 24}]}]}
   - {type: dense, units: 10}
 )",
-                      false, 9,
-                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
-                      4);
+      false, 9,
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
+      4);
 }
 
 // Pruned and quantized in one run: structured PDP removes half of the hidden channels and neurons (and
 // with them the next layer's multiplications by their outputs), through max pooling and flatten, with HGQ.
 inline Trained pruned_model() {
-  return digits_model("pruned", R"(
+  return digits_model(
+      "pruned", R"(
 layers:
   - {type: conv2d, name: conv, filters: 8, kernel_size: 3, activation: relu}
   - {type: max_pool2d, pool_size: 2}
@@ -149,16 +175,17 @@ layers:
   - {type: dense, name: fc, units: 16, activation: relu}
   - {type: dense, name: out, units: 10}
 )",
-                      true, 13,
-                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
-                      0, "{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 0.5}}",
-                      "{pretraining_epochs: 1, epochs: 2, fine_tuning_epochs: 2}");
+      true, 13,
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
+      0, "{pruning_method: pdp, sparsity: 0.5, pdp: {structured_pruning: true, epsilon: 0.5}}",
+      "{pretraining_epochs: 1, epochs: 2, fine_tuning_epochs: 2}");
 }
 
 // Conv2D (same padding) + BatchNorm (folded) + ReLU + DepthwiseConv2D + max pooling + Dense on 8x8 digits.
 inline Trained cnn_model() {
-  return digits_model("cnn", R"(
+  return digits_model(
+      "cnn", R"(
 layers:
   - {type: conv2d, filters: 6, kernel_size: 3, padding: same}
   - {type: batch_norm}
@@ -169,10 +196,10 @@ layers:
   - {type: flatten}
   - {type: dense, units: 10}
 )",
-                      true, 11,
-                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-                      "overflow_mode_data: WRAP\ndata_granularity: per_channel\nhgq_beta: 1.0e-5\n",
-                      4);
+      true, 11,
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\ndata_granularity: per_channel\nhgq_beta: 1.0e-5\n",
+      4);
 }
 
 // Conv1D + max pooling + average pooling (same padding: windows of 2 and 3 inputs) + global average pooling
@@ -209,8 +236,10 @@ layers:
   - {type: dense, units: 3}
 )",
                                  {16, 2}, 5);
-  train_hgq(t, hgq_options("default_fractional_bits: 5\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 3\n"
-                           "overflow_mode_data: SAT\nround_mode: RND_CONV\nhgq_beta: 1.0e-5\n"),
+  train_hgq(t,
+            hgq_options(
+                "default_fractional_bits: 5\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 3\n"
+                "overflow_mode_data: SAT\nround_mode: RND_CONV\nhgq_beta: 1.0e-5\n"),
             train, 6);
   t.test_std = t.test_raw = test.x;  // no standardisation
   t.test_labels = test.labels;
@@ -235,7 +264,8 @@ inline std::string sh(const std::string& cmd, const TempDir& dir) {
   const auto t0 = std::chrono::steady_clock::now();
   int rc = std::system((cmd + " > " + out + " 2> " + err).c_str());
   // The time of each compile and run, for keeping the tests inside their budget (scripts/test_times.sh).
-  MESSAGE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s: " << cmd.substr(0, 60));
+  MESSAGE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+          << " s: " << cmd.substr(0, 60));
   std::ifstream o(out), e(err);
   std::string so((std::istreambuf_iterator<char>(o)), {}), se((std::istreambuf_iterator<char>(e)), {});
   INFO("command: " << cmd << "\nstderr: " << se);
@@ -256,18 +286,21 @@ inline std::vector<int64_t> parse_codes(const std::string& s) {
 inline std::string samples_main(const std::string& name, const Tensor& raw, int64_t n) {
   std::ostringstream m;
   const int64_t d = raw.size() / raw.dim(0);
-  m << "#include <stdio.h>\n#include \"" << name << ".h\"\nstatic const float kSamples[" << n << "][" << d << "] = {\n";
+  m << "#include <stdio.h>\n#include \"" << name << ".h\"\nstatic const float kSamples[" << n << "][" << d
+    << "] = {\n";
   for (int64_t r = 0; r < n; ++r) {
     m << "  {";
     for (int64_t j = 0; j < d; ++j) m << (j ? ", " : "") << codegen::hexfloat(raw[r * d + j]);
     m << "},\n";
   }
   m << "};\n/* newlib-nano's printf has no %lld: decimal by hand. */\nstatic void put(long long v) {\n"
-    << "  char b[24];\n  int n = 0;\n  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;\n"
+    << "  char b[24];\n  int n = 0;\n  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : "
+       "(unsigned long long)v;\n"
     << "  do b[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);\n  if (v < 0) putchar('-');\n"
-    << "  while (n) putchar(b[--n]);\n  putchar(' ');\n}\nint main(void) {\n  " << name << "_in_t q[" << name << "_N_IN];\n  " << name << "_out_t y[" << name
-    << "_N_OUT];\n  int r, j;\n  for (r = 0; r < " << n << "; ++r) {\n    " << name << "_quantize_input(kSamples[r], q);\n    "
-    << name << "_run(q, y);\n    for (j = 0; j < " << name << "_N_OUT; ++j) put((long long)y[j]);\n"
+    << "  while (n) putchar(b[--n]);\n  putchar(' ');\n}\nint main(void) {\n  " << name << "_in_t q[" << name
+    << "_N_IN];\n  " << name << "_out_t y[" << name << "_N_OUT];\n  int r, j;\n  for (r = 0; r < " << n
+    << "; ++r) {\n    " << name << "_quantize_input(kSamples[r], q);\n    " << name
+    << "_run(q, y);\n    for (j = 0; j < " << name << "_N_OUT; ++j) put((long long)y[j]);\n"
     << "    printf(\"\\n\");\n  }\n  return 0;\n}\n";
   return m.str();
 }

@@ -147,6 +147,13 @@ TEST_CASE("tanh table (use_real_tanh): generated C == generated HLS == deployed 
 }
 
 TEST_CASE(
+    "attention (Q K^T, the scaled softmax table, P V) on digits: generated C == generated HLS == deployed "
+    "model") {
+  Trained t = attention_model();
+  check_model(t);
+}
+
+TEST_CASE(
     "residual blocks, nested, and an unfolded BatchNorm (HGQ, digits): generated C == generated HLS == "
     "deployed model") {
   Trained t = residual_model();

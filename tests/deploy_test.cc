@@ -1,10 +1,11 @@
 // The deployed fixed-point model: integer requantisation equals the exact quantizer in every rounding and
 // overflow mode, and deployed integer inference equals the quantized model's inference-mode forward on
 // every sample (digits test split, a Fashion-MNIST subset, convolution variants).
+#include "compress/deploy.h"
+
 #include <cmath>
 #include <set>
 
-#include "compress/deploy.h"
 #include "engine/data/loaders.h"
 #include "engine/train/run_config.h"
 #include "tests/gradcheck.h"
@@ -15,7 +16,9 @@ using namespace kiln::compress;
 
 namespace {
 
-HgqOptions parse(const std::string& yaml) { return parse_quantization(Config::parse(yaml, "q.yaml", "quantization")); }
+HgqOptions parse(const std::string& yaml) {
+  return parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
+}
 
 // Mismatches between the deployed model and the quantized float forward on x.
 int64_t mismatches(nn::Model& m, const DeployedModel& d, const Tensor& x) {
@@ -28,7 +31,8 @@ int64_t mismatches(nn::Model& m, const DeployedModel& d, const Tensor& x) {
   return bad;
 }
 
-void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOptions& o, const data::Dataset& d, int epochs) {
+void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOptions& o, const data::Dataset& d,
+               int epochs) {
   train::TrainOptions t;
   t.epochs = epochs;
   t.batch_size = 64;
@@ -40,7 +44,8 @@ void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOption
 
 // A model with random bit widths per element (within small ranges, some pruned), calibrated on random
 // inputs: the deployed model must equal the quantized forward on them. Returns the deployed outputs.
-std::vector<double> deploy_random_widths(const std::string& layers, const Shape& in, const std::string& q, std::mt19937_64& rng) {
+std::vector<double> deploy_random_widths(const std::string& layers, const Shape& in, const std::string& q,
+                                         std::mt19937_64& rng) {
   auto m = nn::Model::from_yaml("layers:\n" + layers, in, 3);
   QuantizedModel qm(*m, parse(q));
   std::uniform_int_distribution<int> fb(-1, 4);
@@ -65,8 +70,8 @@ TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow 
   std::mt19937_64 rng(9);
   std::uniform_int_distribution<int64_t> code(-(1 << 20), 1 << 20);
   std::uniform_int_distribution<int> fc(-3, 12), k(0, 1), ii(-3, 6), ff(-2, 10);
-  const Round rounds[] = {Round::kTrn, Round::kTrnZero, Round::kRnd, Round::kRndZero, Round::kRndMinInf,
-                          Round::kRndInf, Round::kRndConv, Round::kStochastic};
+  const Round rounds[] = {Round::kTrn,       Round::kTrnZero, Round::kRnd,     Round::kRndZero,
+                          Round::kRndMinInf, Round::kRndInf,  Round::kRndConv, Round::kStochastic};
   const Overflow overflows[] = {Overflow::kWrap, Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero};
   int64_t checked = 0, bad = 0;
   for (int trial = 0; trial < 20000; ++trial) {
@@ -74,7 +79,8 @@ TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow 
     if (trial % 4 == 0) c &= ~int64_t{7};  // many exact ties
     int f_in = fc(rng);
     FixedType t{k(rng), ii(rng), ff(rng), rounds[trial % 8], overflows[(trial / 8) % 4]};
-    if (trial % 16 == 1 && t.i + f_in >= 0) c = -(int64_t{1} << (t.i + f_in));  // exactly -2^i: SAT_SYM's edge
+    if (trial % 16 == 1 && t.i + f_in >= 0)
+      c = -(int64_t{1} << (t.i + f_in));  // exactly -2^i: SAT_SYM's edge
     double exact = quantize(std::ldexp(static_cast<double>(c), -f_in), t);
     double got = std::ldexp(static_cast<double>(requantize(c, f_in, t)), -t.f);
     bad += exact != got;
@@ -83,11 +89,12 @@ TEST_CASE("integer requantisation == exact quantizer, all rounding and overflow 
   CHECK(checked == 20000);
   CHECK(bad == 0);
   // Spot values: 0.3125 (code 5 at f=4) to <4,1> (k1 i0 f3) under RND / RND_CONV (vector 2 of the reference).
-  CHECK(requantize(5, 4, {1, 0, 3, Round::kRnd, Overflow::kSat}) == 3);      // 0.375
-  CHECK(requantize(5, 4, {1, 0, 3, Round::kRndConv, Overflow::kSat}) == 2);  // 0.25
+  CHECK(requantize(5, 4, {1, 0, 3, Round::kRnd, Overflow::kSat}) == 3);        // 0.375
+  CHECK(requantize(5, 4, {1, 0, 3, Round::kRndConv, Overflow::kSat}) == 2);    // 0.25
   CHECK(requantize(-24, 4, {1, 0, 3, Round::kRnd, Overflow::kSatSym}) == -7);  // -1.5 -> -0.875
-  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSatSym}) == -7);  // -2.0 -> -1.75 (the exact minimum)
-  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSat}) == -8);     // SAT keeps -2.0
+  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSatSym}) ==
+        -7);  // -2.0 -> -1.75 (the exact minimum)
+  CHECK(requantize(-16, 3, {1, 1, 2, Round::kRnd, Overflow::kSat}) == -8);  // SAT keeps -2.0
 }
 
 TEST_CASE("digits HGQ model: deployed integer inference == quantized forward on the whole test split") {
@@ -101,7 +108,8 @@ TEST_CASE("digits HGQ model: deployed integer inference == quantized forward on 
   train_hgq(*m, qm, o, ld.split.train, 12);
   qm->calibrate(*m, ld.split.train.x);
   DeployedModel d = DeployedModel::freeze(*m, *qm);
-  MESSAGE("digits: EBOPs " << qm->ebops_value() << ", widest accumulator " << d.max_accumulator_bits() << " bits");
+  MESSAGE("digits: EBOPs " << qm->ebops_value() << ", widest accumulator " << d.max_accumulator_bits()
+                           << " bits");
   CHECK(d.outputs() == 10);
   CHECK(mismatches(*m, d, ld.split.test.x) == 0);
   CHECK(mismatches(*m, d, ld.split.train.x) == 0);
@@ -135,7 +143,9 @@ layers:
   - {type: dense, units: 10}
 )",
                                 {28, 28, 1}, 5);
-  HgqOptions o = parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: 1.0e-7\n");
+  HgqOptions o = parse(
+      "default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: "
+      "1.0e-7\n");
   auto qm = std::make_shared<QuantizedModel>(*m, o);
   train_hgq(*m, qm, o, a, 2);
   qm->calibrate(*m, a.x);
@@ -146,21 +156,29 @@ layers:
 
 TEST_CASE("convolution variants deploy exactly: same padding, strides, depthwise, conv1d, SAT and WRAP") {
   std::mt19937_64 rng(2);
-  auto check = [&](const std::string& layers, const Shape& in, const std::string& q) { deploy_random_widths(layers, in, q, rng); };
+  auto check = [&](const std::string& layers, const Shape& in, const std::string& q) {
+    deploy_random_widths(layers, in, q, rng);
+  };
   const std::string sat = "overflow_mode_data: SAT\ndefault_data_integer_bits: 1\n";
   const std::string wrap = "overflow_mode_data: WRAP\n";
-  check("  - {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: relu}\n"
-        "  - {type: conv2d, filters: 2, kernel_size: [2, 3]}\n",
-        {7, 6, 2}, wrap);
-  check("  - {type: depthwise_conv2d, kernel_size: 3, padding: same}\n  - {type: max_pool2d, pool_size: 2, padding: same}\n"
-        "  - {type: flatten}\n  - {type: dense, units: 3}\n",
-        {5, 5, 3}, sat);
-  check("  - {type: conv1d, filters: 4, kernel_size: 3, strides: 2, activation: relu}\n  - {type: max_pool1d, pool_size: 2}\n"
-        "  - {type: flatten}\n  - {type: dense, units: 2, use_bias: false}\n",
-        {12, 2}, wrap);
+  check(
+      "  - {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: relu}\n"
+      "  - {type: conv2d, filters: 2, kernel_size: [2, 3]}\n",
+      {7, 6, 2}, wrap);
+  check(
+      "  - {type: depthwise_conv2d, kernel_size: 3, padding: same}\n  - {type: max_pool2d, pool_size: 2, "
+      "padding: same}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 3}\n",
+      {5, 5, 3}, sat);
+  check(
+      "  - {type: conv1d, filters: 4, kernel_size: 3, strides: 2, activation: relu}\n  - {type: max_pool1d, "
+      "pool_size: 2}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 2, use_bias: false}\n",
+      {12, 2}, wrap);
 }
 
-TEST_CASE("table activations deploy exactly: hard tanh, sigmoid and tanh tables, softmax (stable and latency)") {
+TEST_CASE(
+    "table activations deploy exactly: hard tanh, sigmoid and tanh tables, softmax (stable and latency)") {
   std::mt19937_64 rng(4);
   auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
   // Hard tanh, a sigmoid layer after a linear Dense, and a softmax layer: every output is a probability.
@@ -171,14 +189,15 @@ TEST_CASE("table activations deploy exactly: hard tanh, sigmoid and tanh tables,
   CHECK(distinct(y) > 4);
   for (double v : y) CHECK((v >= 0 && v <= 1.25));  // hls4ml's default invert table can overshoot 1 (lut.h)
   // tanh through its table, overridden table sizes and ranges, softmax along a conv's channels (latency).
-  y = deploy_random_widths("  - {type: conv1d, filters: 3, kernel_size: 2, activation: tanh}\n"
-                           "  - {type: conv1d, filters: 4, kernel_size: 2, activation: sigmoid}\n"
-                           "  - {type: conv1d, filters: 3, kernel_size: 1, activation: softmax}\n",
-                           {5, 2},
-                           "overflow_mode_data: SAT\nuse_real_tanh: true\ntanh_table: {table_size: 256, table_range: 2}\n"
-                           "sigmoid_table: {table_size: 64, table_type: 'ap_ufixed<8,0>'}\n"
-                           "softmax_table: {implementation: latency, table_size: 128}\n",
-                           rng);
+  y = deploy_random_widths(
+      "  - {type: conv1d, filters: 3, kernel_size: 2, activation: tanh}\n"
+      "  - {type: conv1d, filters: 4, kernel_size: 2, activation: sigmoid}\n"
+      "  - {type: conv1d, filters: 3, kernel_size: 1, activation: softmax}\n",
+      {5, 2},
+      "overflow_mode_data: SAT\nuse_real_tanh: true\ntanh_table: {table_size: 256, table_range: 2}\n"
+      "sigmoid_table: {table_size: 64, table_type: 'ap_ufixed<8,0>'}\n"
+      "softmax_table: {implementation: latency, table_size: 128}\n",
+      rng);
   CHECK(distinct(y) > 4);
 }
 
@@ -186,45 +205,57 @@ TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same paddi
   std::mt19937_64 rng(6);
   auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
   std::vector<double> y = deploy_random_widths(
-      "  - {type: conv2d, filters: 3, kernel_size: 2, activation: relu}\n  - {type: avg_pool2d, pool_size: 3, strides: 2, padding: same}\n"
+      "  - {type: conv2d, filters: 3, kernel_size: 2, activation: relu}\n  - {type: avg_pool2d, pool_size: "
+      "3, strides: 2, padding: same}\n"
       "  - {type: flatten}\n  - {type: dense, units: 3}\n",
       {6, 5, 2}, "overflow_mode_data: WRAP\n", rng);
   CHECK(distinct(y) > 10);
-  y = deploy_random_widths("  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: avg_pool1d, pool_size: 3}\n  - {type: flatten}\n"
-                           "  - {type: dense, units: 2}\n",
-                           {10, 2}, "overflow_mode_data: SAT\n", rng);
+  y = deploy_random_widths(
+      "  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: avg_pool1d, pool_size: 3}\n  - {type: "
+      "flatten}\n"
+      "  - {type: dense, units: 2}\n",
+      {10, 2}, "overflow_mode_data: SAT\n", rng);
   CHECK(distinct(y) > 10);
   // Global average pooling: one window over the whole input.
-  y = deploy_random_widths("  - {type: conv2d, filters: 4, kernel_size: 2, activation: relu}\n  - {type: global_avg_pool}\n"
-                           "  - {type: dense, units: 3}\n",
-                           {4, 3, 2}, "overflow_mode_data: WRAP\n", rng);
+  y = deploy_random_widths(
+      "  - {type: conv2d, filters: 4, kernel_size: 2, activation: relu}\n  - {type: global_avg_pool}\n"
+      "  - {type: dense, units: 3}\n",
+      {4, 3, 2}, "overflow_mode_data: WRAP\n", rng);
   CHECK(distinct(y) > 10);
 }
 
 TEST_CASE("residual blocks deploy exactly: the body's output plus the block's input, nested blocks too") {
   const std::string nested =
       "  - {type: dense, units: 6, activation: relu}\n"
-      "  - {type: residual, name: r1, layers: [{type: dense, units: 6, activation: relu}, {type: dense, units: 6}]}\n"
+      "  - {type: residual, name: r1, layers: [{type: dense, units: 6, activation: relu}, {type: dense, "
+      "units: 6}]}\n"
       "  - {type: residual, name: r2, layers: [{type: dense, units: 6, activation: tanh},\n"
-      "                              {type: residual, name: r3, layers: [{type: dense, units: 6, activation: relu}]}]}\n"
+      "                              {type: residual, name: r3, layers: [{type: dense, units: 6, activation: "
+      "relu}]}]}\n"
       "  - {type: dense, units: 3}\n";
   std::mt19937_64 rng(9);
   // The adds' inputs quantized (HGQ's default: the block's input and the body's output each get a
   // quantizer), and not (the add then takes both as they are).
   std::vector<double> y = deploy_random_widths(nested, {4}, "overflow_mode_data: WRAP\n", rng);
   CHECK(std::set<double>(y.begin(), y.end()).size() > 10);
-  y = deploy_random_widths(nested, {4}, "overflow_mode_data: WRAP\nlayer_specific: {r1: {enable: false}, r2: {enable: false}, r2.r3: {enable: false}}\n", rng);
+  y = deploy_random_widths(nested, {4},
+                           "overflow_mode_data: WRAP\nlayer_specific: {r1: {enable: false}, r2: {enable: "
+                           "false}, r2.r3: {enable: false}}\n",
+                           rng);
   CHECK(std::set<double>(y.begin(), y.end()).size() > 10);
   // A body that starts with an activation: the kept input is the one before it.
-  deploy_random_widths("  - {type: dense, units: 5}\n  - {type: residual, layers: [{type: relu}, {type: dense, units: 5}]}\n",
-                       {3}, "overflow_mode_data: SAT\n", rng);
-  deploy_random_widths("  - {type: conv1d, filters: 3, kernel_size: 2, activation: relu}\n"
-                       "  - {type: residual, layers: [{type: conv1d, filters: 3, kernel_size: 3, padding: same}]}\n"
-                       "  - {type: flatten}\n  - {type: dense, units: 2}\n",
-                       {8, 2}, "overflow_mode_data: SAT\n", rng);
+  deploy_random_widths(
+      "  - {type: dense, units: 5}\n  - {type: residual, layers: [{type: relu}, {type: dense, units: 5}]}\n",
+      {3}, "overflow_mode_data: SAT\n", rng);
+  deploy_random_widths(
+      "  - {type: conv1d, filters: 3, kernel_size: 2, activation: relu}\n"
+      "  - {type: residual, layers: [{type: conv1d, filters: 3, kernel_size: 3, padding: same}]}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 2}\n",
+      {8, 2}, "overflow_mode_data: SAT\n", rng);
 }
 
-TEST_CASE("a BatchNorm that cannot be folded is quantized on its own: running statistics train, deployed exactly") {
+TEST_CASE(
+    "a BatchNorm that cannot be folded is quantized on its own: running statistics train, deployed exactly") {
   const char* layers = R"(
 layers:
   - {type: conv2d, name: c, filters: 3, kernel_size: 3, activation: relu}
@@ -235,7 +266,8 @@ layers:
   - {type: dense, name: o, units: 2}
 )";
   auto m = nn::Model::from_yaml(layers, {5, 5, 1}, 4);
-  QuantizedModel qm(*m, parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\n"));
+  QuantizedModel qm(
+      *m, parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 4\noverflow_mode_data: WRAP\n"));
   REQUIRE(qm.layers().size() == 5);
   const LayerQuant& bn = qm.layers()[1];
   REQUIRE(bn.layer == m->layers()[1]);
@@ -255,28 +287,33 @@ layers:
   bn.layer->buffers(buffers);
   REQUIRE(buffers.size() >= 2);
   CHECK(buffers[0].name == "bn.running_mean");
-  CHECK(buffers[0].tensor->vec().cwiseAbs().maxCoeff() > 0.05f);  // it was 0: the statistics followed the data
+  CHECK(buffers[0].tensor->vec().cwiseAbs().maxCoeff() >
+        0.05f);  // it was 0: the statistics followed the data
   for (auto* p : m->parameters())
     if (p->name.find("bn") == 0) p->var.value().vec().array() += 0.4f;
   qm.calibrate(*m, x);
   DeployedModel d = DeployedModel::freeze(*m, qm);
   CHECK(d.max_accumulator_bits() <= 24);
   CHECK(mismatches(*m, d, x) == 0);
-  const std::vector<double> out = d.forward(x);  // one vector: begin() and end() of two temporaries never meet
+  const std::vector<double> out =
+      d.forward(x);  // one vector: begin() and end() of two temporaries never meet
   CHECK(std::set<double>(out.begin(), out.end()).size() > 20);
   // Random per-channel widths, and a BatchNorm on a 1-d input (fold_batch_norm off).
   std::mt19937_64 r2(5);
-  deploy_random_widths("  - {type: dense, units: 4}\n  - {type: batch_norm}\n  - {type: conv1d, filters: 2, kernel_size: 1}\n"
-                       "  - {type: batch_norm}\n",
-                       {3, 2}, "fold_batch_norm: false\n", r2);
+  deploy_random_widths(
+      "  - {type: dense, units: 4}\n  - {type: batch_norm}\n  - {type: conv1d, filters: 2, kernel_size: 1}\n"
+      "  - {type: batch_norm}\n",
+      {3, 2}, "fold_batch_norm: false\n", r2);
 }
 
 TEST_CASE("layers the deployed model cannot run are refused by name") {
   // A BatchNorm that is neither folded nor quantized.
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, name: d, units: 3, activation: relu}, {type: batch_norm, name: bn}]", {2}, 1);
   QuantizedModel qm(*m, parse("default_fractional_bits: 4\nlayer_specific: {bn: {enable: false}}\n"));
-  CHECK(kiln::testing::error_of([&] { DeployedModel::freeze(*m, qm); }).find("'bn' (batch_norm): a BatchNorm deploys folded") !=
-        std::string::npos);
+  CHECK(kiln::testing::error_of([&] {
+          DeployedModel::freeze(*m, qm);
+        }).find("'bn' (batch_norm): a BatchNorm deploys folded") != std::string::npos);
   // A real-valued sigmoid (use_lut_activations: false) has no fixed-point form.
   auto m2 = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 3, activation: sigmoid}]", {2}, 1);
   QuantizedModel q2(*m2, parse("default_fractional_bits: 4\nuse_lut_activations: false\n"));
@@ -284,7 +321,9 @@ TEST_CASE("layers the deployed model cannot run are refused by name") {
   CHECK(msg.find("'d' (dense): activation 'sigmoid' has no fixed-point form") != std::string::npos);
 }
 
-TEST_CASE("BatchNorm folded into the preceding layer: same function, trainable through the fold, deployed exactly") {
+TEST_CASE(
+    "BatchNorm folded into the preceding layer: same function, trainable through the fold, deployed "
+    "exactly") {
   train::set_threads(1);
   const char* layers = R"(
 layers:
@@ -308,8 +347,9 @@ layers:
   nn::Context ctx;
   Tensor ref = m->forward(Var(x), ctx).value();
   // Fine quantization (f = 16) so that folding, not rounding, is what is compared.
-  QuantizedModel qm(*m, parse("default_integer_bits: 6\ndefault_fractional_bits: 16\ndefault_data_integer_bits: 4\n"
-                              "default_data_fractional_bits: 16\nuse_high_granularity_quantization: false\n"));
+  QuantizedModel qm(
+      *m, parse("default_integer_bits: 6\ndefault_fractional_bits: 16\ndefault_data_integer_bits: 4\n"
+                "default_data_fractional_bits: 16\nuse_high_granularity_quantization: false\n"));
   REQUIRE(qm.layers().size() == 2);
   CHECK(qm.layers()[0].folded_bn == m->layers()[1]);
   CHECK(qm.layers()[1].folded_bn == m->layers()[5]);
@@ -317,12 +357,15 @@ layers:
   for (int64_t j = 0; j < ref.size(); ++j) CHECK(folded[j] == doctest::Approx(ref[j]).epsilon(1e-3));
 }
 
-TEST_CASE("BatchNorm folding: gradients reach gamma and beta; the deployed model is exact; a bias is required") {
+TEST_CASE(
+    "BatchNorm folding: gradients reach gamma and beta; the deployed model is exact; a bias is required") {
   std::mt19937_64 rng(12);
-  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 4}, {type: batch_norm, name: bn}, {type: relu}, "
-                                "{type: dense, name: o, units: 2}]",
-                                {3}, 2);
-  HgqOptions o = parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 5\noverflow_mode_data: WRAP\n");
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, name: d, units: 4}, {type: batch_norm, name: bn}, {type: relu}, "
+      "{type: dense, name: o, units: 2}]",
+      {3}, 2);
+  HgqOptions o =
+      parse("default_fractional_bits: 5\ndefault_data_fractional_bits: 5\noverflow_mode_data: WRAP\n");
   auto qm = std::make_shared<QuantizedModel>(*m, o);
   Tensor x = kiln::testing::random_tensor({32, 3}, rng, -2.f, 2.f);
   nn::Context train_ctx{true, &rng};
@@ -334,7 +377,8 @@ TEST_CASE("BatchNorm folding: gradients reach gamma and beta; the deployed model
   qm->calibrate(*m, x);
   DeployedModel d = DeployedModel::freeze(*m, *qm);
   CHECK(mismatches(*m, d, x) == 0);
-  auto nb = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 4, use_bias: false}, {type: batch_norm, name: bn}]", {3}, 2);
+  auto nb = nn::Model::from_yaml(
+      "layers: [{type: dense, name: d, units: 4, use_bias: false}, {type: batch_norm, name: bn}]", {3}, 2);
   CHECK_THROWS_WITH_AS(QuantizedModel(*nb, o), doctest::Contains("give it use_bias: true"), InputError);
 }
 
@@ -349,7 +393,8 @@ compression:
 )";
   Config cfg = Config::parse(config, "run.yaml");
   auto m = nn::Model::from_config(cfg.child("model"), {3}, 5);
-  auto qm = std::make_shared<QuantizedModel>(*m, parse_quantization(cfg.child("compression").child("quantization")));
+  auto qm = std::make_shared<QuantizedModel>(
+      *m, parse_quantization(cfg.child("compression").child("quantization")));
   std::mt19937_64 rng(1);
   for (FixedQuantizer* q : qm->quantizers()) {  // trained-looking, non-default bit widths
     Tensor& f = const_cast<Tensor&>(q->f());
@@ -367,4 +412,32 @@ compression:
   REQUIRE(r.quantized != nullptr);
   CHECK(DeployedModel::freeze(*r.model, *r.quantized).forward(x) == before);
   CHECK(r.quantized->ebops_value() == doctest::Approx(qm->ebops_value()));
+}
+
+TEST_CASE(
+    "attention deploys exactly: scores, the scaled softmax table, the context; EBOPs count both products") {
+  std::mt19937_64 rng(12);
+  // 5 tokens of 6 features -> Q, K, V of 2 heads x 2 features -> attention -> a Dense head over every token.
+  const std::string layers =
+      "  - {type: dense, name: qkv, units: 12}\n"
+      "  - {type: attention, name: att, heads: 2}\n"
+      "  - {type: dense, name: proj, units: 3}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 2}\n";
+  for (const std::string q :
+       {"overflow_mode_data: WRAP\n", "overflow_mode_data: SAT\ndefault_data_integer_bits: 2\n"}) {
+    std::vector<double> y = deploy_random_widths(layers, {5, 6}, q, rng);
+    CHECK(std::set<double>(y.begin(), y.end()).size() > 20);
+  }
+  // EBOPs of the attention layer: scores sum_c (sum_i bq)(sum_j bk), context T * w_p * sum(bv).
+  auto m = nn::Model::from_yaml("layers:\n" + layers, {5, 6}, 3);
+  QuantizedModel qm(
+      *m, parse("default_data_integer_bits: 1\ndefault_data_fractional_bits: 2\n"));  // 4-bit inputs
+  const LayerQuant* att = nullptr;
+  for (const auto& l : qm.layers())
+    if (l.layer->name() == "att") att = &l;
+  REQUIRE(att);
+  // Every element 4 bits: scores 5 * 5 * 4 features * 16 = 1600; context 5 * 16 (ap_fixed<16,6>) * 5 * 4 * 4
+  // = 6400.
+  CHECK(qm.ebops(*att).value()[0] == doctest::Approx(1600 + 6400));
+  CHECK(qm.uniform_ebops(8) > 0);
 }

@@ -55,8 +55,8 @@ struct MhaWeights {
       return transpose(reshape(linear(x, w, bias), {b, t, heads, key_dim}), {0, 2, 1, 3});
     };
     Tensor mask = causal ? causal_mask(t) : Tensor();
-    Var o = scaled_dot_product_attention(split(wq->var, bq->var), split(wk->var, bk->var), split(wv->var, bv->var),
-                                         causal ? &mask : nullptr);
+    Var o = scaled_dot_product_attention(split(wq->var, bq->var), split(wk->var, bk->var),
+                                         split(wv->var, bv->var), causal ? &mask : nullptr);
     Var merged = reshape(transpose(o, {0, 2, 1, 3}), {b, t, heads * key_dim});
     return linear(merged, wo->var, bo->var);
   }
@@ -64,8 +64,8 @@ struct MhaWeights {
 
 // Adds q/k/v/o projections named "<prefix>query.weight" etc. to `params` (which must not reallocate
 // afterwards: callers reserve).
-MhaWeights add_mha(std::vector<Parameter>& params, const std::string& prefix, int64_t d, int64_t heads, int64_t key_dim,
-                   bool causal, std::mt19937_64& rng) {
+MhaWeights add_mha(std::vector<Parameter>& params, const std::string& prefix, int64_t d, int64_t heads,
+                   int64_t key_dim, bool causal, std::mt19937_64& rng) {
   MhaWeights m;
   m.heads = heads, m.key_dim = key_dim, m.causal = causal;
   int64_t hd = heads * key_dim;
@@ -84,7 +84,9 @@ MhaWeights add_mha(std::vector<Parameter>& params, const std::string& prefix, in
 class MultiHeadAttention : public Layer {
  public:
   explicit MultiHeadAttention(const Config& c)
-      : heads_(c.require<int>("heads")), key_dim_(c.get<int>("key_dim", 0)), causal_(c.get<bool>("causal", false)) {
+      : heads_(c.require<int>("heads")),
+        key_dim_(c.get<int>("key_dim", 0)),
+        causal_(c.get<bool>("causal", false)) {
     if (heads_ < 1) c.fail("heads", "heads must be >= 1");
   }
   std::string type() const override { return "multi_head_attention"; }
@@ -102,6 +104,46 @@ class MultiHeadAttention : public Layer {
   int64_t heads_, key_dim_;
   bool causal_;
   MhaWeights w_;
+};
+
+// Scaled dot-product attention over a fused projection: x [T, 3D] holds Q, K and V side by side (a Dense with
+// 3D units computes them), heads split each into D / heads features; y [T, D] is the heads' contexts side by
+// side (an output Dense follows). No parameters: written this way, a transformer is a chain of deployable
+// layers. Slots: input (Q, K, V as the hardware holds them) and activation (the softmax of the scaled scores,
+// replaced by a table under HGQ: it gets the raw scores Q K^T and applies the scale itself).
+class Attention : public Layer {
+ public:
+  explicit Attention(const Config& c) : heads_(c.require<int>("heads")) {
+    if (heads_ < 1) c.fail("heads", "heads must be >= 1");
+  }
+  std::string type() const override { return "attention"; }
+  bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kActivation; }
+  std::string activation_name() const override { return "softmax"; }
+  int64_t heads() const override { return heads_; }
+  Shape build(const Shape& in, std::mt19937_64&) override {
+    if (in.size() != 2 || in[1] % (3 * heads_) != 0)
+      shape_error(in, "needs [sequence, 3 * features] (Q, K, V side by side) with features divisible by " +
+                          std::to_string(heads_) + " heads");
+    return out_shape_ = {in[0], in[1] / 3};
+  }
+  Var forward(const Var& in, Context& ctx) override {
+    const Var x = through(Slot::kInput, in, ctx);
+    const int64_t b = x.dim(0), t = x.dim(1), d = x.dim(2) / 3, dh = d / heads_;
+    auto head_major = [&](int part) {  // [B, T, D] slice -> [B * H, T, dh]
+      Var v = reshape(slice(x, 2, part * d, (part + 1) * d), {b, t, heads_, dh});
+      return reshape(transpose(v, {0, 2, 1, 3}), {b * heads_, t, dh});
+    };
+    const Var q = head_major(0), k = head_major(1), v = head_major(2);
+    const Var scores = matmul(q, transpose(k, {0, 2, 1}));  // [B * H, T, T]
+    const Var p = transform(Slot::kActivation)
+                      ? through(Slot::kActivation, scores, ctx)
+                      : softmax(mul_scalar(scores, 1.f / std::sqrt(static_cast<float>(dh))), -1);
+    const Var y = reshape(matmul(p, v), {b, heads_, t, dh});
+    return reshape(transpose(y, {0, 2, 1, 3}), {b, t, d});
+  }
+
+ private:
+  int64_t heads_;
 };
 
 // Pre-norm encoder block: h = x + Drop(MHA(LN1(x))); y = h + Drop(W2 act(W1 LN2(h))).
@@ -123,7 +165,9 @@ class TransformerBlock : public Layer {
   Shape build(const Shape& in, std::mt19937_64& rng) override {
     if (in.size() != 2) shape_error(in, "needs [sequence, features]");
     int64_t d = in[1];
-    if (d % heads_ != 0) shape_error(in, "has " + std::to_string(d) + " features, not divisible by " + std::to_string(heads_) + " heads");
+    if (d % heads_ != 0)
+      shape_error(in, "has " + std::to_string(d) + " features, not divisible by " + std::to_string(heads_) +
+                          " heads");
     params_.reserve(16);
     const std::string p = name_ + ".";
     auto add = [&](const std::string& n, Tensor v, bool decay) {
@@ -144,7 +188,8 @@ class TransformerBlock : public Layer {
     auto drop = [&](const Var& v) { return ctx.training && rate_ > 0.f ? dropout(v, rate_, *ctx.rng) : v; };
     Var h = add(x, drop(mha_.forward(layer_norm(x, params_[0].var, params_[1].var, eps_))));
     Var n2 = layer_norm(h, params_[10].var, params_[11].var, eps_);
-    Var ff = linear(act_.apply(linear(n2, params_[12].var, params_[13].var)), params_[14].var, params_[15].var);
+    Var ff =
+        linear(act_.apply(linear(n2, params_[12].var, params_[13].var)), params_[14].var, params_[15].var);
     return add(h, drop(ff));
   }
 
@@ -170,6 +215,10 @@ LayerPtr make_positional_embedding(const Config& c) {
 LayerPtr make_multi_head_attention(const Config& c) {
   c.check_unused({"type", "name", "heads", "key_dim", "causal"});
   return std::make_unique<MultiHeadAttention>(c);
+}
+LayerPtr make_attention(const Config& c) {
+  c.check_unused({"type", "name", "heads"});
+  return std::make_unique<Attention>(c);
 }
 LayerPtr make_transformer_block(const Config& c) {
   c.check_unused({"type", "name", "heads", "ff_dim", "dropout", "causal", "epsilon", "activation", "alpha"});

@@ -20,6 +20,7 @@ LayerPtr make_residual(const Config& c);
 LayerPtr make_embedding(const Config& c);
 LayerPtr make_positional_embedding(const Config& c);
 LayerPtr make_multi_head_attention(const Config& c);
+LayerPtr make_attention(const Config& c);
 LayerPtr make_transformer_block(const Config& c);
 
 }  // namespace kiln::nn

@@ -59,12 +59,12 @@ using TransformPtr = std::shared_ptr<Transform>;
 
 // Window geometry of convolution and pooling layers (for deployment and code generation).
 struct Geometry {
-  int dims = 2;               // spatial axes: 1 ([L, C]) or 2 ([H, W, C])
-  std::vector<int> window;    // kernel or pool size per spatial axis
+  int dims = 2;             // spatial axes: 1 ([L, C]) or 2 ([H, W, C])
+  std::vector<int> window;  // kernel or pool size per spatial axis
   std::vector<int> strides;
   Padding padding = Padding::kValid;
-  bool depthwise = false;     // convolutions
-  bool max = true;            // pooling: max or average
+  bool depthwise = false;  // convolutions
+  bool max = true;         // pooling: max or average
 };
 
 struct SummaryRow {
@@ -103,6 +103,7 @@ class Layer {
   // The activation this layer applies ("relu", "sigmoid", ..., "linear"), "" for layers without one.
   virtual std::string activation_name() const { return ""; }
   virtual const Geometry* geometry() const { return nullptr; }  // conv and pooling layers
+  virtual int64_t heads() const { return 0; }                   // attention layers: the number of heads
   // Normalisation layers (BatchNorm): the inference map y = x * scale + shift per channel, differentiable in
   // the layer's own parameters (statistics are constants). False for other layers.
   virtual bool inference_affine(Var* /*scale*/, Var* /*shift*/) const { return false; }

@@ -35,6 +35,7 @@ const std::map<std::string, Factory>& registry() {
       {"embedding", make_embedding},
       {"positional_embedding", make_positional_embedding},
       {"multi_head_attention", make_multi_head_attention},
+      {"attention", make_attention},
       {"transformer_block", make_transformer_block},
   };
   return kRegistry;
