@@ -5,6 +5,7 @@
 #include <set>
 
 #include "codegen/emit_util.h"
+#include "compress/layer_norm_fixed.h"
 
 namespace kiln::codegen {
 
@@ -154,6 +155,47 @@ struct Emitter {
     if (b == 0) return "x";
     if (kept.count(b)) return "kiln_k" + std::to_string(b);
     return std::string(slot.at(b) == 0 ? "kiln_a" : "kiln_b") + ".i" + std::to_string(8 * bytes(b));
+  }
+
+  // LayerNorm per token (compress/layer_norm_fixed.h): d = n x - sum x, V = sum d^2, V = m 4^k with m in
+  // [2^B, 2^(B+2)), x^ = round(d r[m - 2^B] 2^(kLnFrac - Q - k)), y = beta + 2^shift x^ gamma.
+  void layer_norm(const Op& op, const std::string& id) {
+    const int64_t n = op.n_in, lo = int64_t{1} << compress::kLnTableBits;
+    const auto [tlo, thi] = std::minmax_element(op.table.begin(), op.table.end());
+    const_bytes += write_array(tables, "static const", "kiln_r" + id, op.table, int_bytes(*tlo, *thi));
+    const auto [glo, ghi] = std::minmax_element(op.weights.begin(), op.weights.end());
+    const_bytes += write_array(tables, "static const", "kiln_g" + id, op.weights, int_bytes(*glo, *ghi));
+    const auto [blo, bhi] = std::minmax_element(op.bias.begin(), op.bias.end());
+    const_bytes += write_array(tables, "static const", "kiln_b" + id, op.bias, int_bytes(*blo, *bhi));
+    const int base = compress::kLnTableFrac - compress::kLnFrac;
+    funcs << "/* " << op.name << ": layer norm over " << n << " features, 1/sqrt from a table of "
+          << op.table.size() << " entries */\n"
+          << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
+          << "  int32_t r, e, k;\n  for (r = 0; r < " << op.rows << "; ++r) {\n    const " << type(op.in)
+          << " *xr = x + r * " << n << ";\n    int64_t s = 0, v = 0, m, p;\n"
+          << "    for (e = 0; e < " << n << "; ++e) s += xr[e];\n"
+          << "    for (e = 0; e < " << n << "; ++e) {\n      const int64_t d = " << n
+          << " * (int64_t)xr[e] - s;\n      v += d * d;\n    }\n"
+          << "    for (e = 0; e < " << n << "; ++e) {\n      int64_t xh = 0;\n      if (v != 0) {\n"
+          << "        for (m = v, k = 0; m >= " << 4 * lo << "; m >>= 2) ++k;\n        for (; m < " << lo
+          << "; m <<= 2) --k;\n"
+          << "        p = (" << n << " * (int64_t)xr[e] - s) * kiln_r" << id << "[m - " << lo << "];\n"
+          << "        xh = " << base << " + k > 0 ? (p + ((int64_t)1 << (" << base << " + k - 1))) >> ("
+          << base << " + k) : p * ((int64_t)1 << -(" << base << " + k));\n      }\n"
+          << "      y[r * " << n << " + e] = (" << type(op.out) << ")(kiln_b" << id << "[e] + xh * kiln_g"
+          << id << "[e] * " << (int64_t{1} << op.prod_shift) << ");\n    }\n  }\n}\n\n";
+    code_bytes += 260;
+  }
+
+  // y = x 2^shift + c: a constant per element (a positional embedding).
+  void add_const(const Op& op, const std::string& id) {
+    const auto [clo, chi] = std::minmax_element(op.bias.begin(), op.bias.end());
+    const_bytes += write_array(tables, "static const", "kiln_c" + id, op.bias, int_bytes(*clo, *chi));
+    funcs << "/* " << op.name << ": add a constant per element */\nstatic void kiln_op" << id << "(const "
+          << type(op.in) << " *x, " << type(op.out) << " *y) {\n  int32_t e;\n  for (e = 0; e < "
+          << buf(op.out).size << "; ++e) y[e] = (" << type(op.out) << ")((int64_t)x[e] * "
+          << (int64_t{1} << op.prod_shift) << " + kiln_c" << id << "[e]);\n}\n\n";
+    code_bytes += 40;
   }
 
   // Attention scores y[h, i, j] = sum_c q[i, h dh + c] k[j, h dh + c] over x = [T, 3D] = (Q, K, V).
@@ -459,6 +501,12 @@ CFiles emit_c(const Program& p) {
         break;
       case Op::kContext:
         em.context(op, id);
+        break;
+      case Op::kLayerNorm:
+        em.layer_norm(op, id);
+        break;
+      case Op::kAddConst:
+        em.add_const(op, id);
         break;
       case Op::kLut:
         em.lut(op, id);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "codegen/emit_util.h"
+#include "compress/layer_norm_fixed.h"
 
 namespace kiln::codegen {
 
@@ -160,6 +161,40 @@ struct Hls {
   // A power-of-two constant 2^e as a one-bit ap_ufixed (exact in any product).
   static std::string pow2_const(const std::string& nm, int e) {
     return "  static const ap_ufixed<1, " + std::to_string(1 + e) + "> " + nm + " = " + exact(1, -e) + ";\n";
+  }
+
+  // `static const long long NAME[N] = {...};` inside a function.
+  static std::string int_array(const std::string& nm, const std::vector<int64_t>& v) {
+    std::string s = "  static const long long " + nm + "[" + std::to_string(v.size()) + "] = {";
+    for (size_t j = 0; j < v.size(); ++j) s += (j ? ", " : "") + std::to_string(v[j]) + "LL";
+    return s + "};\n";
+  }
+
+  // LayerNorm per token in integer arithmetic (compress/layer_norm_fixed.h), as the C export computes it.
+  void layer_norm(const Op& op, const std::string& fn) {
+    const int64_t n = op.n_in, lo = int64_t{1} << compress::kLnTableBits;
+    const int base = compress::kLnTableFrac - compress::kLnFrac;
+    const int wy = signed_bits(buf(op.out).min(), buf(op.out).max());  // y's codes, exact by its bounds
+    layers << "// " << op.name << ": layer norm over " << n << " features, 1/sqrt from a table of "
+           << op.table.size() << " entries\n"
+           << signature(op, fn) << " {\n#pragma HLS INLINE\n"
+           << int_array("rs", op.table) << int_array("g", op.weights) << int_array("b", op.bias)
+           << pow2_const("in_scale", buf(op.in).frac) << pow2_const("out_scale", -buf(op.out).frac)
+           << "  for (int r = 0; r < " << op.rows << "; r++) {\n#pragma HLS PIPELINE\n    long long c[" << n
+           << "], s = 0, v = 0;\n    for (int e = 0; e < " << n
+           << "; e++) {\n      const ap_fixed<48, 48> t = x[r * " << n
+           << " + e] * in_scale;\n      c[e] = t.to_int64();\n      s += c[e];\n    }\n"
+           << "    for (int e = 0; e < " << n << "; e++) {\n      const long long d = " << n
+           << " * c[e] - s;\n      v += d * d;\n    }\n"
+           << "    int k = 0;\n    long long m = v;\n    if (v != 0) {\n      for (; m >= " << 4 * lo
+           << "; m >>= 2) k++;\n"
+           << "      for (; m < " << lo << "; m <<= 2) k--;\n    }\n"
+           << "    for (int e = 0; e < " << n << "; e++) {\n      long long xh = 0;\n      if (v != 0) {\n"
+           << "        const long long p = (" << n << " * c[e] - s) * rs[m - " << lo
+           << "];\n        xh = " << base << " + k > 0 ? (p + (1LL << (" << base << " + k - 1))) >> (" << base
+           << " + k) : p * (1LL << -(" << base << " + k));\n      }\n      const ap_fixed<" << wy << ", "
+           << wy << "> code = b[e] + xh * g[e] * " << (int64_t{1} << op.prod_shift) << "LL;\n      y[r * "
+           << n << " + e] = code * out_scale;\n    }\n  }\n}\n\n";
   }
 
   // sigmoid / tanh through hls4ml's table: index = trunc(x * N / (2R)) + N/2, clamped.
@@ -524,6 +559,19 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
                    << " + c];\n        y[i * " << D << " + c] = acc;\n      }\n}\n\n";
         break;
       }
+      case Op::kLayerNorm:
+        h.layer_norm(op, fn);
+        break;
+      case Op::kAddConst:
+        h.layers << "// " << op.name << ": add a constant per element\n"
+                 << h.signature(op, fn) << " {\n#pragma HLS INLINE\n"
+                 << Hls::int_array("c", op.bias) << Hls::pow2_const("in_scale", h.buf(op.in).frac)
+                 << Hls::pow2_const("out_scale", -y.frac) << "  for (int e = 0; e < " << y.size
+                 << "; e++) {\n#pragma HLS UNROLL\n    const ap_fixed<48, 48> t = x[e] * in_scale;\n"
+                 << "    const ap_fixed<" << signed_bits(y.min(), y.max()) << ", "
+                 << signed_bits(y.min(), y.max()) << "> code = t.to_int64() * "
+                 << (int64_t{1} << op.prod_shift) << "LL + c[e];\n    y[e] = code * out_scale;\n  }\n}\n\n";
+        break;
       case Op::kAdd:
         h.layers << "// " << op.name << ": residual add (exact: y's type holds every sum)\n"
                  << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < " << y.size

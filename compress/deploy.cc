@@ -153,6 +153,23 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       b.avg_pool(l->name(), l->input_shape(), out, *g);
       continue;
     }
+    if (type == "layer_norm" || type == "positional_embedding") {
+      auto it = quant.find(l);
+      if (it == quant.end()) refuse("the layer is not quantized (enable quantization for it)");
+      const LayerQuant& lq = *it->second;
+      quantize(l->name() + ".input_q", l->input_shape(), element_types(*lq.input));
+      MacParams s;
+      quantize_param(*lq.weight, l->param(type == "layer_norm" ? "gamma" : "table")->var.value(), &s.w_code,
+                     &s.w_frac, &s.w_types);
+      if (type == "positional_embedding") {
+        b.add_const(l->name(), s.w_code, s.w_frac);
+        continue;
+      }
+      std::vector<FixedType> b_types;
+      quantize_param(*lq.bias, l->param("beta")->var.value(), &s.b_code, &s.b_frac, &b_types);
+      b.layer_norm(l->name(), s);
+      continue;
+    }
     if (type == "attention") {
       auto it = quant.find(l);
       if (it == quant.end()) refuse("an attention layer deploys only with its input (Q, K, V) quantized");

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "compress/avg_pool.h"
+#include "compress/layer_norm_fixed.h"
 #include "engine/ops.h"
 
 namespace kiln::compress {
@@ -251,6 +252,23 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
     if (input_non_negative) in_spec.k = 0;
     q.input = std::make_shared<FixedQuantizer>(l->name() + ".input_q", in_spec, l->input_shape());
     l->set_transform(nn::Slot::kInput, q.input);
+    if (t == "layer_norm" || t == "positional_embedding") {
+      // LayerNorm: gamma as the weight, beta as the bias, the normalisation as the hardware computes it.
+      // A positional embedding: its table as the weight, added to the quantized input.
+      const bool ln = t == "layer_norm";
+      nn::Parameter* w = l->param(ln ? "gamma" : "table");
+      q.weight = std::make_shared<FixedQuantizer>(l->name() + ".weight_q", spec(nn::Slot::kWeight, o.weight),
+                                                  w->var.shape());
+      l->set_transform(nn::Slot::kWeight, q.weight);
+      if (ln) {
+        q.bias = std::make_shared<FixedQuantizer>(l->name() + ".bias_q", spec(nn::Slot::kBias, o.bias),
+                                                  l->param("beta")->var.shape());
+        l->set_transform(nn::Slot::kBias, q.bias);
+        l->set_transform(nn::Slot::kActivation, std::make_shared<LayerNormFixed>(q.input, l->epsilon()));
+      }
+      layers_.push_back(q);
+      continue;
+    }
     if (!l->has_slot(nn::Slot::kWeight)) {  // pooling: its input, and an average's rounding
       if (const nn::Geometry* g = l->geometry(); g && !g->max)
         l->set_transform(nn::Slot::kOutput, std::make_shared<AvgPoolRound>(*l, q.input));
@@ -308,6 +326,13 @@ Var QuantizedModel::ebops(const LayerQuant& l) const {
     return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);  // max(a, b) = b + relu(a - b)
   }
   if (l.layer->type() == "attention") return attention_ebops(*l.layer, l.input->bits());
+  if (l.layer->type() ==
+      "positional_embedding") {  // an add per element: the wider input's bits (as residual adds)
+    Var a = l.input->bits(), b = l.weight->bits();
+    return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);
+  }
+  if (l.layer->type() == "layer_norm")
+    return layer_norm_ebops(*l.layer, l.input->bits(), l.weight->bits(), l.bias->bits());
   if (!l.weight) return sum_all(l.input->bits());
   Shape in{1};
   for (int64_t d : l.layer->input_shape()) in.push_back(d);
@@ -332,6 +357,16 @@ Var QuantizedModel::attention_ebops(const nn::Layer& l, const Var& bits) const {
   return add(scores, mul_scalar(sum_all(slice(cols, 0, 2 * d, 3 * d)), wp * static_cast<float>(t)));
 }
 
+// LayerNorm per token of n features: n multiplies of the deviation by the table's 1/sqrt (the input's bits
+// times the table's width) and n of x^ by gamma (x^'s width times gamma's bits), plus beta's adds.
+Var QuantizedModel::layer_norm_ebops(const nn::Layer& l, const Var& bx, const Var& bg, const Var& bb) const {
+  const int64_t n = l.input_shape().back(), tokens = shape_numel(l.input_shape()) / n;
+  const float w_table = static_cast<float>(kLnTableFrac + 2), w_xhat = static_cast<float>(kLnFrac + 4);
+  Var e = mul_scalar(sum_all(bx), w_table);
+  e = add(e, mul_scalar(sum_all(bg), w_xhat * static_cast<float>(tokens)));
+  return add(e, mul_scalar(sum_all(bb), static_cast<float>(tokens)));
+}
+
 double QuantizedModel::uniform_ebops(double bits) const {
   NoGradGuard ng;
   double total = 0;
@@ -339,6 +374,16 @@ double QuantizedModel::uniform_ebops(double bits) const {
     const double n_in = static_cast<double>(shape_numel(l.layer->input_shape()));
     if (l.input2) {
       total += n_in * bits * kAddEbopsScale;
+      continue;
+    }
+    if (l.layer->type() == "layer_norm" || l.layer->type() == "positional_embedding") {
+      NoGradGuard g;
+      auto full = [&](const std::shared_ptr<FixedQuantizer>& q) {
+        return Var(Tensor(q->shape(), static_cast<float>(bits)));
+      };
+      total += l.layer->type() == "layer_norm"
+                   ? layer_norm_ebops(*l.layer, full(l.input), full(l.weight), full(l.bias)).value()[0]
+                   : n_in * bits * kAddEbopsScale;
       continue;
     }
     if (l.layer->type() == "attention") {

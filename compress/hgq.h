@@ -127,6 +127,7 @@ class QuantizedModel {
 
   Var ebops(const LayerQuant& l) const;  // differentiable in the bit widths
   Var attention_ebops(const nn::Layer& l, const Var& bits) const;
+  Var layer_norm_ebops(const nn::Layer& l, const Var& bx, const Var& bg, const Var& bb) const;
   Var total_ebops() const;
   double ebops_value() const;
   // EBOPs of the same layers with every input, weight and bias `bits` wide (the uniform baseline).

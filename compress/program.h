@@ -76,20 +76,22 @@ struct TypeTable {
 
 // The op kinds in one list: the enum, the report's name and the interpreter function of each kind
 // (program_ops.cc, beside the kind's builder method), so they cannot disagree.
-#define KILN_OP_KINDS(X)                     \
-  X(kQuantize, "quantize", run_quantize)     \
-  X(kDense, "dense", run_mac)                \
-  X(kConv, "conv", run_mac)                  \
-  X(kDepthwise, "depthwise_conv", run_mac)   \
-  X(kRelu, "relu", run_relu)                 \
-  X(kMaxPool, "max_pool", run_max_pool)      \
-  X(kLut, "table", run_lut)                  \
-  X(kHardTanh, "hard_tanh", run_hard_tanh)   \
-  X(kSoftmax, "softmax", run_softmax)        \
-  X(kAvgPool, "avg_pool", run_avg_pool)      \
-  X(kAdd, "add", run_add)                    \
-  X(kScores, "attention_scores", run_scores) \
-  X(kContext, "attention_context", run_context)
+#define KILN_OP_KINDS(X)                        \
+  X(kQuantize, "quantize", run_quantize)        \
+  X(kDense, "dense", run_mac)                   \
+  X(kConv, "conv", run_mac)                     \
+  X(kDepthwise, "depthwise_conv", run_mac)      \
+  X(kRelu, "relu", run_relu)                    \
+  X(kMaxPool, "max_pool", run_max_pool)         \
+  X(kLut, "table", run_lut)                     \
+  X(kHardTanh, "hard_tanh", run_hard_tanh)      \
+  X(kSoftmax, "softmax", run_softmax)           \
+  X(kAvgPool, "avg_pool", run_avg_pool)         \
+  X(kAdd, "add", run_add)                       \
+  X(kScores, "attention_scores", run_scores)    \
+  X(kContext, "attention_context", run_context) \
+  X(kLayerNorm, "layer_norm", run_layer_norm)   \
+  X(kAddConst, "add_constant", run_add_const)
 
 struct Op {
 #define KILN_OP_ENUM(kind, name, run) kind,
@@ -109,6 +111,9 @@ struct Op {
   // kScores: y[h, i, j] = sum_c q[i, h dh + c] k[j, h dh + c] with x = [T, 3D] = (Q, K, V); kContext:
   // y[i, h dh + c] = sum_j p[h, i, j] v[j, h dh + c], p = in ([H, T, T]), v from in2 ([T, 3D]). Both: rows =
   // T, n_out = H heads, n_in = dh features per head.
+  // kLayerNorm: per row of n_in codes, x^ = ln_normalize (compress/layer_norm_fixed.h, table in `table`),
+  // y = bias[e] + 2^prod_shift x^ weights[e] (gamma on w_frac, beta on out's grid); rows tokens.
+  // kAddConst: y[e] = x[e] 2^prod_shift + bias[e] (a learned constant per element, on out's grid).
   int64_t n_in = 0, n_out = 0, rows = 1;
   Window win;  // kConv / kDepthwise / kMaxPool / kAvgPool (y = trunc(window sum / real inputs), same grid)
   int w_frac = 0, prod_shift = 0;
@@ -204,6 +209,10 @@ class ProgramBuilder {
   // Scaled dot-product attention over the current buffer [T, 3D] = (Q, K, V): scores, their softmax through
   // `spec`'s tables (its scale is the 1/sqrt(dh)), and the context [T, D].
   void attention(const std::string& name, int64_t heads, const SoftmaxLutSpec& spec);
+  // LayerNorm over the last axis of the current buffer: gamma (weight codes) and beta (bias codes).
+  void layer_norm(const std::string& name, const MacParams& m);
+  // y = x + c, c a constant per element (codes c_code with fractions c_frac; a positional embedding).
+  void add_const(const std::string& name, const std::vector<int64_t>& c_code, const std::vector<int>& c_frac);
 
   bool started() const { return !p_.buffers.empty(); }
   const Buffer& current() const { return p_.buffers[static_cast<size_t>(cur_)]; }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compress/layer_norm_fixed.h"
 #include "compress/program.h"
 
 namespace kiln::compress {
@@ -496,6 +497,86 @@ void run_context(const Program& p, const Op& op, Codes& buf) {
           acc += pr[static_cast<size_t>((h * T + i) * T + j)] * x[static_cast<size_t>(j * 3 * D + 2 * D + c)];
         y[static_cast<size_t>(i * D + c)] = acc;
       }
+}
+
+void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
+  Op op = make(Op::kLayerNorm, name);
+  const Buffer& x = current();
+  const int64_t n = x.shape.back();
+  op.n_in = n, op.rows = x.size / n;
+  op.table = ln_table(n).r;
+  auto finest = [](const std::vector<int64_t>& code, const std::vector<int>& frac) {
+    int f = 0;
+    bool any = false;
+    for (size_t j = 0; j < code.size(); ++j)
+      if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
+    return f;
+  };
+  op.w_frac = finest(m.w_code, m.w_frac);
+  const int F = std::max(kLnFrac + op.w_frac, m.b_code.empty() ? -1000 : finest(m.b_code, m.b_frac));
+  op.prod_shift = F - kLnFrac - op.w_frac;
+  if (F >= 40)
+    throw InputError("'" + name + "': layer norm output on 2^-" + std::to_string(F) + ", too fine");
+  for (size_t j = 0; j < m.w_code.size(); ++j)
+    op.weights.push_back(m.w_code[j] * (int64_t{1} << (op.w_frac - m.w_frac[j])));
+  op.bias.assign(static_cast<size_t>(n), 0);
+  for (size_t j = 0; j < m.b_code.size(); ++j) op.bias[j] = m.b_code[j] * (int64_t{1} << (F - m.b_frac[j]));
+  // |x^| <= sqrt(n - 1) exactly; the table's rounding and the truncated index add a few percent at most.
+  const int64_t xmax =
+      static_cast<int64_t>(std::ceil(1.1 * std::sqrt(static_cast<double>(n)) * (1 << kLnFrac)));
+  Buffer y;
+  y.shape = x.shape, y.size = x.size, y.frac = F;
+  const int64_t ps = int64_t{1} << op.prod_shift;
+  for (int64_t e = 0; e < y.size; ++e) {
+    const int64_t w = op.weights[static_cast<size_t>(e % n)] * ps, b = op.bias[static_cast<size_t>(e % n)];
+    y.lo.push_back(b - xmax * std::llabs(w)), y.hi.push_back(b + xmax * std::llabs(w));
+  }
+  push(std::move(op), std::move(y));
+}
+
+void run_layer_norm(const Program& p, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const int64_t n = op.n_in;
+  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  LnTable t;
+  t.n = n, t.r = op.table;
+  std::vector<int64_t> xhat(static_cast<size_t>(n));
+  for (int64_t r = 0; r < op.rows; ++r) {
+    ln_normalize(t, &x[static_cast<size_t>(r * n)], n, xhat.data());
+    for (int64_t e = 0; e < n; ++e)
+      y[static_cast<size_t>(r * n + e)] =
+          op.bias[static_cast<size_t>(e)] +
+          xhat[static_cast<size_t>(e)] * op.weights[static_cast<size_t>(e)] * (int64_t{1} << op.prod_shift);
+  }
+}
+
+void ProgramBuilder::add_const(const std::string& name, const std::vector<int64_t>& c_code,
+                               const std::vector<int>& c_frac) {
+  Op op = make(Op::kAddConst, name);
+  const Buffer& x = current();
+  KILN_CHECK(static_cast<int64_t>(c_code.size()) == x.size, "'" + name + "': a constant per element");
+  int F = x.frac;
+  for (size_t j = 0; j < c_code.size(); ++j)
+    if (c_code[j] != 0) F = std::max(F, c_frac[j]);
+  if (F - x.frac >= 30 || F >= 40)
+    throw InputError("'" + name + "': constant on 2^-" + std::to_string(F) + ", too fine");
+  op.prod_shift = F - x.frac;
+  Buffer y;
+  y.shape = x.shape, y.size = x.size, y.frac = F;
+  for (size_t j = 0; j < c_code.size(); ++j) {
+    op.bias.push_back(c_code[j] == 0 ? 0 : c_code[j] * (int64_t{1} << (F - c_frac[j])));
+    y.lo.push_back(x.lo[j] * (int64_t{1} << op.prod_shift) + op.bias[j]);
+    y.hi.push_back(x.hi[j] * (int64_t{1} << op.prod_shift) + op.bias[j]);
+  }
+  push(std::move(op), std::move(y));
+}
+
+void run_add_const(const Program& p, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));
+  for (size_t e = 0; e < y.size(); ++e) y[e] = x[e] * (int64_t{1} << op.prod_shift) + op.bias[e];
 }
 
 Program ProgramBuilder::finish() {

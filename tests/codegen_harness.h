@@ -122,23 +122,28 @@ layers:
       4);
 }
 
-// Attention on digits: the 8 rows of an image as tokens, Q, K and V from one Dense, 2 heads, the scaled
-// softmax through its table, an output projection inside a residual block, a Dense head.
+// A small transformer on digits: the 8 rows of an image as tokens, a positional embedding, a pre-norm
+// attention block (LayerNorm, Q, K and V from one Dense, 2 heads, the scaled softmax table, an output Dense)
+// and a pre-norm feed-forward block, a final LayerNorm, mean pooling over the tokens, a Dense head.
 inline Trained attention_model() {
   return digits_model(
       "attention", R"(
 layers:
   - {type: reshape, shape: [8, 8]}
   - {type: dense, name: embed, units: 8}
-  - {type: residual, name: block, layers: [{type: dense, name: qkv, units: 24}, {type: attention, name: att, heads: 2},
-                                           {type: dense, name: proj, units: 8}]}
-  - {type: flatten}
+  - {type: positional_embedding, name: pos}
+  - {type: residual, name: block, layers: [{type: layer_norm, name: ln1}, {type: dense, name: qkv, units: 24},
+                                           {type: attention, name: att, heads: 2}, {type: dense, name: proj, units: 8}]}
+  - {type: residual, name: mlp, layers: [{type: layer_norm, name: ln2}, {type: dense, name: ff, units: 16, activation: relu},
+                                         {type: dense, name: ff_out, units: 8}]}
+  - {type: layer_norm, name: ln_out}
+  - {type: global_avg_pool}
   - {type: dense, units: 10}
 )",
       false, 3,
       "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
       "overflow_mode_data: WRAP\nhgq_beta: 1.0e-5\n",
-      4);
+      12);
 }
 
 // Residual blocks on digits (a Dense body, a body that starts with an activation, and a nested block whose

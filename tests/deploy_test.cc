@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "compress/layer_norm_fixed.h"
 #include "engine/data/loaders.h"
 #include "engine/train/run_config.h"
 #include "tests/gradcheck.h"
@@ -440,4 +441,33 @@ TEST_CASE(
   // = 6400.
   CHECK(qm.ebops(*att).value()[0] == doctest::Approx(1600 + 6400));
   CHECK(qm.uniform_ebops(8) > 0);
+}
+
+TEST_CASE(
+    "LayerNorm and a positional embedding deploy exactly: the integer normalisation is what training "
+    "computes") {
+  std::mt19937_64 rng(13);
+  const std::string layers =
+      "  - {type: dense, name: embed, units: 6}\n"
+      "  - {type: positional_embedding, name: pos}\n"
+      "  - {type: layer_norm, name: ln}\n"
+      "  - {type: dense, name: head, units: 3}\n"
+      "  - {type: layer_norm, name: ln2}\n"
+      "  - {type: flatten}\n  - {type: dense, units: 2}\n";
+  for (const std::string q :
+       {"overflow_mode_data: WRAP\n", "overflow_mode_data: SAT\ndefault_data_integer_bits: 2\n"}) {
+    std::vector<double> y = deploy_random_widths(layers, {4, 5}, q, rng);
+    CHECK(std::set<double>(y.begin(), y.end()).size() > 8);
+  }
+  // The table: x^ of (1, 2, 3, 4) is (x - 2.5) / sqrt(1.25) = (-1.342, -0.447, 0.447, 1.342) within a code.
+  const LnTable t = ln_table(4);
+  const int64_t x[4] = {16, 32, 48, 64};
+  int64_t xh[4];
+  ln_normalize(t, x, 4, xh);
+  const double want[4] = {-1.3416, -0.4472, 0.4472, 1.3416};
+  for (int e = 0; e < 4; ++e)
+    CHECK(std::fabs(std::ldexp(static_cast<double>(xh[e]), -kLnFrac) - want[e]) <= 2.0 / (1 << kLnFrac));
+  const int64_t flat[4] = {5, 5, 5, 5};
+  ln_normalize(t, flat, 4, xh);
+  CHECK((xh[0] == 0 && xh[3] == 0));
 }

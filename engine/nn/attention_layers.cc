@@ -32,6 +32,8 @@ class Embedding : public Layer {
 class PositionalEmbedding : public Layer {
  public:
   std::string type() const override { return "positional_embedding"; }
+  // Quantized (HGQ): the input and the table (weight slot), added exactly.
+  bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kWeight; }
   Shape build(const Shape& in, std::mt19937_64& rng) override {
     if (in.size() != 2) shape_error(in, "needs [sequence, features]");
     std::normal_distribution<float> n(0.f, 0.02f);
@@ -40,7 +42,9 @@ class PositionalEmbedding : public Layer {
     add_param("table", t, false);
     return out_shape_ = in;
   }
-  Var forward(const Var& x, Context&) override { return add(x, params_[0].var); }
+  Var forward(const Var& x, Context& ctx) override {
+    return add(through(Slot::kInput, x, ctx), through(Slot::kWeight, params_[0].var, ctx));
+  }
 };
 
 // Self-attention weights and forward, shared by the MultiHeadAttention layer and the transformer block.

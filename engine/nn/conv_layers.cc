@@ -17,7 +17,8 @@ std::vector<int> read_sizes(const Config& c, const std::string& key, size_t n, s
   } else {
     out = c.get<std::vector<int>>(key, {});
   }
-  if (out.size() != n) c.fail(key, key + " must be an integer or a list of " + std::to_string(n) + " integers");
+  if (out.size() != n)
+    c.fail(key, key + " must be an integer or a list of " + std::to_string(n) + " integers");
   for (int s : out)
     if (s < 1) c.fail(key, key + " must be >= 1, got " + std::to_string(s));
   return out;
@@ -30,9 +31,10 @@ Padding read_padding(const Config& c) {
   c.fail("padding", "padding must be 'valid' or 'same', got '" + p + "'");
 }
 
-const std::vector<std::string> kConvKeys{"type",    "name",      "filters", "kernel_size",        "strides",
-                                         "padding", "use_bias",  "activation", "kernel_initializer", "bias_initializer",
-                                         "alpha"};
+const std::vector<std::string> kConvKeys{
+    "type",    "name",     "filters",    "kernel_size",        "strides",
+    "padding", "use_bias", "activation", "kernel_initializer", "bias_initializer",
+    "alpha"};
 
 // dims = 1 (Conv1D, input [L, C]) or 2 (Conv2D, input [H, W, C]); depthwise: 2-d, one filter per channel.
 class Conv : public Layer {
@@ -42,7 +44,8 @@ class Conv : public Layer {
         depthwise_(depthwise),
         filters_(depthwise ? 0 : c.require<int>("filters")),
         kernel_(read_sizes(c, "kernel_size", static_cast<size_t>(dims), {})),
-        strides_(read_sizes(c, "strides", static_cast<size_t>(dims), std::vector<int>(static_cast<size_t>(dims), 1))),
+        strides_(read_sizes(c, "strides", static_cast<size_t>(dims),
+                            std::vector<int>(static_cast<size_t>(dims), 1))),
         pad_(read_padding(c)),
         use_bias_(c.get<bool>("use_bias", true)),
         act_(parse_activation(c, "activation")),
@@ -50,20 +53,26 @@ class Conv : public Layer {
         binit_(parse_init(c, "bias_initializer", Init::kZeros)) {
     if (!c.has("kernel_size")) c.fail("kernel_size", "missing required key 'kernel_size' in " + c.where());
     geom_ = {dims_, kernel_, strides_, pad_, depthwise_, false};
-    if (!depthwise && filters_ < 1) c.fail("filters", "filters must be >= 1, got " + std::to_string(filters_));
+    if (!depthwise && filters_ < 1)
+      c.fail("filters", "filters must be >= 1, got " + std::to_string(filters_));
   }
-  std::string type() const override { return depthwise_ ? "depthwise_conv2d" : (dims_ == 1 ? "conv1d" : "conv2d"); }
+  std::string type() const override {
+    return depthwise_ ? "depthwise_conv2d" : (dims_ == 1 ? "conv1d" : "conv2d");
+  }
 
   Shape build(const Shape& in, std::mt19937_64& rng) override {
     if (static_cast<int>(in.size()) != dims_ + 1)
-      shape_error(in, "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
+      shape_error(in,
+                  "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
     int64_t ch = in.back(), taps = 1;
     Shape kshape;
-    for (int d = 0; d < dims_; ++d) kshape.push_back(kernel_[static_cast<size_t>(d)]), taps *= kernel_[static_cast<size_t>(d)];
+    for (int d = 0; d < dims_; ++d)
+      kshape.push_back(kernel_[static_cast<size_t>(d)]), taps *= kernel_[static_cast<size_t>(d)];
     int64_t out_ch = depthwise_ ? ch : filters_;
     out_shape_.clear();
     for (int d = 0; d < dims_; ++d) {
-      int64_t o = conv_out_size(in[static_cast<size_t>(d)], kernel_[static_cast<size_t>(d)], strides_[static_cast<size_t>(d)], pad_);
+      int64_t o = conv_out_size(in[static_cast<size_t>(d)], kernel_[static_cast<size_t>(d)],
+                                strides_[static_cast<size_t>(d)], pad_);
       if (o < 1) shape_error(in, "is smaller than the kernel " + shape_str(kshape) + " with valid padding");
       out_shape_.push_back(o);
     }
@@ -90,9 +99,12 @@ class Conv : public Layer {
     Var w = through(Slot::kWeight, params_[0].var, ctx);
     Var x = through(Slot::kInput, in, ctx);
     Var y;
-    if (depthwise_) y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
-    else if (dims_ == 1) y = conv1d(x, w, b, strides_[0], pad_);
-    else y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
+    if (depthwise_)
+      y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
+    else if (dims_ == 1)
+      y = conv1d(x, w, b, strides_[0], pad_);
+    else
+      y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
     return activate(act_, y, ctx);
   }
 
@@ -114,21 +126,26 @@ class Pool : public Layer {
   Pool(const Config& c, bool is_max, int dims)
       : is_max_(is_max),
         dims_(dims),
-        pool_(read_sizes(c, "pool_size", static_cast<size_t>(dims), std::vector<int>(static_cast<size_t>(dims), 2))),
+        pool_(read_sizes(c, "pool_size", static_cast<size_t>(dims),
+                         std::vector<int>(static_cast<size_t>(dims), 2))),
         strides_(read_sizes(c, "strides", static_cast<size_t>(dims), pool_)),
         pad_(read_padding(c)) {
     geom_ = {dims_, pool_, strides_, pad_, false, is_max_};
   }
-  std::string type() const override { return std::string(is_max_ ? "max" : "avg") + "_pool" + std::to_string(dims_) + "d"; }
+  std::string type() const override {
+    return std::string(is_max_ ? "max" : "avg") + "_pool" + std::to_string(dims_) + "d";
+  }
   const Geometry* geometry() const override { return &geom_; }
   // The output slot carries the rounding of a quantized average (compress/avg_pool.h).
   bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kOutput; }
   Shape build(const Shape& in, std::mt19937_64&) override {
     if (static_cast<int>(in.size()) != dims_ + 1)
-      shape_error(in, "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
+      shape_error(in,
+                  "needs " + std::string(dims_ == 1 ? "[length, channels]" : "[height, width, channels]"));
     out_shape_.clear();
     for (int d = 0; d < dims_; ++d) {
-      int64_t o = conv_out_size(in[static_cast<size_t>(d)], pool_[static_cast<size_t>(d)], strides_[static_cast<size_t>(d)], pad_);
+      int64_t o = conv_out_size(in[static_cast<size_t>(d)], pool_[static_cast<size_t>(d)],
+                                strides_[static_cast<size_t>(d)], pad_);
       if (o < 1) shape_error(in, "is smaller than the pool window");
       out_shape_.push_back(o);
     }
@@ -138,9 +155,13 @@ class Pool : public Layer {
   Var forward(const Var& in, Context& ctx) override {
     Var x = through(Slot::kInput, in, ctx);
     if (dims_ == 1)
-      return through(Slot::kOutput, is_max_ ? max_pool1d(x, pool_[0], strides_[0], pad_) : avg_pool1d(x, pool_[0], strides_[0], pad_), ctx);
-    return through(Slot::kOutput, is_max_ ? max_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_)
-                                          : avg_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_),
+      return through(
+          Slot::kOutput,
+          is_max_ ? max_pool1d(x, pool_[0], strides_[0], pad_) : avg_pool1d(x, pool_[0], strides_[0], pad_),
+          ctx);
+    return through(Slot::kOutput,
+                   is_max_ ? max_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_)
+                           : avg_pool2d(x, pool_[0], pool_[1], strides_[0], strides_[1], pad_),
                    ctx);
   }
 
@@ -163,8 +184,8 @@ LayerPtr make_conv2d(const Config& c) {
   return std::make_unique<Conv>(c, 2, false);
 }
 LayerPtr make_depthwise_conv2d(const Config& c) {
-  c.check_unused({"type", "name", "kernel_size", "strides", "padding", "use_bias", "activation", "kernel_initializer",
-                  "bias_initializer", "alpha"});
+  c.check_unused({"type", "name", "kernel_size", "strides", "padding", "use_bias", "activation",
+                  "kernel_initializer", "bias_initializer", "alpha"});
   return std::make_unique<Conv>(c, 2, true);
 }
 LayerPtr make_pool(const Config& c) {

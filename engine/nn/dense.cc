@@ -46,7 +46,8 @@ class Dense : public Layer {
 }  // namespace
 
 LayerPtr make_dense(const Config& c) {
-  c.check_unused({"type", "name", "units", "use_bias", "activation", "kernel_initializer", "bias_initializer"});
+  c.check_unused(
+      {"type", "name", "units", "use_bias", "activation", "kernel_initializer", "bias_initializer"});
   return std::make_unique<Dense>(c);
 }
 

@@ -16,7 +16,8 @@ Init parse_init(const Config& c, const std::string& key, Init fallback) {
   std::string v = c.get<std::string>(key, "");
   auto it = kNames.find(v);
   if (it == kNames.end())
-    c.fail(key, "unknown initializer '" + v + "' (valid: glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones)");
+    c.fail(key, "unknown initializer '" + v +
+                    "' (valid: glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones)");
   return it->second;
 }
 
@@ -29,7 +30,8 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
     throw ShapeError("a parameter of shape " + shape_str(shape) + " would have " + std::to_string(n) +
                      " elements, more than kiln's limit of 2^28 (1 GiB)");
   Tensor t(shape);
-  double fi = static_cast<double>(std::max<int64_t>(fan_in, 1)), fo = static_cast<double>(std::max<int64_t>(fan_out, 1));
+  double fi = static_cast<double>(std::max<int64_t>(fan_in, 1)),
+         fo = static_cast<double>(std::max<int64_t>(fan_out, 1));
   auto uniform = [&](double limit) {
     std::uniform_real_distribution<double> u(-limit, limit);
     for (int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(u(rng));
@@ -46,12 +48,23 @@ Tensor init_tensor(const Shape& shape, Init init, int64_t fan_in, int64_t fan_ou
     }
   };
   switch (init) {
-    case Init::kGlorotUniform: uniform(std::sqrt(6.0 / (fi + fo))); break;
-    case Init::kGlorotNormal: truncated_normal(std::sqrt(2.0 / (fi + fo))); break;
-    case Init::kHeUniform: uniform(std::sqrt(6.0 / fi)); break;
-    case Init::kHeNormal: truncated_normal(std::sqrt(2.0 / fi)); break;
-    case Init::kZeros: break;
-    case Init::kOnes: t.fill(1.f); break;
+    case Init::kGlorotUniform:
+      uniform(std::sqrt(6.0 / (fi + fo)));
+      break;
+    case Init::kGlorotNormal:
+      truncated_normal(std::sqrt(2.0 / (fi + fo)));
+      break;
+    case Init::kHeUniform:
+      uniform(std::sqrt(6.0 / fi));
+      break;
+    case Init::kHeNormal:
+      truncated_normal(std::sqrt(2.0 / fi));
+      break;
+    case Init::kZeros:
+      break;
+    case Init::kOnes:
+      t.fill(1.f);
+      break;
   }
   return t;
 }

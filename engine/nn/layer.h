@@ -104,6 +104,7 @@ class Layer {
   virtual std::string activation_name() const { return ""; }
   virtual const Geometry* geometry() const { return nullptr; }  // conv and pooling layers
   virtual int64_t heads() const { return 0; }                   // attention layers: the number of heads
+  virtual float epsilon() const { return 0; }                   // normalisation layers
   // Normalisation layers (BatchNorm): the inference map y = x * scale + shift per channel, differentiable in
   // the layer's own parameters (statistics are constants). False for other layers.
   virtual bool inference_affine(Var* /*scale*/, Var* /*shift*/) const { return false; }

@@ -55,8 +55,8 @@ LayerPtr make_layer(const Config& c) {
   if (it == registry().end()) {
     std::string list, near = closest_match(type, layer_types());
     for (const auto& t : layer_types()) list += (list.empty() ? "" : ", ") + t;
-    c.fail("type", "unknown layer type '" + type + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
-                       " (valid: " + list + ")");
+    c.fail("type", "unknown layer type '" + type + "'" +
+                       (near.empty() ? "" : "; did you mean '" + near + "'?") + " (valid: " + list + ")");
   }
   return it->second(c);
 }

@@ -16,7 +16,8 @@ class Flatten : public Layer {
 class Dropout : public Layer {
  public:
   explicit Dropout(const Config& c) : rate_(c.require<float>("rate")) {
-    if (!(rate_ >= 0.f && rate_ < 1.f)) c.fail("rate", "dropout rate must be in [0, 1), got " + std::to_string(rate_));
+    if (!(rate_ >= 0.f && rate_ < 1.f))
+      c.fail("rate", "dropout rate must be in [0, 1), got " + std::to_string(rate_));
   }
   std::string type() const override { return "dropout"; }
   Shape build(const Shape& in, std::mt19937_64&) override { return out_shape_ = in; }
@@ -36,7 +37,8 @@ class GlobalAvgPool : public Layer {
  public:
   std::string type() const override { return "global_avg_pool"; }
   Shape build(const Shape& in, std::mt19937_64&) override {
-    if (in.size() < 2 || in.size() > 3) shape_error(in, "needs [length, channels] or [height, width, channels]");
+    if (in.size() < 2 || in.size() > 3)
+      shape_error(in, "needs [length, channels] or [height, width, channels]");
     std::vector<int> window(in.begin(), in.end() - 1);
     geom_ = {static_cast<int>(window.size()), window, window, Padding::kValid, false, false};
     return out_shape_ = {in.back()};
@@ -60,10 +62,12 @@ class Residual : public Layer {
   std::string type() const override { return "residual"; }
   Shape build(const Shape& in, std::mt19937_64& rng) override {
     Shape s = body_.build(in, rng);
-    if (s != in) shape_error(in, "becomes " + shape_str(s) + " in the residual body; a residual needs equal shapes");
+    if (s != in)
+      shape_error(in, "becomes " + shape_str(s) + " in the residual body; a residual needs equal shapes");
     return out_shape_ = in;
   }
-  // Quantized (HGQ): both inputs of the add pass their quantizers (kInput: the block's input, kInput2: the body's output).
+  // Quantized (HGQ): both inputs of the add pass their quantizers (kInput: the block's input, kInput2: the
+  // body's output).
   bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kInput2; }
   Var forward(const Var& x, Context& ctx) override {
     return add(through(Slot::kInput, x, ctx), through(Slot::kInput2, body_.forward(x, ctx), ctx));
