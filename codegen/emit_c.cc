@@ -344,13 +344,22 @@ struct Emitter {
       q = "x[e] >= 0 ? (int64_t)x[e] >> " + std::to_string(-sh) + " : -((-(int64_t)x[e]) >> " +
           std::to_string(-sh) + ")";
     funcs << "/* " << op.name << ": "
-          << (op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid" : "tanh")
+          << (op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid"
+              : op.lut.function == compress::LutFunction::kGelu  ? "gelu (x above the range, 0 below)"
+                                                                 : "tanh")
           << " as hls4ml's table of " << n << " entries over [-" << op.lut.range << ", " << op.lut.range
           << ") */\n"
           << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
-          << "  int32_t e;\n  for (e = 0; e < " << y.size << "; ++e) {\n    const int64_t q = " << q << ";\n"
-          << "    y[e] = kiln_t" << id << "[q < " << -n / 2 << " ? 0 : q > " << n / 2 - 1 << " ? " << n - 1
-          << " : q + " << n / 2 << "];\n  }\n}\n\n";
+          << "  int32_t e;\n  for (e = 0; e < " << y.size << "; ++e) {\n    const int64_t q = " << q << ";\n";
+    if (op.lut.function == compress::LutFunction::kGelu)
+      funcs << "    if (x[e] >= " << op.pass_above << ") y[e] = (" << type(op.out) << ")((int64_t)x[e] * "
+            << (int64_t{1} << op.pass_shift) << ");\n    else if (x[e] < -" << op.pass_above
+            << ") y[e] = 0;\n    else ";
+    else
+      funcs << "    ";
+    funcs << "y[e] = (" << type(op.out) << ")((int64_t)kiln_t" << id << "[q < " << -n / 2 << " ? 0 : q > "
+          << n / 2 - 1 << " ? " << n - 1 << " : q + " << n / 2 << "] * " << (int64_t{1} << op.table_shift)
+          << ");\n  }\n}\n\n";
     code_bytes += 70;
   }
 

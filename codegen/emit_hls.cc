@@ -201,7 +201,8 @@ struct Hls {
   void lut(const Op& op, int id, const std::string& fn) {
     const std::string is = std::to_string(id);
     const int64_t n = static_cast<int64_t>(op.table.size());
-    const char* f = op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid" : "tanh";
+    const bool gelu = op.lut.function == compress::LutFunction::kGelu;
+    const char* f = op.lut.function == compress::LutFunction::kSigmoid ? "sigmoid" : gelu ? "gelu" : "tanh";
     defines << "typedef " << ap_type(op.lut.table_type) << " table" << is << "_t;\n";
     table("table" + is, "table" + is + "_t", op.table, op.lut.table_type.f,
           std::string(f) + " table of " + op.name);
@@ -212,8 +213,14 @@ struct Hls {
            << buf(op.out).size << "; e++) {\n#pragma HLS UNROLL\n"
            << "    const ap_fixed<40, 40, AP_TRN_ZERO> q = x[e] * scale;  // toward zero, as hls4ml's int "
               "conversion\n"
-           << "    const int j = q.to_int();\n    y[e] = table" << is << "[j < " << -n / 2 << " ? 0 : j > "
-           << n / 2 - 1 << " ? " << n - 1 << " : j + " << n / 2 << "];\n  }\n}\n\n";
+           << "    const int j = q.to_int();\n";
+    if (gelu)  // beyond the table: x itself above R, 0 below -R (exact in y's type)
+      layers << "    if (x[e] >= " << op.lut.range << ") y[e] = x[e];\n    else if (x[e] < -" << op.lut.range
+             << ") y[e] = 0;\n    else ";
+    else
+      layers << "    ";
+    layers << "y[e] = table" << is << "[j < " << -n / 2 << " ? 0 : j > " << n / 2 - 1 << " ? " << n - 1
+           << " : j + " << n / 2 << "];\n  }\n}\n\n";
   }
 
   void hard_tanh(const Op& op, const std::string& fn) {

@@ -61,6 +61,7 @@ HgqOptions parse_quantization(const Config& c) {
                   "tanh_table",
                   "softmax_table",
                   "attention_softmax_table",
+                  "gelu_table",
                   "fold_batch_norm"});
   o.fold_batch_norm = c.get<bool>("fold_batch_norm", true);
   o.use_lut_activations = c.get<bool>("use_lut_activations", true);
@@ -72,6 +73,7 @@ HgqOptions parse_quantization(const Config& c) {
   };
   o.sigmoid_table = parse_lut(table("sigmoid_table", lut_config_keys()), LutFunction::kSigmoid);
   o.tanh_table = parse_lut(table("tanh_table", lut_config_keys()), LutFunction::kTanh);
+  o.gelu_table = parse_lut(table("gelu_table", lut_config_keys()), LutFunction::kGelu);
   o.softmax_table = parse_softmax_lut(table("softmax_table", softmax_lut_config_keys()));
   o.attention_softmax_table = parse_softmax_lut(table("attention_softmax_table", softmax_lut_config_keys()),
                                                 HgqOptions::default_attention_softmax());
@@ -235,7 +237,7 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
       activations_.push_back(std::make_shared<LutActivation>(s));
       l->set_transform(nn::Slot::kActivation, activations_.back());
     } else if (l->has_slot(nn::Slot::kActivation) &&
-               (act == "sigmoid" || act == "tanh" || act == "softmax")) {
+               (act == "sigmoid" || act == "tanh" || act == "softmax" || act == "gelu")) {
       std::string fn = act == "tanh" && !o.use_real_tanh ? "hard_tanh" : act;
       if (o.use_lut_activations || fn == "hard_tanh") {
         activations_.push_back(std::make_shared<LutActivation>(fn, o));
@@ -463,11 +465,13 @@ LutActivation::LutActivation(std::string function, const HgqOptions& o)
     : function_(std::move(function)),
       sigmoid_(o.sigmoid_table),
       tanh_(o.tanh_table),
+      gelu_(o.gelu_table),
       softmax_(o.softmax_table) {}
 
 Var LutActivation::apply(const Var& x, nn::Context&) {
   if (function_ == "sigmoid") return sigmoid_lut(x, sigmoid_);
   if (function_ == "tanh") return tanh_lut(x, tanh_);
+  if (function_ == "gelu") return gelu_lut(x, gelu_);
   if (function_ == "softmax") return softmax_lut(x, -1, softmax_);
   return clamp(x, -1.f, 1.f);  // hard tanh
 }

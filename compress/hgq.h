@@ -60,7 +60,7 @@ struct HgqOptions {
   // A Dense/Conv with a linear activation followed by BatchNorm gets the BatchNorm folded into its weight
   // and bias before their quantizers (statistics frozen at their running values; gamma, beta trained).
   bool fold_batch_norm = true;
-  LutSpec sigmoid_table = LutSpec::sigmoid(), tanh_table = LutSpec::tanh();
+  LutSpec sigmoid_table = LutSpec::sigmoid(), tanh_table = LutSpec::tanh(), gelu_table = LutSpec::gelu();
   SoftmaxLutSpec softmax_table;
   // The softmax of attention layers over the raw scores Q K^T (its exp table absorbs the 1/sqrt(d) scale):
   // inputs saturate at +-64 (ap_fixed<16,7,AP_RND,AP_SAT>), a finer grid than hls4ml's default input type.
@@ -75,12 +75,14 @@ class LutActivation : public nn::Transform {
   LutActivation(const SoftmaxLutSpec& softmax);  // a softmax with its own table (attention)
   Var apply(const Var& x, nn::Context& ctx) override;
   const std::string& function() const { return function_; }  // sigmoid | tanh | hard_tanh | softmax
-  const LutSpec& table() const { return function_ == "sigmoid" ? sigmoid_ : tanh_; }  // sigmoid and tanh
+  const LutSpec& table() const {                             // sigmoid, tanh and gelu
+    return function_ == "sigmoid" ? sigmoid_ : function_ == "gelu" ? gelu_ : tanh_;
+  }
   const SoftmaxLutSpec& softmax_table() const { return softmax_; }
 
  private:
   std::string function_;  // sigmoid | tanh | hard_tanh | softmax
-  LutSpec sigmoid_, tanh_;
+  LutSpec sigmoid_, tanh_, gelu_;
   SoftmaxLutSpec softmax_;
 };
 HgqOptions parse_quantization(const Config& c);

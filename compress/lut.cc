@@ -28,7 +28,9 @@ int log2_exact(int n) {
 
 int width(const FixedType& t) { return t.k + t.i + t.f; }
 
-const char* function_name(LutFunction f) { return f == LutFunction::kSigmoid ? "sigmoid" : "tanh"; }
+const char* function_name(LutFunction f) {
+  return f == LutFunction::kSigmoid ? "sigmoid" : f == LutFunction::kTanh ? "tanh" : "gelu";
+}
 
 std::string table_size_rule() { return "a power of two in [2, " + std::to_string(kMaxTableSize) + "]"; }
 
@@ -207,8 +209,10 @@ double lut_entry(int j, const LutSpec& spec) {
   if (spec.function == LutFunction::kSigmoid) {
     float den = 1.0f + std::exp(-in);                        // float: expf, then a float sum
     v = static_cast<float>(1.0 / static_cast<double>(den));  // the quotient in double, returned as float
-  } else {
+  } else if (spec.function == LutFunction::kTanh) {
     v = std::tanh(in);  // tanhf
+  } else {
+    v = 0.5f * in * (1.f + std::erf(in * 0.70710678f));
   }
   return ap_from_float(v, spec.table_type);
 }
@@ -237,6 +241,8 @@ double lookup(double x, const LutSpec& spec, LutFunction f) {
                                      function_name(f) + "_lut");
   validate(spec);
   if (std::isnan(x)) return x;
+  if (f == LutFunction::kGelu && x >= spec.range) return x;
+  if (f == LutFunction::kGelu && x < -spec.range) return 0;
   return lut_entry(lut_index(x, spec), spec);
 }
 
@@ -257,8 +263,10 @@ Var lut_op(const Var& x, const LutSpec& spec, LutFunction f, const char* op) {
   const float* px = x.value().data();
   for (int64_t e = 0; e < n; ++e) {
     double v = px[e];
-    if (std::isnan(v)) {
+    if (std::isnan(v) || (f == LutFunction::kGelu && v >= spec.range)) {
       out[e] = px[e];
+    } else if (f == LutFunction::kGelu && v < -spec.range) {
+      out[e] = 0.f;
     } else {
       int j = lut_index(v, spec);
       out[e] = static_cast<float>(table.empty() ? lut_entry(j, spec) : table[static_cast<size_t>(j)]);
@@ -268,9 +276,11 @@ Var lut_op(const Var& x, const LutSpec& spec, LutFunction f, const char* op) {
       if (f == LutFunction::kSigmoid) {
         double s = 1.0 / (1.0 + std::exp(-v));
         g = s * (1.0 - s);
-      } else {
+      } else if (f == LutFunction::kTanh) {
         double t = std::tanh(v);
         g = 1.0 - t * t;
+      } else {  // gelu' = Phi(x) + x phi(x)
+        g = 0.5 * (1.0 + std::erf(v * M_SQRT1_2)) + v * std::exp(-0.5 * v * v) * 0.3989422804014327;
       }
       d[static_cast<size_t>(e)] = static_cast<float>(g);
     }
@@ -290,6 +300,8 @@ Var sigmoid_lut(const Var& x, const LutSpec& spec) {
   return lut_op(x, spec, LutFunction::kSigmoid, "sigmoid_lut");
 }
 Var tanh_lut(const Var& x, const LutSpec& spec) { return lut_op(x, spec, LutFunction::kTanh, "tanh_lut"); }
+double gelu_lut(double x, const LutSpec& spec) { return lookup(x, spec, LutFunction::kGelu); }
+Var gelu_lut(const Var& x, const LutSpec& spec) { return lut_op(x, spec, LutFunction::kGelu, "gelu_lut"); }
 
 // ---- softmax --------------------------------------------------------------------------------------
 

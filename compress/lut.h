@@ -80,7 +80,9 @@ FixedType parse_ap_type(const std::string& text);
 std::string ap_type_string(const FixedType& t);
 
 // ---- sigmoid and tanh -----------------------------------------------------------------------------
-enum class LutFunction { kSigmoid, kTanh };
+// kGelu (kiln's, not hls4ml's): a table of gelu(x) over [-R, R); x >= R passes through (gelu(x) = x to
+// within 2e-4 there for R = 4) and x < -R gives 0, so the value is always a table entry or x itself (exact).
+enum class LutFunction { kSigmoid, kTanh, kGelu };
 
 struct LutSpec {
   LutFunction function = LutFunction::kSigmoid;
@@ -90,7 +92,10 @@ struct LutSpec {
 
   static LutSpec sigmoid() { return {LutFunction::kSigmoid, 1024, 8.0, kHls4mlTableType}; }
   static LutSpec tanh() { return {LutFunction::kTanh, 1024, 4.0, kHls4mlTableType}; }
-  static LutSpec defaults(LutFunction f) { return f == LutFunction::kSigmoid ? sigmoid() : tanh(); }
+  static LutSpec gelu() { return {LutFunction::kGelu, 1024, 4.0, kHls4mlTableType}; }
+  static LutSpec defaults(LutFunction f) {
+    return f == LutFunction::kSigmoid ? sigmoid() : f == LutFunction::kTanh ? tanh() : gelu();
+  }
 };
 
 // Throws InputError naming the field (table_size, table_range, table_type) on a bad value. The range
@@ -120,6 +125,8 @@ double tanh_lut(double x, const LutSpec& spec = LutSpec::tanh());
 // most 24 bits, else InputError), backward = the real function's derivative (see above).
 Var sigmoid_lut(const Var& x, const LutSpec& spec = LutSpec::sigmoid());
 Var tanh_lut(const Var& x, const LutSpec& spec = LutSpec::tanh());
+double gelu_lut(double x, const LutSpec& spec = LutSpec::gelu());
+Var gelu_lut(const Var& x, const LutSpec& spec = LutSpec::gelu());
 
 // ---- softmax --------------------------------------------------------------------------------------
 enum class SoftmaxImpl { kStable, kLatency };

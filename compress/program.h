@@ -125,6 +125,10 @@ struct Op {
   LutSpec lut;
   std::vector<int64_t> table;
   int lut_shift = 0;
+  // kLut of a gelu table: x >= pass_above (R on x's grid) gives x 2^pass_shift, x < -pass_above gives 0,
+  // else the entry 2^table_shift (out's grid is the finer of x's and the table's).
+  int64_t pass_above = 0;
+  int table_shift = 0, pass_shift = 0;
   SoftmaxLutSpec softmax;
   SoftmaxTables softmax_tables;
   int64_t nonzero() const;

@@ -233,12 +233,24 @@ void ProgramBuilder::lut(const std::string& name, const LutSpec& spec) {
   op.lut_shift = lut_index_shift(x.frac, spec);
   Buffer y;
   y.shape = x.shape, y.size = x.size, y.frac = spec.table_type.f;
+  const bool gelu = spec.function == LutFunction::kGelu;
+  if (gelu) {
+    if (x.frac < 0 || x.frac > 40)
+      throw InputError("'" + name + "': a gelu table needs its input on 0 to 40 fractional bits, got " +
+                       std::to_string(x.frac));
+    y.frac = std::max(x.frac, spec.table_type.f);
+    op.pass_above = static_cast<int64_t>(std::ldexp(spec.range, x.frac));
+    op.table_shift = y.frac - spec.table_type.f, op.pass_shift = y.frac - x.frac;
+  }
   // The index is monotone in the input: element e reads entries index(lo) .. index(hi) only.
   for (int64_t e = 0; e < x.size; ++e) {
-    const int a = lut_index_code(x.lo[static_cast<size_t>(e)], x.frac, spec);
-    const int b = lut_index_code(x.hi[static_cast<size_t>(e)], x.frac, spec);
+    const int64_t xl = x.lo[static_cast<size_t>(e)], xh = x.hi[static_cast<size_t>(e)];
+    const int a = lut_index_code(xl, x.frac, spec), b = lut_index_code(xh, x.frac, spec);
     auto [lo, hi] = std::minmax_element(op.table.begin() + a, op.table.begin() + b + 1);
-    y.lo.push_back(*lo), y.hi.push_back(*hi);
+    int64_t l = *lo * (int64_t{1} << op.table_shift), h = *hi * (int64_t{1} << op.table_shift);
+    if (gelu && xh >= op.pass_above) h = std::max(h, xh * (int64_t{1} << op.pass_shift));
+    if (gelu && xl < -op.pass_above) l = std::min<int64_t>(l, 0), h = std::max<int64_t>(h, 0);
+    y.lo.push_back(l), y.hi.push_back(h);
   }
   push(std::move(op), std::move(y));
 }
@@ -248,8 +260,16 @@ void run_lut(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   y.resize(static_cast<size_t>(yb.size));
-  for (size_t e = 0; e < y.size(); ++e)
-    y[e] = op.table[static_cast<size_t>(lut_index_code(x[e], xb.frac, op.lut))];
+  const bool gelu = op.lut.function == LutFunction::kGelu;
+  for (size_t e = 0; e < y.size(); ++e) {
+    if (gelu && x[e] >= op.pass_above)
+      y[e] = x[e] * (int64_t{1} << op.pass_shift);
+    else if (gelu && x[e] < -op.pass_above)
+      y[e] = 0;
+    else
+      y[e] = op.table[static_cast<size_t>(lut_index_code(x[e], xb.frac, op.lut))] *
+             (int64_t{1} << op.table_shift);
+  }
 }
 
 void ProgramBuilder::softmax(const std::string& name, const SoftmaxLutSpec& spec) {

@@ -134,7 +134,7 @@ layers:
   - {type: positional_embedding, name: pos}
   - {type: residual, name: block, layers: [{type: layer_norm, name: ln1}, {type: dense, name: qkv, units: 24},
                                            {type: attention, name: att, heads: 2}, {type: dense, name: proj, units: 8}]}
-  - {type: residual, name: mlp, layers: [{type: layer_norm, name: ln2}, {type: dense, name: ff, units: 16, activation: relu},
+  - {type: residual, name: mlp, layers: [{type: layer_norm, name: ln2}, {type: dense, name: ff, units: 16, activation: gelu},
                                          {type: dense, name: ff_out, units: 8}]}
   - {type: layer_norm, name: ln_out}
   - {type: global_avg_pool}

@@ -444,14 +444,19 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "LayerNorm and a positional embedding deploy exactly: the integer normalisation is what training "
-    "computes") {
+    "LayerNorm, a positional embedding and the gelu table deploy exactly: the integer forms are what "
+    "training computes") {
+  // gelu by table: an entry inside [-4, 4), x itself above, 0 below.
+  CHECK(gelu_lut(5.5) == 5.5);
+  CHECK(gelu_lut(-4.5) == 0.0);
+  CHECK(std::fabs(gelu_lut(1.0) - 0.8413) < 0.01);
+  CHECK(std::fabs(gelu_lut(-1.0) + 0.1587) < 0.01);
   std::mt19937_64 rng(13);
   const std::string layers =
       "  - {type: dense, name: embed, units: 6}\n"
       "  - {type: positional_embedding, name: pos}\n"
       "  - {type: layer_norm, name: ln}\n"
-      "  - {type: dense, name: head, units: 3}\n"
+      "  - {type: dense, name: head, units: 3, activation: gelu}\n"
       "  - {type: layer_norm, name: ln2}\n"
       "  - {type: flatten}\n  - {type: dense, units: 2}\n";
   for (const std::string q :
