@@ -12,7 +12,9 @@
 // the layer before it, or quantized on its own: a depthwise 1x1 multiply-accumulate), ReLU and linear
 // activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max,
 // average and global average pooling, residual blocks (their add's inputs quantized or not), Flatten,
-// Reshape, Dropout (identity). Anything else (real-valued activations, LayerNorm, attention) is refused
+// Reshape, Dropout (identity), attention (over a fused Q, K, V), LayerNorm (in integers), positional
+// embeddings, gelu by table. Anything else (real-valued activations, multi_head_attention and
+// transformer_block, whose insides are not quantized) is refused
 // with a message naming the layer.
 #pragma once
 #include <string>
