@@ -28,7 +28,6 @@ std::pair<Shape, int64_t> probe(const std::string& layer, const Shape& in, bool 
   return {m->output_shape(), m->num_params()};
 }
 
-
 }  // namespace
 
 TEST_CASE("dense, activations, dropout, flatten, reshape") {
@@ -44,10 +43,12 @@ TEST_CASE("dense, activations, dropout, flatten, reshape") {
 }
 
 TEST_CASE("convolutions and pooling (Keras parameter counts)") {
-  CHECK(probe("{type: conv2d, filters: 8, kernel_size: 3}", {28, 28, 1}) == std::make_pair(Shape{26, 26, 8}, int64_t{80}));
+  CHECK(probe("{type: conv2d, filters: 8, kernel_size: 3}", {28, 28, 1}) ==
+        std::make_pair(Shape{26, 26, 8}, int64_t{80}));
   CHECK(probe("{type: conv2d, filters: 4, kernel_size: [3, 2], strides: 2, padding: same}", {7, 6, 3}) ==
         std::make_pair(Shape{4, 3, 4}, int64_t{3 * 2 * 3 * 4 + 4}));
-  CHECK(probe("{type: conv1d, filters: 6, kernel_size: 5}", {20, 2}) == std::make_pair(Shape{16, 6}, int64_t{66}));
+  CHECK(probe("{type: conv1d, filters: 6, kernel_size: 5}", {20, 2}) ==
+        std::make_pair(Shape{16, 6}, int64_t{66}));
   CHECK(probe("{type: depthwise_conv2d, kernel_size: 3, padding: same}", {5, 5, 4}) ==
         std::make_pair(Shape{5, 5, 4}, int64_t{40}));
   CHECK(probe("{type: max_pool2d, pool_size: 2}", {7, 6, 3}).first == Shape{3, 3, 3});
@@ -68,7 +69,7 @@ TEST_CASE("normalisation layers: parameters and running statistics") {
   std::mt19937_64 rng(1);
   Context train{true, &rng};
   m->forward(Var(Tensor({2, 2}, {1, 2, 3, 4})), train);
-  CHECK((*bufs[0].tensor)[0] == doctest::Approx(1.f));  // 0.5 * 0 + 0.5 * mean(1, 3)
+  CHECK((*bufs[0].tensor)[0] == doctest::Approx(1.f));   // 0.5 * 0 + 0.5 * mean(1, 3)
   CHECK((*bufs[1].tensor)[0] == doctest::Approx(1.5f));  // 0.5 * 1 + 0.5 * unbiased var 2
 }
 
@@ -82,10 +83,48 @@ TEST_CASE("sequence layers: embedding, positional embedding, attention, transfor
   CHECK_THROWS_AS(m->forward(Var(Tensor({1, 5}, {0, 1, 10, 3, 3})), ctx), InputError);
   // Keras MultiHeadAttention(num_heads=2, key_dim=4) on 8 features: 4 * (8*8 + 8) = 288 parameters.
   CHECK(probe("{type: multi_head_attention, heads: 2}", {5, 8}) == std::make_pair(Shape{5, 8}, int64_t{288}));
-  CHECK(probe("{type: multi_head_attention, heads: 2, key_dim: 3, causal: true}", {5, 8}).second == 3 * (8 * 6 + 6) + 6 * 8 + 8);
+  CHECK(probe("{type: multi_head_attention, heads: 2, key_dim: 3, causal: true}", {5, 8}).second ==
+        3 * (8 * 6 + 6) + 6 * 8 + 8);
   // Block: attention 288 + two layer norms 32 + FF 8*16+16 + 16*8+8 = 600.
   CHECK(probe("{type: transformer_block, heads: 2, ff_dim: 16, dropout: 0.1}", {5, 8}, true) ==
         std::make_pair(Shape{5, 8}, int64_t{600}));
+}
+
+TEST_CASE(
+    "attention over a fused Q, K, V: equals scaled dot-product attention per head; gradients; shape errors") {
+  auto m = build("  - {type: attention, heads: 2}\n", {3, 12});  // T 3, D 4, 2 heads of 2
+  CHECK(m->output_shape() == Shape{3, 4});
+  CHECK(m->parameters().empty());
+  std::mt19937_64 rng(5);
+  Tensor x = kiln::testing::random_tensor({2, 3, 12}, rng);
+  Context ctx;
+  Var y = m->forward(Var(x), ctx);
+  // The reference: per sample and head, softmax(q k^T / sqrt(2)) v, written out.
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < 3; ++i) {
+        double s[3], z = 0;
+        for (int64_t j = 0; j < 3; ++j) {
+          s[j] = 0;
+          for (int64_t c = 0; c < 2; ++c)
+            s[j] += x[(b * 3 + i) * 12 + h * 2 + c] * x[(b * 3 + j) * 12 + 4 + h * 2 + c];
+          s[j] = std::exp(s[j] / std::sqrt(2.0));
+          z += s[j];
+        }
+        for (int64_t c = 0; c < 2; ++c) {
+          double want = 0;
+          for (int64_t j = 0; j < 3; ++j) want += s[j] / z * x[(b * 3 + j) * 12 + 8 + h * 2 + c];
+          CHECK(y.value()[(b * 3 + i) * 4 + h * 2 + c] == doctest::Approx(want).epsilon(1e-5));
+        }
+      }
+  auto f = [&](const std::vector<Var>& v) {
+    Context c;
+    return m->forward(v[0], c);
+  };
+  CHECK(kiln::testing::max_grad_error(f, {x}, 3e-3f) < 1e-2);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: attention, heads: 2}\n", {3, 10});
+        }).find("3 * features") != std::string::npos);
 }
 
 TEST_CASE("residual blocks add the input and prefix their layers' names") {
@@ -98,12 +137,16 @@ TEST_CASE("residual blocks add the input and prefix their layers' names") {
   Context ctx;
   Var y = m->forward(Var(Tensor({1, 4}, {1, -2, 3, 4})), ctx);  // body gives 0: y == x
   CHECK(y.value().storage() == std::vector<float>{1, -2, 3, 4});
-  CHECK(kiln::testing::what_of([] { build("  - {type: residual, layers: [{type: dense, units: 3}]}\n", {4}); }).find("residual") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: residual, layers: [{type: dense, units: 3}]}\n", {4});
+        }).find("residual") != std::string::npos);
 }
 
 TEST_CASE("gradients flow through a built model (finite differences on the input)") {
-  auto m = build("  - {type: conv1d, filters: 3, kernel_size: 2}\n  - {type: layer_norm}\n  - {type: flatten}\n"
-                 "  - {type: dense, units: 2, activation: tanh}\n", {4, 2});
+  auto m = build(
+      "  - {type: conv1d, filters: 3, kernel_size: 2}\n  - {type: layer_norm}\n  - {type: flatten}\n"
+      "  - {type: dense, units: 2, activation: tanh}\n",
+      {4, 2});
   auto f = [&](const std::vector<Var>& v) {
     Context ctx;
     return m->forward(v[0], ctx);
@@ -113,7 +156,8 @@ TEST_CASE("gradients flow through a built model (finite differences on the input
 }
 
 TEST_CASE("shape mismatches name the layer and both shapes") {
-  std::string e = kiln::testing::what_of([] { build("  - {type: conv2d, name: c1, filters: 2, kernel_size: 3}\n", {16}); });
+  std::string e = kiln::testing::what_of(
+      [] { build("  - {type: conv2d, name: c1, filters: 2, kernel_size: 3}\n", {16}); });
   CHECK(e.find("layer 'c1' (conv2d)") != std::string::npos);
   CHECK(e.find("[16]") != std::string::npos);
   e = kiln::testing::what_of([] { build("  - {type: conv2d, filters: 2, kernel_size: 5}\n", {3, 3, 1}); });
@@ -128,17 +172,35 @@ TEST_CASE("shape mismatches name the layer and both shapes") {
 }
 
 TEST_CASE("config errors name the key and line") {
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("unknown key 'unit'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, unit: 4}\n", {3}); }).find("did you mean 'units'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense}\n", {3}); }).find("missing required key 'units'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: many}\n", {3}); }).find("expects an integer, got 'many'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dens, units: 2}\n", {3}); }).find("did you mean 'dense'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: 2, activation: rellu}\n", {3}); }).find("unknown activation 'rellu'") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, units: 2}\n  - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n", {3}); })
-            .find(":3:") != std::string::npos);  // the line of the bad key
-  CHECK(kiln::testing::what_of([] { build("  - {type: dense, name: a, units: 2}\n  - {type: dense, name: a, units: 2}\n", {3}); })
-            .find("'a' is used twice") != std::string::npos);
-  CHECK(kiln::testing::what_of([] { Model::from_yaml("layerz: []", {3}, 1); }).find("did you mean 'layers'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense, unit: 4}\n", {3});
+        }).find("unknown key 'unit'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense, unit: 4}\n", {3});
+        }).find("did you mean 'units'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense}\n", {3});
+        }).find("missing required key 'units'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense, units: many}\n", {3});
+        }).find("expects an integer, got 'many'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dens, units: 2}\n", {3});
+        }).find("did you mean 'dense'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense, units: 2, activation: rellu}\n", {3});
+        }).find("unknown activation 'rellu'") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          build(
+              "  - {type: dense, units: 2}\n  - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n",
+              {3});
+        }).find(":3:") != std::string::npos);  // the line of the bad key
+  CHECK(kiln::testing::what_of([] {
+          build("  - {type: dense, name: a, units: 2}\n  - {type: dense, name: a, units: 2}\n", {3});
+        }).find("'a' is used twice") != std::string::npos);
+  CHECK(kiln::testing::what_of([] {
+          Model::from_yaml("layerz: []", {3}, 1);
+        }).find("did you mean 'layers'") != std::string::npos);
 }
 
 TEST_CASE("initialisers follow the seed and the Keras limits") {
