@@ -4,6 +4,7 @@
 // interpreter function (registered in KILN_OP_KINDS), which the deployed model runs and codegen/ prints.
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "compress/layer_norm_fixed.h"
 #include "compress/program.h"
@@ -65,6 +66,39 @@ Buffer quantized_buffer(const std::string& name, const Shape& shape, const TypeT
     type_range(t, static_cast<size_t>(t.entry(e, shape.back())), b.frac, &b.lo[static_cast<size_t>(e)],
                &b.hi[static_cast<size_t>(e)]);
   return b;
+}
+
+// The finest grid of the nonzero codes (a pruned weight or bias is 0 on any grid).
+int finest(const std::vector<int64_t>& code, const std::vector<int>& frac) {
+  int f = 0;
+  bool any = false;
+  for (size_t j = 0; j < code.size(); ++j)
+    if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
+  return f;
+}
+
+// A pooling op's window over the current buffer, and its output buffer with the range of each element from
+// fold(lo, hi, count) over the window's input ranges (count: the real inputs).
+template <class Fold>
+Buffer pooled(const std::string& name, const Buffer& x, const Shape& in_shape, const Shape& out_shape,
+              const nn::Geometry& g, Op* op, Fold&& fold) {
+  KILN_CHECK(shape_numel(in_shape) == x.size, "'" + name + "': pooling input of " +
+                                                  std::to_string(shape_numel(in_shape)) +
+                                                  " values on a buffer of " + std::to_string(x.size));
+  op->win = window_of(in_shape, out_shape, g);
+  Buffer y;
+  y.shape = out_shape, y.size = shape_numel(out_shape), y.frac = x.frac;
+  const Window& w = op->win;
+  for (int64_t o = 0; o < y.size; ++o) {
+    const int64_t c = o % w.C, pos = o / w.C;
+    std::vector<int64_t> lo, hi;
+    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
+      lo.push_back(x.lo[static_cast<size_t>(base + c)]), hi.push_back(x.hi[static_cast<size_t>(base + c)]);
+    });
+    auto [l, h] = fold(lo, hi);
+    y.lo.push_back(l), y.hi.push_back(h);
+  }
+  return y;
 }
 
 // A buffer of the given shape on `frac` whose every element lies in [lo, hi].
@@ -138,13 +172,6 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   if (!s.dense) op.win = window_of(s.in_shape, s.out_shape, s.geom);
   // Grids from the nonzero codes only (a pruned weight or bias is 0 on any grid): weights on w_frac, the
   // accumulator on F = max(x.frac + w_frac, finest bias), so every product and bias is exact on it.
-  auto finest = [](const std::vector<int64_t>& code, const std::vector<int>& frac) {
-    int f = 0;
-    bool any = false;
-    for (size_t j = 0; j < code.size(); ++j)
-      if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
-    return f;
-  };
   op.w_frac = finest(s.w_code, s.w_frac);
   const int F = std::max(x.frac + op.w_frac, s.b_code.empty() ? -1000 : finest(s.b_code, s.b_frac));
   op.prod_shift = F - x.frac - op.w_frac;
@@ -309,23 +336,9 @@ void run_softmax(const Program& p, const Op& op, Codes& buf) {
 void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
                               const nn::Geometry& g) {
   Op op = make(Op::kMaxPool, name);
-  const Buffer& x = current();
-  KILN_CHECK(shape_numel(in_shape) == x.size, "'" + name + "': pooling input of " +
-                                                  std::to_string(shape_numel(in_shape)) +
-                                                  " values on a buffer of " + std::to_string(x.size));
-  op.win = window_of(in_shape, out_shape, g);
-  Buffer y;
-  y.shape = out_shape, y.size = shape_numel(out_shape), y.frac = x.frac;
-  const Window& w = op.win;
-  for (int64_t o = 0; o < y.size; ++o) {
-    const int64_t c = o % w.C, pos = o / w.C;
-    int64_t lo = INT64_MIN, hi = INT64_MIN;
-    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {  // padding never wins
-      const size_t xi = static_cast<size_t>(base + c);
-      lo = std::max(lo, x.lo[xi]), hi = std::max(hi, x.hi[xi]);
-    });
-    y.lo.push_back(lo), y.hi.push_back(hi);
-  }
+  Buffer y = pooled(name, current(), in_shape, out_shape, g, &op, [](const auto& lo, const auto& hi) {
+    return std::make_pair(*std::max_element(lo.begin(), lo.end()), *std::max_element(hi.begin(), hi.end()));
+  });  // padding never wins
   push(std::move(op), std::move(y));
 }
 
@@ -350,22 +363,11 @@ void run_max_pool(const Program& p, const Op& op, Codes& buf) {
 void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
                               const nn::Geometry& g) {
   Op op = make(Op::kAvgPool, name);
-  const Buffer& x = current();
-  KILN_CHECK(shape_numel(in_shape) == x.size, "'" + name + "': pooling input of " +
-                                                  std::to_string(shape_numel(in_shape)) +
-                                                  " values on a buffer of " + std::to_string(x.size));
-  op.win = window_of(in_shape, out_shape, g);
-  Buffer y;
-  y.shape = out_shape, y.size = shape_numel(out_shape), y.frac = x.frac;
-  const Window& w = op.win;
-  for (int64_t o = 0; o < y.size; ++o) {
-    const int64_t c = o % w.C, pos = o / w.C;
-    int64_t lo = 0, hi = 0, n = 0;
-    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
-      lo += x.lo[static_cast<size_t>(base + c)], hi += x.hi[static_cast<size_t>(base + c)], ++n;
-    });
-    y.lo.push_back(lo / n), y.hi.push_back(hi / n);  // trunc(sum / n) is monotone in the sum
-  }
+  Buffer y = pooled(name, current(), in_shape, out_shape, g, &op, [](const auto& lo, const auto& hi) {
+    const int64_t n = static_cast<int64_t>(lo.size());  // trunc(sum / n) is monotone in the sum
+    return std::make_pair(std::accumulate(lo.begin(), lo.end(), int64_t{0}) / n,
+                          std::accumulate(hi.begin(), hi.end(), int64_t{0}) / n);
+  });
   push(std::move(op), std::move(y));
 }
 
@@ -525,13 +527,6 @@ void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
   const int64_t n = x.shape.back();
   op.n_in = n, op.rows = x.size / n;
   op.table = ln_table(n).r;
-  auto finest = [](const std::vector<int64_t>& code, const std::vector<int>& frac) {
-    int f = 0;
-    bool any = false;
-    for (size_t j = 0; j < code.size(); ++j)
-      if (code[j] != 0) f = any ? std::max(f, frac[j]) : frac[j], any = true;
-    return f;
-  };
   op.w_frac = finest(m.w_code, m.w_frac);
   const int F = std::max(kLnFrac + op.w_frac, m.b_code.empty() ? -1000 : finest(m.b_code, m.b_frac));
   op.prod_shift = F - kLnFrac - op.w_frac;
