@@ -45,8 +45,8 @@ training:
   batch_size: 16
   seed: 3
 EOF
-sed 's/units: 8, activation: relu/units: 8, activation: gelu/' good.yaml >gelu.yaml
-{ cat gelu.yaml; printf 'export:\n  target: c\n'; } >gelu_export.yaml
+sed "s/units: 8, activation: relu/units: 8, activation: leaky_relu/" good.yaml >leaky.yaml  # leaky_relu has no fixed-point form
+{ cat leaky.yaml; printf 'export:\n  target: c\n'; } >leaky_export.yaml
 { cat good.yaml; printf 'export:\n  target: hls\n  reuse_factor: 7\n'; } >rf7.yaml
 { cat good.yaml; printf 'compression:\n  quantization: {default_fractional_bits: 6}\n'; } >hgq.yaml
 sed 's/units: 8, activation: relu/units: 16, activation: relu/' good.yaml >wider.yaml
@@ -106,12 +106,12 @@ check user_partial_dir_kept "a user's DIR.partial is refused and kept" \
   eval 'one_error "fresh.partial" && [[ "$(cat fresh.partial/keep.txt)" == precious && ! -e fresh ]]'
 
 # --- 2. export only when asked, validated before training, part of the run ---------------------------
-train --config gelu.yaml --out gelu
-check float_gelu_without_export "a gelu model without export: trains and exports nothing" \
-  eval '((STATUS == 0)) && [[ -f gelu/.kiln-run ]] && ! ls -d gelu/firmware* >/dev/null 2>&1'
-train --config gelu_export.yaml --out gelu_export
+train --config leaky.yaml --out leaky
+check float_leaky_without_export "a leaky_relu model without export: trains and exports nothing" \
+  eval '((STATUS == 0)) && [[ -f leaky/.kiln-run ]] && ! ls -d leaky/firmware* >/dev/null 2>&1'
+train --config leaky_export.yaml --out leaky_export
 check export_refused_before_training "an unexportable model with export: fails before training, naming the layer" \
-  eval 'one_error "gelu_export.yaml:" "hidden" && [[ ! -e gelu_export && ! -e gelu_export.partial ]]'
+  eval 'one_error "leaky_export.yaml:" "hidden" && [[ ! -e leaky_export && ! -e leaky_export.partial ]]'
 train --config rf7.yaml --out rf7
 check bad_reuse_factor_before_training "export: reuse_factor: 7 fails before training with its file and line" \
   eval 'one_error "rf7.yaml:14:" "reuse factor 7" && [[ ! -e rf7 && ! -e rf7.partial ]]'
