@@ -107,7 +107,8 @@ Program prepare(const compress::DeployedModel& d, const std::string& name) {
     const Buffer& x = p.buffers[static_cast<size_t>(op.in)];
     const Buffer& y = p.buffers[static_cast<size_t>(op.out)];
     const int bits = signed_bits(y.min(), y.max());
-    if (bits > 32)
+    // Quantized tensors and residual sums live in 32-bit storage; accumulators may be 64-bit wide.
+    if ((op.kind == Op::kQuantize || op.kind == Op::kAdd) && bits > 32)
       throw InputError("cannot generate code for '" + op.name + "': its values need " + std::to_string(bits) +
                        " bits on the grid 2^-" + std::to_string(y.frac) +
                        "; the generated code stores at most 32");

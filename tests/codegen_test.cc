@@ -121,6 +121,22 @@ TEST_CASE("dense MLP (HGQ, digits): generated C == generated HLS == deployed mod
   check_model(t);
 }
 
+TEST_CASE("dense MLP at hls4ml's default precision: accumulators wider than 32 bits export (as int64)") {
+  // ap_fixed<16,6> inputs and weights: products on 2^-20; 300 of them reach 2^38 on that grid.
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: wide, units: 4}]", {300}, 1);
+  Tensor& w = m->layers()[0]->param("weight")->var.value();
+  for (int64_t j = 0; j < w.size(); ++j) w[j] = j % 2 ? 20.f : -20.f;  // codes of 2^14.3 on 2^-10
+  compress::QuantizedModel qm(
+      *m, hgq_options("use_high_granularity_quantization: false\ndefault_integer_bits: 5\n"
+                      "default_fractional_bits: 10\ndefault_data_integer_bits: 5\n"
+                      "default_data_fractional_bits: 10\n"));
+  compress::DeployedModel d = compress::DeployedModel::freeze(*m, qm);
+  codegen::Program p = codegen::prepare(d, "wide");
+  CHECK(codegen::signed_bits(p.out().min(), p.out().max()) > 32);
+  codegen::CFiles f = codegen::emit_c(p);
+  CHECK(f.header.find("int64_t") != std::string::npos);
+}
+
 TEST_CASE(
     "Conv1D + max, average and global average pooling model (HGQ): generated C == generated HLS == deployed "
     "model on the whole test split") {
