@@ -101,6 +101,24 @@ Buffer pooled(const std::string& name, const Buffer& x, const Shape& in_shape, c
   return y;
 }
 
+// A pooling op's interpreter: y[o] = reduce(the real inputs of o's window); padding never takes part.
+template <class Reduce>
+void run_pool(const Program& p, const Op& op, Codes& buf, Reduce&& reduce) {
+  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  const Window& w = op.win;
+  y.assign(static_cast<size_t>(yb.size), 0);
+  std::vector<int64_t> v;
+  for (int64_t o = 0; o < yb.size; ++o) {
+    const int64_t n = o % w.C, pos = o / w.C;
+    v.clear();
+    w.for_each_tap(pos / w.OW, pos % w.OW,
+                   [&](int64_t, int64_t base) { v.push_back(x[static_cast<size_t>(base + n)]); });
+    y[static_cast<size_t>(o)] = reduce(v);
+  }
+}
+
 // A buffer of the given shape on `frac` whose every element lies in [lo, hi].
 Buffer uniform_buffer(const Shape& shape, int frac, int64_t lo, int64_t hi) {
   Buffer b;
@@ -343,20 +361,7 @@ void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, co
 }
 
 void run_max_pool(const Program& p, const Op& op, Codes& buf) {
-  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
-  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
-  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  const Window& w = op.win;
-  y.assign(static_cast<size_t>(yb.size), 0);
-  for (int64_t o = 0; o < yb.size; ++o) {
-    const int64_t n = o % w.C, pos = o / w.C;
-    bool any = false;
-    int64_t& out = y[static_cast<size_t>(o)];
-    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {  // padding never wins
-      const int64_t v = x[static_cast<size_t>(base + n)];
-      out = any ? std::max(out, v) : v, any = true;
-    });
-  }
+  run_pool(p, op, buf, [](const std::vector<int64_t>& v) { return *std::max_element(v.begin(), v.end()); });
 }
 
 // trunc(window sum / real inputs) on the input's grid (compress/avg_pool.h).
@@ -372,18 +377,9 @@ void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, co
 }
 
 void run_avg_pool(const Program& p, const Op& op, Codes& buf) {
-  const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
-  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
-  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  const Window& w = op.win;
-  y.assign(static_cast<size_t>(yb.size), 0);
-  for (int64_t o = 0; o < yb.size; ++o) {
-    const int64_t n = o % w.C, pos = o / w.C;
-    int64_t sum = 0, count = 0;
-    w.for_each_tap(pos / w.OW, pos % w.OW,
-                   [&](int64_t, int64_t base) { sum += x[static_cast<size_t>(base + n)], ++count; });
-    y[static_cast<size_t>(o)] = sum / count;  // toward zero
-  }
+  run_pool(p, op, buf, [](const std::vector<int64_t>& v) {
+    return std::accumulate(v.begin(), v.end(), int64_t{0}) / static_cast<int64_t>(v.size());  // toward zero
+  });
 }
 
 void ProgramBuilder::keep(const std::string& name, const std::vector<FixedType>& types) {
