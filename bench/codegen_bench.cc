@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   }
   d.class_names = {"g", "q", "W", "Z", "t"};
   auto m = nn::Model::from_yaml(
-      "layers:\n  - {type: dense, units: 64, activation: relu}\n  - {type: dense, units: 32, activation: relu}\n"
+      "layers:\n  - {type: dense, units: 64, activation: relu}\n  - {type: dense, units: 32, activation: "
+      "relu}\n"
       "  - {type: dense, units: 32, activation: relu}\n  - {type: dense, units: 5}\n",
       {16}, 42);
   Config cfg = Config::load_file("data/jet_hgq.yaml");
@@ -83,23 +84,27 @@ int main(int argc, char** argv) {
   const int64_t n_in = 256;
   std::vector<double> want = dep.forward(rows_of(d.x, 0, n_in));
   std::ostringstream mc;
-  mc << "#define _POSIX_C_SOURCE 199309L\n#include <stdio.h>\n#include <time.h>\n#include \"jet.h\"\nstatic const float X[" << n_in << "][16] = {\n";
+  mc << "#define _POSIX_C_SOURCE 199309L\n#include <stdio.h>\n#include <time.h>\n#include \"jet.h\"\nstatic "
+        "const float X["
+     << n_in << "][16] = {\n";
   for (int64_t r = 0; r < n_in; ++r) {
     mc << "{";
     for (int k = 0; k < 16; ++k) mc << (k ? "," : "") << codegen::hexfloat(d.x[r * 16 + k]);
     mc << "},\n";
   }
-  mc << "};\nint main(void) {\n  jet_in_t q[" << n_in << "][16];\n  jet_out_t y[5];\n  long long sum = 0;\n  int r, j;\n"
+  mc << "};\nint main(void) {\n  jet_in_t q[" << n_in
+     << "][16];\n  jet_out_t y[5];\n  long long sum = 0;\n  int r, j;\n"
      << "  struct timespec a, b;\n  for (r = 0; r < " << n_in << "; ++r) jet_quantize_input(X[r], q[r]);\n"
      << "  for (r = 0; r < " << n_in << "; ++r) {\n    jet_run(q[r], y);\n"
      << "    for (j = 0; j < 5; ++j) printf(\"%lld \", (long long)y[j]);\n  }\n  printf(\"\\n\");\n"
-     << "  clock_gettime(CLOCK_MONOTONIC, &a);\n  for (r = 0; r < " << samples << "; ++r) {\n    jet_run(q[r % " << n_in
+     << "  clock_gettime(CLOCK_MONOTONIC, &a);\n  for (r = 0; r < " << samples
+     << "; ++r) {\n    jet_run(q[r % " << n_in
      << "], y);\n    sum += y[0];\n  }\n  clock_gettime(CLOCK_MONOTONIC, &b);\n"
-     << "  printf(\"%.4f %lld\\n\", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / " << samples
-     << ", sum);\n  return 0;\n}\n";
+     << "  printf(\"%.4f %lld\\n\", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / "
+     << samples << ", sum);\n  return 0;\n}\n";
   std::ofstream(dir + "/main.c") << mc.str();
-  const std::string cmd = "cc -std=c99 -O2 -o " + dir + "/jet_bench " + dir + "/jet.c " + dir + "/main.c && " + dir +
-                          "/jet_bench > " + dir + "/out.txt";
+  const std::string cmd = "cc -std=c99 -O2 -o " + dir + "/jet_bench " + dir + "/jet.c " + dir +
+                          "/main.c && " + dir + "/jet_bench > " + dir + "/out.txt";
   if (std::system(cmd.c_str()) != 0) {
     std::fprintf(stderr, "failed: %s\n", cmd.c_str());
     return 1;
@@ -113,8 +118,8 @@ int main(int argc, char** argv) {
   }
   double c_us = 0;
   res >> c_us;
-  std::fprintf(stderr, "generated C vs deployed model on %lld samples: %lld mismatches\n", static_cast<long long>(n_in),
-               static_cast<long long>(bad));
+  std::fprintf(stderr, "generated C vs deployed model on %lld samples: %lld mismatches\n",
+               static_cast<long long>(n_in), static_cast<long long>(bad));
   if (bad) return 1;
   std::printf("kiln_generated_c infer_bs1_us %.4f\n", c_us);
 

@@ -7,8 +7,8 @@
 //   DIR/firmware/weights/wN.h, bN.h    constant nonzero weights with their output unit and input offset
 //                                      (hls4ml's compressed layout), and biases
 //   DIR/firmware/quantize_input.h      float features -> input_t (standardisation, the input quantizer)
-//   DIR/NAME_test.cpp, tb_data/*.dat   C-simulation test bench (tb_input_features.dat, tb_output_predictions.dat)
-//   DIR/build_prj.tcl                  Vitis HLS project script
+//   DIR/NAME_test.cpp, tb_data/*.dat   C-simulation test bench (tb_input_features.dat,
+//   tb_output_predictions.dat) DIR/build_prj.tcl                  Vitis HLS project script
 //
 // Kernels are loops with HLS pragmas, as hls4ml writes them: a multiply-accumulate layer loops over its
 // nonzero weights only (a pruned weight is neither a multiplier nor a line), fully unrolled, the function
@@ -26,7 +26,7 @@
 namespace kiln::codegen {
 
 struct HlsOptions {
-  int reuse_factor = 1;                   // default for every multiply-accumulate layer
+  int reuse_factor = 1;                    // default for every multiply-accumulate layer
   std::map<std::string, int> layer_reuse;  // per layer name (the Op's name)
   // latency: the products fully unrolled, the layer pipelined at II = reuse factor with the multipliers
   // limited to match; resource: a loop of reuse-factor iterations pipelined at II = 1, each issuing

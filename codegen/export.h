@@ -24,13 +24,13 @@ struct ExportOptions {
   std::map<std::string, int> layer_reuse;  // HLS: per layer name
   std::string strategy = "latency";        // HLS: latency | resource (hls4ml's strategies)
   int64_t tb_samples = 100;  // HLS test-bench samples from the run's test split (when its data can be loaded)
-  bool dry_run = false;      // everything but writing files: checks a model can be exported before training it
-  void validate() const;     // InputError naming the bad option
+  bool dry_run = false;   // everything but writing files: checks a model can be exported before training it
+  void validate() const;  // InputError naming the bad option
 };
 
 struct ExportResult {
   Program program;
-  std::string report_text, report_json;  // also written as DIR/resources.txt and DIR/resources.json
+  std::string report_text, report_json;    // also written as DIR/resources.txt and DIR/resources.json
   int64_t flash_bytes = 0, ram_bytes = 0;  // C: predicted .text + .rodata and .bss
   std::string note;                        // e.g. why no test-bench data was written
 };
@@ -38,8 +38,8 @@ struct ExportResult {
 ExportResult export_checkpoint(const train::Checkpoint& ck, const ExportOptions& o);
 
 // Parses an `export:` section of a run config (target, name, reuse_factor, reuse_factor_per_layer,
-// strategy, tb_samples, dir); `dir` is a directory inside the run (default firmware_<target>), so that the firmware is
-// written and committed with the run: out_dir = RUN_DIR/dir.
+// strategy, tb_samples, dir); `dir` is a directory inside the run (default firmware_<target>), so that the
+// firmware is written and committed with the run: out_dir = RUN_DIR/dir.
 ExportOptions parse_export(const Config& c, const std::string& run_dir);
 
 }  // namespace kiln::codegen
