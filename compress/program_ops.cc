@@ -523,6 +523,13 @@ void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
   const int64_t n = x.shape.back();
   op.n_in = n, op.rows = x.size / n;
   op.table = ln_table(n).r;
+  // sum d^2 with |d| = |n x - sum x| <= 2 n max|x| must fit int64 (here and in the generated code).
+  const double dmax =
+      2.0 * static_cast<double>(n) * static_cast<double>(std::max(std::llabs(x.min()), std::llabs(x.max())));
+  if (static_cast<double>(n) * dmax * dmax >= std::ldexp(1.0, 62))
+    throw InputError("'" + name + "': layer norm over " + std::to_string(n) + " inputs of up to " +
+                     std::to_string(signed_bits(x.min(), x.max())) +
+                     " bits: its sum of squares exceeds 62 bits");
   op.w_frac = finest(m.w_code, m.w_frac);
   const int F = std::max(kLnFrac + op.w_frac, m.b_code.empty() ? -1000 : finest(m.b_code, m.b_frac));
   op.prod_shift = F - kLnFrac - op.w_frac;

@@ -472,6 +472,13 @@ TEST_CASE(
   const double want[4] = {-1.3416, -0.4472, 0.4472, 1.3416};
   for (int e = 0; e < 4; ++e)
     CHECK(std::fabs(std::ldexp(static_cast<double>(xh[e]), -kLnFrac) - want[e]) <= 2.0 / (1 << kLnFrac));
+  // Inputs too wide for the sum of squares in 64 bits are refused with the layer's name.
+  ProgramBuilder b;
+  b.input({2, 64}, std::vector<FixedType>(128, FixedType{1, 20, 8, Round::kRnd, Overflow::kSat}));
+  MacParams m;
+  m.w_code.assign(64, 1), m.w_frac.assign(64, 0),
+      m.w_types.assign(64, FixedType{1, 1, 0, Round::kRnd, Overflow::kSat});
+  CHECK(kiln::testing::what_of([&] { b.layer_norm("ln_wide", m); }).find("'ln_wide'") != std::string::npos);
   const int64_t flat[4] = {5, 5, 5, 5};
   ln_normalize(t, flat, 4, xh);
   CHECK((xh[0] == 0 && xh[3] == 0));
