@@ -176,9 +176,9 @@ struct Emitter {
           << "    for (e = 0; e < " << n << "; ++e) s += xr[e];\n"
           << "    for (e = 0; e < " << n << "; ++e) {\n      const int64_t d = " << n
           << " * (int64_t)xr[e] - s;\n      v += d * d;\n    }\n"
+          << "    k = 0, m = v;\n    if (v != 0) {\n      for (; m >= " << 4 * lo << "; m >>= 2) ++k;\n"
+          << "      for (; m < " << lo << "; m <<= 2) --k;\n    }\n"
           << "    for (e = 0; e < " << n << "; ++e) {\n      int64_t xh = 0;\n      if (v != 0) {\n"
-          << "        for (m = v, k = 0; m >= " << 4 * lo << "; m >>= 2) ++k;\n        for (; m < " << lo
-          << "; m <<= 2) --k;\n"
           << "        p = (" << n << " * (int64_t)xr[e] - s) * kiln_r" << id << "[m - " << lo << "];\n"
           << "        xh = " << base << " + k > 0 ? (p + ((int64_t)1 << (" << base << " + k - 1))) >> ("
           << base << " + k) : p * ((int64_t)1 << -(" << base << " + k));\n      }\n"

@@ -224,7 +224,7 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
     }
     if (a == "relu")
       non_negative = true;
-    else if ((a == "sigmoid" || a == "softmax") && t != "attention")  // attention: P V has V's signs
+    else if (a == "sigmoid" || a == "softmax")
       non_negative = true;
     else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos))
       non_negative = false;
@@ -322,17 +322,17 @@ std::vector<FixedQuantizer*> QuantizedModel::quantizers() const {
 // performs of b_input * b_weight, computed by running the layer's own kernel on the bit maps, plus
 // mean(b_bias) per output. Pooling: the sum of its input bits. Residual add: per element the sum of both
 // inputs' bits minus their minimum (the wider one), times 0.65, as HGQ2 counts an add.
+namespace {
+// An elementwise add of tensors with bits a and b: per element the wider one's bits, times 0.65.
+Var add_ebops(const Var& a, const Var& b) {
+  return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);  // max(a, b) = b + relu(a - b)
+}
+}  // namespace
+
 Var QuantizedModel::ebops(const LayerQuant& l) const {
-  if (l.input2) {
-    Var a = l.input->bits(), b = l.input2->bits();
-    return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);  // max(a, b) = b + relu(a - b)
-  }
+  if (l.input2) return add_ebops(l.input->bits(), l.input2->bits());
   if (l.layer->type() == "attention") return attention_ebops(*l.layer, l.input->bits());
-  if (l.layer->type() ==
-      "positional_embedding") {  // an add per element: the wider input's bits (as residual adds)
-    Var a = l.input->bits(), b = l.weight->bits();
-    return mul_scalar(sum_all(add(b, relu(sub(a, b)))), kAddEbopsScale);
-  }
+  if (l.layer->type() == "positional_embedding") return add_ebops(l.input->bits(), l.weight->bits());
   if (l.layer->type() == "layer_norm")
     return layer_norm_ebops(*l.layer, l.input->bits(), l.weight->bits(), l.bias->bits());
   if (!l.weight) return sum_all(l.input->bits());
@@ -374,24 +374,19 @@ double QuantizedModel::uniform_ebops(double bits) const {
   double total = 0;
   for (const auto& l : layers_) {
     const double n_in = static_cast<double>(shape_numel(l.layer->input_shape()));
-    if (l.input2) {
+    if (l.input2 || l.layer->type() == "positional_embedding") {  // an add per element
       total += n_in * bits * kAddEbopsScale;
       continue;
     }
-    if (l.layer->type() == "layer_norm" || l.layer->type() == "positional_embedding") {
-      NoGradGuard g;
-      auto full = [&](const std::shared_ptr<FixedQuantizer>& q) {
-        return Var(Tensor(q->shape(), static_cast<float>(bits)));
-      };
-      total += l.layer->type() == "layer_norm"
-                   ? layer_norm_ebops(*l.layer, full(l.input), full(l.weight), full(l.bias)).value()[0]
-                   : n_in * bits * kAddEbopsScale;
+    auto full = [&](const Shape& s) { return Var(Tensor(s, static_cast<float>(bits))); };
+    if (l.layer->type() == "layer_norm") {
+      total +=
+          layer_norm_ebops(*l.layer, full(l.input->shape()), full(l.weight->shape()), full(l.bias->shape()))
+              .value()[0];
       continue;
     }
     if (l.layer->type() == "attention") {
-      NoGradGuard g;
-      total +=
-          attention_ebops(*l.layer, Var(Tensor(l.layer->input_shape(), static_cast<float>(bits)))).value()[0];
+      total += attention_ebops(*l.layer, full(l.layer->input_shape())).value()[0];
       continue;
     }
     if (!l.weight) {
@@ -529,9 +524,11 @@ void HgqLoss::resume(const std::vector<train::EpochRecord>& history) {
 }
 
 void HgqLoss::end_epoch(const train::EpochRecord& r) {
+  const bool may_freeze = !frozen_ && (o_.freeze.epoch > 0 || o_.freeze.ebops > 0);
+  if (o_.pid.target_ebops <= 0 && !may_freeze) return;
   const double ebops = qm_->ebops_value();
   if (o_.pid.target_ebops > 0) update_pid(ebops);
-  if (!frozen_ && freezes_at(r.epoch, ebops)) freeze();
+  if (may_freeze && freezes_at(r.epoch, ebops)) freeze();
 }
 
 bool HgqLoss::freezes_at(int epoch, double ebops) const {

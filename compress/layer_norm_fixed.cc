@@ -6,17 +6,16 @@
 
 namespace kiln::compress {
 
-LnTable ln_table(int64_t n) {
-  LnTable t;
-  t.n = n;
+std::vector<int64_t> ln_table(int64_t n) {
+  std::vector<int64_t> t;
   const int64_t lo = int64_t{1} << kLnTableBits, hi = lo << 2;
   for (int64_t v = lo; v < hi; ++v)
-    t.r.push_back(
+    t.push_back(
         std::llround(std::ldexp(std::sqrt(static_cast<double>(n) / static_cast<double>(v)), kLnTableFrac)));
   return t;
 }
 
-void ln_normalize(const LnTable& t, const int64_t* x, int64_t n, int64_t* xhat) {
+void ln_normalize(const std::vector<int64_t>& table, const int64_t* x, int64_t n, int64_t* xhat) {
   int64_t s = 0;
   for (int64_t e = 0; e < n; ++e) s += x[e];
   int64_t v = 0;
@@ -34,7 +33,7 @@ void ln_normalize(const LnTable& t, const int64_t* x, int64_t n, int64_t* xhat) 
   int64_t m = v;
   while (m >= hi) m >>= 2, ++k;
   while (m < lo) m <<= 2, --k;
-  const int64_t r = t.r[static_cast<size_t>(m - lo)];
+  const int64_t r = table[static_cast<size_t>(m - lo)];
   // x^ = d r 2^(kLnFrac - Q - k), rounded half up on 2^-kLnFrac.
   const int sh = kLnTableFrac + k - kLnFrac;
   for (int64_t e = 0; e < n; ++e) {
@@ -46,7 +45,9 @@ void ln_normalize(const LnTable& t, const int64_t* x, int64_t n, int64_t* xhat) 
 Var LayerNormFixed::apply(const Var& x, nn::Context&) {
   const int F = finest_frac(*input_);
   const int64_t n = x.shape().back(), rows = x.size() / n;
-  const LnTable t = ln_table(n);
+  KILN_CHECK(n == input_->shape().back(), "layer norm over " + std::to_string(n) +
+                                              " features, its table made for " +
+                                              std::to_string(input_->shape().back()));
   Tensor out = Tensor::uninitialized(x.shape());
   const float* px = x.value().data();
   std::vector<int64_t> codes(static_cast<size_t>(n)), xhat(static_cast<size_t>(n));
@@ -65,7 +66,7 @@ Var LayerNormFixed::apply(const Var& x, nn::Context&) {
     inv_std[static_cast<size_t>(r)] = static_cast<float>(is);
     for (int64_t e = 0; e < n; ++e)
       real[static_cast<size_t>(r * n + e)] = static_cast<float>((row[e] - mean) * is);
-    ln_normalize(t, codes.data(), n, xhat.data());
+    ln_normalize(table_, codes.data(), n, xhat.data());
     for (int64_t e = 0; e < n; ++e)
       out[r * n + e] =
           static_cast<float>(std::ldexp(static_cast<double>(xhat[static_cast<size_t>(e)]), -kLnFrac));

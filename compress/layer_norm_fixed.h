@@ -6,8 +6,8 @@
 // r[v - 2^B] = round(2^Q sqrt(n) / sqrt(v)); then x^ = round_half_up(d r 2^(kLnFrac - Q - e)) on the grid
 // 2^-kLnFrac. The layer's output y = x^ gamma + beta is a multiply-add with quantized gamma and beta.
 //
-//   LnTable t = ln_table(n);
-//   ln_normalize(t, x, n, xhat);   // codes of x^ on 2^-kLnFrac
+//   std::vector<int64_t> r = ln_table(n);
+//   ln_normalize(r, x, n, xhat);   // codes of x^ on 2^-kLnFrac
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -21,26 +21,25 @@ constexpr int kLnFrac = 8;        // fractional bits of the normalised values x^
 constexpr int kLnTableBits = 6;   // B: the table spans v in [2^B, 2^(B+2)), 3 * 2^B entries
 constexpr int kLnTableFrac = 10;  // Q
 
-struct LnTable {
-  int64_t n = 0;
-  std::vector<int64_t> r;  // r[v - 2^B] = round(2^Q sqrt(n / v))
-};
-LnTable ln_table(int64_t n);
+// r[v - 2^B] = round(2^Q sqrt(n / v)) for v in [2^B, 2^(B+2)).
+std::vector<int64_t> ln_table(int64_t n);
 
-// x^ codes (on 2^-kLnFrac) of one token's n codes.
-void ln_normalize(const LnTable& t, const int64_t* x, int64_t n, int64_t* xhat);
+// x^ codes (on 2^-kLnFrac) of one token's n codes, with r = ln_table(n).
+void ln_normalize(const std::vector<int64_t>& r, const int64_t* x, int64_t n, int64_t* xhat);
 
 // The normalisation of a quantized LayerNorm as the hardware computes it (nn::Slot::kActivation of the
 // layer): the value is ln_normalize of the input codes on the input quantizer's finest grid, the gradient
 // that of the real normalisation (x - mean) / sqrt(var + eps).
 class LayerNormFixed : public nn::Transform {
  public:
-  LayerNormFixed(std::shared_ptr<FixedQuantizer> input, float eps) : input_(std::move(input)), eps_(eps) {}
+  LayerNormFixed(std::shared_ptr<FixedQuantizer> input, float eps)
+      : input_(std::move(input)), eps_(eps), table_(ln_table(input_->shape().back())) {}
   Var apply(const Var& x, nn::Context& ctx) override;
 
  private:
   std::shared_ptr<FixedQuantizer> input_;
   float eps_;
+  std::vector<int64_t> table_;  // ln_table of the feature count
 };
 
 }  // namespace kiln::compress

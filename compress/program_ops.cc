@@ -522,7 +522,7 @@ void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
   const Buffer& x = current();
   const int64_t n = x.shape.back();
   op.n_in = n, op.rows = x.size / n;
-  op.table = ln_table(n).r;
+  op.table = ln_table(n);
   // sum d^2 with |d| = |n x - sum x| <= 2 n max|x| must fit int64 (here and in the generated code).
   const double dmax =
       2.0 * static_cast<double>(n) * static_cast<double>(std::max(std::llabs(x.min()), std::llabs(x.max())));
@@ -557,11 +557,9 @@ void run_layer_norm(const Program& p, const Op& op, Codes& buf) {
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t n = op.n_in;
   y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
-  LnTable t;
-  t.n = n, t.r = op.table;
   std::vector<int64_t> xhat(static_cast<size_t>(n));
   for (int64_t r = 0; r < op.rows; ++r) {
-    ln_normalize(t, &x[static_cast<size_t>(r * n)], n, xhat.data());
+    ln_normalize(op.table, &x[static_cast<size_t>(r * n)], n, xhat.data());
     for (int64_t e = 0; e < n; ++e)
       y[static_cast<size_t>(r * n + e)] =
           op.bias[static_cast<size_t>(e)] +

@@ -465,7 +465,7 @@ TEST_CASE(
     CHECK(std::set<double>(y.begin(), y.end()).size() > 8);
   }
   // The table: x^ of (1, 2, 3, 4) is (x - 2.5) / sqrt(1.25) = (-1.342, -0.447, 0.447, 1.342) within a code.
-  const LnTable t = ln_table(4);
+  const std::vector<int64_t> t = ln_table(4);
   const int64_t x[4] = {16, 32, 48, 64};
   int64_t xh[4];
   ln_normalize(t, x, 4, xh);

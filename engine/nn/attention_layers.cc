@@ -122,7 +122,6 @@ class Attention : public Layer {
   }
   std::string type() const override { return "attention"; }
   bool has_slot(Slot s) const override { return s == Slot::kInput || s == Slot::kActivation; }
-  std::string activation_name() const override { return "softmax"; }
   int64_t heads() const override { return heads_; }
   Shape build(const Shape& in, std::mt19937_64&) override {
     if (in.size() != 2 || in[1] % (3 * heads_) != 0)
