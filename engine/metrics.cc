@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -63,14 +64,14 @@ int predict_row(const float* row, int64_t cols) {
 }
 
 // Mann-Whitney AUC of `positive` samples scoring above the others; NaN without both kinds.
-double auc_of(std::vector<std::pair<float, bool>> scored) {
+template <class S>
+double auc_of(std::vector<std::pair<S, bool>> scored) {
   int64_t pos = 0;
   for (const auto& s : scored) pos += s.second ? 1 : 0;
   const int64_t neg = static_cast<int64_t>(scored.size()) - pos;
   if (pos == 0 || neg == 0) return kNaN;
-  std::sort(
-      scored.begin(), scored.end(),
-      [](const std::pair<float, bool>& a, const std::pair<float, bool>& b) { return a.first < b.first; });
+  std::sort(scored.begin(), scored.end(),
+            [](const std::pair<S, bool>& a, const std::pair<S, bool>& b) { return a.first < b.first; });
   // Sum of the (1-based, tie-averaged) ranks of the positives.
   double rank_sum = 0;
   size_t i = 0;
@@ -154,6 +155,83 @@ double mse(const Tensor& pred, const Tensor& target) {
     sum += e * e;
   }
   return sum / static_cast<double>(pred.size());
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+namespace {
+void check_finite(const char* fn, const std::vector<double>& v, const char* what) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (std::isnan(v[i]))
+      throw InputError(std::string(fn) + ": " + what + " score " + std::to_string(i) + " is NaN");
+}
+}  // namespace
+
+double roc_auc(const std::vector<double>& background, const std::vector<double>& signal) {
+  check_finite("roc_auc", background, "background");
+  check_finite("roc_auc", signal, "signal");
+  std::vector<std::pair<double, bool>> scored;
+  scored.reserve(background.size() + signal.size());
+  for (double b : background) scored.emplace_back(b, false);
+  for (double s : signal) scored.emplace_back(s, true);
+  return auc_of(std::move(scored));
+}
+
+double rate_threshold(std::vector<double> background, double rate) {
+  const double n = static_cast<double>(background.size());
+  if (!(rate > 0 && rate < 1))
+    throw InputError("rate_threshold: the rate must be in (0, 1), got " + std::to_string(rate));
+  if (n * rate < 1) return kNaN;
+  // The k-th largest background score with k = floor(rate * n): at most k background samples lie above it.
+  const size_t k = static_cast<size_t>(std::floor(rate * n));
+  std::nth_element(background.begin(), background.begin() + static_cast<std::ptrdiff_t>(k), background.end(),
+                   std::greater<double>());
+  return background[k];
+}
+
+double efficiency_above(const std::vector<double>& signal, double threshold) {
+  if (signal.empty() || std::isnan(threshold)) return kNaN;
+  int64_t above = 0;
+  for (double s : signal) above += s > threshold ? 1 : 0;
+  return static_cast<double>(above) / static_cast<double>(signal.size());
+}
+
+std::vector<std::pair<double, double>> roc_curve(const std::vector<double>& background,
+                                                 const std::vector<double>& signal, int points) {
+  std::vector<std::pair<double, double>> out;
+  if (background.empty() || signal.empty() || points < 2) return out;
+  std::vector<double> bg = background;
+  std::sort(bg.begin(), bg.end(), std::greater<double>());
+  const double n = static_cast<double>(bg.size());
+  // Background rates spaced evenly on a log axis from 1/n to 1.
+  for (int i = 0; i < points; ++i) {
+    double rate = std::pow(n, -1.0 + static_cast<double>(i) / (points - 1));
+    // (1 + 1e-12): 1/n * n rounds below 1 for some n (49, 98, ...), which would floor to the largest score.
+    size_t k = std::min(bg.size() - 1, static_cast<size_t>(std::floor(rate * n * (1 + 1e-12))));
+    double thr = bg[k];
+    int64_t above_bg = 0;
+    for (double b : bg) above_bg += b > thr ? 1 : 0;
+    out.emplace_back(static_cast<double>(above_bg) / n, efficiency_above(signal, thr));
+  }
+  return out;
+}
+
+double pearson(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size())
+    throw ShapeError("pearson: " + std::to_string(a.size()) + " vs " + std::to_string(b.size()) + " values");
+  if (a.size() < 2) return kNaN;
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < a.size(); ++i) ma += a[i], mb += b[i];
+  ma /= static_cast<double>(a.size()), mb /= static_cast<double>(b.size());
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) * (a[i] - ma);
+    sbb += (b[i] - mb) * (b[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : kNaN;
 }
 
 }  // namespace kiln

@@ -12,6 +12,7 @@
 // naming the function and the values found.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -32,6 +33,22 @@ std::vector<double> roc_auc_one_vs_rest(const Tensor& scores, const std::vector<
 // C columns, or 2 for a binary logit.
 std::vector<std::vector<int64_t>> confusion_matrix(const Tensor& scores, const std::vector<int>& labels,
                                                    int num_classes);
+
+// Anomaly detection: one score per sample, higher = more anomalous.
+// Exact ROC AUC of signal scoring above background (Mann-Whitney, ties count half); NaN if either is empty.
+double roc_auc(const std::vector<double>& background, const std::vector<double>& signal);
+// The threshold that keeps a background rate of at most `rate` (scores strictly above it pass), calibrated on
+// the background alone: the floor(rate * N)-th largest background score. NaN when rate * N < 1 (too few
+// background samples to measure that rate).
+double rate_threshold(std::vector<double> background, double rate);
+// Fraction of `signal` strictly above `threshold`; NaN for a NaN threshold or no signal.
+double efficiency_above(const std::vector<double>& signal, double threshold);
+// (background rate, signal efficiency) at `points` thresholds: the background scores whose ranks give rates
+// spaced on a log axis from 1/N up to (N - 1)/N (the smallest background score keeps all but itself).
+std::vector<std::pair<double, double>> roc_curve(const std::vector<double>& background,
+                                                 const std::vector<double>& signal, int points = 60);
+// Pearson correlation; NaN with fewer than 2 values or a constant side. ShapeError on a length mismatch.
+double pearson(const std::vector<double>& a, const std::vector<double>& b);
 
 // Mean of (pred - target)^2 over all elements; the shapes must be equal. NaN when both are empty.
 double mse(const Tensor& pred, const Tensor& target);

@@ -1,11 +1,17 @@
 // Exact values of accuracy, one-vs-rest ROC AUC (with ties), confusion matrices and MSE on hand-worked
-// examples, and the errors raised for inputs that do not fit.
+// examples, and the errors raised for inputs that do not fit. Then the anomaly-detection metrics on
+// per-sample scores: signal-vs-background AUC, background-rate thresholds, efficiencies, ROC curves and
+// Pearson correlation.
 #include "engine/metrics.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "engine/check.h"
 
@@ -146,4 +152,176 @@ TEST_CASE("metrics: inputs that do not fit throw with the values in the message"
   with_nan[4] = std::nanf("");
   m = error_message<InputError>([&] { roc_auc_one_vs_rest(with_nan, kThreeClassLabels); });
   CHECK(contains(m, "sample 1, class 1"));
+}
+
+// ---- Anomaly detection: one score per sample, signal against background --------------------------------
+
+namespace {
+
+// Mann-Whitney by brute force: the fraction of (signal, background) pairs ordered, ties counting half.
+double pairwise_auc(const std::vector<double>& bg, const std::vector<double>& sig) {
+  double won = 0;
+  for (double s : sig)
+    for (double b : bg) won += s > b ? 1.0 : (s == b ? 0.5 : 0.0);
+  return won / (static_cast<double>(bg.size()) * static_cast<double>(sig.size()));
+}
+
+int64_t count_above(const std::vector<double>& v, double t) {
+  int64_t n = 0;
+  for (double x : v) n += x > t ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("roc_auc (anomaly): hand-worked values with ties, and NaN for an empty side") {
+  // Signal 2 beats background 1, ties 2 and loses to 3 (1.5 pairs); signal 4 beats all three: 4.5 / 6.
+  CHECK(roc_auc({1, 2, 3}, {2, 4}) == doctest::Approx(0.75));
+  // Background 1, 1, 2, 3 vs signal 1, 3, 3: signal 1 ties twice (1); each 3 beats three and ties one
+  // (3.5 each): 8 of 12 pairs.
+  CHECK(roc_auc({1, 1, 2, 3}, {1, 3, 3}) == doctest::Approx(2.0 / 3.0));
+  // The order of the inputs does not matter.
+  CHECK(roc_auc({3, 1, 2, 1}, {3, 1, 3}) == doctest::Approx(2.0 / 3.0));
+  CHECK(roc_auc({0.5, 0.5}, {0.5}) == doctest::Approx(0.5));  // all ties
+  CHECK(roc_auc({1, 2}, {3, 4}) == 1.0);
+  CHECK(roc_auc({3, 4}, {1, 2}) == 0.0);
+  // Scores that differ only beyond float precision are still ordered (the scores are doubles).
+  CHECK(roc_auc({1.0}, {1.0 + 1e-12}) == 1.0);
+  CHECK(std::isnan(roc_auc({}, {1, 2})));
+  CHECK(std::isnan(roc_auc({1, 2}, {})));
+  CHECK(std::isnan(roc_auc({}, {})));
+  std::string m = error_message<InputError>([] { roc_auc({1, std::nan(""), 2}, {1}); });
+  CHECK(contains(m, "roc_auc"));
+  CHECK(contains(m, "NaN"));
+}
+
+TEST_CASE("roc_auc (anomaly): equals the pairwise count on random scores with many ties") {
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int> value(0, 6), size(1, 25);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<double> bg(static_cast<size_t>(size(rng))), sig(static_cast<size_t>(size(rng)));
+    for (double& v : bg) v = value(rng);
+    for (double& v : sig) v = value(rng) + 0.5 * (trial % 2);  // odd trials: no ties across the sides
+    INFO("trial ", trial);
+    CHECK(roc_auc(bg, sig) == doctest::Approx(pairwise_auc(bg, sig)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("rate_threshold: the floor(rate * N)-th largest background score (0-based)") {
+  std::vector<double> bg(1000);
+  for (int i = 0; i < 1000; ++i) bg[static_cast<size_t>(i)] = i;
+  std::shuffle(bg.begin(), bg.end(), std::mt19937_64(11));
+  // rate 1e-2: 10 scores (990..999) lie strictly above the threshold 989.
+  CHECK(rate_threshold(bg, 1e-2) == 989.0);
+  CHECK(count_above(bg, rate_threshold(bg, 1e-2)) == 10);
+  CHECK(rate_threshold(bg, 1e-3) == 998.0);    // one score above
+  CHECK(rate_threshold(bg, 0.5) == 499.0);     // 500 above
+  CHECK(rate_threshold(bg, 0.0155) == 984.0);  // floor(15.5) = 15 above
+  // Too few background samples for the rate: rate * N < 1.
+  CHECK(std::isnan(rate_threshold(bg, 1e-4)));
+  CHECK(std::isnan(rate_threshold(bg, 9.99e-4)));
+  CHECK(std::isnan(rate_threshold({}, 0.1)));
+  // rate * N == 1 exactly: the second largest.
+  CHECK(rate_threshold({5, 1, 4, 2, 3, 0, 9, 8, 7, 6}, 0.1) == 8.0);
+  // The argument is taken by value: the caller's vector is not reordered.
+  std::vector<double> kept = {3, 1, 2, 0, 5, 4, 9, 8, 7, 6};
+  const std::vector<double> copy = kept;
+  rate_threshold(kept, 0.2);
+  CHECK(kept == copy);
+}
+
+TEST_CASE("rate_threshold: never more than floor(rate * N) background scores above it, with ties") {
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> value(0, 20);
+  for (double rate : {0.01, 0.05, 0.1, 0.25, 0.5}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<double> bg(200);
+      for (double& v : bg) v = value(rng);
+      const double t = rate_threshold(bg, rate);
+      const int64_t k = static_cast<int64_t>(std::floor(rate * 200 + 1e-9));
+      INFO("rate ", rate, " trial ", trial);
+      CHECK(count_above(bg, t) <= k);
+      // ... and it is the tightest such background score: one step lower lets more than k through.
+      CHECK(count_above(bg, t) + std::count(bg.begin(), bg.end(), t) > k);
+      CHECK(std::count(bg.begin(), bg.end(), t) >= 1);
+    }
+  }
+}
+
+TEST_CASE("efficiency_above: the fraction of signal strictly above, NaN without signal or threshold") {
+  CHECK(efficiency_above({1, 2, 3, 4}, 2) == 0.5);  // 3 and 4; 2 itself is not above
+  CHECK(efficiency_above({1, 2, 3, 4}, 0.5) == 1.0);
+  CHECK(efficiency_above({1, 2, 3, 4}, 4) == 0.0);
+  CHECK(efficiency_above({1, 2, 3}, 1.5) == doctest::Approx(2.0 / 3.0));
+  CHECK(efficiency_above({1, 2, 3}, -std::numeric_limits<double>::infinity()) == 1.0);
+  CHECK(std::isnan(efficiency_above({}, 1)));
+  CHECK(std::isnan(efficiency_above({1, 2}, std::nan(""))));
+  // With rate_threshold: background 0..99, signal 50..149; at rate 0.1 the threshold is 89 and the
+  // signal above it is 90..149, 60 of 100.
+  std::vector<double> bg, sig;
+  for (int i = 0; i < 100; ++i) bg.push_back(i), sig.push_back(50 + i);
+  CHECK(efficiency_above(sig, rate_threshold(bg, 0.1)) == doctest::Approx(0.6));
+}
+
+TEST_CASE("roc_curve: log-spaced background rates from 1/N, monotone, consistent with one threshold") {
+  // Background 0..999, signal 500..1499: a background rate r (scores above 999 - 1000 r) lets through the
+  // signal above the same threshold, a fraction min(1, 0.5 + r).
+  std::vector<double> bg, sig;
+  for (int i = 0; i < 1000; ++i) bg.push_back(i), sig.push_back(500 + i);
+  const auto c = roc_curve(bg, sig, 60);
+  REQUIRE(c.size() == 60);
+  CHECK(c.front().first == doctest::Approx(1e-3));  // 1/N
+  CHECK(c.front().second == doctest::Approx(0.501));
+  CHECK(c.back().first >= 0.999);  // the last threshold is at (or below) the smallest background score
+  CHECK(c.back().second == 1.0);
+  for (size_t i = 0; i < c.size(); ++i) {
+    INFO("point ", i, ": (", c[i].first, ", ", c[i].second, ")");
+    CHECK(c[i].first > 0);  // plotted on a log axis
+    CHECK(c[i].first <= 1.0);
+    CHECK(c[i].second == doctest::Approx(std::min(1.0, 0.5 + c[i].first)));
+    if (i) {
+      CHECK(c[i].first >= c[i - 1].first);
+      CHECK(c[i].second >= c[i - 1].second);
+    }
+  }
+  // Roughly even on a log axis: the middle point is near 10^-1.5.
+  CHECK(c[30].first == doctest::Approx(std::pow(10.0, -3.0 + 3.0 * 30.0 / 59.0)).epsilon(0.05));
+  CHECK(roc_curve({}, sig).empty());
+  CHECK(roc_curve(bg, {}).empty());
+}
+
+TEST_CASE("roc_curve: the first point is at background rate 1/N for any N (distinct scores)") {
+  // 1/N * N rounds below 1 in double for some N (49, 98, 103, ...): flooring it picks the largest score
+  // as the threshold, which no background sample exceeds (rate 0: a point a log axis cannot show).
+  for (int n : {10, 49, 98, 103, 107, 161, 1000}) {
+    std::vector<double> bg, sig;
+    for (int i = 0; i < n; ++i) bg.push_back(i), sig.push_back(i + 0.5);
+    const auto c = roc_curve(bg, sig, 20);
+    REQUIRE(c.size() == 20);
+    INFO("N = ", n);
+    CHECK(c.front().first == doctest::Approx(1.0 / n));
+    for (const auto& p : c) CHECK(p.first > 0);
+  }
+}
+
+TEST_CASE("pearson: exact values, NaN for constant input, ShapeError on a length mismatch") {
+  CHECK(pearson({1, 2, 3, 4}, {2, 4, 6, 8}) == doctest::Approx(1.0));
+  CHECK(pearson({1, 2, 3, 4}, {8, 6, 4, 2}) == doctest::Approx(-1.0));
+  CHECK(pearson({1, 2, 3, 4}, {-3, 7, 17, 27}) == doctest::Approx(1.0));  // any positive affine map
+  // a = 1, 2, 3 and b = 1, 3, 2: sum of products of deviations 1, variances 2 and 2 -> 1 / 2.
+  CHECK(pearson({1, 2, 3}, {1, 3, 2}) == doctest::Approx(0.5));
+  // Deviations -1.5, -0.5, 0.5, 1.5 and -0.5, -1.5, 1.5, 0.5: 3 / sqrt(5 * 5).
+  CHECK(pearson({1, 2, 3, 4}, {2, 1, 4, 3}) == doctest::Approx(0.6));
+  CHECK(pearson({1, 2, 3, 4}, {1, -1, -1, 1}) == doctest::Approx(0.0));
+  // A large common offset does not lose the value (two-pass, in double).
+  CHECK(pearson({1e9 + 1, 1e9 + 2, 1e9 + 3}, {1, 3, 2}) == doctest::Approx(0.5));
+  CHECK(pearson({2, 1}, {5, 9}) == doctest::Approx(-1.0));
+  CHECK(std::isnan(pearson({1, 1, 1}, {1, 2, 3})));
+  CHECK(std::isnan(pearson({1, 2, 3}, {4, 4, 4})));
+  CHECK(std::isnan(pearson({1}, {2})));
+  CHECK(std::isnan(pearson({}, {})));
+  std::string m = error_message<ShapeError>([] { pearson({1, 2, 3}, {1, 2}); });
+  CHECK(contains(m, "pearson"));
+  CHECK(contains(m, "3"));
+  CHECK(contains(m, "2"));
 }

@@ -347,4 +347,204 @@ if ((${#problems[@]} == 0)); then ok success_after_failure_cleans_partial; else
   indent err.txt
 fi
 
+# --- 16. anomaly detection and distillation ------------------------------------------------------------
+# blobs.csv: 300 rows, 4 features, classes bg1, bg2 (the background: centres 0 and 1.5 * (1, -1, 1, -1),
+# on one line) and sig (centre 1.2 * (1, 1, 1, 1), off that line but overlapping it: an AUC near 0.9, not
+# 1, so that two runs' AUCs agreeing means something); noise from a Park-Miller generator (the same in
+# every awk): 0.6 * (a sum of 4 uniforms - 2), standard deviation about 0.35.
+awk 'BEGIN {
+  s = 12345
+  print "f1,f2,f3,f4,kind"
+  split("bg1 bg2 sig", names, " ")
+  for (i = 0; i < 300; i++) {
+    k = i % 3
+    for (j = 0; j < 4; j++) {
+      g = 0
+      for (u = 0; u < 4; u++) { s = (s * 16807) % 2147483647; g += s / 2147483647 }
+      c = k == 2 ? 1.2 : (j % 2 == 0 ? 1.5 * k : -1.5 * k)
+      printf "%.3f,", c + 0.6 * (g - 2)
+    }
+    print names[k + 1]
+  }
+}' >blobs.csv
+
+# json_value FILE DOTTED.KEY: the value of a nested key of the (2-space indented) metrics.json, or "".
+json_value() {
+  awk -v path="$2" '{
+    match($0, /^ */); d = RLENGTH / 2
+    if (match($0, /"[^"]*": /)) {
+      key[d] = substr($0, RSTART + 1, RLENGTH - 4)
+      p = key[1]
+      for (i = 2; i <= d; i++) p = p "." key[i]
+      if (p == path) { v = substr($0, RSTART + RLENGTH); sub(/,$/, "", v); print v; exit }
+    }
+  }' "$1" 2>/dev/null
+}
+# num_between VALUE LO HI: VALUE is a number in [LO, HI].
+num_between() {
+  awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ && v + 0 >= lo && v + 0 <= hi) }'
+}
+# report NAME: ok, or not ok with the problems collected in the array `problems`.
+report() {
+  if ((${#problems[@]} == 0)); then ok "$1"; else
+    not_ok "$1" "$(printf '%s; ' "${problems[@]}")"
+    indent err.txt
+  fi
+}
+
+cat >ae.yaml <<'YAML'
+data:
+  path: blobs.csv
+  label: kind
+  task: autoencoder
+  anomaly: {background: [bg1, bg2], signal: [sig], score: mse}
+model:
+  layers:
+    - {type: dense, name: enc, units: 2, activation: tanh}
+    - {type: dense, name: dec, units: 4}
+training:
+  epochs: 3
+  batch_size: 16
+  optimizer: {type: adam, learning_rate: 0.02}
+  seed: 7
+  loss: mse
+YAML
+cat >teacher.yaml <<'YAML'
+data:
+  path: blobs.csv
+  label: kind
+model:
+  layers:
+    - {type: dense, name: hidden, units: 16, activation: relu}
+    - {type: dense, name: out, units: 3}
+training:
+  epochs: 3
+  batch_size: 16
+  optimizer: {type: adam, learning_rate: 0.01}
+  seed: 7
+  loss: cross_entropy
+YAML
+# The student: a smaller hidden layer, soft distillation from the teacher (line 14).
+sed 's/units: 16/units: 4/' teacher.yaml >student.yaml
+echo '  distillation: {teacher: teacher_run/model.ckpt, mode: soft, alpha: 0.7, temperature: 3}' >>student.yaml
+# A one-output student regressing the autoencoder's score, evaluated as an anomaly detector (loss on line 14).
+cat >regress.yaml <<'YAML'
+data:
+  path: blobs.csv
+  label: kind
+  anomaly: {background: [bg1, bg2], signal: [sig], score: output}
+model:
+  layers:
+    - {type: dense, name: hidden, units: 8, activation: relu}
+    - {type: dense, name: score, units: 1}
+training:
+  epochs: 3
+  batch_size: 16
+  optimizer: {type: adam, learning_rate: 0.01}
+  seed: 7
+  loss: mae
+  distillation: {teacher: ae_run/model.ckpt, mode: regression, score: mse, outlier_exposure: {fraction: 0.5}}
+YAML
+
+# 16a. An autoencoder trained on the background scores the signal: metrics.json's anomaly section, roc.svg.
+run_train --config ae.yaml --out ae_run
+problems=()
+((STATUS == 0)) || problems+=("exit status $STATUS")
+for f in model.ckpt metrics.json history.csv roc.svg; do [[ -s "ae_run/$f" ]] || problems+=("ae_run/$f missing or empty"); done
+ae_auc=$(json_value ae_run/metrics.json anomaly.signals.sig.auc)
+# The reconstruction error separates the signal well after 3 epochs (0.93 when written).
+num_between "$ae_auc" 0.8 1 || problems+=("anomaly.signals.sig.auc is '$ae_auc', expected a number in [0.8, 1]")
+[[ "$(json_value ae_run/metrics.json anomaly.score)" == '"mse"' ]] || problems+=("anomaly.score is not \"mse\"")
+# 60 test samples, 2/3 of them background; the signal class is kept in the test split only.
+num_between "$(json_value ae_run/metrics.json anomaly.background_test_samples)" 30 50 ||
+  problems+=("anomaly.background_test_samples not in [30, 50]")
+num_between "$(json_value ae_run/metrics.json anomaly.signals.sig.samples)" 10 30 ||
+  problems+=("anomaly.signals.sig.samples not in [10, 30]")
+# Fewer than 100 background test samples cannot measure a 1 % rate.
+[[ "$(json_value ae_run/metrics.json anomaly.signals.sig.efficiency_at_background_rate.0.01)" == null ]] ||
+  problems+=("the efficiency at rate 0.01 is not null with < 100 background test samples")
+grep -q 'sig (AUC' ae_run/roc.svg 2>/dev/null || problems+=("roc.svg has no 'sig (AUC ...)' series")
+grep -qi 'error' err.txt && problems+=("stderr mentions an error")
+report anomaly_autoencoder_run
+
+# 16b. A teacher classifier, then a student distilled from it (soft): history.csv has the KL per epoch.
+run_train --config teacher.yaml --out teacher_run
+if ((STATUS != 0)); then
+  not_ok distill_teacher_run "exit status $STATUS"
+  indent err.txt
+fi
+run_train --config student.yaml --out student_run
+problems=()
+((STATUS == 0)) || problems+=("exit status $STATUS")
+if [[ -f student_run/history.csv ]]; then
+  header=$(head -n 1 student_run/history.csv)
+  col=$(tr ',' '\n' <<<"$header" | grep -n -x 'kd_kl' | cut -d: -f1)
+  if [[ -z "$col" ]]; then
+    problems+=("history.csv has no kd_kl column: $header")
+  else
+    mapfile -t kl < <(tail -n +2 student_run/history.csv | cut -d, -f"$col")
+    ((${#kl[@]} == 3)) || problems+=("kd_kl has ${#kl[@]} values, expected 3")
+    for v in "${kl[@]}"; do num_between "$v" 0 100 || problems+=("kd_kl value '$v' is not a number >= 0"); done
+    # The student moves towards its teacher: the KL falls over the 3 epochs.
+    if ((${#kl[@]} == 3)) && ! awk -v a="${kl[0]}" -v b="${kl[2]}" 'BEGIN { exit !(b < a) }'; then
+      problems+=("kd_kl did not fall: ${kl[*]}")
+    fi
+  fi
+else
+  problems+=("student_run/history.csv missing")
+fi
+num_between "$(json_value student_run/metrics.json test_accuracy)" 0.8 1 ||
+  problems+=("the student's test_accuracy is not in [0.8, 1]")
+report distill_soft_student_run
+
+# 16c. A regression student of the autoencoder's score: its own anomaly report, the teacher's on the same
+# test samples (the same AUC as the autoencoder's own run: same data, seed and split), their correlation.
+run_train --config regress.yaml --out regress_run
+problems=()
+((STATUS == 0)) || problems+=("exit status $STATUS")
+m=regress_run/metrics.json
+pearson=$(json_value $m teacher_score_pearson)
+num_between "$pearson" 0 1 || problems+=("teacher_score_pearson is '$pearson', expected a number in [0, 1]")
+num_between "$(json_value $m anomaly.signals.sig.auc)" 0 1 || problems+=("anomaly.signals.sig.auc missing")
+[[ "$(json_value $m anomaly.score)" == '"output"' ]] || problems+=("anomaly.score is not \"output\"")
+t_auc=$(json_value $m teacher_anomaly.signals.sig.auc)
+[[ -n "$t_auc" && "$t_auc" == "$ae_auc" ]] ||
+  problems+=("the teacher's AUC here ('$t_auc') differs from the autoencoder run's ('$ae_auc')")
+grep -q 'teacher: score' regress_run/roc.svg 2>/dev/null || problems+=("roc.svg missing or without the teacher's panel")
+report distill_regression_anomaly_run
+
+# 16d. Bad inputs: one error line naming what is wrong.
+sed 's|teacher_run/model.ckpt|no_such_run/model.ckpt|' student.yaml >distill_missing.yaml
+expect_error distill_teacher_missing "no_such_run/model.ckpt" -- --config distill_missing.yaml
+# The message gives the config line of the teacher key, as a missing data file's does.
+expect_error distill_teacher_missing_location "distill_missing.yaml:14:" -- --config distill_missing.yaml
+sed 's/signal: \[sig\]/signal: [sgi]/' ae.yaml >anomaly_badclass.yaml
+expect_error anomaly_class_not_in_data "anomaly_badclass.yaml:5:" "'sgi'" "bg1, bg2, sig" -- --config anomaly_badclass.yaml
+sed 's/background: \[bg1, bg2\]/background: [bg1, bg3]/' ae.yaml >anomaly_badbg.yaml
+expect_error anomaly_background_not_in_data "anomaly_badbg.yaml:5:" "'bg3'" "background" -- --config anomaly_badbg.yaml
+sed 's/signal: \[sig\]/signal: [sig, bg2]/' ae.yaml >anomaly_both.yaml
+expect_error anomaly_class_in_both "anomaly_both.yaml:5:" "'bg2'" -- --config anomaly_both.yaml
+sed '/task: autoencoder/d' ae.yaml >anomaly_notask.yaml
+expect_error anomaly_without_autoencoder "anomaly_notask.yaml:4:" "autoencoder" -- --config anomaly_notask.yaml
+sed 's/score: mse}/score: latent, latent_layer: encoder}/' ae.yaml >anomaly_latent.yaml
+expect_error anomaly_latent_layer_unknown "anomaly_latent.yaml:5:" "'encoder'" "enc, dec" -- --config anomaly_latent.yaml
+sed 's/units: 4}/units: 3}/' ae.yaml >anomaly_recon_size.yaml
+expect_error autoencoder_output_size "anomaly_recon_size.yaml:9:" "'dec'" "4 targets" -- --config anomaly_recon_size.yaml
+sed 's/mode: soft/mode: sofft/' student.yaml >distill_mode.yaml
+expect_error distill_unknown_mode "distill_mode.yaml:14:" "'sofft'" "soft, regression" -- --config distill_mode.yaml
+sed 's/alpha: 0.7/alpha: 1.7/' student.yaml >distill_alpha.yaml
+expect_error distill_alpha_range "distill_alpha.yaml:14:" "alpha" -- --config distill_alpha.yaml
+sed 's|teacher_run/model.ckpt|ae_run/model.ckpt|' student.yaml >distill_wrong_teacher.yaml
+expect_error distill_teacher_outputs "distill_wrong_teacher.yaml:14:" "ae_run/model.ckpt" "4 outputs" "3 classes" \
+  -- --config distill_wrong_teacher.yaml
+sed 's/mode: soft/mode: colearn/' student.yaml >distill_colearn.yaml
+if [[ -s student_run/model.ckpt ]]; then
+  expect_error distill_colearn_resume "distill_colearn.yaml:14:" "--resume" "colearn" \
+    -- --config distill_colearn.yaml --resume student_run/model.ckpt
+else
+  not_ok distill_colearn_resume "skipped: the student run wrote no checkpoint"
+fi
+sed 's/loss: mae/loss: maee/' regress.yaml >loss_mae.yaml
+expect_error unknown_loss_lists_mae "loss_mae.yaml:14:" "'maee'" "mae" -- --config loss_mae.yaml
+
 finish

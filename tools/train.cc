@@ -22,6 +22,7 @@
 #include "codegen/export.h"
 #include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
+#include "engine/train/distill.h"
 #include "tools/compression.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
@@ -106,7 +107,8 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
 }
 
 std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
-                         const nn::Model& m, double wall, const CompressionRun& comp) {
+                         const nn::Model& m, double wall, const CompressionRun& comp,
+                         const nlohmann::ordered_json& extra) {
   nlohmann::ordered_json o;  // keys in the order written; NaN and inf are written as null
   const auto& h = tr.history();
   o["epochs"] = h.size();
@@ -161,6 +163,7 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
     o["mean_weight_bits"] = comp.mean_bits(false);
     o["mean_input_bits"] = comp.mean_bits(true);
   }
+  for (const auto& [k, v] : extra.items()) o[k] = v;
   o["wall_seconds"] = wall;
   // Names from the data (class names) are checked UTF-8 on load; replace keeps a stray byte from throwing.
   return o.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
@@ -206,6 +209,47 @@ void check_resume_matches(const Config& cfg, const train::Checkpoint& ck, const 
   }
 }
 
+nlohmann::ordered_json anomaly_json(const train::AnomalyReport& r) {
+  nlohmann::ordered_json o;
+  o["score"] = r.score;
+  o["background_test_samples"] = r.background_samples;
+  o["background_rates"] = r.rates;
+  o["thresholds"] = r.thresholds;  // null where the test has fewer than 1/rate background samples
+  nlohmann::ordered_json sig = nlohmann::ordered_json::object();
+  for (const auto& s : r.signals) {
+    nlohmann::ordered_json e;
+    e["samples"] = s.samples;
+    e["auc"] = s.auc;
+    nlohmann::ordered_json eff = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < r.rates.size(); ++i) {
+      std::ostringstream k;
+      k << r.rates[i];
+      eff[k.str()] = s.efficiency[i];
+    }
+    e["efficiency_at_background_rate"] = eff;
+    sig[s.name] = e;
+  }
+  o["signals"] = sig;
+  return o;
+}
+
+// ROC curves of each report (one panel per report, a line per signal class), background rate on a log axis.
+void write_roc(const std::string& path,
+               const std::vector<std::pair<std::string, const train::AnomalyReport*>>& reps) {
+  std::vector<plot::Chart> panels;
+  for (const auto& [title, r] : reps) {
+    plot::Chart c{title, "background rate (false-positive rate)", "signal efficiency", {}};
+    c.log_x = true;
+    for (size_t i = 0; i < r->signals.size(); ++i) {
+      plot::Series s{r->signals[i].name + " (AUC " + fmt(r->signals[i].auc, 3) + ")", {}, {}};
+      for (const auto& [x, y] : r->roc[i]) s.x.push_back(x), s.y.push_back(y);
+      c.series.push_back(s);
+    }
+    panels.push_back(c);
+  }
+  plot::write_svg(path, panels);
+}
+
 int run(const Flags& f) {
   auto t0 = std::chrono::steady_clock::now();
   Config cfg = Config::load_file(f.config);
@@ -217,6 +261,17 @@ int run(const Flags& f) {
   cfg.check_unused({"name", "data", "model", "training", "compression", "export", "output_dir"});
   train::DataOptions dopt = train::parse_data(cfg.child("data", true));
   train::TrainOptions topt = train::parse_training(cfg.child("training"));
+  const train::DistillOptions dist =
+      cfg.child("training").has("distillation")
+          ? train::parse_distillation(cfg.child("training").child("distillation"))
+          : train::DistillOptions{};
+  if (dopt.anomaly.enabled() && !dopt.autoencoder && !(dist.enabled() && dist.mode == "regression"))
+    throw InputError(
+        dopt.anomaly.where +
+        ": anomaly scores need data task: autoencoder, or a student with distillation mode regression");
+  if (!f.resume.empty() && dist.enabled() && (dist.mode == "features" || dist.mode == "colearn"))
+    throw InputError(dist.where + ": --resume is not supported with distillation mode " + dist.mode +
+                     " (its adapters and teacher state are not in the checkpoint); start the run again");
   Config model_cfg = cfg.child("model", true);
   if (f.epochs > 0) topt.epochs = f.epochs;
   if (f.threads >= 0) topt.threads = f.threads;
@@ -244,6 +299,14 @@ int run(const Flags& f) {
     }
   }
   train::LoadedData ld = train::load_data(dopt, topt.seed, f.resume.empty() ? nullptr : &resume.standardizer);
+  std::shared_ptr<train::Distiller> distiller;
+  if (dist.enabled()) {
+    distiller = std::make_shared<train::Distiller>(dist, ld.standardizer, topt.seed);
+    distiller->prepare(ld.split, topt);
+    if (!f.quiet)
+      std::cerr << "distillation (" << dist.mode << ") from " << dist.teacher << ": teacher "
+                << distiller->teacher().num_params() << " parameters\n";
+  }
   const data::Split& s = ld.split;
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
   if (!f.quiet)
@@ -278,6 +341,7 @@ int run(const Flags& f) {
     }
   }
   check_outputs(*model, s.train, topt.loss);
+  if (dopt.anomaly.enabled()) train::check_score(*model, dopt.anomaly);
   // With pruning, training.epochs (or --epochs) is one round: the schedule sets the run's length.
   topt.epochs = comp->total_epochs(topt.epochs);
   if (comp->pruning() && !s.train.labels.empty())
@@ -307,6 +371,7 @@ int run(const Flags& f) {
     write_text(rd.path("summary.txt"), summary);
     train::Trainer tr(*model, topt);
     comp->add_to(tr);
+    if (distiller) distiller->attach(tr, *model, topt, distiller);
     if (!f.resume.empty()) {
       tr.optimizer().load_state(resume.optimizer_state, model->parameters());
       tr.history() = resume.history;
@@ -379,9 +444,43 @@ int run(const Flags& f) {
         std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
     }
     train::EvalResult ev = train::evaluate(*model, test, topt);
+    nlohmann::ordered_json extra;
+    if (dopt.anomaly.enabled()) {
+      std::vector<std::pair<std::string, const train::AnomalyReport*>> panels;
+      const auto& a = dopt.anomaly;
+      auto report = [&](const std::vector<double>& scores, const std::string& kind) {
+        return train::evaluate_anomaly(scores, ld.anomaly_labels, ld.background_classes, ld.signal_classes,
+                                       ld.class_names, kind);
+      };
+      std::vector<double> scores = train::anomaly_scores(*model, test.x, a.score, a.latent_layer);
+      train::AnomalyReport rep = report(scores, a.score);
+      extra["anomaly"] = anomaly_json(rep);
+      panels.push_back({"this model: score " + a.score, &rep});
+      if (!f.quiet) std::cerr << train::anomaly_table(rep);
+      std::optional<train::AnomalyReport> other;
+      std::vector<double> ref;
+      std::string ref_name;
+      if (distiller) {  // the teacher's own score on the same samples, and how closely the student follows it
+        ref = distiller->test_targets(), ref_name = "teacher";
+      } else if (a.score == "latent" &&
+                 shape_numel(model->output_shape()) == shape_numel(model->input_shape())) {
+        ref = train::anomaly_scores(*model, test.x, "log_mse", ""), ref_name = "reconstruction";
+      }
+      if (!ref.empty()) {
+        other = report(ref, ref_name == "teacher" ? "teacher " + distiller->options().score : "log_mse");
+        extra[ref_name + "_anomaly"] = anomaly_json(*other);
+        extra[ref_name + "_score_pearson"] = pearson(scores, ref);
+        panels.push_back({ref_name + ": score " + other->score, &*other});
+        if (!f.quiet)
+          std::cerr << ref_name << ":\n"
+                    << train::anomaly_table(*other) << "Pearson r of the scores (this model vs " << ref_name
+                    << "): " << fmt(pearson(scores, ref)) << "\n";
+      }
+      write_roc(rd.path("roc.svg"), panels);
+    }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));
-    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall, *comp));
+    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall, *comp, extra));
     write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
 
     save(rd.path("model.ckpt"));
@@ -404,8 +503,8 @@ int run(const Flags& f) {
       std::cout << ", EBOPs " << fmt(comp->ebops(), 0)
                 << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
     std::cout << "\nwrote " << out
-              << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg} in "
-              << fmt(wall, 1) << " s\n";
+              << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg"
+              << (dopt.anomaly.enabled() ? ", roc.svg" : "") << "} in " << fmt(wall, 1) << " s\n";
   } catch (const std::exception& e) {
     rd.fail(e.what());
     throw;

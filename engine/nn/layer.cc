@@ -123,7 +123,10 @@ Shape Sequential::build(const Shape& in, std::mt19937_64& rng) {
 }
 
 Var Sequential::forward(Var x, Context& ctx) {
-  for (auto& l : layers_) x = l->forward(x, ctx);
+  for (auto& l : layers_) {
+    x = l->forward(x, ctx);
+    if (ctx.capture && ctx.capture->count(l->name())) ctx.captured[l->name()] = x;
+  }
   return x;
 }
 

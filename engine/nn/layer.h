@@ -4,8 +4,10 @@
 // Parameters are leaf Vars owned by their layer and reached by name ("fc1.weight"). Compression will
 // attach a mask or a quantizer to a Parameter; optimisers and checkpoints walk the same list.
 #pragma once
+#include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,8 +32,17 @@ struct Buffer {
 };
 
 struct Context {
+  Context(bool train = false, std::mt19937_64* r = nullptr, std::vector<Var>* aux = nullptr)
+      : training(train), rng(r), aux_losses(aux) {}
   bool training = false;
-  std::mt19937_64* rng = nullptr;  // dropout; required when training
+  std::mt19937_64* rng = nullptr;  // dropout, VAE sampling; required when training
+  // Loss terms a layer adds while training (the VAE's KL divergence); the trainer adds them to the loss.
+  // Null: layers add none (evaluation).
+  std::vector<Var>* aux_losses = nullptr;
+  // Layers whose outputs the caller wants (feature distillation, the latent of an anomaly score): the
+  // output of every layer named in `capture` (residual bodies included) is stored in `captured`.
+  const std::set<std::string>* capture = nullptr;
+  std::map<std::string, Var> captured;
 };
 
 enum class Init { kGlorotUniform, kGlorotNormal, kHeUniform, kHeNormal, kZeros, kOnes };

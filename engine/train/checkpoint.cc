@@ -189,7 +189,8 @@ void load_weights(nn::Model& m, const Checkpoint& c) {
 }
 
 std::unique_ptr<nn::Model> restore_model(const Checkpoint& c) {
-  auto m = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed, c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
+  auto m = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
+                                c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
   load_weights(*m, c);
   return m;
 }

@@ -91,6 +91,7 @@ Var compute_loss(const TrainOptions& o, const Var& out, const std::vector<int>& 
     throw ShapeError("loss '" + o.loss + "': model output " + shape_str(out.shape()) + " vs targets " +
                      shape_str(t.shape()));
   if (o.loss == "mse") return mse_loss(out, t);
+  if (o.loss == "mae") return mean_all(abs(sub(out, Var(t.reshaped(out.shape())))));
   return l2_margin_loss(out, t);
 }
 
@@ -173,7 +174,9 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
     data::BatchIterator it(train, o_.batch_size, true, mix(o_.seed, static_cast<uint64_t>(epoch), 1));
     it.start_epoch();
     std::mt19937_64 rng(mix(o_.seed, static_cast<uint64_t>(epoch), 2));
-    nn::Context ctx{true, &rng};
+    std::vector<Var> aux;  // loss terms added by layers (a VAE's KL divergence)
+    nn::Context ctx{true, &rng, &aux};
+    if (!capture_.empty()) ctx.capture = &capture_;
     double loss_sum = 0, correct = 0;
     int64_t seen = 0, batch = 0;
     double lr = 0;
@@ -181,10 +184,16 @@ void Trainer::fit(const data::Dataset& train, const data::Dataset& val, const Ba
     while (it.next(x, labels, targets)) {
       int64_t step = opt_->steps();
       lr = optim::scheduled_lr(o_.schedule, o_.optimizer.learning_rate, step, spe);
+      lr_ = lr;
+      aux.clear();
+      ctx.captured.clear();
       Var out = m_.forward(Var(x), ctx);
-      Var loss = compute_loss(o_, out, labels, targets);
+      Var loss =
+          task_loss_ ? task_loss_(out, x, labels, targets, ctx) : compute_loss(o_, out, labels, targets);
       Var total = loss;
-      for (auto& t : terms_) total = add(total, t->loss());
+      for (const Var& a : aux) total = add(total, a);
+      for (auto& t : terms_)
+        if (Var v = t->loss(); v.defined()) total = add(total, v);
       const int64_t b = x.dim(0);
       const double l = loss.value()[0];
       // A non-finite loss or gradient stops the run before the step: the model in memory (and the last

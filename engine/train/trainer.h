@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "engine/data/dataset.h"
 #include "engine/nn/model.h"
@@ -37,7 +38,7 @@ class LossTerm {
  public:
   virtual ~LossTerm() = default;
   virtual void start_epoch(int /*epoch*/) {}  // schedules (e.g. beta) move here
-  virtual Var loss() = 0;                     // added to the task loss at every training step
+  virtual Var loss() = 0;  // added to the task loss at every training step (an undefined Var: nothing)
   // Logged per epoch (history.csv columns), computed after the epoch's training steps.
   virtual std::vector<std::pair<std::string, double>> stats() { return {}; }
   virtual void end_epoch(const EpochRecord& /*r*/) {}  // controllers (e.g. PID on EBOPs) react here
@@ -65,6 +66,14 @@ class Trainer {
            const EpochFn& on_epoch);
 
   void add_loss_term(std::shared_ptr<LossTerm> t) { terms_.push_back(std::move(t)); }
+  // Replaces the task loss of training steps (compute_loss) by fn(outputs, x, labels, targets, ctx): a
+  // distillation loss that runs a teacher on x. Validation keeps compute_loss.
+  using TaskLossFn = std::function<Var(const Var& out, const Tensor& x, const std::vector<int>& labels,
+                                       const Tensor& targets, nn::Context& ctx)>;
+  void set_task_loss(TaskLossFn fn) { task_loss_ = std::move(fn); }
+  // Layers whose outputs training steps keep in ctx.captured (feature distillation reads them).
+  void set_capture(std::set<std::string> names) { capture_ = std::move(names); }
+  double current_lr() const { return lr_; }  // of the step being taken
   optim::Optimizer& optimizer() { return *opt_; }
   std::vector<EpochRecord>& history() { return history_; }
   const std::vector<EpochRecord>& history() const { return history_; }
@@ -83,6 +92,9 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> opt_;
   std::vector<EpochRecord> history_;
   std::vector<std::shared_ptr<LossTerm>> terms_;
+  TaskLossFn task_loss_;
+  std::set<std::string> capture_;
+  double lr_ = 0;
   int best_epoch_ = 0;
   bool stopped_early_ = false;
   std::map<std::string, Tensor> best_;  // the best epoch's parameters and buffers (restore_best)
