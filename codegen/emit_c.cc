@@ -198,6 +198,26 @@ struct Emitter {
     code_bytes += 40;
   }
 
+  // The first y.size values of x, as they are (a VAE's mu).
+  void slice(const Op& op, const std::string& id) {
+    funcs << "/* " << op.name << ": the first " << buf(op.out).size << " of " << buf(op.in).size
+          << " values */\nstatic void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out)
+          << " *y) {\n  int32_t e;\n  for (e = 0; e < " << buf(op.out).size << "; ++e) y[e] = ("
+          << type(op.out) << ")x[e];\n}\n\n";
+    code_bytes += 30;
+  }
+
+  // y[0] = sum x[e]^2, exact: the accumulator holds every partial sum (partial_bound).
+  void sum_squares(const Op& op, const std::string& id) {
+    const std::string acc = op.partial_bound < (int64_t{1} << 31) ? "int32_t" : "int64_t";
+    funcs << "/* " << op.name << ": sum of squares of " << op.n_in << " values, accumulator " << acc
+          << " on 2^-" << buf(op.out).frac << " */\nstatic void kiln_op" << id << "(const " << type(op.in)
+          << " *x, " << type(op.out) << " *y) {\n  int32_t e;\n  " << acc << " acc = 0;\n  for (e = 0; e < "
+          << op.n_in << "; ++e) acc += (" << acc << ")x[e] * x[e];\n  y[0] = (" << type(op.out)
+          << ")acc;\n}\n\n";
+    code_bytes += 40;
+  }
+
   // Attention scores y[h, i, j] = sum_c q[i, h dh + c] k[j, h dh + c] over x = [T, 3D] = (Q, K, V).
   void scores(const Op& op, const std::string& id) {
     const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
@@ -516,6 +536,12 @@ CFiles emit_c(const Program& p) {
         break;
       case Op::kAddConst:
         em.add_const(op, id);
+        break;
+      case Op::kSlice:
+        em.slice(op, id);
+        break;
+      case Op::kSumSquares:
+        em.sum_squares(op, id);
         break;
       case Op::kLut:
         em.lut(op, id);

@@ -579,6 +579,19 @@ std::map<std::string, std::string> emit_hls(const Program& p, const HlsOptions& 
                  << signed_bits(y.min(), y.max()) << "> code = t.to_int64() * "
                  << (int64_t{1} << op.prod_shift) << "LL + c[e];\n    y[e] = code * out_scale;\n  }\n}\n\n";
         break;
+      case Op::kSlice:
+        h.layers << "// " << op.name << ": the first " << y.size << " of " << h.buf(op.in).size << " values\n"
+                 << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < " << y.size
+                 << "; e++) {\n#pragma HLS UNROLL\n    y[e] = x[e];\n  }\n}\n\n";
+        break;
+      case Op::kSumSquares:
+        h.layers << "// " << op.name << ": sum of squares of " << op.n_in
+                 << " values (exact: acc_t holds every partial sum)\n"
+                 << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  typedef "
+                 << container(0, op.partial_bound, y.frac)
+                 << " acc_t;\n  acc_t acc = 0;\n  for (int e = 0; e < " << op.n_in
+                 << "; e++) {\n#pragma HLS UNROLL\n    acc += x[e] * x[e];\n  }\n  y[0] = acc;\n}\n\n";
+        break;
       case Op::kAdd:
         h.layers << "// " << op.name << ": residual add (exact: y's type holds every sum)\n"
                  << h.signature(op, fn) << " {\n#pragma HLS INLINE\n  for (int e = 0; e < " << y.size

@@ -170,6 +170,21 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       b.layer_norm(l->name(), s);
       continue;
     }
+    if (type == "vae_sampling") {  // at inference z = mu: the first half of its input, as it is
+      if (!b.started())
+        refuse("a VAE sampling layer before the first quantized layer has no fixed-point input");
+      b.slice(l->name(), l->output_shape());
+      continue;
+    }
+    if (type == "sum_squares") {
+      auto it = quant.find(l);
+      if (it == quant.end()) refuse("a sum of squares deploys only with its input quantized");
+      quantize(l->name() + ".input_q", l->input_shape(), element_types(*it->second->input));
+      b.sum_squares(l->name());
+      // Exact in the float forward too while the sum fits float32's 24-bit mantissa (the check's bound).
+      d.max_acc_bits_ = std::max(d.max_acc_bits_, signed_bits(0, b.current().max()));
+      continue;
+    }
     if (type == "attention") {
       auto it = quant.find(l);
       if (it == quant.end()) refuse("an attention layer deploys only with its input (Q, K, V) quantized");
@@ -179,6 +194,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
       b.attention(l->name(), l->heads(), sm->softmax_table());
       continue;
     }
+    if (type == "upsample1d" || type == "upsample2d")
+      refuse("upsampling is not supported by the deployed fixed-point model (it trains float teachers only)");
     if (!l->has_slot(nn::Slot::kWeight)) refuse("not supported by the deployed fixed-point model");
     auto it = quant.find(l);
     if (it == quant.end()) refuse("the layer is not quantized (enable quantization for it)");

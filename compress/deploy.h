@@ -13,9 +13,10 @@
 // activations, sigmoid/tanh/softmax through hls4ml's tables and hard tanh (as HGQ trains them), max,
 // average and global average pooling, residual blocks (their add's inputs quantized or not), Flatten,
 // Reshape, Dropout (identity), attention (over a fused Q, K, V), LayerNorm (in integers), positional
-// embeddings, gelu by table. Anything else (real-valued activations, multi_head_attention and
-// transformer_block, whose insides are not quantized) is refused
-// with a message naming the layer.
+// embeddings, gelu by table, VAE sampling (z = mu at inference: a slice), the sum of squares of a quantized
+// input (exact). Anything else (real-valued activations; multi_head_attention and transformer_block, whose
+// insides are not quantized; upsampling, which serves float teachers) is refused with a message naming the
+// layer.
 #pragma once
 #include <string>
 #include <vector>

@@ -180,8 +180,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
                        "', which the model does not have (quantizable layers: " + names + ")");
     }
   }
-  // Whether the tensor reaching each layer is non-negative (after a ReLU, through pooling and reshapes):
-  // its input quantizer is then unsigned (k = 0), as a ReLU's output type is in hardware.
+  // Whether the tensor reaching each layer is non-negative (after a ReLU or a sum of squares, through pooling
+  // and reshapes): its input quantizer is then unsigned (k = 0), as a ReLU's output type is in hardware.
   bool non_negative = false;
   // Open residual blocks, innermost last: the first layer after the body, the block, whether its input is
   // non-negative. At the end of the body the add gets its two input quantizers.
@@ -224,8 +224,10 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
     }
     if (a == "relu")
       non_negative = true;
-    else if (a == "sigmoid" || a == "softmax")
+    else if (a == "sigmoid" || a == "softmax" || t == "sum_squares")
       non_negative = true;
+    else if (t == "vae_sampling")  // z = mu only at inference: in training mu + eps sigma takes either sign
+      non_negative = false;
     else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos))
       non_negative = false;
     auto ov = o.layer_specific.find(l->name());
@@ -320,8 +322,9 @@ std::vector<FixedQuantizer*> QuantizedModel::quantizers() const {
 
 // EBOPs (quantization.md, section 4). Dense/Conv/unfolded BatchNorm: sum over every multiply the layer
 // performs of b_input * b_weight, computed by running the layer's own kernel on the bit maps, plus
-// mean(b_bias) per output. Pooling: the sum of its input bits. Residual add: per element the sum of both
-// inputs' bits minus their minimum (the wider one), times 0.65, as HGQ2 counts an add.
+// mean(b_bias) per output. Pooling: the sum of its input bits. Sum of squares: sum b_i^2 (each input
+// multiplies itself). Residual add: per element the sum of both inputs' bits minus their minimum (the wider
+// one), times 0.65, as HGQ2 counts an add.
 namespace {
 // An elementwise add of tensors with bits a and b: per element the wider one's bits, times 0.65.
 Var add_ebops(const Var& a, const Var& b) {
@@ -335,6 +338,7 @@ Var QuantizedModel::ebops(const LayerQuant& l) const {
   if (l.layer->type() == "positional_embedding") return add_ebops(l.input->bits(), l.weight->bits());
   if (l.layer->type() == "layer_norm")
     return layer_norm_ebops(*l.layer, l.input->bits(), l.weight->bits(), l.bias->bits());
+  if (l.layer->type() == "sum_squares") return sum_all(square(l.input->bits()));  // x_i * x_i: b_i^2
   if (!l.weight) return sum_all(l.input->bits());
   Shape in{1};
   for (int64_t d : l.layer->input_shape()) in.push_back(d);
@@ -390,7 +394,7 @@ double QuantizedModel::uniform_ebops(double bits) const {
       continue;
     }
     if (!l.weight) {
-      total += n_in * bits;
+      total += n_in * (l.layer->type() == "sum_squares" ? bits * bits : bits);
       continue;
     }
     Shape in{1};

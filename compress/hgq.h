@@ -121,8 +121,9 @@ constexpr float kAddEbopsScale = 0.65f;
 class QuantizedModel {
  public:
   // Attaches quantizers to every layer with slots (Dense, Conv1D/2D, DepthwiseConv2D and BatchNorm that is
-  // not folded: input, weight, bias; pooling: input; residual blocks: both inputs of the add), except those
-  // disabled in layer_specific; throws InputError for a layer_specific name that is not in the model.
+  // not folded: input, weight, bias; pooling and sum_squares: input; residual blocks: both inputs of the
+  // add), except those disabled in layer_specific; throws InputError for a layer_specific name that is not
+  // in the model.
   QuantizedModel(nn::Model& m, const HgqOptions& o);
   const std::vector<LayerQuant>& layers() const { return layers_; }
   std::vector<FixedQuantizer*> quantizers() const;

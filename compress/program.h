@@ -91,7 +91,9 @@ struct TypeTable {
   X(kScores, "attention_scores", run_scores)    \
   X(kContext, "attention_context", run_context) \
   X(kLayerNorm, "layer_norm", run_layer_norm)   \
-  X(kAddConst, "add_constant", run_add_const)
+  X(kAddConst, "add_constant", run_add_const)   \
+  X(kSlice, "slice", run_slice)                 \
+  X(kSumSquares, "sum_squares", run_sum_squares)
 
 struct Op {
 #define KILN_OP_ENUM(kind, name, run) kind,
@@ -114,6 +116,8 @@ struct Op {
   // kLayerNorm: per row of n_in codes, x^ = ln_normalize (compress/layer_norm_fixed.h, table in `table`),
   // y = bias[e] + 2^prod_shift x^ weights[e] (gamma on w_frac, beta on out's grid); rows tokens.
   // kAddConst: y[e] = x[e] 2^prod_shift + bias[e] (a learned constant per element, on out's grid).
+  // kSlice: y[e] = x[e] for the first y.size elements (a VAE's mu), same grid. kSumSquares: y[0] = sum_e
+  // x[e]^2 over the n_in elements, exact on the grid 2^-(2 x.frac); partial_bound bounds every partial sum.
   int64_t n_in = 0, n_out = 0, rows = 1;
   Window win;  // kConv / kDepthwise / kMaxPool / kAvgPool (y = trunc(window sum / real inputs), same grid)
   int w_frac = 0, prod_shift = 0;
@@ -217,6 +221,10 @@ class ProgramBuilder {
   void layer_norm(const std::string& name, const MacParams& m);
   // y = x + c, c a constant per element (codes c_code with fractions c_frac; a positional embedding).
   void add_const(const std::string& name, const std::vector<int64_t>& c_code, const std::vector<int>& c_frac);
+  // The first shape_numel(shape) values of the current buffer, as they are (a VAE's mu at inference).
+  void slice(const std::string& name, const Shape& shape);
+  // y [1] = the sum of the squares of every element of the current buffer, exact.
+  void sum_squares(const std::string& name);
 
   bool started() const { return !p_.buffers.empty(); }
   const Buffer& current() const { return p_.buffers[static_cast<size_t>(cur_)]; }

@@ -595,6 +595,55 @@ void run_add_const(const Program& p, const Op& op, Codes& buf) {
   for (size_t e = 0; e < y.size(); ++e) y[e] = x[e] * (int64_t{1} << op.prod_shift) + op.bias[e];
 }
 
+// A copy of the leading values: the buffer keeps its grid and its elements their ranges.
+void ProgramBuilder::slice(const std::string& name, const Shape& shape) {
+  Op op = make(Op::kSlice, name);
+  const Buffer& x = current();
+  Buffer y;
+  y.shape = shape, y.size = shape_numel(shape), y.frac = x.frac;
+  KILN_CHECK(y.size <= x.size, "'" + name + "': a slice of " + std::to_string(y.size) +
+                                   " values from a buffer of " + std::to_string(x.size));
+  y.lo.assign(x.lo.begin(), x.lo.begin() + y.size), y.hi.assign(x.hi.begin(), x.hi.begin() + y.size);
+  op.n_in = x.size, op.n_out = y.size;
+  push(std::move(op), std::move(y));
+}
+
+void run_slice(const Program& p, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  buf[static_cast<size_t>(op.out)].assign(x.begin(), x.begin() + p.buffers[static_cast<size_t>(op.out)].size);
+}
+
+// Every square is exact on the grid 2^-(2 x.frac) and so is their sum: the range of x^2 over [lo, hi] is
+// [0, max(lo^2, hi^2)] when the interval holds 0, else between the squares of its ends.
+void ProgramBuilder::sum_squares(const std::string& name) {
+  Op op = make(Op::kSumSquares, name);
+  const Buffer& x = current();
+  op.n_in = x.size;
+  if (2 * x.frac >= 48)
+    throw InputError("'" + name + "': sum of squares on 2^-" + std::to_string(2 * x.frac) + ", too fine");
+  constexpr int64_t kMax = int64_t{1} << 62;
+  int64_t lo = 0, hi = 0;
+  for (int64_t e = 0; e < x.size; ++e) {
+    const int64_t a = x.lo[static_cast<size_t>(e)], b = x.hi[static_cast<size_t>(e)];
+    const int64_t top = std::max(std::llabs(a), std::llabs(b));
+    if (top >= (int64_t{1} << 31) || top * top > kMax - hi)
+      throw InputError("'" + name + "': the sum of squares of " + std::to_string(x.size) +
+                       " inputs of up to " + std::to_string(signed_bits(x.min(), x.max())) +
+                       " bits exceeds 62 bits");
+    lo += a <= 0 && b >= 0 ? 0 : std::min(a * a, b * b), hi += top * top;
+  }
+  op.partial_bound = hi;  // the terms are >= 0: every partial sum lies in [0, hi]
+  Buffer y = uniform_buffer({1}, 2 * x.frac, lo, hi);
+  push(std::move(op), std::move(y));
+}
+
+void run_sum_squares(const Program&, const Op& op, Codes& buf) {
+  const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
+  int64_t acc = 0;
+  for (int64_t e = 0; e < op.n_in; ++e) acc += x[static_cast<size_t>(e)] * x[static_cast<size_t>(e)];
+  buf[static_cast<size_t>(op.out)].assign(1, acc);
+}
+
 Program ProgramBuilder::finish() {
   KILN_CHECK(kept_.empty(), "a residual block without its add");
   p_.output = cur_;

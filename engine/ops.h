@@ -74,6 +74,13 @@ Var avg_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
 Var max_pool1d(const Var& x, int pool, int stride, Padding pad);
 Var avg_pool1d(const Var& x, int pool, int stride, Padding pad);
 
+// ---- upsample.cc -------------------------------------------------------------------------------------
+// Nearest-neighbour upsampling (Keras UpSampling2D/1D): every pixel becomes a block of copies, the backward
+// sums each block's gradients into its pixel. x [B, H, W, C] -> [B, H * size_h, W * size_w, C].
+Var upsample2d(const Var& x, int size_h, int size_w);
+// x [B, L, C] -> [B, L * size, C]
+Var upsample1d(const Var& x, int size);
+
 // ---- norm.cc -----------------------------------------------------------------------------------------
 // Batch norm over every axis but the last (channels). In training, normalises with the batch's
 // statistics and updates running_mean/var in place: r = momentum * r + (1 - momentum) * batch (Keras).

@@ -3,6 +3,7 @@
 // -std=c99 -Wall -Wextra -Werror -pedantic, and the generated HLS project's C-simulation test bench compiled
 // by the host compiler against kiln's ap_fixed model (codegen/hls_host).
 #include <map>
+#include <set>
 
 #include "codegen/emit_hls.h"
 #include "tests/codegen_harness.h"
@@ -53,7 +54,9 @@ std::string host_hls(const Trained& t, const std::vector<int64_t>& want, const c
   return out;
 }
 
-void check_model(const Trained& t) {
+// `classifier`: the outputs are class scores (the deployed model must beat chance), else one regression
+// output (it must not be constant).
+void check_model(const Trained& t, bool classifier = true) {
   const int64_t n = t.test_std.dim(0);
   std::vector<int64_t> want = deployed_codes(t, t.test_std);
   // The lowering: integer evaluation of the program == the deployed model.
@@ -72,13 +75,19 @@ void check_model(const Trained& t) {
   CHECK(bad == 0);
   // The model learned something (matching a constant model would prove little): well above chance (1/10
   // on digits, 1/3 on the sequences). The CNN trains only 4 epochs: 0.52, as its float twin (0.56).
-  int64_t right = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    const auto* row = &want[static_cast<size_t>(r * outs)];
-    right += std::max_element(row, row + outs) - row == t.test_labels[static_cast<size_t>(r)];
+  if (classifier) {
+    int64_t right = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      const auto* row = &want[static_cast<size_t>(r * outs)];
+      right += std::max_element(row, row + outs) - row == t.test_labels[static_cast<size_t>(r)];
+    }
+    MESSAGE(t.name << ": deployed accuracy " << static_cast<double>(right) / static_cast<double>(n));
+    CHECK(right > n / 3);
+  } else {
+    const size_t distinct = std::set<int64_t>(want.begin(), want.end()).size();
+    MESSAGE(t.name << ": " << distinct << " distinct output codes on " << n << " samples");
+    CHECK(distinct > 20);
   }
-  MESSAGE(t.name << ": deployed accuracy " << static_cast<double>(right) / static_cast<double>(n));
-  CHECK(right > n / 3);
   // The generated C, from raw (unstandardised) features.
   TempDir dir;
   codegen::CFiles f = codegen::emit_c(t.program);
@@ -112,6 +121,59 @@ void check_model(const Trained& t) {
   const std::string tb_res = host_hls(t, want, res);
   MESSAGE(t.name << " HLS test bench, resource strategy: " << tb_res);
   CHECK(tb_res == std::to_string(n) + " samples, 0 mismatches\n");
+}
+
+// An encoder with a VAE latent and the anomaly score sum(mu^2) (AXOL1TL's), trained with HGQ and the KL term
+// on synthetic events: 12 features, the score regressed on the squared norm of the first three.
+Trained vae_model() {
+  Trained t;
+  t.name = "vae_score";
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  auto make = [&](int64_t n) {
+    data::Dataset d;
+    d.x = Tensor({n, 12}), d.targets = Tensor({n, 1});
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t j = 0; j < 12; ++j) d.x[r * 12 + j] = normal(rng);
+      for (int64_t j = 0; j < 3; ++j) d.targets[r] += d.x[r * 12 + j] * d.x[r * 12 + j] / 3.f;
+    }
+    return d;
+  };
+  data::Dataset train = make(800), test = make(200);
+  t.model = nn::Model::from_yaml(R"(
+layers:
+  - {type: dense, name: hidden, units: 16, activation: relu}
+  - {type: dense, name: encoder, units: 8}
+  - {type: vae_sampling, name: z, beta: 0.01}
+  - {type: sum_squares, name: score}
+)",
+                                 {12}, 21);
+  const compress::HgqOptions o = hgq_options(
+      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n");
+  train::set_threads(1);
+  t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
+  train::TrainOptions to;
+  to.epochs = 40, to.batch_size = 32, to.optimizer.learning_rate = 5e-3f, to.loss = "mse";
+  train::Trainer tr(*t.model, to);
+  tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
+  tr.fit(train, data::Dataset(), nullptr, nullptr);
+  t.qm->calibrate(*t.model, train.x);
+  t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
+  t.program = codegen::prepare(*t.deployed, t.name);
+  t.test_std = t.test_raw = test.x;  // no standardisation
+  // It learned the score through the sampled latent: the deployed scores follow the targets.
+  const std::vector<double> y = t.deployed->forward(test.x);
+  double my = 0, mt = 0, syy = 0, stt = 0, syt = 0;
+  for (int64_t r = 0; r < test.size(); ++r) my += y[static_cast<size_t>(r)], mt += test.targets[r];
+  my /= static_cast<double>(test.size()), mt /= static_cast<double>(test.size());
+  for (int64_t r = 0; r < test.size(); ++r) {
+    const double a = y[static_cast<size_t>(r)] - my, b = test.targets[r] - mt;
+    syy += a * a, stt += b * b, syt += a * b;
+  }
+  MESSAGE(t.name << ": correlation of the deployed score with its target " << syt / std::sqrt(syy * stt));
+  CHECK(syt / std::sqrt(syy * stt) > 0.5);
+  return t;
 }
 
 }  // namespace
@@ -219,4 +281,16 @@ TEST_CASE("reuse factors are validated as hls4ml does; an invalid one names the 
   o.reuse_factor = 2;
   auto files = codegen::emit_hls(t.program, o);
   CHECK(files.at("firmware/parameters.h").find("reuse_factor = 2;") != std::string::npos);
+}
+
+TEST_CASE(
+    "VAE encoder with the anomaly score sum(mu^2) (HGQ, KL term): generated C == generated HLS == deployed "
+    "model; z = mu is a slice, the score an exact sum of squares") {
+  Trained t = vae_model();
+  int slices = 0, scores = 0;
+  for (const codegen::Op& op : t.program.ops)
+    slices += op.kind == codegen::Op::kSlice, scores += op.kind == codegen::Op::kSumSquares;
+  CHECK((slices == 1 && scores == 1));
+  CHECK(t.program.out().size == 1);
+  check_model(t, false);
 }

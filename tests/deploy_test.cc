@@ -483,3 +483,86 @@ TEST_CASE(
   ln_normalize(t, flat, 4, xh);
   CHECK((xh[0] == 0 && xh[3] == 0));
 }
+
+TEST_CASE(
+    "VAE sampling and a sum of squares deploy exactly: z = mu is a slice, the score an exact integer sum; "
+    "EBOPs count b^2 per square") {
+  std::mt19937_64 rng(17);
+  auto distinct = [](const std::vector<double>& v) { return std::set<double>(v.begin(), v.end()).size(); };
+  // An encoder's anomaly score sum(mu^2) (AXOL1TL): dense -> (mu, log-variance) -> mu -> sum of squares.
+  const std::string score =
+      "  - {type: dense, name: enc, units: 8}\n  - {type: vae_sampling, name: z}\n"
+      "  - {type: sum_squares, name: score}\n";
+  for (const std::string q :
+       {"overflow_mode_data: WRAP\n", "overflow_mode_data: SAT\ndefault_data_integer_bits: 2\n"}) {
+    std::vector<double> y = deploy_random_widths(score, {5}, q, rng);
+    CHECK(y.size() == 64);
+    CHECK(distinct(y) > 20);
+    for (double v : y) CHECK(v >= 0);
+  }
+  // mu after a ReLU (a slice keeps the buffer's narrowed range), the score into a Dense (its input quantizer
+  // unsigned), and the sampling layer as the model's output (z = mu).
+  deploy_random_widths(
+      "  - {type: dense, units: 6, activation: relu}\n  - {type: vae_sampling}\n  - {type: sum_squares}\n"
+      "  - {type: dense, units: 2}\n",
+      {4}, "overflow_mode_data: WRAP\n", rng);
+  std::vector<double> z = deploy_random_widths(
+      "  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: flatten}\n  - {type: dense, units: 6}\n"
+      "  - {type: vae_sampling}\n",
+      {4, 3}, "overflow_mode_data: SAT\n", rng);
+  CHECK(z.size() == 64 * 3);
+  CHECK(distinct(z) > 20);
+  // The layers' quantizers: the score's input is signed (in training z = mu + eps sigma takes either sign),
+  // the Dense after it unsigned; EBOPs with every input 4 bits: 3 squares of 16, and uniform 8 bits 3 x 64.
+  auto m = nn::Model::from_yaml(
+      "layers:\n  - {type: dense, name: enc, units: 6, activation: relu}\n  - {type: vae_sampling}\n"
+      "  - {type: sum_squares, name: score}\n  - {type: dense, name: out, units: 1}\n",
+      {2}, 3);
+  QuantizedModel qm(*m, parse("default_data_integer_bits: 1\ndefault_data_fractional_bits: 2\n"));
+  REQUIRE(qm.layers().size() == 3);
+  const LayerQuant &sq = qm.layers()[1], &out = qm.layers()[2];
+  REQUIRE(sq.layer->name() == "score");
+  CHECK(sq.input->k() == 1);
+  CHECK(out.input->k() == 0);
+  CHECK(sq.weight == nullptr);
+  CHECK(qm.ebops(sq).value()[0] == doctest::Approx(3 * 16));
+  const double dense_uniform = (2 * 6 + 1 * 1) * 64.0 + (6 + 1) * 8.0;  // macs x 8 x 8, biases x 8
+  CHECK(qm.uniform_ebops(8) == doctest::Approx(dense_uniform + 3 * 64));
+}
+
+TEST_CASE("a sum of squares is refused without its input quantizer, upsampling always, naming the layer") {
+  auto m = nn::Model::from_yaml(
+      "layers: [{type: dense, name: d, units: 4}, {type: vae_sampling}, {type: sum_squares, name: s}]", {2},
+      1);
+  QuantizedModel qm(*m, parse("layer_specific: {s: {enable: false}}\n"));
+  CHECK(kiln::testing::error_of([&] {
+          DeployedModel::freeze(*m, qm);
+        }).find("'s' (sum_squares): a sum of squares deploys only with its input quantized") !=
+        std::string::npos);
+  auto up = nn::Model::from_yaml(
+      "layers: [{type: conv1d, name: c, filters: 2, kernel_size: 2}, {type: upsample1d, name: up}, "
+      "{type: flatten}, {type: dense, units: 2}]",
+      {4, 1}, 1);
+  QuantizedModel qu(*up, parse("default_fractional_bits: 4\n"));
+  const std::string msg = kiln::testing::error_of([&] { DeployedModel::freeze(*up, qu); });
+  CHECK(msg.find("cannot deploy layer 'up' (upsample1d): upsampling is not supported") != std::string::npos);
+  CHECK(msg.find('\n') == std::string::npos);
+}
+
+TEST_CASE("the sum of squares op: exact range, and inputs whose squares exceed 62 bits are refused by name") {
+  ProgramBuilder b;
+  b.input({3},
+          {FixedType{1, 2, 1, Round::kRnd, Overflow::kSat}, FixedType{1, 1, 1, Round::kRnd, Overflow::kSat},
+           FixedType{1, 0, 2, Round::kRnd, Overflow::kSat}});
+  b.sum_squares("s");
+  // Codes on the grid 2^-2: x0 in [-16, 14], x1 in [-8, 6], x2 in [-4, 3]; their squares on 2^-4.
+  CHECK(b.current().frac == 4);
+  CHECK(b.current().lo[0] == 0);
+  CHECK(b.current().hi[0] == 256 + 64 + 16);
+  Program p = b.finish();
+  CHECK(run(p, {-16, 6, 3}) == std::vector<int64_t>{256 + 36 + 9});
+  ProgramBuilder wide;
+  wide.input({5}, std::vector<FixedType>(5, FixedType{1, 30, 0, Round::kRnd, Overflow::kSat}));  // 5 x 2^60
+  CHECK(kiln::testing::what_of([&] { wide.sum_squares("wide_score"); }).find("'wide_score'") !=
+        std::string::npos);
+}

@@ -214,3 +214,150 @@ TEST_CASE("initialisers follow the seed and the Keras limits") {
   auto z = build("  - {type: dense, units: 3, kernel_initializer: zeros}\n", {2});
   for (float v : z->parameters()[0]->var.value().storage()) CHECK(v == 0.f);
 }
+
+namespace {
+
+// A training context whose layers draw from `rng` and add their loss terms to `aux`.
+Context training_context(std::mt19937_64* rng, std::vector<Var>* aux) {
+  Context c;
+  c.training = true, c.rng = rng, c.aux_losses = aux;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("vae_sampling: z = mu at inference, mu + eps sigma and beta * KL in training; exact gradients") {
+  auto m = build("  - {type: vae_sampling, name: z, beta: 0.5}\n", {4});  // mu [2], log-variance [2]
+  CHECK(m->output_shape() == Shape{2});
+  CHECK(m->parameters().empty());
+  const Tensor x({2, 4}, {1.f, 0.f, 0.f, std::log(2.f), -0.5f, 2.f, 0.3f, -1.f});
+  {  // inference: the first half exactly, and no loss even when the caller collects them
+    std::vector<Var> aux;
+    Context ctx;
+    ctx.aux_losses = &aux;
+    CHECK(m->forward(Var(x), ctx).value().storage() == std::vector<float>{1.f, 0.f, -0.5f, 2.f});
+    CHECK(aux.empty());
+  }
+  // Training: one loss term, 0.5 * mean over the batch of 0.5 sum_j (mu^2 + exp(lv) - 1 - lv).
+  std::mt19937_64 rng(3);
+  std::vector<Var> aux;
+  Context train = training_context(&rng, &aux);
+  m->forward(Var(x), train);
+  REQUIRE(aux.size() == 1);
+  auto kl = [](double mu, double lv) { return 0.5 * (mu * mu + std::exp(lv) - 1 - lv); };
+  const double want = 0.5 * (kl(1, 0) + kl(0, std::log(2.0)) + kl(-0.5, 0.3) + kl(2, -1)) / 2;
+  CHECK(aux[0].shape() == Shape{});
+  CHECK(aux[0].value()[0] == doctest::Approx(want).epsilon(1e-6));
+  // The samples: mean mu and standard deviation exp(lv / 2) over many rows of (0.5, -1 | log 4, 0).
+  const int64_t n = 20000;
+  Tensor rows({n, 4});
+  for (int64_t r = 0; r < n; ++r)
+    rows[r * 4] = 0.5f, rows[r * 4 + 1] = -1.f, rows[r * 4 + 2] = std::log(4.f), rows[r * 4 + 3] = 0.f;
+  Tensor z = m->forward(Var(rows), train).value();
+  for (int64_t j = 0; j < 2; ++j) {
+    double s = 0, s2 = 0;
+    for (int64_t r = 0; r < n; ++r) s += z[r * 2 + j], s2 += z[r * 2 + j] * z[r * 2 + j];
+    const double mean = s / n, sd = std::sqrt(s2 / n - mean * mean);
+    CHECK(mean == doctest::Approx(j == 0 ? 0.5 : -1.0).epsilon(0.05));
+    CHECK(sd == doctest::Approx(j == 0 ? 2.0 : 1.0).epsilon(0.03));
+  }
+  // Gradients: of the KL term, and of the sampled path with the same eps in every evaluation (the rng
+  // restarts from one seed).
+  std::mt19937_64 xr(8);
+  const Tensor xg = kiln::testing::random_tensor({3, 4}, xr);
+  auto kl_term = [&](const std::vector<Var>& v) {
+    std::mt19937_64 r(11);
+    std::vector<Var> terms;
+    Context c = training_context(&r, &terms);
+    m->forward(v[0], c);
+    return terms.at(0);
+  };
+  CHECK(kiln::testing::max_grad_error(kl_term, {xg}, 1e-3f) < 1e-2);
+  auto sampled = [&](const std::vector<Var>& v) {
+    std::mt19937_64 r(11);
+    std::vector<Var> terms;
+    Context c = training_context(&r, &terms);
+    return m->forward(v[0], c);
+  };
+  CHECK(kiln::testing::max_grad_error(sampled, {xg}, 1e-3f) < 1e-2);
+}
+
+TEST_CASE("vae_sampling: odd or multi-axis inputs, a negative beta and unknown keys name the layer") {
+  std::string e = kiln::testing::what_of([] { build("  - {type: vae_sampling, name: z}\n", {5}); });
+  CHECK(e.find("layer 'z' (vae_sampling)") != std::string::npos);
+  CHECK(e.find("[5]") != std::string::npos);
+  CHECK(e.find("even") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: vae_sampling}\n", {3, 4}); });
+  CHECK(e.find("(vae_sampling): input shape [3, 4]") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: vae_sampling, beta: -1}\n", {4}); });
+  CHECK(e.find("vae_sampling: beta") != std::string::npos);
+  CHECK(e.find("got -1") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: vae_sampling, name: z, betta: 1}\n", {4}); });
+  CHECK(e.find("unknown key 'betta' in 'layers' item 1 (vae_sampling 'z'); did you mean 'beta'?") !=
+        std::string::npos);
+  CHECK(e.find('\n') == std::string::npos);
+}
+
+TEST_CASE("upsample1d and upsample2d: nearest neighbour, gradients summed over each block, errors") {
+  CHECK(probe("{type: upsample2d}", {3, 2, 4}) == std::make_pair(Shape{6, 4, 4}, int64_t{0}));
+  CHECK(probe("{type: upsample2d, size: [2, 3]}", {3, 2, 4}).first == Shape{6, 6, 4});
+  CHECK(probe("{type: upsample1d, size: 3}", {5, 2}).first == Shape{15, 2});
+  CHECK(probe("{type: upsample1d, size: [1]}", {5, 2}).first == Shape{5, 2});
+  auto m = build("  - {type: upsample2d, size: [2, 3]}\n", {2, 3, 2});
+  std::mt19937_64 rng(6);
+  const Tensor x = kiln::testing::random_tensor({2, 2, 3, 2}, rng);
+  Context ctx;
+  const Tensor y = m->forward(Var(x), ctx).value();
+  REQUIRE(y.shape() == Shape{2, 4, 9, 2});
+  int64_t bad = 0;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t oh = 0; oh < 4; ++oh)
+      for (int64_t ow = 0; ow < 9; ++ow)
+        for (int64_t c = 0; c < 2; ++c)
+          bad += y[((b * 4 + oh) * 9 + ow) * 2 + c] != x[((b * 2 + oh / 2) * 3 + ow / 3) * 2 + c];
+  CHECK(bad == 0);
+  // The gradient of pixel (h, w) is the sum over its 2 x 3 block (the weights of max_grad_error differ).
+  auto f = [&](const std::vector<Var>& v) {
+    Context c;
+    return m->forward(v[0], c);
+  };
+  CHECK(kiln::testing::max_grad_error(f, {x}) < 1e-3);
+  auto m1 =
+      build("  - {type: upsample1d, size: 2}\n  - {type: conv1d, filters: 2, kernel_size: 3}\n", {4, 3});
+  auto f1 = [&](const std::vector<Var>& v) {
+    Context c;
+    return m1->forward(v[0], c);
+  };
+  CHECK(kiln::testing::max_grad_error(f1, {kiln::testing::random_tensor({2, 4, 3}, rng)}, 3e-3f) < 1e-2);
+  // Errors: the layer and the key or shape.
+  std::string e = kiln::testing::what_of([] { build("  - {type: upsample2d, name: up}\n", {8, 3}); });
+  CHECK(e.find("layer 'up' (upsample2d): input shape [8, 3] needs [height, width, channels]") !=
+        std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: upsample1d}\n", {8}); });
+  CHECK(e.find("(upsample1d): input shape [8] needs [length, channels]") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: upsample2d, size: [2, 2, 2]}\n", {4, 4, 1}); });
+  CHECK(e.find("upsample2d: size must be an integer or a list of 2 integers, got 3") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: upsample1d, size: 0}\n", {4, 1}); });
+  CHECK(e.find("upsample1d: size must be >= 1, got 0") != std::string::npos);
+  e = kiln::testing::what_of([] { build("  - {type: upsample2d, sizes: 2}\n", {4, 4, 1}); });
+  CHECK(e.find("unknown key 'sizes' in 'layers' item 1 (upsample2d); did you mean 'size'?") !=
+        std::string::npos);
+}
+
+TEST_CASE("sum_squares: one output per sample, the sum of every feature squared; gradients 2x") {
+  CHECK(probe("{type: sum_squares}", {3, 4}) == std::make_pair(Shape{1}, int64_t{0}));
+  auto m = build("  - {type: sum_squares}\n", {3});
+  Context ctx;
+  CHECK(m->forward(Var(Tensor({2, 3}, {1, -2, 3, 0.5f, 0, -0.25f})), ctx).value().storage() ==
+        std::vector<float>{14.f, 0.3125f});
+  auto m2 = build("  - {type: sum_squares}\n", {2, 3});
+  auto f = [&](const std::vector<Var>& v) {
+    Context c;
+    return m2->forward(v[0], c);
+  };
+  std::mt19937_64 rng(2);
+  CHECK(kiln::testing::max_grad_error(f, {kiln::testing::random_tensor({3, 2, 3}, rng)}, 1e-3f) < 1e-2);
+  const std::string e =
+      kiln::testing::what_of([] { build("  - {type: sum_squares, name: s, axis: 1}\n", {3}); });
+  CHECK(e.find("unknown key 'axis' in 'layers' item 1 (sum_squares 's')") != std::string::npos);
+}

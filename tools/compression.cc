@@ -129,9 +129,10 @@ void CompressionRun::write_sparsity_front(const std::vector<train::EpochRecord>&
     front.y.push_back(p.val_accuracy);
   }
   write_text(rd.path("sparsity_front.csv"), csv.str());
-  plot::write_svg(rd.path("sparsity_front.svg"),
-                  {{"Accuracy vs sparsity (" + pruner_->options().method + ")", "sparsity", "validation accuracy",
-                    {all, front}}});
+  plot::write_svg(rd.path("sparsity_front.svg"), {{"Accuracy vs sparsity (" + pruner_->options().method + ")",
+                                                   "sparsity",
+                                                   "validation accuracy",
+                                                   {all, front}}});
 }
 
 void CompressionRun::resume(const std::vector<train::EpochRecord>& history,
@@ -183,14 +184,10 @@ std::string CompressionRun::report() const {
   return os.str();
 }
 
-void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd) {
-  if (pruner_) {
-    pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
-    write_text(rd.path("pruning.txt"), pruner_->report());
-    write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
-  }
-  if (!qm_) return;
+std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x) {
+  if (!qm_) return "";
   qm_->calibrate(m, train_x);
+  deploy_ = DeployCheck();
   try {
     compress::DeployedModel d = compress::DeployedModel::freeze(m, *qm_);
     std::vector<double> dep = d.forward(test_x);
@@ -202,10 +199,22 @@ void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& t
     deploy_.accumulator_bits = d.max_accumulator_bits();
     for (int64_t j = 0; j < y.size(); ++j)
       deploy_.mismatches += static_cast<double>(y[j]) != dep[static_cast<size_t>(j)];
-    write_text(rd.path("deployed.txt"), d.describe());
+    return d.describe();
   } catch (const InputError& e) {
     deploy_.refused = e.what();
   }
+  return "";
+}
+
+void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd) {
+  if (pruner_) {
+    pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
+    write_text(rd.path("pruning.txt"), pruner_->report());
+    write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
+  }
+  if (!qm_) return;
+  std::string described = check_deployment(m, train_x, test_x);
+  if (deploy_.done) write_text(rd.path("deployed.txt"), described);
   std::ostringstream csv;
   csv << "epoch,beta,ebops,val_accuracy\n";
   plot::Series front{"Pareto front (validation)", {}, {}, true};

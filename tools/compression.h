@@ -58,6 +58,9 @@ class CompressionRun {
   // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
   // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
   void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);
+  // Calibration over train_x, then the deployed fixed-point model frozen and compared with the quantized
+  // forward on test_x (deploy_check()); returns the deployed model's description ("" if it was refused).
+  std::string check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x);
   struct DeployCheck {
     bool done = false;
     std::string refused;  // why the model could not be frozen, if it could not
@@ -66,7 +69,8 @@ class CompressionRun {
   };
   const DeployCheck& deploy_check() const { return deploy_; }
   // Pruning: the accuracy-vs-sparsity front of the epochs in `history` from the pruning stage on (as the
-  // sparsity ramps, each epoch is a point): sparsity_front.csv and sparsity_front.svg. Nothing without pruning.
+  // sparsity ramps, each epoch is a point): sparsity_front.csv and sparsity_front.svg. Nothing without
+  // pruning.
   void write_sparsity_front(const std::vector<train::EpochRecord>& history, RunDir& rd) const;
   std::string report() const;  // per-layer table
   double ebops() const { return qm_ ? qm_->ebops_value() : 0; }

@@ -250,6 +250,53 @@ void write_roc(const std::string& path,
   plot::write_svg(path, panels);
 }
 
+// The encoder of a latent-score model with its sum-of-squares score (train::latent_score_spec), its weights,
+// quantizers and calibration copied from the trained model by name. The score layer's input quantizer is
+// the one the decoder's first layer learned for the same latent values. With HGQ, the deployed fixed-point
+// score is checked against the quantized forward on test_x; the results go into extra["latent_score_model"].
+std::unique_ptr<nn::Model> latent_score_model(const Config& cfg, nn::Model& trained,
+                                              const std::string& latent, uint64_t seed, int round_epochs,
+                                              const Tensor& train_x, const Tensor& test_x,
+                                              nlohmann::ordered_json& extra) {
+  auto sm = nn::Model::from_yaml(train::latent_score_spec(trained.spec_yaml(), latent), trained.input_shape(),
+                                 seed, "the latent score model");
+  CompressionRun sc(cfg.child("compression"), cfg.child("training"), *sm, round_epochs);
+  std::map<std::string, Tensor*> from;
+  for (nn::Parameter* p : trained.parameters()) from[p->name] = &p->var.value();
+  for (const nn::Buffer& b : trained.buffers()) from[b.name] = b.tensor;
+  std::string next;  // the layer after the latent one
+  const auto rows = trained.summary();
+  for (size_t i = 0; i + 1 < rows.size(); ++i)
+    if (rows[i].name == latent) next = rows[i + 1].name;
+  auto copy = [&](const std::string& name, Tensor& to) {
+    std::string src = name;
+    if (name.rfind("latent_score.", 0) == 0 && !next.empty()) src = next + name.substr(12);
+    auto it = from.find(src);
+    if (it != from.end() && it->second->shape() == to.shape()) to = *it->second;
+  };
+  for (nn::Parameter* p : sm->parameters()) copy(p->name, p->var.value());
+  for (const nn::Buffer& b : sm->buffers()) copy(b.name, *b.tensor);
+  nlohmann::ordered_json o;
+  o["checkpoint"] = "encoder_score.ckpt";
+  o["parameters"] = sm->num_params();
+  if (sc.active()) {
+    sc.check_deployment(*sm, train_x, test_x);
+    o["ebops"] = sc.ebops();
+    const auto& dc = sc.deploy_check();
+    if (dc.done) {
+      o["deployed_test_samples"] = dc.samples;
+      o["deployed_mismatches"] = dc.mismatches;
+      o["deployed_accumulator_bits"] = dc.accumulator_bits;
+      std::cerr << "encoder score model: deployed fixed-point score " << dc.mismatches << " mismatches on "
+                << dc.samples << " test samples, EBOPs " << fmt(sc.ebops(), 0) << "\n";
+    } else {
+      o["deployed_refused"] = dc.refused;
+    }
+  }
+  extra["latent_score_model"] = o;
+  return sm;
+}
+
 int run(const Flags& f) {
   auto t0 = std::chrono::steady_clock::now();
   Config cfg = Config::load_file(f.config);
@@ -445,6 +492,7 @@ int run(const Flags& f) {
     }
     train::EvalResult ev = train::evaluate(*model, test, topt);
     nlohmann::ordered_json extra;
+    std::unique_ptr<nn::Model> score_model;
     if (dopt.anomaly.enabled()) {
       std::vector<std::pair<std::string, const train::AnomalyReport*>> panels;
       const auto& a = dopt.anomaly;
@@ -476,6 +524,16 @@ int run(const Flags& f) {
                     << train::anomaly_table(*other) << "Pearson r of the scores (this model vs " << ref_name
                     << "): " << fmt(pearson(scores, ref)) << "\n";
       }
+      std::optional<train::AnomalyReport> dep_rep;
+      if (a.score == "latent") {  // the encoder alone with its score, as the firmware computes it
+        score_model =
+            latent_score_model(cfg, *model, a.latent_layer, topt.seed, f.epochs, s.train.x, test.x, extra);
+        std::vector<double> sc = train::anomaly_scores(*score_model, test.x, "output", "");
+        dep_rep = report(sc, "latent_score (encoder + sum of squares)");
+        extra["latent_score_model"]["anomaly"] = anomaly_json(*dep_rep);
+        panels.push_back({"encoder score model", &*dep_rep});
+        if (!f.quiet) std::cerr << "encoder score model:\n" << train::anomaly_table(*dep_rep);
+      }
       write_roc(rd.path("roc.svg"), panels);
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -484,9 +542,16 @@ int run(const Flags& f) {
     write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
 
     save(rd.path("model.ckpt"));
+    if (score_model) {
+      train::Checkpoint ck = train::make_checkpoint(*score_model, ld.standardizer, s.train);
+      ck.config_yaml = config_text;
+      ck.seed = topt.seed;
+      train::save_checkpoint(ck, rd.path("encoder_score.ckpt"));
+    }
     if (exp) {  // before the commit: a run whose export failed does not look complete
-      codegen::ExportResult r =
-          codegen::export_checkpoint(train::load_checkpoint(rd.path("model.ckpt")), *exp);
+      // A latent-score run exports its encoder and score, not the autoencoder.
+      codegen::ExportResult r = codegen::export_checkpoint(
+          train::load_checkpoint(rd.path(score_model ? "encoder_score.ckpt" : "model.ckpt")), *exp);
       if (!f.quiet) std::cerr << "export (" << exp->target << "):\n" << r.report_text;
       if (!r.note.empty()) std::cerr << "export note: " << r.note << "\n";
     }

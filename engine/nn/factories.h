@@ -22,5 +22,12 @@ LayerPtr make_positional_embedding(const Config& c);
 LayerPtr make_multi_head_attention(const Config& c);
 LayerPtr make_attention(const Config& c);
 LayerPtr make_transformer_block(const Config& c);
+LayerPtr make_vae_sampling(const Config& c);
+LayerPtr make_sum_squares(const Config& c);
+LayerPtr make_upsample(const Config& c);  // upsample1d, upsample2d
+
+// Rejects keys not in `keys`, naming the layer's type (and its name, if given) after its place in the list:
+// "unknown key 'betta' in 'layers' item 2 (vae_sampling 'z')".
+void check_layer_keys(const Config& c, const std::string& type, const std::vector<std::string>& keys);
 
 }  // namespace kiln::nn

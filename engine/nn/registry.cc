@@ -37,6 +37,10 @@ const std::map<std::string, Factory>& registry() {
       {"multi_head_attention", make_multi_head_attention},
       {"attention", make_attention},
       {"transformer_block", make_transformer_block},
+      {"vae_sampling", make_vae_sampling},
+      {"sum_squares", make_sum_squares},
+      {"upsample1d", make_upsample},
+      {"upsample2d", make_upsample},
   };
   return kRegistry;
 }
@@ -46,6 +50,12 @@ std::vector<std::string> layer_types() {
   std::vector<std::string> out;
   for (const auto& [k, v] : registry()) out.push_back(k);
   return out;
+}
+
+void check_layer_keys(const Config& c, const std::string& type, const std::vector<std::string>& keys) {
+  const std::string name = c.get<std::string>("name", "");
+  Config(c.node(), c.file(), c.where() + " (" + type + (name.empty() ? "" : " '" + name + "'") + ")")
+      .check_unused(keys);
 }
 
 LayerPtr make_layer(const Config& c) {

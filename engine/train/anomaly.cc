@@ -108,6 +108,32 @@ std::vector<double> anomaly_scores(nn::Model& m, const Tensor& x, const std::str
   return out;
 }
 
+std::string latent_score_spec(const std::string& model_yaml, const std::string& latent_layer) {
+  YAML::Node spec = YAML::Load(model_yaml);
+  YAML::Node layers = spec["layers"];
+  YAML::Node kept(YAML::NodeType::Sequence);
+  bool found = false;
+  for (const auto& l : layers) {
+    kept.push_back(l);
+    if (l["name"] && l["name"].as<std::string>() == latent_layer) {
+      found = true;
+      break;
+    }
+  }
+  if (!found)
+    throw InputError("the latent score's layer '" + latent_layer +
+                     "' must be a top-level layer with that name in the model's layers");
+  YAML::Node score;
+  score["name"] = "latent_score";
+  score["type"] = "sum_squares";
+  kept.push_back(score);
+  YAML::Node out = YAML::Clone(spec);
+  out["layers"] = kept;
+  YAML::Emitter e;
+  e << out;
+  return e.c_str();
+}
+
 AnomalyReport evaluate_anomaly(const std::vector<double>& scores, const std::vector<int>& labels,
                                const std::vector<int>& background, const std::vector<int>& signal,
                                const std::vector<std::string>& class_names, const std::string& score) {

@@ -41,6 +41,11 @@ std::vector<double> anomaly_scores(nn::Model& m, const Tensor& x, const std::str
 // output of a reconstruction matches the input size, `output` has one output).
 void check_score(const nn::Model& m, const AnomalyOptions& o);
 
+// The deployable score of a latent-score model (AXOL1TL: the decoder never reaches the firmware): the model
+// spec YAML of its layers up to `latent_layer`, then a sum_squares layer named "latent_score". The latent
+// layer must be a top-level layer named in the spec (InputError otherwise).
+std::string latent_score_spec(const std::string& model_yaml, const std::string& latent_layer);
+
 struct SignalResult {
   std::string name;
   int64_t samples = 0;
