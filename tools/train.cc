@@ -535,6 +535,22 @@ int run(const Flags& f) {
         if (!f.quiet) std::cerr << "encoder score model:\n" << train::anomaly_table(*dep_rep);
       }
       write_roc(rd.path("roc.svg"), panels);
+      // Per test sample: its class and every score computed above, to compare runs or plot elsewhere.
+      std::ostringstream csv;
+      csv << "class,score" << (ref.empty() ? "" : "," + ref_name) << (score_model ? ",encoder_score" : "")
+          << "\n";
+      std::vector<double> enc =
+          score_model ? train::anomaly_scores(*score_model, test.x, "output", "") : std::vector<double>{};
+      for (size_t i = 0; i < scores.size(); ++i) {
+        const int c = ld.anomaly_labels[i];
+        csv << (static_cast<size_t>(c) < ld.class_names.size() ? ld.class_names[static_cast<size_t>(c)]
+                                                               : std::to_string(c))
+            << ',' << std::setprecision(9) << scores[i];
+        if (!ref.empty()) csv << ',' << ref[i];
+        if (!enc.empty()) csv << ',' << enc[i];
+        csv << '\n';
+      }
+      write_text(rd.path("scores.csv"), csv.str());
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));
@@ -569,7 +585,7 @@ int run(const Flags& f) {
                 << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
     std::cout << "\nwrote " << out
               << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg"
-              << (dopt.anomaly.enabled() ? ", roc.svg" : "") << "} in " << fmt(wall, 1) << " s\n";
+              << (dopt.anomaly.enabled() ? ", roc.svg, scores.csv" : "") << "} in " << fmt(wall, 1) << " s\n";
   } catch (const std::exception& e) {
     rd.fail(e.what());
     throw;

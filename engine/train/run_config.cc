@@ -83,8 +83,7 @@ data::Dataset first_n_shuffled(const data::Dataset& d, int64_t n, uint64_t seed)
 }
 
 // Training and validation keep the background classes; the test split keeps background and signal, its labels
-// moved to anomaly_labels. The standardiser was fitted before, on every training class: refitting it on the
-// background alone would change nothing a user could rely on either way, and keeps one code path.
+// moved to anomaly_labels.
 void select_anomaly(const DataOptions& o, LoadedData& out) {
   const auto& names = out.split.train.class_names;
   out.class_names = names;
@@ -148,6 +147,9 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
   for (const auto& n : out.split.train.class_names) require_utf8(n, file + ": class label");
   for (const auto& n : out.split.train.feature_names)
     require_utf8(n, file + (o.format == "csv" ? ":1" : "") + ": column name");
+  // Before the standardiser is fitted: an anomaly detector learns what is normal from background alone, and
+  // its input scaling must not carry information about the signal classes.
+  if (o.anomaly.enabled()) select_anomaly(o, out);
   if (fixed && !fixed->empty()) {
     out.standardizer = *fixed;
   } else if (o.standardize) {
@@ -158,7 +160,6 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
     if (out.split.val.size()) out.standardizer.apply(out.split.val.x);
     if (out.split.test.size()) out.standardizer.apply(out.split.test.x);
   }
-  if (o.anomaly.enabled()) select_anomaly(o, out);
   if (o.autoencoder) {
     for (data::Dataset* d : {&out.split.train, &out.split.val, &out.split.test}) {
       d->targets = d->x.reshaped({d->size(), d->sample_size()});
