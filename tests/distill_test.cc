@@ -277,6 +277,56 @@ TEST_CASE("parse_distillation: each bad key is an InputError naming it, at its l
                     "test.yaml:3:", "fraction");
   CHECK_INPUT_ERROR(parse("teacher: t.ckpt\nmode: regression\noutlier_exposure: {fration: 1}\n"),
                     "test.yaml:3:", "'fration'");
+  CHECK_INPUT_ERROR(parse("teacher: t.ckpt\nmode: regression\noutlier_exposure: {shift: -2}\n"),
+                    "test.yaml:3:", "shift");
+  CHECK(parse("teacher: t.ckpt\nmode: regression\noutlier_exposure: {shift: 2}\n").outlier_noise == 0.0);
+}
+
+TEST_CASE("Distiller regression: outlier exposure by shift moves training images by at most `shift` pixels") {
+  TempDir tmp;
+  // A teacher on 5 x 5 x 1 images whose "score" is its single output (any function would do).
+  auto t = nn::Model::from_yaml("layers: [{type: flatten}, {type: dense, name: s, units: 1}]", {5, 5, 1}, 3);
+  data::Dataset ref;
+  ref.x = Tensor({1, 5, 5, 1});
+  train::Checkpoint c = train::make_checkpoint(*t, data::Standardizer(), ref);
+  train::save_checkpoint(c, tmp.path("t.ckpt"));
+  train::DistillOptions o =
+      parse("teacher: x\nmode: regression\nscore: output\noutlier_exposure: {fraction: 2, shift: 2}\n");
+  o.teacher = tmp.path("t.ckpt");
+  train::Distiller d(o, data::Standardizer(), 5);
+  data::Split s;
+  std::mt19937_64 rng(4);
+  s.train.x = random_tensor({6, 5, 5, 1}, rng, 0.5f, 1.f);  // no zeros: a zero marks a pixel shifted in
+  d.prepare(s, train::TrainOptions());
+  REQUIRE(s.train.size() == 18);
+  int moved = 0;
+  for (int64_t k = 6; k < 18; ++k) {
+    const float* e = s.train.x.data() + k * 25;
+    bool found = false;  // some training image and some (dy, dx) in [-2, 2] give this copy exactly
+    for (int64_t i = 0; i < 6 && !found; ++i)
+      for (int dy = -2; dy <= 2 && !found; ++dy)
+        for (int dx = -2; dx <= 2 && !found; ++dx) {
+          bool same = true;
+          for (int y = 0; y < 5 && same; ++y)
+            for (int x = 0; x < 5 && same; ++x) {
+              const int sy = y - dy, sx = x - dx;
+              const float want =
+                  sy >= 0 && sy < 5 && sx >= 0 && sx < 5 ? s.train.x[i * 25 + sy * 5 + sx] : 0.f;
+              same = e[y * 5 + x] == want;
+            }
+          if (same) found = true, moved += dy != 0 || dx != 0;
+        }
+    CHECK(found);
+  }
+  CHECK(moved >= 8);  // 24 of the 25 shifts move the image
+  // Samples that are not images cannot be shifted.
+  data::Split flat;
+  flat.train = labelled(6, 1);
+  train::DistillOptions o2 = o;
+  auto lin = nn::Model::from_yaml("layers: [{type: dense, units: 1}]", {3}, 1);
+  o2.teacher = save_teacher(tmp, "lin.ckpt", *lin, data::Standardizer());
+  CHECK_THROWS_WITH_AS(train::Distiller(o2, data::Standardizer(), 1).prepare(flat, train::TrainOptions()),
+                       doctest::Contains("shift moves images"), InputError);
 }
 
 // ---- Distiller: the teacher from a checkpoint, and what prepare() does to the split -------------------

@@ -56,13 +56,20 @@ DistillOptions parse_distillation(const Config& c) {
   }
   if (c.has("outlier_exposure")) {
     Config e = c.child("outlier_exposure");
-    e.check_unused({"fraction", "noise"});
+    e.check_unused({"fraction", "noise", "shift"});
     o.outlier_fraction = e.get<double>("fraction", 0.2);
-    o.outlier_noise = e.get<double>("noise", o.outlier_noise);
+    o.outlier_shift = e.get<int>("shift", 0);
+    o.outlier_noise = e.get<double>("noise", o.outlier_shift > 0 ? 0.0 : o.outlier_noise);
+    if (o.outlier_shift < 0 || o.outlier_shift > 1000)
+      e.fail("shift",
+             "outlier_exposure: shift must be in [0, 1000] pixels, got " + std::to_string(o.outlier_shift));
     if (!(o.outlier_fraction >= 0 && o.outlier_fraction <= 10))
       e.fail("fraction", "outlier_exposure: fraction must be in [0, 10] (extra samples per training sample)");
-    if (!(o.outlier_noise > 0 && std::isfinite(o.outlier_noise)))
-      e.fail("noise", "outlier_exposure: noise must be > 0 (the standard deviation added to each feature)");
+    if (!(o.outlier_noise >= 0 && std::isfinite(o.outlier_noise)) ||
+        (o.outlier_noise == 0 && o.outlier_shift == 0))
+      e.fail("noise",
+             "outlier_exposure: noise must be > 0 (the standard deviation added to each feature), or "
+             "0 with a shift");
   }
   if (o.mode == "features") {
     for (const Config& f : c.children("features")) {
@@ -147,7 +154,7 @@ void Distiller::prepare(data::Split& s, const TrainOptions& o) {
     AnomalyOptions a;
     a.score = o_.score, a.latent_layer = o_.latent_layer, a.where = o_.where;
     check_score(*teacher_, a);
-    if (o_.outlier_fraction > 0) {  // noisy copies of random training samples, scored by the teacher below
+    if (o_.outlier_fraction > 0) {  // noisy or moved copies of training samples, scored by the teacher below
       const int64_t n = s.train.size(), extra = static_cast<int64_t>(std::llround(o_.outlier_fraction * n));
       const int64_t per = s.train.sample_size();
       Shape sh = s.train.x.shape();
@@ -155,11 +162,30 @@ void Distiller::prepare(data::Split& s, const TrainOptions& o) {
       Tensor x(sh);
       std::copy_n(s.train.x.data(), n * per, x.data());
       std::uniform_int_distribution<int64_t> pick(0, n - 1);
-      std::normal_distribution<float> noise(0.f, static_cast<float>(o_.outlier_noise));
+      std::normal_distribution<float> noise(0.f, static_cast<float>(std::max(o_.outlier_noise, 1e-30)));
+      const int shift = o_.outlier_shift;
+      if (shift > 0 && sample.size() != 3)
+        throw InputError(o_.where + ": outlier_exposure shift moves images [H, W, C]; the data gives " +
+                         shape_str(sample));
+      std::uniform_int_distribution<int> move(-shift, shift);
       for (int64_t i = 0; i < extra; ++i) {
         const float* src = s.train.x.data() + pick(rng_) * per;
         float* dst = x.data() + (n + i) * per;
-        for (int64_t j = 0; j < per; ++j) dst[j] = src[j] + noise(rng_);
+        if (shift > 0) {  // the image moved by (dy, dx), zeros where it came from outside
+          const int64_t h = sample[0], w = sample[1], c = sample[2];
+          const int dy = move(rng_), dx = move(rng_);
+          std::fill(dst, dst + per, 0.f);
+          for (int64_t y = 0; y < h; ++y)
+            for (int64_t xx = 0; xx < w; ++xx) {
+              const int64_t sy = y - dy, sx = xx - dx;
+              if (sy >= 0 && sy < h && sx >= 0 && sx < w)
+                std::copy_n(src + (sy * w + sx) * c, c, dst + (y * w + xx) * c);
+            }
+        } else {
+          std::copy_n(src, per, dst);
+        }
+        if (o_.outlier_noise > 0)
+          for (int64_t j = 0; j < per; ++j) dst[j] += noise(rng_);
       }
       s.train.x = std::move(x);
       if (!s.train.labels.empty()) s.train.labels.resize(static_cast<size_t>(n + extra), -1);

@@ -38,7 +38,8 @@ struct DistillOptions {
   double score_scale = 1;
   int score_bits = 0,
       score_integer_bits = 0;  // > 0: targets rounded onto ap_fixed<bits, integer> (saturated)
-  double outlier_fraction = 0, outlier_noise = 0.5;
+  double outlier_fraction = 0, outlier_noise = 0.5;  // noise: the std added to each feature
+  int outlier_shift = 0;  // > 0: images [H, W, C] moved by up to this many pixels along each axis
   std::vector<std::pair<std::string, std::string>> features;  // (student layer, teacher layer)
   std::string where;                                          // "file:line:col" of the section
   bool enabled() const { return !teacher.empty(); }
