@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end test of `kiln symreg`: a successful regression run (front table, files, exported C that
-# reproduces the engine's test predictions when compiled with the host cc), a classification run, and
-# every bad input ending with ONE error line naming the file/flag/value and exit status 1.
+# reproduces the engine's test predictions when compiled with the host cc), a classification run, a
+# distillation run (--teacher: a tiny network trained here by `kiln train` as the oracle), and every bad
+# input ending with ONE error line naming the file/flag/value and exit status 1.
 #
 #   bazel test //tests:symreg_cli_test
-#   KILN_SYMREG=bazel-bin/tools/symreg tests/symreg_cli_test.sh      # outside Bazel
+#   KILN_SYMREG=bazel-bin/tools/symreg KILN_TRAIN=bazel-bin/tools/train tests/symreg_cli_test.sh   # outside Bazel
 set -u
 source "$(dirname "$0")/testlib.sh"
 BIN=$(kiln_tool symreg) || exit 1
+TRAIN=$(kiln_tool train) || exit 1
 enter_scratch symreg_cli
 
 # --- data: y = 2.5 x0 x1 + x0 - 1 on 200 rows; a two-class set; broken files --------------------------
@@ -77,6 +79,52 @@ else
   not_ok "classification run" "$(cat err2.txt out2.txt)"
 fi
 
+# --- --teacher: a tiny classifier (2 -> 8 -> 2) trained on cls.csv, distilled into formulas ------------
+# (a regression model too, for the error case). A few seconds each.
+cat >teacher.yaml <<'YAML'
+data: {format: csv, path: cls.csv, label: label, test_split: 0.2, validation_split: 0.1}
+model:
+  layers:
+    - {type: dense, name: fc1, units: 8, activation: relu}
+    - {type: dense, name: output, units: 2}
+training: {epochs: 15, batch_size: 32, loss: cross_entropy, optimizer: {type: adam, learning_rate: 0.02}, seed: 3, threads: 1}
+YAML
+cat >reg_teacher.yaml <<'YAML'
+data: {format: csv, path: reg.csv, label: y, task: regression, features: [x0, x1]}
+model: {layers: [{type: dense, name: output, units: 1}]}
+training: {epochs: 1, batch_size: 64, loss: mse, seed: 1, threads: 1}
+YAML
+"$TRAIN" --config teacher.yaml --out teacher --quiet >train_t.txt 2>&1 &&
+  "$TRAIN" --config reg_teacher.yaml --out reg_teacher --quiet >>train_t.txt 2>&1 ||
+  not_ok "train the teachers" "$(cat train_t.txt)"
+"$BIN" --data cls.csv --target label --teacher teacher/model.ckpt --teacher-samples 300 --ops "+,-,*" \
+  --generations 5 --out run5 >out5.txt 2>err5.txt
+if [[ $? -ne 0 ]]; then
+  not_ok "--teacher run" "$(cat err5.txt)"
+else
+  ok "--teacher run"
+  # The teacher's test AUC against the true labels, and the front's best expression's, in one line.
+  line=$(grep "teacher AUC" out5.txt)
+  [[ "$line" =~ teacher\ AUC\ [01][.0-9]*,\ best\ expression\ AUC\ [01][.0-9]*\ \(complexity\ [0-9]+ ]] &&
+    ok "teacher AUC line ($line)" || not_ok "teacher AUC line" "$(cat out5.txt)"
+  grep -q "loss mse on teacher score z_sig - z_bkg" out5.txt && ok "fitted to the teacher's score" ||
+    not_ok "fitted to the teacher's score" "$(head -3 out5.txt)"
+  grep -q "(+300 sampled)" err5.txt && grep -q "test rows: its split (seed 3, 0.2)" err5.txt &&
+    ok "sampled inputs and the teacher's split reported" || not_ok "sampled inputs and split reported" "$(cat err5.txt)"
+  head -1 run5/front.csv | grep -q "^output,complexity,loss,score,train_auc,test_auc,selected,teacher_test_auc,expression$" &&
+    ok "front.csv has test_auc and teacher_test_auc" || not_ok "front.csv columns" "$(head -1 run5/front.csv)"
+  # The teacher's AUC is the same on every row and well above chance on this easy set.
+  awk -F, 'NR > 1 { if (!($8 > 0.8 && $6 >= 0 && $6 <= 1)) bad = 1; n++ } END { exit bad || n == 0 }' run5/front.csv &&
+    ok "AUCs in front.csv (teacher > 0.8)" || not_ok "AUCs in front.csv" "$(cat run5/front.csv)"
+  grep -q '"teacher_test_auc"' run5/front.json && grep -q '"test_auc"' run5/front.json &&
+    ok "front.json has test_auc and teacher_test_auc" || not_ok "front.json" "$(head -30 run5/front.json)"
+  head -1 run5/predictions.csv | grep -q "^u,v,pred_class_sig,teacher_class_sig$" && ok "predictions.csv has the teacher's score" ||
+    not_ok "predictions.csv has the teacher's score" "$(head -2 run5/predictions.csv)"
+fi
+printf 'KILNCKPT garbage' >corrupt.ckpt
+awk -F, 'BEGIN { OFS = "," } { print $1, $3 }' cls.csv >cls_no_v.csv
+sed '$ s/,[a-z]*$/,other/' cls.csv >cls_other.csv
+
 # --- bad input: one line, naming what is wrong, status 1 --------------------------------------------
 expect_error() {
   local name="$1" want="$2"
@@ -139,6 +187,19 @@ expect_error "function name with a space" "--function: 'bad name' is not a C ide
 expect_error "reserved function name" "--function: '__kiln' is reserved" --data reg.csv --target y \
   --export c --function __kiln
 expect_error "function name from math.h" "--function: 'sinf'" --data reg.csv --target y --export c --function sinf
+# --teacher: the checkpoint missing or corrupt, a regression model, a feature it needs missing, flags without it.
+expect_error "teacher checkpoint missing" "nope.ckpt" --data cls.csv --target label --teacher nope.ckpt
+expect_error "teacher checkpoint corrupt" "corrupt.ckpt" --data cls.csv --target label --teacher corrupt.ckpt
+expect_error "regression teacher" "reg_teacher/model.ckpt is a regression model; --teacher needs a classifier" \
+  --data reg.csv --target y --teacher reg_teacher/model.ckpt
+expect_error "teacher feature missing" "no column named 'v'" --data cls_no_v.csv --target label \
+  --teacher teacher/model.ckpt
+expect_error "teacher class unknown" "class 'other' of the target 'label' is not one of the teacher's (bkg, sig)" \
+  --data cls_other.csv --target label --teacher teacher/model.ckpt
+expect_error "teacher samples without a teacher" "--teacher-samples needs --teacher" --data cls.csv --target label \
+  --classes --teacher-samples 10
+expect_error "logistic loss on the teacher's score" "--teacher-target label" --data cls.csv --target label \
+  --teacher teacher/model.ckpt --loss logistic
 
 # --- accepted spellings are used as given (names) and normalised (types) ------------------------------
 "$BIN" --data reg.csv --target y --features x0,x1 --generations 3 --out run3 --export c,hls --quiet \

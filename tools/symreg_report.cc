@@ -25,11 +25,23 @@ std::string csv_quote(const std::string& s) {
 
 }  // namespace
 
+size_t best_by_train_metric(const Output& o) {
+  size_t best = 0;
+  for (size_t i = 1; i < o.front.size(); ++i) {
+    const double a = o.train_metric[i], b = o.train_metric[best];
+    // NaN (a non-finite prediction) never wins; on a tie the simpler entry (the front is in complexity order)
+    // stays.
+    if (std::isfinite(a) && (!std::isfinite(b) || a > b)) best = i;
+  }
+  return best;
+}
+
 std::string front_table(const Output& o, const std::vector<std::string>& names) {
   std::ostringstream os;
   const char* metric = o.classification ? "test AUC" : "test R^2";
-  os << o.name << ": Pareto front (" << o.front.size() << " expressions, loss " << o.loss << ", "
-     << o.generations << " generations, " << g(o.seconds, 3) << " s, stopped on " << o.stop_reason << ")\n";
+  os << o.name << ": Pareto front (" << o.front.size() << " expressions, loss " << o.loss
+     << (o.fitted_to.empty() ? "" : " on " + o.fitted_to) << ", " << o.generations << " generations, "
+     << g(o.seconds, 3) << " s, stopped on " << o.stop_reason << ")\n";
   char buf[128];
   std::snprintf(buf, sizeof buf, "  %10s  %12s  %10s  %s\n", "complexity", "loss", metric, "expression");
   os << buf;
@@ -40,6 +52,14 @@ std::string front_table(const Output& o, const std::vector<std::string>& names) 
     os << buf << to_infix(c.tree, names) << "\n";
   }
   os << "  (* = selected)\n";
+  if (o.teacher && !o.front.empty()) {
+    const size_t b = best_by_train_metric(o);
+    const double gap = 100 * (o.test_metric[b] - o.teacher_test_auc);
+    os << "  teacher AUC " << g(o.teacher_test_auc, 5) << ", best expression AUC " << g(o.test_metric[b], 5)
+       << " (complexity " << o.front[b].complexity
+       << "; test rows, true labels; the front's highest train AUC): "
+       << (std::isfinite(gap) ? (gap >= 0 ? "+" : "") + g(gap, 3) + " pp" : std::string("n/a")) << "\n";
+  }
   return os.str();
 }
 
@@ -62,6 +82,12 @@ std::string front_json(const std::vector<Output>& outs, const std::vector<std::s
     j["output"] = o.name;
     j["loss"] = o.loss;
     j["classification"] = o.classification;
+    if (o.teacher) {
+      j["fitted_to"] = o.fitted_to;
+      j["teacher_train_auc"] = o.teacher_train_auc;
+      j["teacher_test_auc"] = o.teacher_test_auc;
+      j["best_by_train_auc"] = o.front.empty() ? 0 : best_by_train_metric(o);
+    }
     j["generations"] = o.generations;
     j["seconds"] = o.seconds;
     j["stop_reason"] = o.stop_reason;
@@ -77,12 +103,19 @@ std::string front_json(const std::vector<Output>& outs, const std::vector<std::s
 
 std::string front_csv(const std::vector<Output>& outs, const std::vector<std::string>& names) {
   std::ostringstream os;
-  os << "output,complexity,loss,score,train_metric,test_metric,selected,expression\n";
+  // With a teacher the metrics are AUCs (against the true labels) and the teacher's test AUC is a column;
+  // the first seven columns keep their places and the expression stays last.
+  const bool teacher = !outs.empty() && outs[0].teacher;
+  os << (teacher ? "output,complexity,loss,score,train_auc,test_auc,selected,teacher_test_auc,expression\n"
+                 : "output,complexity,loss,score,train_metric,test_metric,selected,expression\n");
   for (const Output& o : outs)
-    for (size_t i = 0; i < o.front.size(); ++i)
+    for (size_t i = 0; i < o.front.size(); ++i) {
       os << csv_quote(o.name) << ',' << o.front[i].complexity << ',' << g(o.front[i].loss, 9) << ','
          << g(o.front[i].score, 6) << ',' << g(o.train_metric[i], 6) << ',' << g(o.test_metric[i], 6) << ','
-         << (i == o.selected ? 1 : 0) << ',' << csv_quote(to_infix(o.front[i].tree, names, 9)) << '\n';
+         << (i == o.selected ? 1 : 0) << ',';
+      if (teacher) os << g(o.teacher_test_auc, 6) << ',';
+      os << csv_quote(to_infix(o.front[i].tree, names, 9)) << '\n';
+    }
   return os.str();
 }
 
@@ -99,6 +132,12 @@ void write_front_svg(const std::string& path, const std::vector<Output>& outs) {
       m.x.push_back(o.front[i].complexity), m.y.push_back(o.test_metric[i]);
     }
     loss.series.push_back(s), metric.series.push_back(m);
+    if (o.teacher && !o.front.empty())  // the network's test AUC, a level line across the front
+      metric.series.push_back(
+          plot::Series{"teacher (" + o.name + ")",
+                       {double(o.front.front().complexity), double(o.front.back().complexity)},
+                       {o.teacher_test_auc, o.teacher_test_auc},
+                       false});
   }
   plot::write_svg(path, {loss, metric});
 }

@@ -12,6 +12,11 @@ struct Output {
   std::string name;  // target column, or "class h"
   bool classification = false;
   std::string loss;  // loss name
+  // --teacher: what the search fitted (e.g. "teacher probability p_h") and the teacher network's AUC
+  // against the true labels on the same train and test rows; the expressions' metrics are AUCs too.
+  bool teacher = false;
+  std::string fitted_to;
+  double teacher_train_auc = 0, teacher_test_auc = 0;
   std::vector<Candidate> front;
   std::vector<double> train_metric, test_metric;  // per front entry: R^2 (regression) or AUC
   size_t selected = 0;
@@ -20,7 +25,12 @@ struct Output {
   std::string stop_reason;
 };
 
+// With a teacher: the front entry with the highest train AUC (ties: the simplest), whose test AUC is the one
+// compared with the teacher's (chosen without looking at the test rows).
+size_t best_by_train_metric(const Output& o);
+
 // The table printed at the end: complexity, loss, R^2 or AUC (test), expression; the selected row marked.
+// With a teacher, a last line "teacher AUC A, best expression AUC B (complexity N; ...): +-D pp".
 std::string front_table(const Output& o, const std::vector<std::string>& names);
 std::string front_json(const std::vector<Output>& outs, const std::vector<std::string>& names);
 std::string front_csv(const std::vector<Output>& outs, const std::vector<std::string>& names);
