@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A trained model's generated C, on the host and on an emulated Cortex-M4: exports the C and an HLS test bench
-# (for N test samples and kiln's outputs on them), runs the C built by the host compiler on all N samples and,
-# built for the Cortex-M4 (arm-none-eabi-gcc -O2, hard float for the float front end), on the first
-# min(N, 20) under qemu-system-arm (mps2-an386, semihosting); compares every output with kiln's deployed model
-# and prints flash and RAM (arm-none-eabi-size of the model's object).
+# A trained model's generated C and HLS, on the host and on an emulated Cortex-M4: exports the C and the HLS
+# project with a test bench (N test samples and kiln's outputs on them), runs the C built by the host compiler
+# on all N samples and, built for the Cortex-M4 (arm-none-eabi-gcc -O2, hard float for the float front end),
+# on the first min(N, 20) under qemu-system-arm (mps2-an386, semihosting); compares every output with kiln's
+# deployed model and prints flash and RAM (arm-none-eabi-size of the model's object). Then the HLS C
+# simulation: the test bench compiled with g++ against kiln's ap_fixed model (codegen/hls_host), on all N.
 #   bash bench/run_mcu.sh RUN_DIR/model.ckpt [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,3 +92,7 @@ for name, label in (("host.txt", "host C"), ("m4.txt", "Cortex-M4 (QEMU mps2-an3
     ok = ok and bad == 0 and len(got) == (len(want) if name == "host.txt" else min(20, len(want)))
 sys.exit(0 if ok else 1)
 PY
+echo "HLS: $(wc -l <"$w/hls/firmware/model.cpp") lines of firmware/model.cpp"
+/usr/bin/time -f "HLS test bench, g++ -O1: %U s CPU" g++ -std=c++14 -O1 -w -isystem codegen/hls_host \
+  -I"$w/hls/firmware" "$w/hls/firmware/model.cpp" "$w/hls/model_test.cpp" -o "$w/csim"
+echo "HLS C simulation: $(cd "$w/hls" && "$w/csim")"

@@ -14,6 +14,7 @@
 #include "compress/deploy.h"
 #include "compress/program.h"
 #include "compress/pruner.h"
+#include "engine/metrics.h"
 #include "engine/train/run_config.h"
 #include "tests/test_files.h"
 
@@ -56,6 +57,29 @@ inline void train_hgq(Trained& t, const compress::HgqOptions& o, const data::Dat
 
 inline compress::HgqOptions hgq_options(const std::string& yaml) {
   return compress::parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
+}
+
+// Trains t.model with HGQ on a regression set (one target per sample) under `loss`, freezes it and lowers it,
+// with `test` (as the engine sees it) as t.test_std. Returns the Pearson correlation of the deployed model's
+// output with the test targets: the model learned its score (matching a constant model would prove little).
+inline double fit_score_model(Trained& t, const std::string& quantization, const std::string& loss,
+                              int epochs, const data::Dataset& train, const data::Dataset& test) {
+  const compress::HgqOptions o = hgq_options(quantization);
+  train::set_threads(1);
+  t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
+  train::TrainOptions to;
+  to.epochs = epochs, to.batch_size = 32, to.optimizer.learning_rate = 5e-3f, to.loss = loss;
+  train::Trainer tr(*t.model, to);
+  tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
+  tr.fit(train, data::Dataset(), nullptr, nullptr);
+  t.qm->calibrate(*t.model, train.x);
+  t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
+  t.program = codegen::prepare(*t.deployed, t.name);
+  t.test_std = test.x;
+  const std::vector<double> y = t.deployed->forward(test.x);
+  const double corr = pearson(y, std::vector<double>(test.targets.data(), test.targets.data() + test.size()));
+  MESSAGE(t.name << ": correlation of the deployed score with its target " << corr);
+  return corr;
 }
 
 // Digits (8x8 images) with the standardiser fitted on the training split; `images` reshapes to [8, 8, 1].

@@ -72,37 +72,6 @@ void check_on_m4(const Trained& t) {
   CHECK(m4 == host);
 }
 
-// Trains t.model with HGQ on a regression set (one target per sample) under `loss`, freezes it and lowers it,
-// with `test` (as the engine sees it) as t.test_std. Returns the Pearson correlation of the deployed model's
-// output with the test targets: the model learned its score (matching a constant model would prove little).
-double fit_score_model(Trained& t, const std::string& quantization, const std::string& loss, int epochs,
-                       const data::Dataset& train, const data::Dataset& test) {
-  const compress::HgqOptions o = hgq_options(quantization);
-  train::set_threads(1);
-  t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
-  train::TrainOptions to;
-  to.epochs = epochs, to.batch_size = 32, to.optimizer.learning_rate = 5e-3f, to.loss = loss;
-  train::Trainer tr(*t.model, to);
-  tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
-  tr.fit(train, data::Dataset(), nullptr, nullptr);
-  t.qm->calibrate(*t.model, train.x);
-  t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
-  t.program = codegen::prepare(*t.deployed, t.name);
-  t.test_std = test.x;
-  const std::vector<double> y = t.deployed->forward(test.x);
-  const auto n = static_cast<double>(test.size());
-  double my = 0, mt = 0, syy = 0, stt = 0, syt = 0;
-  for (int64_t r = 0; r < test.size(); ++r) my += y[static_cast<size_t>(r)], mt += test.targets[r];
-  my /= n, mt /= n;
-  for (int64_t r = 0; r < test.size(); ++r) {
-    const double a = y[static_cast<size_t>(r)] - my, b = test.targets[r] - mt;
-    syy += a * a, stt += b * b, syt += a * b;
-  }
-  const double corr = syy > 0 ? syt / std::sqrt(syy * stt) : 0.;
-  MESSAGE(t.name << ": correlation of the deployed score with its target " << corr);
-  return corr;
-}
-
 // AXOL1TL-style: an encoder (Dense + ReLU, Dense to 2L = mu and log-variance), the VAE latent (z = mu when
 // deployed: a slice) and the score sum(mu^2) (an exact integer sum of squares), trained with HGQ and the KL
 // term on synthetic events, standardised as data/ad_vae_hgq.yaml does (the generated C standardises the raw

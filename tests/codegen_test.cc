@@ -148,31 +148,13 @@ layers:
   - {type: sum_squares, name: score}
 )",
                                  {12}, 21);
-  const compress::HgqOptions o = hgq_options(
-      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
-      "overflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n");
-  train::set_threads(1);
-  t.qm = std::make_shared<compress::QuantizedModel>(*t.model, o);
-  train::TrainOptions to;
-  to.epochs = 40, to.batch_size = 32, to.optimizer.learning_rate = 5e-3f, to.loss = "mse";
-  train::Trainer tr(*t.model, to);
-  tr.add_loss_term(std::make_shared<compress::HgqLoss>(t.qm, o));
-  tr.fit(train, data::Dataset(), nullptr, nullptr);
-  t.qm->calibrate(*t.model, train.x);
-  t.deployed = std::make_unique<compress::DeployedModel>(compress::DeployedModel::freeze(*t.model, *t.qm));
-  t.program = codegen::prepare(*t.deployed, t.name);
-  t.test_std = t.test_raw = test.x;  // no standardisation
-  // It learned the score through the sampled latent: the deployed scores follow the targets.
-  const std::vector<double> y = t.deployed->forward(test.x);
-  double my = 0, mt = 0, syy = 0, stt = 0, syt = 0;
-  for (int64_t r = 0; r < test.size(); ++r) my += y[static_cast<size_t>(r)], mt += test.targets[r];
-  my /= static_cast<double>(test.size()), mt /= static_cast<double>(test.size());
-  for (int64_t r = 0; r < test.size(); ++r) {
-    const double a = y[static_cast<size_t>(r)] - my, b = test.targets[r] - mt;
-    syy += a * a, stt += b * b, syt += a * b;
-  }
-  MESSAGE(t.name << ": correlation of the deployed score with its target " << syt / std::sqrt(syy * stt));
-  CHECK(syt / std::sqrt(syy * stt) > 0.5);
+  const double corr =
+      fit_score_model(t,
+                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\n"
+                      "default_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n",
+                      "mse", 40, train, test);
+  CHECK(corr > 0.5);    // it learned the score through the sampled latent
+  t.test_raw = test.x;  // no standardisation
   return t;
 }
 
