@@ -497,6 +497,28 @@ num_between "$(json_value student_run/metrics.json test_accuracy)" 0.8 1 ||
   problems+=("the student's test_accuracy is not in [0.8, 1]")
 report distill_soft_student_run
 
+# 16b2. Distillation with HGQ and pruning on the student in the same run: every loss term is there (the KL,
+# EBOPs, the sparsity), the pruning target is reached and the deployed model matches the quantized one.
+cat >student_compressed.yaml <<'YAML'
+compression:
+  pruning: {pruning_method: magnitude, sparsity: 0.5}
+  quantization: {enable_quantization: true, use_high_granularity_quantization: true, hgq_beta: 1.0e-6}
+YAML
+sed 's/epochs: 3/epochs: 2/' student.yaml >>student_compressed.yaml
+echo '  pretraining_epochs: 1' >>student_compressed.yaml
+echo '  fine_tuning_epochs: 1' >>student_compressed.yaml
+run_train --config student_compressed.yaml --out student_compressed_run
+problems=()
+((STATUS == 0)) || problems+=("exit status $STATUS")
+header=$(head -n 1 student_compressed_run/history.csv 2>/dev/null)
+for c in kd_kl ebops sparsity; do
+  tr ',' '\n' <<<"$header" | grep -q -x "$c" || problems+=("history.csv has no $c column: $header")
+done
+m=student_compressed_run/metrics.json
+num_between "$(json_value $m sparsity)" 0.45 0.55 || problems+=("sparsity is not about 0.5")
+[[ "$(json_value $m deployed_mismatches)" == 0 ]] || problems+=("deployed_mismatches is not 0")
+report distill_with_hgq_and_pruning_run
+
 # 16c. A regression student of the autoencoder's score: its own anomaly report, the teacher's on the same
 # test samples (the same AUC as the autoencoder's own run: same data, seed and split), their correlation.
 run_train --config regress.yaml --out regress_run
