@@ -319,6 +319,13 @@ TEST_CASE("Distiller regression: outlier exposure by shift moves training images
     CHECK(found);
   }
   CHECK(moved >= 8);  // 24 of the 25 shifts move the image
+  // Standardised images cannot be shifted: a moved pixel would be read with another pixel's scaling.
+  data::Split st_split;
+  st_split.train.x = random_tensor({6, 5, 5, 1}, rng, 0.5f, 1.f);
+  CHECK_THROWS_WITH_AS(
+      train::Distiller(o, standardizer(std::vector<float>(25, 0.5f), std::vector<float>(25, 2.f)), 5)
+          .prepare(st_split, train::TrainOptions()),
+      doctest::Contains("standardize: false"), InputError);
   // Samples that are not images cannot be shifted.
   data::Split flat;
   flat.train = labelled(6, 1);
@@ -399,11 +406,19 @@ TEST_CASE("Distiller soft: the training targets are the teacher's logits; labels
   // A teacher with 4 outputs for 3 classes.
   auto wide = nn::Model::from_yaml("layers: [{type: dense, units: 4}]", {3}, 5);
   train::DistillOptions o4 = o;
-  o4.teacher = save_teacher(tmp, "t4.ckpt", *wide, ts, {"a", "b", "c", "d"});
+  o4.teacher = save_teacher(tmp, "t4.ckpt", *wide, ts);  // no class names: the output count is checked
   data::Split s4;
   s4.train = labelled(6, 1);
   CHECK_INPUT_ERROR(train::Distiller(o4, data::Standardizer(), 1).prepare(s4, train::TrainOptions()),
                     "t4.ckpt", "4 outputs", "3 classes");
+  // Named classes must be the same, in the same order.
+  o4.teacher = save_teacher(tmp, "t4n.ckpt", *wide, ts, {"a", "b", "c", "d"});
+  CHECK_INPUT_ERROR(train::Distiller(o4, data::Standardizer(), 1).prepare(s4, train::TrainOptions()),
+                    "t4n.ckpt", "(a, b, c, d)", "(a, b, c)");
+  auto same = nn::Model::from_yaml("layers: [{type: dense, units: 3}]", {3}, 5);
+  o4.teacher = save_teacher(tmp, "t3.ckpt", *same, ts, {"b", "a", "c"});
+  CHECK_INPUT_ERROR(train::Distiller(o4, data::Standardizer(), 1).prepare(s4, train::TrainOptions()),
+                    "t3.ckpt", "(b, a, c)");
   // Data of another width than the teacher's input.
   data::Split s5;
   s5.train.x = Tensor({6, 5});

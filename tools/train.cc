@@ -250,51 +250,72 @@ void write_roc(const std::string& path,
   plot::write_svg(path, panels);
 }
 
-// The encoder of a latent-score model with its sum-of-squares score (train::latent_score_spec), its weights,
-// quantizers and calibration copied from the trained model by name. The score layer's input quantizer is
-// the one the decoder's first layer learned for the same latent values. With HGQ, the deployed fixed-point
-// score is checked against the quantized forward on test_x; the results go into extra["latent_score_model"].
-std::unique_ptr<nn::Model> latent_score_model(const Config& cfg, nn::Model& trained,
-                                              const std::string& latent, uint64_t seed, int round_epochs,
-                                              const Tensor& train_x, const Tensor& test_x,
-                                              nlohmann::ordered_json& extra) {
-  auto sm = nn::Model::from_yaml(train::latent_score_spec(trained.spec_yaml(), latent), trained.input_shape(),
-                                 seed, "the latent score model");
-  CompressionRun sc(cfg.child("compression"), cfg.child("training"), *sm, round_epochs);
+// The encoder of a latent-score model with its sum-of-squares score (train::latent_score_spec) and its
+// quantizers; built before training too, so that a latent layer it cannot use, or a compression section that
+// does not fit it, fails before hours of training.
+struct ScoreModel {
+  std::unique_ptr<nn::Model> model;
+  std::unique_ptr<CompressionRun> comp;
+};
+ScoreModel make_score_model(const Config& cfg, const nn::Model& trained, const std::string& latent,
+                            uint64_t seed, int round_epochs) {
+  ScoreModel sm;
+  sm.model = nn::Model::from_yaml(train::latent_score_spec(trained.spec_yaml(), latent),
+                                  trained.input_shape(), seed, "the latent score model");
+  sm.comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *sm.model,
+                                             round_epochs);
+  return sm;
+}
+
+// Copies the trained model's weights, quantizers and calibration into the score model by name. The score
+// layer's input quantizer is the one the first top-level layer after the latent learned for the same latent
+// values (the decoder's input). Any other value without a source is an error, not a random weight. With HGQ,
+// the deployed fixed-point score is checked against the quantized forward on test_x. Results go into
+// extra["latent_score_model"].
+void fill_score_model(ScoreModel& sm, nn::Model& trained, const std::string& latent, const Tensor& train_x,
+                      const Tensor& test_x, nlohmann::ordered_json& extra) {
   std::map<std::string, Tensor*> from;
   for (nn::Parameter* p : trained.parameters()) from[p->name] = &p->var.value();
   for (const nn::Buffer& b : trained.buffers()) from[b.name] = b.tensor;
-  std::string next;  // the layer after the latent one
+  std::string next;  // the top-level layer after the latent one (names inside blocks contain a '.')
   const auto rows = trained.summary();
-  for (size_t i = 0; i + 1 < rows.size(); ++i)
-    if (rows[i].name == latent) next = rows[i + 1].name;
+  for (size_t i = 0; i < rows.size() && next.empty(); ++i)
+    if (rows[i].name == latent)
+      for (size_t j = i + 1; j < rows.size() && next.empty(); ++j)
+        if (rows[j].name.find('.') == std::string::npos) next = rows[j].name;
   auto copy = [&](const std::string& name, Tensor& to) {
-    std::string src = name;
-    if (name.rfind("latent_score.", 0) == 0 && !next.empty()) src = next + name.substr(12);
+    const bool score = name.rfind("latent_score.", 0) == 0;
+    const std::string src = score ? next + name.substr(12) : name;
     auto it = from.find(src);
-    if (it != from.end() && it->second->shape() == to.shape()) to = *it->second;
+    if (it != from.end() && it->second->shape() == to.shape()) {
+      to = *it->second;
+    } else if (!score) {
+      throw InputError("the latent score model's '" + name + "' has no counterpart in the trained model");
+    } else {
+      std::cerr << "note: the score's input quantizer starts from its defaults ('" + next +
+                       "' has no input quantizer of that shape); calibration sets its range\n";
+    }
   };
-  for (nn::Parameter* p : sm->parameters()) copy(p->name, p->var.value());
-  for (const nn::Buffer& b : sm->buffers()) copy(b.name, *b.tensor);
+  for (nn::Parameter* p : sm.model->parameters()) copy(p->name, p->var.value());
+  for (const nn::Buffer& b : sm.model->buffers()) copy(b.name, *b.tensor);
   nlohmann::ordered_json o;
   o["checkpoint"] = "encoder_score.ckpt";
-  o["parameters"] = sm->num_params();
-  if (sc.active()) {
-    sc.check_deployment(*sm, train_x, test_x);
-    o["ebops"] = sc.ebops();
-    const auto& dc = sc.deploy_check();
+  o["parameters"] = sm.model->num_params();
+  if (sm.comp->active()) {
+    sm.comp->check_deployment(*sm.model, train_x, test_x);
+    o["ebops"] = sm.comp->ebops();
+    const auto& dc = sm.comp->deploy_check();
     if (dc.done) {
       o["deployed_test_samples"] = dc.samples;
       o["deployed_mismatches"] = dc.mismatches;
       o["deployed_accumulator_bits"] = dc.accumulator_bits;
       std::cerr << "encoder score model: deployed fixed-point score " << dc.mismatches << " mismatches on "
-                << dc.samples << " test samples, EBOPs " << fmt(sc.ebops(), 0) << "\n";
+                << dc.samples << " test samples, EBOPs " << fmt(sm.comp->ebops(), 0) << "\n";
     } else {
       o["deployed_refused"] = dc.refused;
     }
   }
   extra["latent_score_model"] = o;
-  return sm;
 }
 
 int run(const Flags& f) {
@@ -389,6 +410,14 @@ int run(const Flags& f) {
   }
   check_outputs(*model, s.train, topt.loss);
   if (dopt.anomaly.enabled()) train::check_score(*model, dopt.anomaly);
+  ScoreModel score;  // a latent-score run's encoder + score: built now, filled after training
+  if (dopt.anomaly.enabled() && dopt.anomaly.score == "latent") {
+    try {
+      score = make_score_model(cfg, *model, dopt.anomaly.latent_layer, topt.seed, f.epochs);
+    } catch (const InputError& e) {
+      throw InputError(dopt.anomaly.where + ": anomaly score 'latent': " + e.what());
+    }
+  }
   // With pruning, training.epochs (or --epochs) is one round: the schedule sets the run's length.
   topt.epochs = comp->total_epochs(topt.epochs);
   if (comp->pruning() && !s.train.labels.empty())
@@ -399,7 +428,9 @@ int run(const Flags& f) {
     codegen::ExportOptions dry = *exp;
     dry.dry_run = true;
     try {
-      train::Checkpoint ck = train::make_checkpoint(*model, ld.standardizer, s.train);
+      // A latent-score run exports its encoder + score, not the autoencoder.
+      train::Checkpoint ck =
+          train::make_checkpoint(score.model ? *score.model : *model, ld.standardizer, s.train);
       ck.config_yaml = config_text;  // the export rebuilds the quantizers from it
       codegen::export_checkpoint(ck, dry);
     } catch (const InputError& e) {
@@ -490,7 +521,18 @@ int run(const Flags& f) {
       else
         std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
     }
-    train::EvalResult ev = train::evaluate(*model, test, topt);
+    // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
+    // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
+    data::Dataset test_bg;
+    if (dopt.anomaly.enabled()) {
+      std::vector<int64_t> idx;
+      for (size_t i = 0; i < ld.anomaly_labels.size(); ++i)
+        if (std::count(ld.background_classes.begin(), ld.background_classes.end(), ld.anomaly_labels[i]))
+          idx.push_back(static_cast<int64_t>(i));
+      test_bg = data::subset(test, idx);
+    }
+    const data::Dataset& test_eval = dopt.anomaly.enabled() ? test_bg : test;
+    train::EvalResult ev = train::evaluate(*model, test_eval, topt);
     nlohmann::ordered_json extra;
     std::unique_ptr<nn::Model> score_model;
     if (dopt.anomaly.enabled()) {
@@ -509,7 +551,7 @@ int run(const Flags& f) {
       std::vector<double> ref;
       std::string ref_name;
       if (distiller) {  // the teacher's own score on the same samples, and how closely the student follows it
-        ref = distiller->test_targets(), ref_name = "teacher";
+        ref = distiller->test_scores(), ref_name = "teacher";
       } else if (a.score == "latent" &&
                  shape_numel(model->output_shape()) == shape_numel(model->input_shape())) {
         ref = train::anomaly_scores(*model, test.x, "log_mse", ""), ref_name = "reconstruction";
@@ -526,8 +568,8 @@ int run(const Flags& f) {
       }
       std::optional<train::AnomalyReport> dep_rep;
       if (a.score == "latent") {  // the encoder alone with its score, as the firmware computes it
-        score_model =
-            latent_score_model(cfg, *model, a.latent_layer, topt.seed, f.epochs, s.train.x, test.x, extra);
+        fill_score_model(score, *model, a.latent_layer, s.train.x, test.x, extra);
+        score_model = std::move(score.model);
         std::vector<double> sc = train::anomaly_scores(*score_model, test.x, "output", "");
         dep_rep = report(sc, "latent_score (encoder + sum of squares)");
         extra["latent_score_model"]["anomaly"] = anomaly_json(*dep_rep);
@@ -554,7 +596,7 @@ int run(const Flags& f) {
     }
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));
-    write_text(rd.path("metrics.json"), metrics_json(ev, test, tr, *model, wall, *comp, extra));
+    write_text(rd.path("metrics.json"), metrics_json(ev, test_eval, tr, *model, wall, *comp, extra));
     write_curves(rd.path("training_curves.svg"), tr.history(), !s.train.labels.empty());
 
     save(rd.path("model.ckpt"));
@@ -574,7 +616,8 @@ int run(const Flags& f) {
     rd.commit();
     if (exp) std::cerr << "wrote firmware to " << out << exp->out_dir.substr(rd.staging().size()) << "\n";
 
-    std::cout << "test: " << test.size() << " samples, loss " << fmt(ev.loss);
+    std::cout << "test: " << test_eval.size() << (dopt.anomaly.enabled() ? " background" : "")
+              << " samples, loss " << fmt(ev.loss);
     if (!test.labels.empty())
       std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
     else

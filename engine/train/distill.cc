@@ -139,14 +139,31 @@ double Distiller::to_target(double s) const {
   return v;
 }
 
-std::vector<double> Distiller::teacher_scores(const Tensor& x) {
+std::vector<double> Distiller::teacher_scores(const Tensor& x, std::vector<double>* raw) {
   std::vector<double> s = anomaly_scores(*teacher_, teacher_input(x), o_.score, o_.latent_layer);
+  if (raw) *raw = s;
   for (double& v : s) v = to_target(v);
   return s;
 }
 
 void Distiller::prepare(data::Split& s, const TrainOptions& o) {
+  if (s.train.size() == 0) throw InputError("the training split is empty");
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
+  // Same shape is not enough: the teacher must read the same columns, and (soft, colearn) name the same
+  // classes in the same order, or its outputs would be silently misaligned.
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  if (!ck_.feature_names.empty() && !s.train.feature_names.empty() &&
+      ck_.feature_names != s.train.feature_names)
+    throw InputError(o_.where + ": the teacher " + o_.teacher + " reads the features (" +
+                     list(ck_.feature_names) + "), the data gives (" + list(s.train.feature_names) + ")");
+  if ((o_.mode == "soft" || o_.mode == "colearn") && !ck_.class_names.empty() &&
+      !s.train.class_names.empty() && ck_.class_names != s.train.class_names)
+    throw InputError(o_.where + ": the teacher " + o_.teacher + " was trained on the classes (" +
+                     list(ck_.class_names) + "), the data has (" + list(s.train.class_names) + ")");
   if (sample != ck_.input_shape)
     throw InputError(o_.where + ": the teacher " + o_.teacher + " takes " + shape_str(ck_.input_shape) +
                      ", the data gives " + shape_str(sample));
@@ -164,6 +181,9 @@ void Distiller::prepare(data::Split& s, const TrainOptions& o) {
       std::uniform_int_distribution<int64_t> pick(0, n - 1);
       std::normal_distribution<float> noise(0.f, static_cast<float>(std::max(o_.outlier_noise, 1e-30)));
       const int shift = o_.outlier_shift;
+      if (shift > 0 && !student_st_.empty())  // a moved pixel would be read with another pixel's scaling
+        throw InputError(o_.where +
+                         ": outlier_exposure shift needs unstandardised images (data: standardize: false)");
       if (shift > 0 && sample.size() != 3)
         throw InputError(o_.where + ": outlier_exposure shift moves images [H, W, C]; the data gives " +
                          shape_str(sample));
@@ -192,7 +212,7 @@ void Distiller::prepare(data::Split& s, const TrainOptions& o) {
     }
     for (data::Dataset* d : {&s.train, &s.val, &s.test}) {
       if (d->size() == 0) continue;
-      std::vector<double> t = teacher_scores(d->x);
+      std::vector<double> t = teacher_scores(d->x, d == &s.test ? &test_scores_ : nullptr);
       d->targets = Tensor({d->size(), 1});
       for (int64_t i = 0; i < d->size(); ++i) d->targets[i] = static_cast<float>(t[static_cast<size_t>(i)]);
       d->labels.clear();

@@ -67,14 +67,15 @@ class Distiller : public LossTerm {
 
   nn::Model& teacher() { return *teacher_; }
   const DistillOptions& options() const { return o_; }
-  // The teacher's scores (regression targets, scaled and rounded as trained) of the test split.
+  // The teacher's scores of the test split: as trained (scaled and rounded), and raw (for its own report).
   const std::vector<double>& test_targets() const { return test_targets_; }
+  const std::vector<double>& test_scores() const { return test_scores_; }
   // x in the teacher's standardisation.
   Tensor teacher_input(const Tensor& x) const;
 
  private:
   Tensor teacher_logits(const Tensor& x);
-  std::vector<double> teacher_scores(const Tensor& x);
+  std::vector<double> teacher_scores(const Tensor& x, std::vector<double>* raw = nullptr);
   double to_target(double score) const;
 
   DistillOptions o_;
@@ -90,7 +91,7 @@ class Distiller : public LossTerm {
   Var teacher_loss_;
   double kd_sum_ = 0, teacher_loss_sum_ = 0;
   int64_t steps_ = 0;
-  std::vector<double> test_targets_;
+  std::vector<double> test_targets_, test_scores_;
 };
 
 }  // namespace kiln::train
