@@ -59,6 +59,19 @@ inline compress::HgqOptions hgq_options(const std::string& yaml) {
   return compress::parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
 }
 
+// The AXOL1TL-style encoder score model of the VAE tests (12 features): Dense + ReLU, Dense to 2L = mu and
+// log-variance, the VAE latent (z = mu when deployed), the score sum(mu^2); and its HGQ settings.
+inline const char* const kVaeScoreModel = R"(
+layers:
+  - {type: dense, name: hidden, units: 16, activation: relu}
+  - {type: dense, name: encoder, units: 8}
+  - {type: vae_sampling, name: z, beta: 0.01}
+  - {type: sum_squares, name: score}
+)";
+inline const char* const kVaeScoreHgq =
+    "default_fractional_bits: 6\ndefault_data_integer_bits: 3\ndefault_data_fractional_bits: 4\n"
+    "overflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n";
+
 // Trains t.model with HGQ on a regression set (one target per sample) under `loss`, freezes it and lowers it,
 // with `test` (as the engine sees it) as t.test_std. Returns the Pearson correlation of the deployed model's
 // output with the test targets: the model learned its score (matching a constant model would prove little).

@@ -98,18 +98,8 @@ Trained axol1tl_model(double* corr) {
   st.fit(train.x);
   t.test_raw = test.x;
   st.apply(train.x), st.apply(test.x);
-  t.model = nn::Model::from_yaml(R"(
-layers:
-  - {type: dense, name: hidden, units: 16, activation: relu}
-  - {type: dense, name: encoder, units: 8}
-  - {type: vae_sampling, name: z, beta: 0.01}
-  - {type: sum_squares, name: score}
-)",
-                                 {12}, 21);
-  *corr = fit_score_model(t,
-                          "default_fractional_bits: 6\ndefault_data_integer_bits: 3\n"
-                          "default_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n",
-                          "mse", 40, train, test);
+  t.model = nn::Model::from_yaml(kVaeScoreModel, {12}, 21);
+  *corr = fit_score_model(t, kVaeScoreHgq, "mse", 40, train, test);
   t.program.mean = st.mean, t.program.scale = st.scale;
   return t;
 }

@@ -140,19 +140,8 @@ Trained vae_model() {
     return d;
   };
   data::Dataset train = make(800), test = make(200);
-  t.model = nn::Model::from_yaml(R"(
-layers:
-  - {type: dense, name: hidden, units: 16, activation: relu}
-  - {type: dense, name: encoder, units: 8}
-  - {type: vae_sampling, name: z, beta: 0.01}
-  - {type: sum_squares, name: score}
-)",
-                                 {12}, 21);
-  const double corr =
-      fit_score_model(t,
-                      "default_fractional_bits: 6\ndefault_data_integer_bits: 3\n"
-                      "default_data_fractional_bits: 4\noverflow_mode_data: WRAP\nhgq_beta: 1.0e-6\n",
-                      "mse", 40, train, test);
+  t.model = nn::Model::from_yaml(kVaeScoreModel, {12}, 21);
+  const double corr = fit_score_model(t, kVaeScoreHgq, "mse", 40, train, test);
   CHECK(corr > 0.5);    // it learned the score through the sampled latent
   t.test_raw = test.x;  // no standardisation
   return t;
