@@ -514,12 +514,20 @@ int run(const Flags& f) {
     if (comp->active() && !f.quiet) {
       std::cerr << "quantization after calibration:\n" << comp->report();
       const auto& dc = comp->deploy_check();
-      if (dc.done)
+      if (dc.done) {
         std::cerr << "deployed fixed-point model: " << dc.mismatches
                   << " mismatches against the quantized forward on " << dc.samples
                   << " test samples (widest accumulator " << dc.accumulator_bits << " bits)\n";
-      else
+        // float32 holds integers exactly up to 2^24: wider sums in the training forward may round. The
+        // deployed integers (and the generated C and HLS, which match them) are the exact ones.
+        if (dc.mismatches > 0 && dc.accumulator_bits > 24)
+          std::cerr
+              << "  (accumulators wider than 24 bits: the float32 training forward rounds some sums; the "
+                 "deployed model and its generated code are exact. Fewer bits, e.g. a higher beta, avoid "
+                 "it)\n";
+      } else {
         std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
+      }
     }
     // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
     // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
