@@ -226,8 +226,8 @@ QuantizedModel::QuantizedModel(nn::Model& m, const HgqOptions& o)
       non_negative = true;
     else if (a == "sigmoid" || a == "softmax" || t == "sum_squares")
       non_negative = true;
-    else if (t == "vae_sampling")  // z = mu only at inference: in training mu + eps sigma takes either sign
-      non_negative = false;
+    // Only these pass the sign through; not vae_sampling, whose z = mu + eps sigma in training takes either
+    // sign.
     else if (!(t == "flatten" || t == "reshape" || t == "dropout" || t.find("pool") != std::string::npos))
       non_negative = false;
     auto ov = o.layer_specific.find(l->name());

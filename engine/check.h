@@ -18,11 +18,19 @@ struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// "a, b, c": a list of names (any range of strings) for a message.
+template <class Range>
+std::string join(const Range& items, const std::string& sep = ", ") {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + std::string(item);
+  return out;
+}
+
 [[noreturn]] void check_failed(const char* file, int line, const char* expr, const std::string& hint);
 
 }  // namespace kiln
 
-#define KILN_CHECK(cond, hint)                                             \
-  do {                                                                     \
+#define KILN_CHECK(cond, hint)                                            \
+  do {                                                                    \
     if (!(cond)) ::kiln::check_failed(__FILE__, __LINE__, #cond, (hint)); \
   } while (0)

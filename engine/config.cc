@@ -1,12 +1,12 @@
 #include "engine/config.h"
 
-#include "engine/utf8.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
+
+#include "engine/utf8.h"
 
 namespace kiln {
 
@@ -24,7 +24,9 @@ void reject_duplicate_keys(const YAML::Node& n, const std::string& file) {
         const YAML::Mark m = it->first.Mark();
         throw InputError(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
                          ": a key must be a plain name, not " +
-                         (it->first.IsNull() ? "empty" : it->first.IsSequence() ? "a list" : "a mapping"));
+                         (it->first.IsNull()       ? "empty"
+                          : it->first.IsSequence() ? "a list"
+                                                   : "a mapping"));
       }
       const std::string k = it->first.Scalar();
       auto [at, fresh] = seen.emplace(k, it->first.Mark());
@@ -133,9 +135,7 @@ void Config::check_unused(const std::vector<std::string>& allowed) const {
                       ": unknown key '" + k + "' in " + where_;
     std::string near = closest_match(k, allowed);
     if (!near.empty()) msg += "; did you mean '" + near + "'?";
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    msg += " (valid keys: " + list + ")";
+    msg += " (valid keys: " + join(allowed) + ")";
     throw InputError(msg);
   }
 }

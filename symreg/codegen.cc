@@ -47,12 +47,6 @@ std::string quoted(const std::string& s) {
   return o;
 }
 
-std::string join(const std::set<std::string>& names) {
-  std::string s;
-  for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
 // The words of a space-separated list, as a set.
 std::set<std::string> words(const std::string& list) {
   std::set<std::string> s;

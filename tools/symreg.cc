@@ -224,30 +224,17 @@ void load_teacher_rows(const Flags& f, Teacher& t) {
   for (const std::string& n : t.rows.class_names) {
     auto it = std::find(t.ck.class_names.begin(), t.ck.class_names.end(), n);
     if (it == t.ck.class_names.end()) {
-      std::string known;
-      for (const std::string& k : t.ck.class_names) known += (known.empty() ? "" : ", ") + k;
       throw InputError(f.data + ": class '" + n + "' of the target '" + f.target +
-                       "' is not one of the teacher's (" + known + ")");
+                       "' is not one of the teacher's (" + join(t.ck.class_names) + ")");
     }
     t.class_of_label.push_back(static_cast<int>(it - t.ck.class_names.begin()));
   }
 }
 
 // The network's outputs for raw rows x [n, F] (standardised with the checkpoint's standardiser first).
-Tensor teacher_outputs(Teacher& t, const std::vector<float>& x, int64_t n) {
-  const int64_t F = static_cast<int64_t>(t.ck.feature_names.size());
-  Tensor out({n, t.outputs});
-  NoGradGuard ng;
-  nn::Context ctx;  // inference: dropout off, batch norm on its running statistics
-  constexpr int64_t kBatch = 4096;
-  for (int64_t at = 0; at < n; at += kBatch) {
-    const int64_t b = std::min(kBatch, n - at);
-    Tensor xb({b, F}, std::vector<float>(x.begin() + at * F, x.begin() + (at + b) * F));
-    if (!t.ck.standardizer.empty()) t.ck.standardizer.apply(xb);
-    Var z = t.model->forward(Var(xb), ctx);
-    std::copy_n(z.value().data(), b * t.outputs, out.data() + at * t.outputs);
-  }
-  return out;
+Tensor teacher_outputs(Teacher& t, Tensor xs) {
+  if (!t.ck.standardizer.empty()) t.ck.standardizer.apply(xs);
+  return t.model->predict(xs, "", 4096);  // inference: dropout off, batch norm on its running statistics
 }
 
 // The teacher's score for class c: its one-vs-rest logit log(p_c / (1 - p_c)) = z_c - log sum_{j != c} exp
@@ -406,8 +393,7 @@ int run(const Flags& f) {
   if (distil) {
     const train::Checkpoint& ck = teacher.ck;
     const int C = static_cast<int>(ck.class_names.size()), Ft = static_cast<int>(ck.feature_names.size());
-    const std::vector<float> raw(teacher.rows.x.data(), teacher.rows.x.data() + teacher.rows.x.size());
-    const Tensor z = teacher_outputs(teacher, raw, teacher.rows.size());
+    const Tensor z = teacher_outputs(teacher, teacher.rows.x);
     const int O = teacher.outputs;
     // Inputs sampled around the training rows: a random training row plus Gaussian noise of --teacher-noise
     // times each feature's std (over the training rows), the same noise for a column the search and the
@@ -453,7 +439,7 @@ int run(const Flags& f) {
       }
       x_fit = &x_sampled;
     }
-    const Tensor zs = S > 0 ? teacher_outputs(teacher, xs_teacher, S) : Tensor();
+    const Tensor zs = S > 0 ? teacher_outputs(teacher, Tensor({S, Ft}, xs_teacher)) : Tensor();
     // Two classes: one output, the second class against the first (as --classes); more: one per class.
     for (int c = (C == 2 ? 1 : 0); c < C; ++c) {
       Target t;
@@ -538,12 +524,10 @@ int run(const Flags& f) {
               << "\n";
   if (distil) {
     const train::Checkpoint& ck = teacher.ck;
-    std::string classes;
-    for (const std::string& c : ck.class_names) classes += (classes.empty() ? "" : ", ") + c;
     if (!f.quiet)
       std::cerr << "teacher: " << f.teacher << " (" << ck.feature_names.size() << " features, "
                 << teacher.outputs << (teacher.outputs == 1 ? " output" : " outputs") << ", classes "
-                << classes << "); labels: " << targets[0].fitted_to
+                << join(ck.class_names) << "); labels: " << targets[0].fitted_to
                 << (targets.size() > 1 ? " (per class)" : "") << "; test rows: its split (seed " << ck.seed
                 << ", " << number(test_split) << ")\n";
     // Cases where the test rows may hold rows the teacher trained on (its AUC then flatters it).

@@ -95,10 +95,9 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
     int64_t classes = d.num_classes();
     bool ok = outputs == classes || (outputs == 1 && classes <= 2 && loss != "cross_entropy");
     if (!ok) {
-      std::string names;
-      for (const auto& n : d.class_names) names += (names.empty() ? "" : ", ") + n;
       throw ShapeError(cfg + ": the last layer '" + last + "' gives " + shape_str(m.output_shape()) +
-                       " outputs but the data has " + std::to_string(classes) + " classes (" + names + ")");
+                       " outputs but the data has " + std::to_string(classes) + " classes (" +
+                       join(d.class_names) + ")");
     }
   } else if (outputs != d.targets.dim(1)) {
     throw ShapeError(cfg + ": the last layer '" + last + "' gives " + std::to_string(outputs) +
@@ -401,11 +400,8 @@ int run(const Flags& f) {
     train::load_weights(*model, resume);
     comp->loaded();
     if (resume.class_names != s.train.class_names) {
-      std::string a, b;
-      for (const auto& n : resume.class_names) a += (a.empty() ? "" : ", ") + n;
-      for (const auto& n : s.train.class_names) b += (b.empty() ? "" : ", ") + n;
-      throw InputError(f.resume + ": the checkpoint was trained on classes (" + a + "), the data has (" + b +
-                       ")");
+      throw InputError(f.resume + ": the checkpoint was trained on classes (" + join(resume.class_names) +
+                       "), the data has (" + join(s.train.class_names) + ")");
     }
   }
   check_outputs(*model, s.train, topt.loss);
@@ -532,13 +528,8 @@ int run(const Flags& f) {
     // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
     // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
     data::Dataset test_bg;
-    if (dopt.anomaly.enabled()) {
-      std::vector<int64_t> idx;
-      for (size_t i = 0; i < ld.anomaly_labels.size(); ++i)
-        if (std::count(ld.background_classes.begin(), ld.background_classes.end(), ld.anomaly_labels[i]))
-          idx.push_back(static_cast<int64_t>(i));
-      test_bg = data::subset(test, idx);
-    }
+    if (dopt.anomaly.enabled())
+      test_bg = data::subset(test, train::samples_of_classes(ld.anomaly_labels, ld.background_classes));
     const data::Dataset& test_eval = dopt.anomaly.enabled() ? test_bg : test;
     train::EvalResult ev = train::evaluate(*model, test_eval, topt);
     nlohmann::ordered_json extra;
@@ -567,19 +558,21 @@ int run(const Flags& f) {
       if (!ref.empty()) {
         other = report(ref, ref_name == "teacher" ? "teacher " + distiller->options().score : "log_mse");
         extra[ref_name + "_anomaly"] = anomaly_json(*other);
-        extra[ref_name + "_score_pearson"] = pearson(scores, ref);
+        const double r = pearson(scores, ref);
+        extra[ref_name + "_score_pearson"] = r;
         panels.push_back({ref_name + ": score " + other->score, &*other});
         if (!f.quiet)
           std::cerr << ref_name << ":\n"
                     << train::anomaly_table(*other) << "Pearson r of the scores (this model vs " << ref_name
-                    << "): " << fmt(pearson(scores, ref)) << "\n";
+                    << "): " << fmt(r) << "\n";
       }
       std::optional<train::AnomalyReport> dep_rep;
+      std::vector<double> enc;    // the encoder score model's scores
       if (a.score == "latent") {  // the encoder alone with its score, as the firmware computes it
         fill_score_model(score, *model, a.latent_layer, s.train.x, test.x, extra);
         score_model = std::move(score.model);
-        std::vector<double> sc = train::anomaly_scores(*score_model, test.x, "output", "");
-        dep_rep = report(sc, "latent_score (encoder + sum of squares)");
+        enc = train::anomaly_scores(*score_model, test.x, "output", "");
+        dep_rep = report(enc, "latent_score (encoder + sum of squares)");
         extra["latent_score_model"]["anomaly"] = anomaly_json(*dep_rep);
         panels.push_back({"encoder score model", &*dep_rep});
         if (!f.quiet) std::cerr << "encoder score model:\n" << train::anomaly_table(*dep_rep);
@@ -589,8 +582,6 @@ int run(const Flags& f) {
       std::ostringstream csv;
       csv << "class,score" << (ref.empty() ? "" : "," + ref_name) << (score_model ? ",encoder_score" : "")
           << "\n";
-      std::vector<double> enc =
-          score_model ? train::anomaly_scores(*score_model, test.x, "output", "") : std::vector<double>{};
       for (size_t i = 0; i < scores.size(); ++i) {
         const int c = ld.anomaly_labels[i];
         csv << (static_cast<size_t>(c) < ld.class_names.size() ? ld.class_names[static_cast<size_t>(c)]

@@ -29,9 +29,7 @@ Activation parse_activation(const Config& c, const std::string& key) {
   Activation a;
   a.name = c.get<std::string>(key, "linear");
   if (std::find(kNames.begin(), kNames.end(), a.name) == kNames.end()) {
-    std::string list;
-    for (const auto& n : kNames) list += (list.empty() ? "" : ", ") + n;
-    c.fail(key, "unknown activation '" + a.name + "' (valid: " + list + ")");
+    c.fail(key, "unknown activation '" + a.name + "' (valid: " + join(kNames) + ")");
   }
   a.alpha = c.get<float>("alpha", 0.3f);
   return a;

@@ -1,5 +1,6 @@
 #include "engine/nn/model.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -65,6 +66,30 @@ Var Model::forward(const Var& x, Context& ctx) {
     throw ShapeError("model input: got " + shape_str(s) + ", the model was built for [batch" +
                      (input_shape_.empty() ? "" : ", ") + shape_str(input_shape_).substr(1));
   return body_.forward(x, ctx);
+}
+
+Tensor Model::predict(const Tensor& x, const std::string& layer, int64_t batch_size) {
+  NoGradGuard ng;
+  const int64_t n = x.ndim() ? x.dim(0) : 0, per = n ? x.size() / n : 0;
+  const std::set<std::string> capture{layer};
+  Tensor out;
+  for (int64_t at = 0; at < n; at += batch_size) {
+    const int64_t b = std::min(batch_size, n - at);
+    Shape sh = x.shape();
+    sh[0] = b;
+    Tensor xb(sh);
+    std::copy_n(x.data() + at * per, b * per, xb.data());
+    Context ctx;
+    if (!layer.empty()) ctx.capture = &capture;
+    Var y = forward(Var(xb), ctx);
+    if (!layer.empty() && !ctx.captured.count(layer))
+      throw InputError("predict: the model has no layer '" + layer + "'");
+    const Tensor& v = layer.empty() ? y.value() : ctx.captured.at(layer).value();
+    const int64_t w = v.size() / b;
+    if (at == 0) out = Tensor({n, w});
+    std::copy_n(v.data(), b * w, out.data() + at * w);
+  }
+  return out;
 }
 
 std::string Model::nonfinite_origin(const Tensor& x, Context& ctx) {

@@ -21,6 +21,9 @@ class Model {
                                           const std::string& source = "checkpoint model spec");
 
   Var forward(const Var& x, Context& ctx);  // x [B, input_shape...]; throws ShapeError on a mismatch
+  // Inference (no gradients, dropout off) over x [N, input_shape...] in batches: the outputs [N, out], or
+  // those of the layer named `layer` (any layer, residual bodies included) when it is not empty.
+  Tensor predict(const Tensor& x, const std::string& layer = "", int64_t batch_size = 1024);
   // Where non-finite values first appear for input x: "parameter 'fc1.weight'" (a parameter holding
   // nan/inf), "layer 'fc2' (dense)" (the first top-level layer whose output is not finite), or "" if the
   // forward pass is finite (the loss itself overflowed). For the message of a diverged training run.

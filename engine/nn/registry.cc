@@ -63,10 +63,10 @@ LayerPtr make_layer(const Config& c) {
   std::string type = c.get<std::string>("type", "");
   auto it = registry().find(type);
   if (it == registry().end()) {
-    std::string list, near = closest_match(type, layer_types());
-    for (const auto& t : layer_types()) list += (list.empty() ? "" : ", ") + t;
+    std::string near = closest_match(type, layer_types());
     c.fail("type", "unknown layer type '" + type + "'" +
-                       (near.empty() ? "" : "; did you mean '" + near + "'?") + " (valid: " + list + ")");
+                       (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                       " (valid: " + join(layer_types()) + ")");
   }
   return it->second(c);
 }

@@ -42,14 +42,20 @@ std::vector<int> class_indices(const std::vector<std::string>& names,
   for (const auto& n : names) {
     auto it = std::find(class_names.begin(), class_names.end(), n);
     if (it == class_names.end()) {
-      std::string valid;
-      for (const auto& c : class_names) valid += (valid.empty() ? "" : ", ") + c;
       throw InputError(where + ": anomaly " + what + " class '" + n +
-                       "' is not in the data (classes: " + valid + ")");
+                       "' is not in the data (classes: " + join(class_names) + ")");
     }
     out.push_back(static_cast<int>(it - class_names.begin()));
   }
   return out;
+}
+
+std::vector<int64_t> samples_of_classes(const std::vector<int>& labels, const std::vector<int>& classes) {
+  const std::set<int> keep(classes.begin(), classes.end());
+  std::vector<int64_t> idx;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (keep.count(labels[i])) idx.push_back(static_cast<int64_t>(i));
+  return idx;
 }
 
 void check_score(const nn::Model& m, const AnomalyOptions& o) {
@@ -73,37 +79,24 @@ void check_score(const nn::Model& m, const AnomalyOptions& o) {
 
 std::vector<double> anomaly_scores(nn::Model& m, const Tensor& x, const std::string& score,
                                    const std::string& latent_layer, int64_t batch_size) {
-  NoGradGuard ng;
-  const int64_t n = x.ndim() ? x.dim(0) : 0, per = n ? x.size() / n : 0;
+  const Tensor v = m.predict(x, score == "latent" ? latent_layer : "", batch_size);  // [N, w]
+  const int64_t n = v.ndim() ? v.dim(0) : 0, w = n ? v.size() / n : 0;
   std::vector<double> out(static_cast<size_t>(n));
-  const std::set<std::string> capture{latent_layer};
-  for (int64_t at = 0; at < n; at += batch_size) {
-    const int64_t b = std::min(batch_size, n - at);
-    Shape sh = x.shape();
-    sh[0] = b;
-    Tensor xb(sh);
-    std::copy_n(x.data() + at * per, b * per, xb.data());
-    nn::Context ctx;
-    if (score == "latent") ctx.capture = &capture;
-    Var y = m.forward(Var(xb), ctx);
-    const Tensor& v = score == "latent" ? ctx.captured.at(latent_layer).value() : y.value();
-    const int64_t w = v.size() / b;
-    for (int64_t i = 0; i < b; ++i) {
-      const float* r = v.data() + i * w;
-      double s = 0;
-      if (score == "latent") {
-        for (int64_t j = 0; j < w; ++j) s += static_cast<double>(r[j]) * r[j];
-      } else if (score == "output") {
-        s = r[0];
-      } else {  // reconstruction error against the input
-        const float* xi = xb.data() + i * per;
-        for (int64_t j = 0; j < w; ++j)
-          s += (static_cast<double>(r[j]) - xi[j]) * (static_cast<double>(r[j]) - xi[j]);
-        s /= static_cast<double>(w);
-        if (score == "log_mse") s = std::log(std::max(s, 1e-30));
-      }
-      out[static_cast<size_t>(at + i)] = s;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = v.data() + i * w;
+    double s = 0;
+    if (score == "latent") {
+      for (int64_t j = 0; j < w; ++j) s += static_cast<double>(r[j]) * r[j];
+    } else if (score == "output") {
+      s = r[0];
+    } else {  // reconstruction error against the input
+      const float* xi = x.data() + i * w;
+      for (int64_t j = 0; j < w; ++j)
+        s += (static_cast<double>(r[j]) - xi[j]) * (static_cast<double>(r[j]) - xi[j]);
+      s /= static_cast<double>(w);
+      if (score == "log_mse") s = std::log(std::max(s, 1e-30));
     }
+    out[static_cast<size_t>(i)] = s;
   }
   return out;
 }
@@ -142,19 +135,19 @@ AnomalyReport evaluate_anomaly(const std::vector<double>& scores, const std::vec
                      std::to_string(labels.size()) + " labels");
   AnomalyReport r;
   r.score = score;
-  const std::set<int> bg(background.begin(), background.end());
-  std::vector<double> b;
-  for (size_t i = 0; i < scores.size(); ++i)
-    if (bg.count(labels[i])) b.push_back(scores[i]);
+  auto scores_of = [&](const std::vector<int>& classes) {
+    std::vector<double> out;
+    for (int64_t i : samples_of_classes(labels, classes)) out.push_back(scores[static_cast<size_t>(i)]);
+    return out;
+  };
+  const std::vector<double> b = scores_of(background);
   r.background_samples = static_cast<int64_t>(b.size());
   for (double rate : r.rates) r.thresholds.push_back(rate_threshold(b, rate));
   for (int c : signal) {
     SignalResult s;
     s.name =
         c < static_cast<int>(class_names.size()) ? class_names[static_cast<size_t>(c)] : std::to_string(c);
-    std::vector<double> sig;
-    for (size_t i = 0; i < scores.size(); ++i)
-      if (labels[i] == c) sig.push_back(scores[i]);
+    const std::vector<double> sig = scores_of({c});
     s.samples = static_cast<int64_t>(sig.size());
     s.auc = roc_auc(b, sig);
     for (double t : r.thresholds) s.efficiency.push_back(efficiency_above(sig, t));

@@ -34,6 +34,9 @@ std::vector<int> class_indices(const std::vector<std::string>& names,
                                const std::vector<std::string>& class_names, const std::string& where,
                                const std::string& what);
 
+// The indices of the samples whose label is one of `classes`, in order.
+std::vector<int64_t> samples_of_classes(const std::vector<int>& labels, const std::vector<int>& classes);
+
 // One score per row of x [N, ...] (inference mode, batched); higher = more anomalous.
 std::vector<double> anomaly_scores(nn::Model& m, const Tensor& x, const std::string& score,
                                    const std::string& latent_layer, int64_t batch_size = 1024);

@@ -110,23 +110,7 @@ Tensor Distiller::teacher_input(const Tensor& x) const {
   return t;
 }
 
-Tensor Distiller::teacher_logits(const Tensor& x) {
-  NoGradGuard ng;
-  const int64_t n = x.dim(0), per = x.size() / n, outs = shape_numel(teacher_->output_shape());
-  Tensor out({n, outs});
-  const Tensor xt = teacher_input(x);
-  for (int64_t at = 0; at < n; at += 1024) {
-    const int64_t b = std::min<int64_t>(1024, n - at);
-    Shape sh = xt.shape();
-    sh[0] = b;
-    Tensor xb(sh);
-    std::copy_n(xt.data() + at * per, b * per, xb.data());
-    nn::Context ctx;
-    Var y = teacher_->forward(Var(xb), ctx);
-    std::copy_n(y.value().data(), b * outs, out.data() + at * outs);
-  }
-  return out;
-}
+Tensor Distiller::teacher_logits(const Tensor& x) { return teacher_->predict(teacher_input(x)); }
 
 double Distiller::to_target(double s) const {
   double v = s * o_.score_scale;
@@ -151,19 +135,14 @@ void Distiller::prepare(data::Split& s, const TrainOptions& o) {
   Shape sample(s.train.x.shape().begin() + 1, s.train.x.shape().end());
   // Same shape is not enough: the teacher must read the same columns, and (soft, colearn) name the same
   // classes in the same order, or its outputs would be silently misaligned.
-  auto list = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-    return out;
-  };
   if (!ck_.feature_names.empty() && !s.train.feature_names.empty() &&
       ck_.feature_names != s.train.feature_names)
     throw InputError(o_.where + ": the teacher " + o_.teacher + " reads the features (" +
-                     list(ck_.feature_names) + "), the data gives (" + list(s.train.feature_names) + ")");
+                     join(ck_.feature_names) + "), the data gives (" + join(s.train.feature_names) + ")");
   if ((o_.mode == "soft" || o_.mode == "colearn") && !ck_.class_names.empty() &&
       !s.train.class_names.empty() && ck_.class_names != s.train.class_names)
     throw InputError(o_.where + ": the teacher " + o_.teacher + " was trained on the classes (" +
-                     list(ck_.class_names) + "), the data has (" + list(s.train.class_names) + ")");
+                     join(ck_.class_names) + "), the data has (" + join(s.train.class_names) + ")");
   if (sample != ck_.input_shape)
     throw InputError(o_.where + ": the teacher " + o_.teacher + " takes " + shape_str(ck_.input_shape) +
                      ", the data gives " + shape_str(sample));

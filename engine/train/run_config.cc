@@ -89,22 +89,16 @@ void select_anomaly(const DataOptions& o, LoadedData& out) {
   out.class_names = names;
   out.background_classes = class_indices(o.anomaly.background, names, o.anomaly.where, "background");
   out.signal_classes = class_indices(o.anomaly.signal, names, o.anomaly.where, "signal");
-  std::vector<bool> bg(names.size() + 1, false), keep_test(names.size() + 1, false);
-  for (int c : out.background_classes) bg[static_cast<size_t>(c)] = keep_test[static_cast<size_t>(c)] = true;
-  for (int c : out.signal_classes) keep_test[static_cast<size_t>(c)] = true;
-  auto pick = [](const data::Dataset& d, const std::vector<bool>& keep) {
-    std::vector<int64_t> idx;
-    for (int64_t i = 0; i < d.size(); ++i) {
-      const int y = d.labels[static_cast<size_t>(i)];
-      if (y >= 0 && static_cast<size_t>(y) < keep.size() && keep[static_cast<size_t>(y)]) idx.push_back(i);
-    }
-    return data::subset(d, idx);
+  std::vector<int> both = out.background_classes;
+  both.insert(both.end(), out.signal_classes.begin(), out.signal_classes.end());
+  auto pick = [](const data::Dataset& d, const std::vector<int>& classes) {
+    return data::subset(d, samples_of_classes(d.labels, classes));
   };
-  out.split.test = pick(out.split.test.size() ? out.split.test : out.split.val, keep_test);
-  out.split.train = pick(out.split.train, bg);
+  out.split.test = pick(out.split.test.size() ? out.split.test : out.split.val, both);
+  out.split.train = pick(out.split.train, out.background_classes);
   if (out.split.train.size() == 0)
     throw InputError(o.anomaly.where + ": no training sample is of a background class");
-  if (out.split.val.size()) out.split.val = pick(out.split.val, bg);
+  if (out.split.val.size()) out.split.val = pick(out.split.val, out.background_classes);
   out.anomaly_labels = out.split.test.labels;
   out.split.test.labels.clear();
 }
