@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,24 @@ TEST_CASE("anomaly_scores: batches of any size give the same scores; inference m
       for (int64_t i = 0; i < 37; ++i)  // dropout off: exactly the drop-third-feature error
         CHECK(all[static_cast<size_t>(i)] == doctest::Approx(x[i * 3 + 2] * x[i * 3 + 2] / 3.0));
   }
+}
+
+TEST_CASE(
+    "Model::predict: a named layer's outputs, batch by batch as in one pass; an unknown layer is named") {
+  std::mt19937_64 rng(6);
+  const Tensor x = random_tensor({11, 3}, rng, -2.f, 2.f);
+  auto m = drop_third_feature("{type: dropout, name: drop, rate: 0.5}, ");
+  nn::Context ctx;
+  const std::set<std::string> capture{"enc"};
+  ctx.capture = &capture;
+  const Tensor y = m->forward(Var(x), ctx).value();
+  const Tensor enc = ctx.captured.at("enc").value();
+  const Tensor py = m->predict(x, "", 4), penc = m->predict(x, "enc", 4);
+  REQUIRE(py.shape() == Shape{11, 3});
+  REQUIRE(penc.shape() == Shape{11, enc.size() / 11});
+  for (int64_t i = 0; i < y.size(); ++i) CHECK(py[i] == doctest::Approx(y[i]));
+  for (int64_t i = 0; i < enc.size(); ++i) CHECK(penc[i] == doctest::Approx(enc[i]));
+  CHECK_THROWS_WITH_AS(m->predict(x, "nope"), doctest::Contains("no layer 'nope'"), InputError);
 }
 
 TEST_CASE("anomaly_scores: the reconstruction error of a sample of several axes is over all its elements") {
