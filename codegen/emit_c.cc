@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "codegen/emit_c_dense.h"
+#include "codegen/emit_c_quantize.h"
 #include "codegen/emit_util.h"
 #include "compress/layer_norm_fixed.h"
 
@@ -142,11 +144,13 @@ static int64_t kiln_quant_real(double v, int k, int m, int rnd, int ovf) {
 
 struct Emitter {
   const Program& p;
+  COptions opt;
   std::string N;  // the model's name, the prefix of public symbols
   std::ostringstream tables, funcs, run;
   int64_t const_bytes = 0, code_bytes = 0;
   std::set<int> kept;       // residual blocks' inputs: their own static arrays, outside the ping-pong buffers
   std::map<int, int> slot;  // every other buffer but the input: ping-pong union 0 (kiln_a) or 1 (kiln_b)
+  bool dsp = false;         // some layer has an SMLAD path: the preamble defines KILN_DSP
 
   const Buffer& buf(int b) const { return p.buffers[static_cast<size_t>(b)]; }
   std::string type(int b) const { return int_type(buf(b).min(), buf(b).max()); }
@@ -277,7 +281,13 @@ struct Emitter {
     return {"kiln_f" + id + "[" + j + "]", "kiln_m" + id + "[" + j + "]"};
   }
 
-  void quantize(const Op& op, const std::string& id) {
+  // Returns whether the op calls the generic kiln_requant.
+  bool quantize(const Op& op, const std::string& id) {
+    if (opt.fast_kernels && quantize_fast_fits(p, op)) {
+      const EmittedBytes b = emit_quantize_fast(tables, funcs, p, op, id);
+      const_bytes += b.const_bytes, code_bytes += b.code_bytes;
+      return false;
+    }
     const Buffer &x = buf(op.in), &y = buf(op.out);
     auto [f, m] = type_tables(tables, op.types, y.frac, id, y.shape.back());
     funcs << "static void kiln_op" << id << "(const " << type(op.in) << " *x, " << type(op.out) << " *y) {\n"
@@ -287,9 +297,18 @@ struct Emitter {
           << overflow_name(op.types.overflow) << ") * ((int64_t)1 << (" << y.frac << " - " << f
           << ")));\n}\n\n";
     code_bytes += 80;  // Cortex-M4 -O2 code-size model, fitted to arm-none-eabi-nm figures
+    return true;
   }
 
   void mac(const Op& op, const std::string& id) {
+    if (opt.fast_kernels && op.kind == Op::kDense) {
+      const DensePlan d = plan_dense(p, op);
+      if (d.packed) {
+        const EmittedBytes b = emit_dense_packed(tables, funcs, p, op, d, id);
+        const_bytes += b.const_bytes, code_bytes += b.code_bytes, dsp = dsp || d.smlad;
+        return;
+      }
+    }
     const Buffer& y = buf(op.out);
     SparseWeights s = sparse_weights(op);
     auto range = [](const std::vector<int64_t>& v) {
@@ -492,9 +511,9 @@ struct Emitter {
 
 }  // namespace
 
-CFiles emit_c(const Program& p) {
+CFiles emit_c(const Program& p, const COptions& o) {
   KILN_CHECK(!p.ops.empty(), "nothing to generate: the program has no operations");
-  Emitter em{p, identifier(p.name), {}, {}, {}, 0, 0, {}, {}};
+  Emitter em{p, o, identifier(p.name), {}, {}, {}, 0, 0, {}, {}};
   for (const Op& op : p.ops)
     if (op.in2 > 0) em.kept.insert(op.in2);  // a residual block's input, attention's Q, K, V
   // Only the current buffer is live besides the kept ones, so each op writes the union its input is not in.
@@ -509,7 +528,7 @@ CFiles emit_c(const Program& p) {
     const std::string id = std::to_string(j + 1);
     switch (op.kind) {
       case Op::kQuantize:
-        em.quantize(op, id), requant = true;
+        requant = em.quantize(op, id) || requant;
         break;
       case Op::kDense:
       case Op::kConv:
@@ -555,9 +574,12 @@ CFiles emit_c(const Program& p) {
         break;
       case Op::kRelu:
         KILN_CHECK(op.in != 0, "a ReLU on the model input is not supported by the C generator");
+        // An unconditional store: host compilers vectorise it as a max (a conditional store of 16-bit values
+        // has no AVX2 form and stays a branch per element).
         em.funcs << "static void kiln_op" << id << "(" << em.type(op.out)
                  << " *y) {\n  int32_t e;\n  for (e = 0; e < " << em.buf(op.out).size
-                 << "; ++e)\n    if (y[e] < 0) y[e] = 0;\n}\n\n";
+                 << (o.fast_kernels ? "; ++e) y[e] = y[e] < 0 ? 0 : y[e];\n}\n\n"
+                                    : "; ++e)\n    if (y[e] < 0) y[e] = 0;\n}\n\n");
         em.code_bytes += 30;
         break;
     }
@@ -619,6 +641,7 @@ CFiles emit_c(const Program& p) {
        "KILN_RND_CONV };\n"
     << "enum { KILN_WRAP, KILN_SAT, KILN_SAT_SYM, KILN_SAT_ZERO };\n\n";
   if (requant) c << kRequant, em.code_bytes += 300;
+  if (em.dsp) c << dsp_preamble(N);
   c << em.tables.str() << '\n' << bufs.str() << '\n' << em.funcs.str();
   c << "void " << N << "_run(const " << N << "_in_t x[" << N << "_N_IN], " << N << "_out_t y[" << N
     << "_N_OUT]) {\n"

@@ -1,9 +1,9 @@
 // The generated C on an emulated Cortex-M4: built with arm-none-eabi-gcc -mcpu=cortex-m4 and run under
 // qemu-system-arm (mps2-an386, semihosting), it gives the same outputs as the host build and as the deployed
-// model for 100 test samples, for a jet-style MLP, a CNN, a transformer and the two trigger anomaly
-// detectors (an AXOL1TL-style VAE encoder score and a CICADA-style regression student); and the exporter's
-// flash and RAM figures agree with arm-none-eabi-size (RAM exactly, flash within 10%, or 400 B on the ~2 kB
-// anomaly models).
+// model for 100 test samples (with the SMLAD path and, built with -DNAME_NO_DSP, the portable loops), for a
+// jet-style MLP, a CNN, a transformer and the two trigger anomaly detectors (an AXOL1TL-style VAE encoder
+// score and a CICADA-style regression student); and the exporter's flash and RAM figures agree with
+// arm-none-eabi-size (RAM exactly, flash within 10%, or 400 B on the ~2 kB anomaly models).
 #include <random>
 
 #include "tests/codegen_harness.h"
@@ -50,20 +50,29 @@ void check_on_m4(const Trained& t) {
   // codegen/emit_c.cc); on the ~2.2 kB anomaly models it is 235-320 B high (11-15%). 10% binds from 4 kB up.
   CHECK(std::abs(static_cast<double>(flash - (text + data))) <
         std::max(0.10 * static_cast<double>(text + data), 400.));
-  // The whole program under QEMU.
+  // The whole program under QEMU; `flags` "-DNAME_NO_DSP" builds the portable loops instead of SMLAD.
   const std::string mcu = std::filesystem::absolute("codegen/mcu").string();
-  sh(arm + "-ffunction-sections -fdata-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -T " +
-         mcu + "/mps2.ld -Wl,--gc-sections -I" + dir.dir.string() + " " + mcu + "/startup.c " + c + " " +
-         dir.path("main.c") + " -o " + dir.path("t.elf"),
-     dir);
-  // stdin from /dev/null: QEMU's semihosting console would otherwise read the terminal, and a process that
-  // reads a terminal from the background is stopped (SIGTTIN) until the test's timeout. -k: KILL if TERM
-  // does not end it (a stopped process ignores TERM), well inside the target's 300 s.
-  std::vector<int64_t> m4 =
-      parse_codes(sh("timeout -k 5 100 qemu-system-arm -M mps2-an386 -nographic -monitor none "
-                     "-serial none -semihosting-config enable=on,target=native -kernel " +
-                         dir.path("t.elf") + " < /dev/null",
-                     dir));
+  auto run_m4 = [&](const std::string& flags) {
+    sh(arm + flags +
+           " -ffunction-sections -fdata-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -T " +
+           mcu + "/mps2.ld -Wl,--gc-sections -I" + dir.dir.string() + " " + mcu + "/startup.c " + c + " " +
+           dir.path("main.c") + " -o " + dir.path("t.elf"),
+       dir);
+    // stdin from /dev/null: QEMU's semihosting console would otherwise read the terminal, and a process that
+    // reads a terminal from the background is stopped (SIGTTIN) until the test's timeout. -k: KILL if TERM
+    // does not end it (a stopped process ignores TERM), well inside the target's 300 s.
+    return parse_codes(
+        sh("timeout -k 5 100 qemu-system-arm -M mps2-an386 -nographic -monitor none "
+           "-serial none -semihosting-config enable=on,target=native -kernel " +
+               dir.path("t.elf") + " < /dev/null",
+           dir));
+  };
+  std::vector<int64_t> m4 = run_m4("");
+  // A model with an SMLAD layer: the portable build of the same C gives the same codes on the same core.
+  if (f.source.find("#if KILN_DSP") != std::string::npos) {
+    MESSAGE(t.name << ": SMLAD path against the portable loops (-D" << t.name << "_NO_DSP)");
+    CHECK(run_m4("-D" + t.name + "_NO_DSP") == m4);
+  }
   // The deployed model on the same (first kSamples) samples.
   std::vector<int64_t> want = deployed_codes(t, t.test_std);
   want.resize(static_cast<size_t>(kSamples * t.program.out().size));
@@ -155,8 +164,11 @@ layers:
 
 }  // namespace
 
-TEST_CASE("jet-style MLP: Cortex-M4 (QEMU) == host == deployed model on 100 samples") {
-  check_on_m4(dense_model());
+TEST_CASE("jet-style MLP: Cortex-M4 (QEMU, SMLAD and portable) == host == deployed model on 100 samples") {
+  const Trained t = dense_model();
+  // Its dense layers are packed with 8-bit weights and 16-bit inputs: the SMLAD path is compiled.
+  CHECK(codegen::emit_c(t.program).source.find("__smlad(") != std::string::npos);
+  check_on_m4(t);
 }
 
 TEST_CASE("CNN (Conv2D + BatchNorm + DepthwiseConv2D + pooling): Cortex-M4 (QEMU) == host == deployed") {
