@@ -225,11 +225,46 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   push(std::move(op), std::move(y));
 }
 
+// Dense and Conv: one output position at a time, all n_out outputs together. For each input code x (zeros,
+// which ReLU makes common, skipped) the weights of its row, w[(tap, c) * n_out + n] over n, are contiguous,
+// so acc[n] += x * w[..] is a vectorised loop. Integer sums are exact in any order: the same codes as the
+// element-by-element definition (for_each_term), which Depthwise still uses.
+namespace {
+void run_mac_rows(const Op& op, const std::vector<int64_t>& x, std::vector<int64_t>& y) {
+  const int64_t n_out = op.n_out, positions = static_cast<int64_t>(y.size()) / n_out;
+  const int64_t scale = int64_t{1} << op.prod_shift;
+  std::vector<int64_t> acc(static_cast<size_t>(n_out));
+  const int64_t* w = op.weights.data();
+  auto add_row = [&](int64_t xv, int64_t wrow) {
+    if (xv == 0) return;
+    const int64_t* __restrict wr = w + wrow * n_out;
+    int64_t* __restrict a = acc.data();
+    for (int64_t n = 0; n < n_out; ++n) a[n] += xv * wr[n];
+  };
+  for (int64_t pos = 0; pos < positions; ++pos) {
+    std::fill(acc.begin(), acc.end(), 0);
+    if (op.kind == Op::kDense) {
+      for (int64_t j = 0; j < op.n_in; ++j) add_row(x[static_cast<size_t>(pos * op.n_in + j)], j);
+    } else {
+      const int64_t C = op.win.C;
+      op.win.for_each_tap(pos / op.win.OW, pos % op.win.OW, [&](int64_t tap, int64_t base) {
+        for (int64_t c = 0; c < C; ++c) add_row(x[static_cast<size_t>(base + c)], tap * C + c);
+      });
+    }
+    for (int64_t n = 0; n < n_out; ++n)
+      y[static_cast<size_t>(pos * n_out + n)] =
+          op.bias[static_cast<size_t>(n)] + acc[static_cast<size_t>(n)] * scale;
+  }
+}
+
+}  // namespace
+
 void run_mac(const Program& p, const Op& op, Codes& buf) {
   const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   y.assign(static_cast<size_t>(yb.size), 0);
+  if (op.kind == Op::kDense || op.kind == Op::kConv) return run_mac_rows(op, x, y);
   for (int64_t o = 0; o < yb.size; ++o) {
     int64_t acc = 0;
     op.for_each_term(o, [&](int64_t xi, int64_t wi) {

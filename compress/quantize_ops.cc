@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/quantize_kernel.h"
 #include "engine/broadcast.h"
 #include "engine/check.h"
 
@@ -70,19 +71,92 @@ LocalGrad surrogate(double x, const Quantized& q, const FixedType& t) {
   KILN_CHECK(false, "bad region");
 }
 
-}  // namespace
+// True when bits of shape b broadcast to x's shape as "element j uses entry j % numel(b)": per tensor, or b
+// equal to x's trailing axes (per channel, per sample element, per element).
+bool modulo_broadcast(const Shape& b, const Shape& xs) {
+  size_t lead = 0;
+  while (lead + 1 < b.size() && b[lead] == 1) ++lead;  // leading 1s broadcast like absent axes
+  if (shape_numel(b) == 1) return true;
+  const size_t m = b.size() - lead;
+  if (m > xs.size()) return false;
+  for (size_t d = 0; d < m; ++d)
+    if (b[lead + d] != xs[xs.size() - m + d]) return false;
+  return true;
+}
 
-Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
-                   bool training, std::mt19937_64* rng) {
+// The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
+Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table,
+                  bool record) {
+  const int64_t n = x.size();
+  Tensor out = Tensor::uninitialized(x.shape());
+  std::vector<uint8_t> region(record ? static_cast<size_t>(n) : 0);
+  qkernel::forward(*table, x.value().data(), out.data(), record ? region.data() : nullptr, n);
+  return make_result(std::move(out), "quantize_fixed", {x, f, i},
+                     [table = std::move(table), region = std::move(region)](Node& self) {
+                       Node& nx = *self.inputs[0];
+                       Node& nf = *self.inputs[1];
+                       Node& ni = *self.inputs[2];
+                       const int64_t nb = table->nb();
+                       std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
+                       std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
+                       qkernel::backward(*table, nx.value.data(), self.value.data(), region.data(),
+                                         self.grad.data(), self.value.size(),
+                                         nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                         df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
+                       // One entry per bit; f and i have the same shape here (shape_numel == nb).
+                       for (auto [node, acc] : {std::pair{&nf, &df}, std::pair{&ni, &di}}) {
+                         if (acc->empty()) continue;
+                         float* gb = node->grad_buffer().data();
+                         for (int64_t s = 0; s < nb; ++s)
+                           gb[s] += static_cast<float>((*acc)[static_cast<size_t>(s)]);
+                       }
+                     });
+}
+
+
+// The checks both paths share; returns the bits rounded to integers.
+std::pair<std::vector<int>, std::vector<int>> checked_bits(const Var& x, const Var& f, const Var& i, int k,
+                                                           bool stochastic, std::mt19937_64* rng) {
   if (k != 0 && k != 1)
     throw InputError("quantize_fixed: k (signed) must be 0 or 1, got " + std::to_string(k));
   check_broadcasts_to(f.shape(), x.shape(), "f");
   check_broadcasts_to(i.shape(), x.shape(), "i");
-  bool stochastic = training && round == Round::kStochastic;
   KILN_CHECK(!stochastic || rng != nullptr, "stochastic rounding in training needs an rng");
-  std::vector<int> fb = rounded_bits(f.value(), "f"), ib = rounded_bits(i.value(), "i");
+  return {rounded_bits(f.value(), "f"), rounded_bits(i.value(), "i")};
+}
+
+bool recording(const Var& x, const Var& f, const Var& i) {
+  return grad_enabled() && (x.requires_grad() || f.requires_grad() || i.requires_grad());
+}
+
+Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                bool training, std::mt19937_64* rng, const std::vector<int>& fb, const std::vector<int>& ib);
+
+}  // namespace
+
+Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                   bool training, std::mt19937_64* rng) {
+  const bool stochastic = training && round == Round::kStochastic;
+  auto [fb, ib] = checked_bits(x, f, i, k, stochastic, rng);
+  if (!stochastic && f.shape() == i.shape() && modulo_broadcast(f.shape(), x.shape()))
+    if (auto table = qkernel::make_table(k, ib, fb, round, overflow, training))
+      return quantize_fast(x, f, i, std::move(table), recording(x, f, i));
+  return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
+}
+
+Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                             bool training, std::mt19937_64* rng) {
+  auto [fb, ib] = checked_bits(x, f, i, k, training && round == Round::kStochastic, rng);
+  return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
+}
+
+namespace {
+
+Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                bool training, std::mt19937_64* rng, const std::vector<int>& fb, const std::vector<int>& ib) {
+  const bool stochastic = training && round == Round::kStochastic;
   BroadcastMap mf(f.shape(), x.shape()), mi(i.shape(), x.shape());
-  bool record = grad_enabled() && (x.requires_grad() || f.requires_grad() || i.requires_grad());
+  bool record = recording(x, f, i);
 
   int64_t n = x.size();
   Tensor out = Tensor::uninitialized(x.shape());
@@ -137,6 +211,8 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
                        reduce(*self.inputs[2], di, mi);
                      });
 }
+
+}  // namespace
 
 Var quantize_minifloat(const Var& x, const MiniFloat& t) {
   validate(t);

@@ -46,6 +46,11 @@ namespace kiln::compress {
 
 Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                    bool training, std::mt19937_64* rng);
+// The element-by-element definition that quantize_fixed runs when its vectorised path (quantize_kernel.h:
+// RND or TRN, types up to 24 bits, modulo broadcasting) does not apply. Same values and gradients; the tests
+// compare the two.
+Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
+                             bool training, std::mt19937_64* rng);
 
 Var quantize_minifloat(const Var& x, const MiniFloat& t);
 

@@ -68,13 +68,18 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
   if (per_sample == 0 || n % per_sample != 0) return;
   std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
   std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
-  int64_t c = shape_.empty() ? 1 : shape_.back();
-  for (int64_t j = 0; j < n; ++j) {
-    int64_t e = j % per_sample;
-    size_t b = static_cast<size_t>(nb == 1 ? 0 : (nb == per_sample ? e : e % c));
-    lo[b] = std::min(lo[b], x[j]);
-    hi[b] = std::max(hi[b], x[j]);
-  }
+  // Per tensor, per channel (the last axis) or per element: element j has entry j % nb in every case
+  // (per_sample is a multiple of the channel count), so rows of nb reduce with contiguous, vectorised loops.
+  KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
+             "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
+  const float* px = x.data();
+  float* __restrict plo = lo.data();
+  float* __restrict phi = hi.data();
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    for (int64_t b = 0; b < nb; ++b) {
+      plo[b] = std::min(plo[b], px[r0 + b]);
+      phi[b] = std::max(phi[b], px[r0 + b]);
+    }
   if (calibrating_) {
     for (int64_t b = 0; b < nb; ++b) {
       lo_[b] = std::min(lo_[b], lo[static_cast<size_t>(b)]);

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 #include <string>
@@ -275,4 +276,79 @@ TEST_CASE("no graph under NoGradGuard or without trainable inputs; bad input") {
   CHECK_THROWS_AS(quantize_fixed(x, f, i, 2, Round::kRnd, Overflow::kSat, false, nullptr), InputError);
   Var bad(Tensor({1}, {NAN}));
   CHECK_THROWS_AS(quantize_fixed(x, bad, i, 1, Round::kRnd, Overflow::kSat, false, nullptr), InputError);
+}
+
+namespace {
+
+// x values that probe every branch of the float path: ties at every grid, values just either side of the
+// range, zeros of both signs, subnormals, huge values, inf and NaN, and random values at several scales.
+Tensor probe_values(Shape shape, std::mt19937_64& rng) {
+  Tensor x(shape);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const float special[] = {0.f,   -0.f,   0.5f,     -0.5f,     0.25f,  -0.375f, 1.f,    -1.f,
+                           3.5f,  -4.f,   7.75f,    -8.25f,    1e-40f, -1e-40f, -1.4e-45f, -3e-45f, 1e-30f, -1e-30f,
+                           3e30f, -3e30f, INFINITY, -INFINITY, NAN,    0.1f};
+  for (int64_t j = 0; j < x.size(); ++j) {
+    const uint64_t pick = rng() % 4;
+    if (pick == 0) {
+      x[j] = special[rng() % (sizeof(special) / sizeof(float))];
+    } else if (pick == 1) {  // an exact tie on a grid of 2^-f, f in [-2, 5]
+      x[j] = std::ldexp(static_cast<float>(static_cast<int>(rng() % 64) - 32) + 0.5f,
+                        -static_cast<int>(rng() % 8) + 2);
+    } else {
+      x[j] = u(rng) * std::ldexp(1.f, static_cast<int>(rng() % 12) - 4);
+    }
+  }
+  return x;
+}
+
+bool same_float(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+
+}  // namespace
+
+TEST_CASE("the vectorised path equals the element-by-element definition bit for bit, values and gradients") {
+  std::mt19937_64 rng(7);
+  const Shape xs{6, 4, 5};
+  int cases = 0;
+  for (Round r : {Round::kRnd, Round::kTrn})
+    for (Overflow o : {Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero, Overflow::kWrap})
+      for (int k : {0, 1})
+        for (bool training : {true, false})
+          for (const Shape& bs : {Shape{1}, Shape{5}, Shape{4, 5}, Shape{1, 4, 5}, Shape{6, 4, 5}}) {
+            CAPTURE(static_cast<int>(r));
+            CAPTURE(static_cast<int>(o));
+            CAPTURE(k);
+            CAPTURE(training);
+            Tensor x = probe_values(xs, rng);
+            Tensor f(bs), i(bs);
+            for (int64_t e = 0; e < f.size(); ++e) {  // widths from pruned (k+i+f <= 0) up to 24 bits
+              f[e] = static_cast<float>(static_cast<int>(rng() % 14) - 3);
+              i[e] = static_cast<float>(static_cast<int>(rng() % 14) - 4);
+              if (k + i[e] + f[e] > 24) i[e] = 24.f - k - f[e];
+            }
+            Tensor g(xs);
+            for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
+            struct Result {
+              Tensor y, gx, gf, gi;
+            };
+            auto run = [&](bool reference) {
+              Var vx(x, true), vf(f, true), vi(i, true);
+              Var y = reference ? quantize_fixed_reference(vx, vf, vi, k, r, o, training, nullptr)
+                                : quantize_fixed(vx, vf, vi, k, r, o, training, nullptr);
+              backward(y, g);
+              return Result{y.value(), vx.grad(), vf.grad(), vi.grad()};
+            };
+            Result a = run(false), b = run(true);
+            for (auto [ta, tb] : {std::pair{&a.y, &b.y}, std::pair{&a.gx, &b.gx}, std::pair{&a.gf, &b.gf},
+                                  std::pair{&a.gi, &b.gi}}) {
+              REQUIRE(ta->size() == tb->size());
+              for (int64_t j = 0; j < ta->size(); ++j) {
+                CAPTURE(j);
+                CAPTURE(x[j % x.size()]);
+                REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
+              }
+            }
+            ++cases;
+          }
+  CHECK(cases == 2 * 4 * 2 * 2 * 5);
 }

@@ -1,6 +1,7 @@
 #include "tools/compression.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -186,14 +187,17 @@ std::string CompressionRun::report() const {
 
 std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x) {
   if (!qm_) return "";
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
   qm_->calibrate(m, train_x);
   deploy_ = DeployCheck();
+  const auto t1 = clock::now();
+  deploy_.calibration_seconds = std::chrono::duration<double>(t1 - t0).count();
   try {
     compress::DeployedModel d = compress::DeployedModel::freeze(m, *qm_);
     std::vector<double> dep = d.forward(test_x);
-    NoGradGuard ng;
-    nn::Context ctx;
-    Tensor y = m.forward(Var(test_x), ctx).value();
+    Tensor y = m.predict(test_x);  // batched: a conv model's whole test split at once takes gigabytes
+    deploy_.check_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     deploy_.done = true;
     deploy_.samples = test_x.dim(0);
     deploy_.accumulator_bits = d.max_accumulator_bits();

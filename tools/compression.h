@@ -66,6 +66,7 @@ class CompressionRun {
     std::string refused;  // why the model could not be frozen, if it could not
     int64_t samples = 0, mismatches = 0;
     int accumulator_bits = 0;
+    double calibration_seconds = 0, check_seconds = 0;  // wall time of the two steps (metrics.json)
   };
   const DeployCheck& deploy_check() const { return deploy_; }
   // Pruning: the accuracy-vs-sparsity front of the epochs in `history` from the pruning stage on (as the

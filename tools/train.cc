@@ -156,9 +156,11 @@ std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, 
       o["deployed_test_samples"] = dc.samples;
       o["deployed_mismatches"] = dc.mismatches;
       o["deployed_accumulator_bits"] = dc.accumulator_bits;
+      o["deployed_check_seconds"] = dc.check_seconds;
     } else {
       o["deployed_refused"] = dc.refused;
     }
+    o["calibration_seconds"] = dc.calibration_seconds;
     o["mean_weight_bits"] = comp.mean_bits(false);
     o["mean_input_bits"] = comp.mean_bits(true);
   }

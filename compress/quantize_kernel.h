@@ -1,0 +1,58 @@
+// The vectorised fast path of quantize_fixed (quantize_ops.h), bit for bit the scalar definition
+// (fixed_point.h) where it applies: round-to-nearest (RND) or floor (TRN), any overflow mode, bits that
+// broadcast as "index modulo nb" (per tensor, per channel, per element), every type at most 24 bits wide.
+//
+// Why it is exact in float32: x is a float and 2^f a power of two, so s = x * 2^f is exact (the kernel
+// sends |s| >= 2^62, inf and NaN to the scalar path); floor(s) and s - floor(s) are exact; the rounded code
+// r has at most 25 significant bits and is even when it has 25, so r and r * 2^-f are floats; and the code
+// range [lo, hi] of a type at most 24 bits wide is exactly representable. The scalar path does the same steps
+// in double, where they are exact as well, so both give the same float.
+//
+// Per element the forward keeps one byte, its region (inside / above / below / pruned); the backward
+// recomputes the surrogate gradients from it, the input and the output, instead of reading three stored
+// float gradients (a third of the memory traffic).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "compress/fixed_point.h"
+#include "engine/tensor.h"
+
+namespace kiln::compress::qkernel {
+
+// One bit entry's constants ([nb] arrays, entry e serves elements j with j % nb == e).
+struct Table {
+  Round round = Round::kRnd;
+  Overflow overflow = Overflow::kSat;
+  int k = 1;
+  bool training = false;
+  std::vector<float> scale, inv;          // 2^f, 2^-f
+  std::vector<float> hi, lo;              // code range
+  std::vector<float> top, bottom;         // the saturated values hi * 2^-f, lo * 2^-f
+  std::vector<float> above_df, above_di;  // surrogate gradients past the top (SAT*)
+  std::vector<float> below_df, below_di;  // and below the bottom
+  std::vector<int32_t> pruned;  // k + i + f <= 0 (int32: the element loop selects on it)
+  std::vector<int> i, f;                  // the bits themselves, for the elements the scalar path takes
+  int64_t nb() const { return static_cast<int64_t>(scale.size()); }
+};
+
+// The table for types (k, i[e], f[e], round, overflow), or null when the fast path does not apply to them
+// (another rounding mode, a type wider than 24 bits, |f| > 64).
+std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const std::vector<int>& f,
+                                        Round round, Overflow overflow, bool training);
+
+// Region codes kept per element by the forward.
+constexpr uint8_t kInside = 0, kAbove = 1, kBelow = 2, kPruned = 3;
+
+// out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0); region[j] when region is not null.
+// Elements the float path cannot take (non-finite or huge codes, WRAP overflows at inference) go through the
+// scalar definition.
+void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_t n);
+
+// The backward: gx[j] += g[j] * dxq/dx (gx may be null), df_acc[e] += sum of g[j] * dxq/df over the
+// elements of entry e, and the same for di (either may be null), summed in double in ascending j.
+void backward(const Table& t, const float* x, const float* out, const uint8_t* region, const float* g,
+              int64_t n, float* gx, double* df_acc, double* di_acc);
+
+}  // namespace kiln::compress::qkernel
