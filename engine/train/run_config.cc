@@ -4,6 +4,7 @@
 #include <numeric>
 #include <random>
 
+#include "engine/data/hdf5_file.h"
 #include "engine/data/loaders.h"
 #include "engine/utf8.h"
 
@@ -17,10 +18,11 @@ DataOptions parse_data(const Config& c) {
   std::vector<std::string> allowed = common;
   if (o.format == "csv") {
     for (const char* k : {"path", "label", "features", "header", "delimiter"}) allowed.push_back(k);
-  } else if (o.format == "idx" || o.format == "npy") {
+  } else if (o.format == "idx" || o.format == "npy" || o.format == "h5") {
     for (const char* k : {"train_x", "train_y", "test_x", "test_y"}) allowed.push_back(k);
+    if (o.format == "h5") allowed.push_back("path");  // h5: one file; train_x... name its datasets
   } else {
-    c.fail("format", "unknown data format '" + o.format + "' (valid: csv, idx, npy)");
+    c.fail("format", "unknown data format '" + o.format + "' (valid: csv, idx, npy, h5)");
   }
   c.check_unused(allowed);
   std::string task = c.get<std::string>("task", "classification");
@@ -41,9 +43,10 @@ DataOptions parse_data(const Config& c) {
     if (o.delimiter.size() != 1)
       c.fail("delimiter", "delimiter must be one character, got '" + o.delimiter + "'");
   } else {
+    if (o.format == "h5") o.path = c.require<std::string>("path");
     o.train_x = c.require<std::string>("train_x");
     o.train_y = c.require<std::string>("train_y");
-    o.where = c.location("train_x");
+    o.where = c.location(o.format == "h5" ? "path" : "train_x");
     o.test_x = c.get<std::string>("test_x", "");
     o.test_y = c.get<std::string>("test_y", "");
     if (o.test_x.empty() != o.test_y.empty())
@@ -69,6 +72,7 @@ namespace {
 
 data::Dataset load_one(const DataOptions& o, const std::string& x, const std::string& y) {
   if (o.format == "idx") return data::load_idx(x, y);
+  if (o.format == "h5") return data::load_h5(o.path, x, y, o.regression);
   return data::load_npy(x, y, o.regression);
 }
 
@@ -137,7 +141,8 @@ LoadedData load_data(const DataOptions& o, uint64_t seed, const data::Standardiz
     throw InputError(msg);
   }
   // Names go into metrics.json, plots and generated code: they must be text.
-  const std::string file = o.format == "csv" ? o.path : (o.train_y.empty() ? o.train_x : o.train_y);
+  const std::string file =
+      o.format == "csv" || o.format == "h5" ? o.path : (o.train_y.empty() ? o.train_x : o.train_y);
   for (const auto& n : out.split.train.class_names) require_utf8(n, file + ": class label");
   for (const auto& n : out.split.train.feature_names)
     require_utf8(n, file + (o.format == "csv" ? ":1" : "") + ": column name");

@@ -11,8 +11,8 @@
 namespace kiln::train {
 
 struct DataOptions {
-  std::string format = "csv";  // csv | idx | npy
-  // csv
+  std::string format = "csv";  // csv | idx | npy | h5
+  // csv (h5: the file, train_x... the names of its datasets)
   std::string path, label;
   std::vector<std::string> features;
   bool header = true;
