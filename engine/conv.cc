@@ -79,7 +79,12 @@ void im2col(float* cols, const float* x, int64_t B, int64_t C, const Axis& ah, c
         const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
         for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
           const float* src = xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
-          std::copy(src, src + len, row + (kh * aw.k + kw0) * C);
+          float* dst = row + (kh * aw.k + kw0) * C;
+          if (len <= 16) {  // a first layer's few channels: a call to memmove would cost more than the copy
+            for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
+          } else {
+            std::copy(src, src + len, dst);
+          }
         }
       }
     }
@@ -113,29 +118,53 @@ void add_column_sums(float* db, const float* g, int64_t rows, int64_t F) {
   for (int64_t r = 0; r < rows; ++r) window::add_scaled(db, g + r * F, 1.f, F);
 }
 
+// y [rows, F] <- relu(y + bias) in one pass (bias may be null); relu as relu() computes it (x > 0 ? x : 0).
+void bias_relu(float* y, const float* bias, int64_t rows, int64_t F, bool relu) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict yr = y + r * F;
+    if (bias)
+      for (int64_t f = 0; f < F; ++f) yr[f] += bias[f];
+    if (relu)
+      for (int64_t f = 0; f < F; ++f) yr[f] = yr[f] > 0.f ? yr[f] : 0.f;
+  }
+}
+
 }  // namespace
 
-Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad) {
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad, bool relu) {
   check_conv("conv2d", x, w, b, 4, "[B, H, W, C] and [KH, KW, C, F]", {stride_h, stride_w}, pad);
   const int64_t B = x.dim(0), C = x.dim(3), F = w.dim(3);
   const Axis ah(x.dim(1), w.dim(0), stride_h, pad), aw(x.dim(2), w.dim(1), stride_w, pad);
   const int64_t rows = B * ah.out * aw.out, K = ah.k * aw.k * C;
-  Tensor cols({rows, K});  // [B*OH*OW, KH*KW*C]
+  // [B*OH*OW, KH*KW*C]; im2col writes every entry unless some window reaches into the padding.
+  const bool full = ah.pad == 0 && aw.pad == 0 && ah.first(ah.out - 1) + ah.k <= ah.in &&
+                    aw.first(aw.out - 1) + aw.k <= aw.in;
+  Tensor cols = full ? Tensor::uninitialized({rows, K}) : Tensor({rows, K});
   im2col(cols.data(), x.value().data(), B, C, ah, aw);
   Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
   auto y = out.matrix(rows, F);  // [B*OH*OW, F]
   y.noalias() = cols.matrix(rows, K) * w.value().matrix(K, F);
-  if (b.defined()) y.rowwise() += b.value().matrix(1, F).row(0);
+  if (b.defined() || relu) bias_relu(out.data(), b.defined() ? b.value().data() : nullptr, rows, F, relu);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  // Backward: dW = cols^T dY, db = column sums of dY, dx = col2im(dY W^T).
-  auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw](Node& self) {
+  // Backward: dW = cols^T dY, db = column sums of dY, dx = col2im(dY W^T); with the fused relu, dY is the
+  // output gradient masked where the output is 0, exactly what a separate relu's backward would pass on.
+  auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw, relu](Node& self) {
     Node& nx = *self.inputs[0];
     Node& nw = *self.inputs[1];
-    auto g = self.grad.matrix(rows, F);  // dY [B*OH*OW, F]
+    MatrixRM masked;
+    if (relu) {
+      masked.resize(rows, F);
+      const float* __restrict gv = self.grad.data();
+      const float* __restrict yv = self.value.data();
+      float* __restrict mv = masked.data();
+      for (int64_t j = 0; j < rows * F; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
+    }
+    const float* gdata = relu ? masked.data() : self.grad.data();
+    ConstMatMap g(gdata, rows, F);  // dY [B*OH*OW, F]
     if (nw.requires_grad) nw.grad_buffer().matrix(K, F).noalias() += cols.matrix(rows, K).transpose() * g;
     if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
-      add_column_sums(self.inputs[2]->grad_buffer().data(), self.grad.data(), rows, F);
+      add_column_sums(self.inputs[2]->grad_buffer().data(), gdata, rows, F);
     if (nx.requires_grad) {
       MatrixRM dcols = g * nw.value.matrix(K, F).transpose();  // [B*OH*OW, KH*KW*C]
       col2im(nx.grad_buffer().data(), dcols.data(), B, C, ah, aw);
@@ -144,11 +173,11 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   return make_result(std::move(out), "conv2d", std::move(inputs), std::move(bwd));
 }
 
-Var conv1d(const Var& x, const Var& w, const Var& b, int stride, Padding pad) {
+Var conv1d(const Var& x, const Var& w, const Var& b, int stride, Padding pad, bool relu) {
   check_conv("conv1d", x, w, b, 3, "[B, L, C] and [K, C, F]", {stride}, pad);
   const int64_t B = x.dim(0), L = x.dim(1), C = x.dim(2), K = w.dim(0), F = w.dim(2);
   // [B, L, C] is [B, 1, L, C] and [K, C, F] is [1, K, C, F] in memory: reshapes only, conv2d's gradients.
-  Var y = conv2d(reshape(x, {B, 1, L, C}), reshape(w, {1, K, C, F}), b, 1, stride, pad);
+  Var y = conv2d(reshape(x, {B, 1, L, C}), reshape(w, {1, K, C, F}), b, 1, stride, pad, relu);
   return reshape(y, {B, y.dim(2), F});
 }
 

@@ -26,12 +26,13 @@ Var abs(const Var& a);
 Var square(const Var& a);
 Var clamp(const Var& a, float lo, float hi);  // gradient 1 strictly inside (lo, hi), 0 outside
 
-// ---- elementwise.cc (unary maps) and softmax.cc -----------------------------------------------------------------------------------
+// ---- elementwise.cc (unary maps) and softmax.cc
+// -----------------------------------------------------------------------------------
 Var relu(const Var& a);
 Var leaky_relu(const Var& a, float slope = 0.3f);  // Keras' default slope
 Var sigmoid(const Var& a);
 Var tanh(const Var& a);
-Var gelu(const Var& a);                 // exact: x * Phi(x)
+Var gelu(const Var& a);  // exact: x * Phi(x)
 Var softmax(const Var& a, int axis = -1);
 Var log_softmax(const Var& a, int axis = -1);
 
@@ -39,12 +40,12 @@ Var log_softmax(const Var& a, int axis = -1);
 Var sum(const Var& a, int axis, bool keepdim = false);
 Var mean(const Var& a, int axis, bool keepdim = false);
 Var max(const Var& a, int axis, bool keepdim = false);  // gradient to the first maximum
-Var sum_all(const Var& a);   // shape [] (0-d)
+Var sum_all(const Var& a);                              // shape [] (0-d)
 Var mean_all(const Var& a);
 
 // ---- shape.cc ----------------------------------------------------------------------------------------
 Var reshape(const Var& a, const Shape& shape);  // one dim may be -1
-Var flatten(const Var& a);                       // [B, ...] -> [B, prod(...)]
+Var flatten(const Var& a);                      // [B, ...] -> [B, prod(...)]
 Var transpose(const Var& a, const std::vector<int>& perm);
 Var concat(const std::vector<Var>& xs, int axis);
 Var slice(const Var& a, int axis, int64_t start, int64_t stop);  // [start, stop) along axis
@@ -59,10 +60,12 @@ Var linear(const Var& x, const Var& w, const Var& b);
 enum class Padding { kValid, kSame };  // "same" pads as TensorFlow: the extra row/column goes at the end
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, Padding pad);
 int64_t conv_pad_before(int64_t in, int64_t kernel, int64_t stride, Padding pad);
-// x [B, H, W, C], w [KH, KW, C, F], b [F] or undefined -> [B, OH, OW, F]
-Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad);
+// x [B, H, W, C], w [KH, KW, C, F], b [F] or undefined -> [B, OH, OW, F]. relu = true fuses relu() into the
+// op (the same values and gradients, one pass fewer over the output each way).
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad,
+           bool relu = false);
 // x [B, L, C], w [K, C, F], b [F] or undefined -> [B, OL, F]
-Var conv1d(const Var& x, const Var& w, const Var& b, int stride, Padding pad);
+Var conv1d(const Var& x, const Var& w, const Var& b, int stride, Padding pad, bool relu = false);
 // x [B, H, W, C], w [KH, KW, C], b [C] or undefined -> [B, OH, OW, C] (depth multiplier 1)
 Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad);
 
@@ -84,8 +87,8 @@ Var upsample1d(const Var& x, int size);
 // ---- norm.cc -----------------------------------------------------------------------------------------
 // Batch norm over every axis but the last (channels). In training, normalises with the batch's
 // statistics and updates running_mean/var in place: r = momentum * r + (1 - momentum) * batch (Keras).
-Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean, Tensor& running_var,
-                     float momentum, float eps);
+Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
+                     Tensor& running_var, float momentum, float eps);
 Var batch_norm_infer(const Var& x, const Var& gamma, const Var& beta, const Tensor& running_mean,
                      const Tensor& running_var, float eps);
 // Layer norm over the last axis; gamma, beta [C].

@@ -91,6 +91,34 @@ TEST_CASE("conv2d: gradients over padding, strides, bias and a non-square kernel
                        {rnd({2, 3, 4, 3}), rnd({1, 1, 3, 2}), rnd({2})}) < 1e-3);
 }
 
+TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values and gradients") {
+  for (Padding pad : {kValid, kSame}) {
+    for (bool bias : {true, false}) {
+      CAPTURE(static_cast<int>(pad));
+      CAPTURE(bias);
+      const Tensor xv = rnd({3, 6, 5, 4}), wv = rnd({3, 3, 4, 5}), bv = rnd({5});
+      const Tensor gv = rnd(pad == kSame ? Shape{3, 6, 5, 5} : Shape{3, 4, 3, 5});
+      auto run = [&](bool fused) {
+        Var x(xv, true), w(wv, true), b(bv, true);
+        Var y = fused ? conv2d(x, w, bias ? b : Var(), 1, 1, pad, true)
+                      : relu(conv2d(x, w, bias ? b : Var(), 1, 1, pad));
+        // The seed keeps outputs at 0 with a nonzero gradient: the mask must stop them.
+        backward(y, gv);
+        return std::vector<Tensor>{y.value(), x.grad(), w.grad(), bias ? b.grad() : Tensor()};
+      };
+      std::vector<Tensor> a = run(true), r = run(false);
+      int zeros = 0;
+      for (int64_t j = 0; j < a[0].size(); ++j) zeros += a[0][j] == 0.f;
+      CHECK(zeros > 10);  // the relu is active on part of the output
+      for (size_t t = 0; t < a.size(); ++t) {
+        CAPTURE(t);
+        REQUIRE(a[t].shape() == r[t].shape());
+        for (int64_t j = 0; j < a[t].size(); ++j) REQUIRE(a[t][j] == r[t][j]);
+      }
+    }
+  }
+}
+
 TEST_CASE("conv2d: the input need not require a gradient") {
   Var x(rnd({2, 4, 4, 1}));  // data, as in a first layer
   Var w(rnd({3, 3, 1, 2}), true);

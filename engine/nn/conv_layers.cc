@@ -98,14 +98,16 @@ class Conv : public Layer {
     Var b = use_bias_ ? through(Slot::kBias, params_[1].var, ctx) : Var();
     Var w = through(Slot::kWeight, params_[0].var, ctx);
     Var x = through(Slot::kInput, in, ctx);
+    // A relu with nothing between it and the convolution (no activation quantizer) runs inside the op.
+    const bool fuse = !depthwise_ && act_.name == "relu" && !transform(Slot::kActivation);
     Var y;
     if (depthwise_)
       y = depthwise_conv2d(x, w, b, strides_[0], strides_[1], pad_);
     else if (dims_ == 1)
-      y = conv1d(x, w, b, strides_[0], pad_);
+      y = conv1d(x, w, b, strides_[0], pad_, fuse);
     else
-      y = conv2d(x, w, b, strides_[0], strides_[1], pad_);
-    return activate(act_, y, ctx);
+      y = conv2d(x, w, b, strides_[0], strides_[1], pad_, fuse);
+    return fuse ? through(Slot::kOutput, y, ctx) : activate(act_, y, ctx);
   }
 
  private:
