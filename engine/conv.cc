@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/check.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/window.h"
 
@@ -142,8 +143,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   Tensor cols = full ? Tensor::uninitialized({rows, K}) : Tensor({rows, K});
   im2col(cols.data(), x.value().data(), B, C, ah, aw);
   Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
-  auto y = out.matrix(rows, F);  // [B*OH*OW, F]
-  y.noalias() = cols.matrix(rows, K) * w.value().matrix(K, F);
+  gemm::rows(out.data(), cols.data(), w.value().data(), rows, K, F, false);
   if (b.defined() || relu) bias_relu(out.data(), b.defined() ? b.value().data() : nullptr, rows, F, relu);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
@@ -161,12 +161,12 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
       for (int64_t j = 0; j < rows * F; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
     }
     const float* gdata = relu ? masked.data() : self.grad.data();
-    ConstMatMap g(gdata, rows, F);  // dY [B*OH*OW, F]
-    if (nw.requires_grad) nw.grad_buffer().matrix(K, F).noalias() += cols.matrix(rows, K).transpose() * g;
+    if (nw.requires_grad) gemm::tn_sum(nw.grad_buffer().data(), cols.data(), gdata, rows, K, F);
     if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
       add_column_sums(self.inputs[2]->grad_buffer().data(), gdata, rows, F);
     if (nx.requires_grad) {
-      MatrixRM dcols = g * nw.value.matrix(K, F).transpose();  // [B*OH*OW, KH*KW*C]
+      MatrixRM dcols(rows, K);  // [B*OH*OW, KH*KW*C] = dY W^T
+      gemm::rows(dcols.data(), gdata, nw.value.data(), rows, F, K, false, /*b_transposed=*/true);
       col2im(nx.grad_buffer().data(), dcols.data(), B, C, ah, aw);
     }
   };

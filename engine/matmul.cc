@@ -1,5 +1,6 @@
 // Matrix products on Eigen row-major maps: matmul and the Dense layer's fused linear op.
 #include "engine/check.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 
 namespace kiln {
@@ -20,8 +21,10 @@ Var matmul(const Var& a, const Var& b) {
       Node& na = *self.inputs[0];
       Node& nb = *self.inputs[1];
       auto g = self.grad.matrix(rows, n);
-      if (na.requires_grad) na.grad_buffer().matrix(rows, k).noalias() += g * nb.value.matrix(k, n).transpose();
-      if (nb.requires_grad) nb.grad_buffer().matrix(k, n).noalias() += na.value.matrix(rows, k).transpose() * g;
+      if (na.requires_grad)
+        na.grad_buffer().matrix(rows, k).noalias() += g * nb.value.matrix(k, n).transpose();
+      if (nb.requires_grad)
+        nb.grad_buffer().matrix(k, n).noalias() += na.value.matrix(rows, k).transpose() * g;
     });
   }
   // a [B, M, K] x b [B, K, N]
@@ -40,8 +43,12 @@ Var matmul(const Var& a, const Var& b) {
     float* db = nb.requires_grad ? nb.grad_buffer().data() : nullptr;
     for (int64_t i = 0; i < bt; ++i) {
       ConstMatMap g(self.grad.data() + i * m * n, m, n);
-      if (da) MatMap(da + i * m * k, m, k).noalias() += g * ConstMatMap(nb.value.data() + i * k * n, k, n).transpose();
-      if (db) MatMap(db + i * k * n, k, n).noalias() += ConstMatMap(na.value.data() + i * m * k, m, k).transpose() * g;
+      if (da)
+        MatMap(da + i * m * k, m, k).noalias() +=
+            g * ConstMatMap(nb.value.data() + i * k * n, k, n).transpose();
+      if (db)
+        MatMap(db + i * k * n, k, n).noalias() +=
+            ConstMatMap(na.value.data() + i * m * k, m, k).transpose() * g;
     }
   });
 }
@@ -59,7 +66,7 @@ Var linear(const Var& x, const Var& w, const Var& b) {
   os.back() = n;
   Tensor out = Tensor::uninitialized(os);
   auto y = out.matrix(rows, n);
-  y.noalias() = x.value().matrix(rows, k) * w.value().matrix(k, n);
+  gemm::rows(out.data(), x.value().data(), w.value().data(), rows, k, n, false);
   if (has_bias) y.rowwise() += b.value().matrix(1, n).row(0);
   std::vector<Var> inputs{x, w};
   if (has_bias) inputs.push_back(b);
@@ -67,8 +74,10 @@ Var linear(const Var& x, const Var& w, const Var& b) {
     Node& nx = *self.inputs[0];
     Node& nw = *self.inputs[1];
     auto g = self.grad.matrix(rows, n);
-    if (nx.requires_grad) nx.grad_buffer().matrix(rows, k).noalias() += g * nw.value.matrix(k, n).transpose();
-    if (nw.requires_grad) nw.grad_buffer().matrix(k, n).noalias() += nx.value.matrix(rows, k).transpose() * g;
+    if (nx.requires_grad)
+      gemm::rows(nx.grad_buffer().data(), self.grad.data(), nw.value.data(), rows, n, k, true, true);
+    if (nw.requires_grad)
+      gemm::tn_sum(nw.grad_buffer().data(), nx.value.data(), self.grad.data(), rows, k, n);
     if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
       self.inputs[2]->grad_buffer().matrix(1, n).noalias() += g.colwise().sum();
   });

@@ -1,0 +1,62 @@
+// Matrix products split across OpenMP threads by kiln itself. Eigen's own parallel GEMM is off
+// (EIGEN_DONT_PARALLELIZE in .bazelrc): its threads wait for each other's packed blocks in busy loops, so on
+// a shared 2-core machine a descheduled partner stalls every product for a whole time slice (2 threads ran
+// 20-100x slower than 1 under load). Here each thread runs an independent single-threaded Eigen product on
+// its own rows; the only synchronisation is the barrier at the end of the parallel loop.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace kiln::gemm {
+
+// C [M, N] (+)= A [M, K] * B [K, N] (or B^T when b_transposed, B stored [N, K]), row-major. Rows of A and C
+// are split into fixed blocks, one product per block, so the result does not depend on the thread count.
+inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n, bool accumulate,
+                 bool b_transposed = false) {
+  const int64_t block = 2048;  // rows per task: enough work per product, enough tasks to balance
+  const int64_t tasks = (m + block - 1) / block;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t r0 = t * block, r = std::min(block, m - r0);
+    MatMap cm(c + r0 * n, r, n);
+    ConstMatMap am(a + r0 * k, r, k);
+    if (b_transposed) {
+      ConstMatMap bm(b, n, k);
+      if (accumulate)
+        cm.noalias() += am * bm.transpose();
+      else
+        cm.noalias() = am * bm.transpose();
+    } else {
+      ConstMatMap bm(b, k, n);
+      if (accumulate)
+        cm.noalias() += am * bm;
+      else
+        cm.noalias() = am * bm;
+    }
+  }
+}
+
+// C [K, N] += A^T G for A [M, K], G [M, N]: a sum over M rows. Fixed blocks of rows give partial products
+// that are added in block order, so the result does not depend on the thread count.
+inline void tn_sum(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n) {
+  const int64_t block = 4096;
+  const int64_t tasks = (m + block - 1) / block;
+  if (tasks <= 1) {
+    MatMap(c, k, n).noalias() += ConstMatMap(a, m, k).transpose() * ConstMatMap(g, m, n);
+    return;
+  }
+  std::vector<MatrixRM> part(static_cast<size_t>(tasks));
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t r0 = t * block, r = std::min(block, m - r0);
+    part[static_cast<size_t>(t)].noalias() =
+        ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
+  }
+  MatMap cm(c, k, n);
+  for (const MatrixRM& p : part) cm += p;
+}
+
+}  // namespace kiln::gemm
