@@ -70,9 +70,11 @@ Tree apply_scaling(const Tree& f, double alpha, double beta, double y_rms) {
 }
 
 // Constants within 1e-4 (relative) of a multiple of 1/2 are snapped to it, and the snapped tree
-// simplified, when that does not worsen the loss by more than 1e-6 relative: LM leaves 1e-7 where the
-// formula has 0 and 0.99999 where it has 1, and only exact values let simplification drop the node.
-void snap_constants(Fitted& out, const Problem& pb, Evaluator& ev, float* scratch) {
+// simplified, when that does not worsen the loss by more than 1e-6 relative or leaves it within the loss
+// floor: LM leaves 1e-7 where the formula has 0 and 0.99999 where it has 1, and only exact values let
+// simplification drop the node. On exact data LM fits the targets' float rounding, so -0.999997 can beat
+// -1 by a relative 1e-2 of a loss of 1e-15: the floor accepts the snap there.
+void snap_constants(Fitted& out, const Problem& pb, Evaluator& ev, float* scratch, double loss_floor) {
   if (!std::isfinite(out.loss)) return;
   Tree s = out.tree;
   bool any = false;
@@ -87,7 +89,7 @@ void snap_constants(Fitted& out, const Problem& pb, Evaluator& ev, float* scratc
   ev.predict(s, *pb.x, scratch);
   out.node_evals += s.size() * static_cast<double>(pb.rows());
   double l = loss_value(pb.loss, scratch, pb.y.data(), pb.w.empty() ? nullptr : pb.w.data(), pb.rows());
-  if (l <= out.loss * (1 + 1e-6) + 1e-30) out.tree = std::move(s), out.loss = l;
+  if (l <= std::max(out.loss * (1 + 1e-6) + 1e-30, loss_floor)) out.tree = std::move(s), out.loss = l;
 }
 
 // Solves A d = b for a symmetric positive definite A (n x n, lower triangle read, overwritten by its
@@ -245,7 +247,7 @@ Fitted fit(const Tree& t0, const Problem& full, const FitOptions& opt, Evaluator
   out.loss =
       loss_value(full.loss, f.data(), full.y.data(), full.w.empty() ? nullptr : full.w.data(), full.rows());
   if (!std::isfinite(out.loss)) out.loss = kInf;
-  snap_constants(out, full, ev, f.data());
+  snap_constants(out, full, ev, f.data(), opt.loss_floor);
   return out;
 }
 

@@ -32,6 +32,9 @@ struct Problem {
 struct FitOptions {
   int iterations = 10;  // LM iterations over the constants (0: only the linear scaling)
   bool linear_scaling = true;
+  // Losses at or below this are ties (front.h): snapping a constant to a multiple of 1/2 is kept when the
+  // loss stays within the floor, since below it a relative test compares float rounding noise.
+  double loss_floor = 0;
 };
 
 struct Fitted {

@@ -18,10 +18,13 @@ void HallOfFame::offer(const Candidate& c) {
 
 std::vector<Candidate> HallOfFame::front() const {
   std::vector<Candidate> f;
+  // An entry joins when its loss beats every simpler one's, floored: nothing follows the first entry at
+  // or below the floor.
+  auto floored = [&](double l) { return std::max(l, floor_); };
   for (const auto& kv : best_)
-    if (f.empty() || kv.second.loss < f.back().loss) f.push_back(kv.second);
+    if (f.empty() || floored(kv.second.loss) < floored(f.back().loss)) f.push_back(kv.second);
   // A loss of 0 would make log(loss) -inf: floor it at a tiny value for the score.
-  auto lg = [](double l) { return std::log(std::max(l, 1e-300)); };
+  auto lg = [&](double l) { return std::log(std::max(floored(l), 1e-300)); };
   for (size_t i = 0; i < f.size(); ++i)
     f[i].score = i == 0 ? 0 : -(lg(f[i].loss) - lg(f[i - 1].loss)) / (f[i].complexity - f[i - 1].complexity);
   return f;
@@ -40,9 +43,9 @@ Selection parse_selection(const std::string& s) {
   throw InputError("--select: unknown model selection '" + s + "' (known: best, accuracy, score)");
 }
 
-size_t select(const std::vector<Candidate>& front, Selection s) {
+size_t select(const std::vector<Candidate>& front, Selection s, double loss_floor) {
   KILN_CHECK(!front.empty(), "select() needs a non-empty front");
-  double min_loss = front.back().loss;  // the front's losses decrease
+  double min_loss = std::max(front.back().loss, loss_floor);  // the front's losses decrease
   size_t best = front.size() - 1;
   if (s == Selection::kAccuracy) return best;
   double top = -std::numeric_limits<double>::infinity();

@@ -53,4 +53,28 @@ double loss_value(LossKind k, const float* yhat, const float* y, const float* w,
   return wsum > 0 ? sum / wsum : std::numeric_limits<double>::infinity();
 }
 
+double noise_floor_loss(LossKind k, const float* y, const float* w, int64_t n) {
+  // Computed in double: float32 would round y (1 + 4 ulps) back to within an ulp of y.
+  const double rel = kNoiseUlps * std::ldexp(1.0, -23);
+  double sum = 0, wsum = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const double t = y[r], p = t * (1 + rel), wr = w ? w[r] : 1.0;
+    double l = 0;
+    switch (k) {
+      case LossKind::kMse:
+        l = (p - t) * (p - t);
+        break;
+      case LossKind::kMae:
+        l = std::fabs(p - t);
+        break;
+      default:
+        // Classification losses do not reach zero on noisy labels (l2_margin's minimum is at y yhat = 1,
+        // logistic's at infinity): no floor.
+        return 0;
+    }
+    sum += wr * l, wsum += wr;
+  }
+  return wsum > 0 ? sum / wsum : 0;
+}
+
 }  // namespace kiln::symreg

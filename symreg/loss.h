@@ -27,6 +27,15 @@ inline bool is_classification_loss(LossKind k) {
 // Mean weighted loss over n rows; w may be null (all weights 1).
 double loss_value(LossKind k, const float* yhat, const float* y, const float* w, int64_t n);
 
+// The loss of a prediction that misses every target by kNoiseUlps float32 ulps (yhat = y (1 + kNoiseUlps
+// 2^-23)): the float noise floor. The evaluator computes in float32 and the targets are floats, so an exact
+// formula scores anywhere up to about this (N7's log((x + 1) (x^2 + 1)): MSE 2.7e-15) and a longer one
+// can score below it by fitting the rounding (0 at complexity 20 on the same 16 rows). Losses at or below
+// the floor are ties (front.h). 4 ulps: each of the few operations of a short formula rounds by half an
+// ulp, and so did the target.
+constexpr double kNoiseUlps = 4;
+double noise_floor_loss(LossKind k, const float* y, const float* w, int64_t n);
+
 // d loss / d yhat and a non-negative curvature for one row (unweighted).
 inline void loss_derivatives(LossKind k, double yhat, double y, double& d1, double& d2);
 

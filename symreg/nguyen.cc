@@ -66,4 +66,11 @@ int recovered_index(const NguyenProblem& p, const std::vector<Candidate>& front,
   return -1;
 }
 
+bool has_log_of_exp(const Tree& t) {
+  // In postfix order a unary node's operand ends right before it.
+  for (size_t i = 1; i < t.size(); ++i)
+    if (t[i].op == Op::kLog && t[i - 1].op == Op::kExp) return true;
+  return false;
+}
+
 }  // namespace kiln::symreg

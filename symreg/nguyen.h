@@ -43,4 +43,7 @@ inline bool recovered(const NguyenProblem& p, const std::vector<Candidate>& fron
   return recovered_index(p, front, ops) >= 0;
 }
 
+// Does t apply log directly to exp anywhere (log(exp(u)), which is u)? Issue 15's check on every front.
+bool has_log_of_exp(const Tree& t);
+
 }  // namespace kiln::symreg

@@ -139,6 +139,7 @@ struct Context {
   const Problem& pb;
   const SearchOptions& opt;
   const Problem* lm;                                   // the rows LM sees (a subset of pb on large data)
+  double loss_floor;                                   // the front's (SearchResult::loss_floor)
   std::vector<std::unique_ptr<Evaluator>> evaluators;  // one per thread
 };
 
@@ -146,6 +147,7 @@ struct Context {
 Individual evaluate(Context& cx, const Tree& t, Rng& rng) {
   Evaluator& ev = *cx.evaluators[static_cast<size_t>(omp_get_thread_num())];
   FitOptions fo = cx.opt.fit;
+  fo.loss_floor = cx.loss_floor;
   if (!rng.chance(cx.opt.p_optimize)) fo.iterations = 0;
   Fitted f = fit(t, cx.pb, fo, ev, cx.lm);
   double evals = f.node_evals;
@@ -214,6 +216,7 @@ void check_options(const SearchOptions& o, const Problem& pb) {
   if (o.time_limit < 0) bad("--time-limit", std::to_string(o.time_limit), "must be >= 0");
   if (o.generations == 0 && o.time_limit <= 0 && o.target_loss < 0)
     bad("--generations", "0", "with no --time-limit: the search would never stop");
+  if (!std::isfinite(o.loss_floor)) bad("--loss-floor", std::to_string(o.loss_floor), "is not finite");
   if (o.tournament < 1) bad("--tournament", std::to_string(o.tournament), "must be >= 1");
   if (o.ops.unary().empty() && o.ops.binary().empty()) bad("--ops", "(none)", "no operator allowed");
   for (size_t r = 0; r < pb.y.size(); ++r)
@@ -228,15 +231,18 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
   const int threads = opt.threads > 0 ? opt.threads : omp_get_num_procs();
   Columns lm_storage;
   Problem lm = row_subset(pb, std::max<int64_t>(opt.fit_rows, 2), opt.seed, &lm_storage);
-  Context cx{pb, opt, &lm, {}};
-  for (int i = 0; i < threads; ++i) cx.evaluators.push_back(std::make_unique<Evaluator>());
 
   const int I = opt.islands, P = opt.population;
   std::vector<std::vector<Individual>> pop(static_cast<size_t>(I));
   std::vector<Individual> slots(static_cast<size_t>(I) * P);
-  HallOfFame hof;
-  HallOfFame epoch;  // what the islands found since the last restart: the entries migration hands out
   SearchResult res;
+  res.loss_floor = opt.loss_floor >= 0 ? opt.loss_floor
+                                       : noise_floor_loss(pb.loss, pb.y.data(),
+                                                          pb.w.empty() ? nullptr : pb.w.data(), pb.rows());
+  Context cx{pb, opt, &lm, res.loss_floor, {}};
+  for (int i = 0; i < threads; ++i) cx.evaluators.push_back(std::make_unique<Evaluator>());
+  HallOfFame hof(res.loss_floor);
+  HallOfFame epoch(res.loss_floor);  // what the islands found since the last restart: migration hands it out
 
   // Runs f(island, slot, rng) for every slot in parallel, then offers every result to the hall of fame
   // in slot order.
@@ -302,7 +308,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
     if (opt.stagnation > 0 && g - last_improvement >= opt.stagnation) {
       last_improvement = g;
       ++res.restarts;
-      epoch = HallOfFame();
+      epoch = HallOfFame(res.loss_floor);
       run_slots(static_cast<uint64_t>(g) | (1ull << 62),
                 [&](int, Rng& rng) { return evaluate(cx, initial_tree(cx, rng), rng); });
       for (int i = 0; i < I; ++i)

@@ -50,6 +50,9 @@ struct SearchOptions {
   int64_t fit_rows = 2048;  // LM runs on a fixed random subset of this many rows (the loss on all rows)
   uint64_t seed = 1;
   int threads = 1;  // OpenMP threads; 0 = all
+  // Losses at or below this are ties on the front (front.h); < 0: the targets' float noise floor
+  // (loss.h's noise_floor_loss), 0: none (every lower loss is better, as in PySR).
+  double loss_floor = -1;
   // Optional: checked on the front after every generation; true stops the search ("stop condition").
   std::function<bool(const std::vector<Candidate>& front)> stop_when;
 };
@@ -72,6 +75,7 @@ struct SearchResult {
   int64_t candidates = 0;
   std::string stop_reason;  // "generations", "time limit", "target loss", "stop condition"
   int restarts = 0;         // restarts on stagnation
+  double loss_floor = 0;    // the floor the front was built with: pass it to select()
 };
 
 // Checks the options against the problem; InputError naming the flag and value when impossible (e.g. a

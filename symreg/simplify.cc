@@ -82,6 +82,8 @@ Sub simplify_binary(Op op, Sub a, Sub b) {
       }
       if (op_const(a, Op::kAdd, u, c)) return bin(Op::kAdd, simplify_binary(Op::kAdd, u, b), c);
       if (op_const(b, Op::kAdd, v, c)) return bin(Op::kAdd, simplify_binary(Op::kAdd, a, v), c);
+      if (const_op(a, Op::kSub, c, u)) return bin(Op::kAdd, simplify_binary(Op::kSub, b, u), c);
+      if (const_op(b, Op::kSub, c, v)) return bin(Op::kAdd, simplify_binary(Op::kSub, a, v), c);
       break;
     case Op::kSub:
       if (a == b) return constant(0);
@@ -95,6 +97,10 @@ Sub simplify_binary(Op op, Sub a, Sub b) {
       }
       if (op_const(a, Op::kAdd, u, c)) return bin(Op::kAdd, simplify_binary(Op::kSub, u, b), c);
       if (op_const(b, Op::kAdd, v, c)) return bin(Op::kAdd, simplify_binary(Op::kSub, a, v), -c);
+      if (const_op(a, Op::kSub, c, u))  // (c - u) - b -> c - (u + b)
+        return simplify_binary(Op::kSub, constant(c), simplify_binary(Op::kAdd, u, b));
+      if (const_op(b, Op::kSub, c, v))  // a - (c - v) -> (a + v) + -c
+        return bin(Op::kAdd, simplify_binary(Op::kAdd, a, v), -c);
       break;
     case Op::kMul:
       if (kb) {
@@ -139,7 +145,10 @@ Sub reduce_phase(Sub a) {
   return a;
 }
 
-// u >= 0 for every input: its root is an operator with a nonnegative range, or a constant >= 0.
+// u >= 0 (or NaN) for every input: its root is an operator with a nonnegative range, a constant >= 0, a
+// product v * v of one subtree with itself, or a sum, product or quotient of such terms (x * x + 1, the
+// argument of N7's log). IEEE rounding keeps these signs (a sum or product of nonnegative floats is
+// nonnegative; 0 * inf is NaN, which the rewrites keep NaN).
 bool nonnegative(const Sub& u) {
   switch (u.back().op) {
     case Op::kExp:
@@ -147,20 +156,36 @@ bool nonnegative(const Sub& u) {
     case Op::kSqrt:
     case Op::kAbs:
     case Op::kGauss:
+    case Op::kLutExp:
+    case Op::kLutSqrt:
+    case Op::kLutGauss:
       return true;
-    case Op::kConst:
-      return u.back().value >= 0;
+    case Op::kConst:  // not -0: exp(log(-0)) is +0, and 1/+0 and 1/-0 differ
+      return u.back().value >= 0 && !std::signbit(u.back().value);
+    case Op::kAdd:
+    case Op::kMul:
+    case Op::kDiv: {
+      Sub a, b;
+      split(u, a, b);
+      return (u.back().op == Op::kMul && a == b) || (nonnegative(a) && nonnegative(b));
+    }
     default:
       return false;
   }
 }
 
-// Inverse pairs and sign-blind operators, exact for every real input under kiln's protected operators
-// (sqrt and log act on |x|): the searches find log(exp(x)) * c as often as x * c, and the front should
-// not carry the longer form. `op` is the outer operator, `a` its simplified operand; returns true and
-// sets `out` when a rule applies.
+// Inverse pairs and sign-blind operators, exact in real arithmetic for every input under kiln's protected
+// operators: log(u) is log(|u|) (log(0) = -inf) and sqrt(u) is sqrt(|u|), so log is defined for every
+// u != 0 and exp(log(u)) = |u| (also at u = 0: exp(-inf) = 0), which is u only when u >= 0. The searches
+// find log(exp(x)) * c as often as x * c, and the front should not carry the longer form. `op` is the
+// outer operator, `a` its simplified operand; returns true and sets `out` when a rule applies.
 //   log(exp(u)), inv(inv(u)), neg(neg(u))           -> u
-//   exp(log(u)), square(sqrt(u)), sqrt(square(u))  -> u          when u >= 0 everywhere (they give |u|)
+//   exp(log(u)), square(sqrt(u)), sqrt(square(u))  -> u          when u >= 0 everywhere (they give |u|;
+//                                                                 sqrt(square(u)) = |u| is not rewritten
+//                                                                 to abs(u): simplify adds no operator)
+// Float32 evaluation differs only by rounding where the original is finite (log(exp(u)) is u to an ulp
+// of exp(u)); where it is not (exp(u) overflows for u > 88.7, 1/u for |u| < 3e-39) the original's loss
+// was infinite and the rewrite makes a finite expression of it, which is then judged as it stands.
 //   abs(u)                                          -> u          when u >= 0 everywhere
 //   abs, sqrt, log, square, cos, gauss of neg(u)    -> of u       (even in u, or acting on |u|)
 //   abs, sqrt, log, square, cos, gauss of abs(u)    -> of u

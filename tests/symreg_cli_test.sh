@@ -64,6 +64,18 @@ C
   else
     not_ok "exported C compiles" "$(cat cc.txt)"
   fi
+  # --loss-floor: losses at or below it tie, so the front ends at its first entry there, which `best` selects;
+  # with 0 (PySR's rule) the longer expressions that only fit the data's rounding stay on the front.
+  for fl in 0 1e-3; do
+    "$BIN" --data reg.csv --target y --features x0,x1 --generations 40 --seed 2 --loss-floor $fl --out floor$fl \
+      --quiet >/dev/null 2>&1
+  done
+  below() { awk -F, -v f="$2" 'NR > 1 && $3 <= f { n++ } END { print n + 0 }' "$1"; }
+  (($(below floor0/front.csv 1e-3) >= 2)) && ok "--loss-floor 0 keeps entries below 1e-3 ($(below floor0/front.csv 1e-3))" ||
+    not_ok "--loss-floor 0 keeps entries below 1e-3" "$(cat floor0/front.csv)"
+  awk -F, 'NR > 1 { n++; last = $3; sel = $7 } END { exit !(n > 1 && last <= 1e-3 && sel == 1) }' floor1e-3/front.csv &&
+    (($(below floor1e-3/front.csv 1e-3) == 1)) && ok "--loss-floor 1e-3: the front ends at its first entry below, selected" ||
+    not_ok "--loss-floor 1e-3: the front ends at its first entry below, selected" "$(cat floor1e-3/front.csv)"
   # Determinism across thread counts, through the CLI.
   "$BIN" --data reg.csv --target y --features x0,x1 --generations 10 --seed 5 --threads 1 --out t1 --quiet >/dev/null 2>&1
   "$BIN" --data reg.csv --target y --features x0,x1 --generations 10 --seed 5 --threads 2 --out t2 --quiet >/dev/null 2>&1
@@ -166,6 +178,9 @@ expect_error "negative threads" "--threads: -2 is not in [0, 1024]" --data reg.c
 expect_error "too many threads" "--threads: 100000" --data reg.csv --target y --threads 100000
 expect_error "target loss nan" "--target-loss: nan" --data reg.csv --target y --target-loss nan
 expect_error "negative seed" "--seed: -1" --data reg.csv --target y --seed -1
+expect_error "loss floor not a number" "--loss-floor: 'low' is not auto or a finite number >= 0" --data reg.csv \
+  --target y --loss-floor low
+expect_error "negative loss floor" "--loss-floor: '-1'" --data reg.csv --target y --loss-floor=-1
 expect_error "depth beyond the length cap" "--max-depth: 100000 is not in [1, 512]" --data reg.csv --target y \
   --max-depth 100000
 expect_error "too many generations" "--generations: 2000000000" --data reg.csv --target y --generations 2000000000

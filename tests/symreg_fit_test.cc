@@ -6,6 +6,7 @@
 
 #include "symreg/fit.h"
 #include "symreg/front.h"
+#include "symreg/nguyen.h"
 #include "symreg/rng.h"
 #include "symreg/scalar.h"
 #include "tests/test_files.h"
@@ -106,4 +107,67 @@ TEST_CASE("hall of fame: best per complexity, Pareto front, model selection") {
   CHECK(select(f, Selection::kBest) == 1);  // 1.0 <= 1.5 x 0.9 and the higher score
   CHECK_INPUT_ERROR(parse_selection("fastest"), "--select", "fastest");
   CHECK_INPUT_ERROR(parse_loss("hinge"), "--loss", "hinge");
+}
+
+TEST_CASE(
+    "the float noise floor: losses below it tie, so an exact formula beats longer ones fitting rounding") {
+  const std::vector<float> y = {1, -2};
+  const double rel = kNoiseUlps * 0x1p-23;
+  CHECK(noise_floor_loss(LossKind::kMse, y.data(), nullptr, 2) == doctest::Approx(rel * rel * 2.5));
+  CHECK(noise_floor_loss(LossKind::kMae, y.data(), nullptr, 2) == doctest::Approx(rel * 1.5));
+  CHECK(noise_floor_loss(LossKind::kL2Margin, y.data(), nullptr, 2) == 0);
+
+  // The hall of fame of N7 through the CLI (seed 1, 60 s, before the floor): the exact formula at 10, then
+  // entries that only fit the float rounding of the 16 targets, down to a loss of 0 at 20.
+  auto offer_n7 = [](HallOfFame& h) {
+    h.offer({parse_expr("x0 * 1.43183 + -0.0739402", {}), 7.184e-4, 5});
+    h.offer({parse_expr("sin(exp(x0 * -0.362564)) * -7.55772 + 6.23581", {}), 4.62228e-05, 9});
+    h.offer({parse_expr("log((x0 + 1) * (x0 * x0 + 1))", {}), 2.72005e-15, 10});
+    h.offer({parse_expr("log((-0.999997 - x0 * x0) * (-1 - x0))", {}), 1.33227e-15, 12});
+    h.offer({parse_expr("log((-1 - x0 * x0) * (-1 - x0) * 0.745953) + 0.293092", {}), 7.77156e-16, 14});
+    h.offer({parse_expr("log((x0 + x0 * x0 + 0.493505) * x0 + x0 * 0.506495 + 1) + 2.99892e-08 / x0", {}),
+             0.0, 20});
+  };
+  HallOfFame pysr;  // no floor: PySR's rules
+  offer_n7(pysr);
+  auto f0 = pysr.front();
+  REQUIRE(f0.size() == 6);
+  CHECK(f0[select(f0, Selection::kBest)].complexity == 20);  // the loss of 0 wins on score
+
+  const double floor = 4e-13;  // about noise_floor_loss of N7's targets (mean y^2 ~ 2)
+  HallOfFame h(floor);
+  offer_n7(h);
+  auto f = h.front();
+  REQUIRE(f.size() == 3);  // nothing after the first entry at the floor
+  CHECK(f.back().complexity == 10);
+  CHECK(f.back().score == doctest::Approx(-std::log(floor / 4.62228e-05)));
+  CHECK(f[select(f, Selection::kBest, floor)].complexity == 10);
+  CHECK(f[select(f, Selection::kAccuracy, floor)].complexity == 10);
+  // An entry just above the floor is within 1.5 x of it: `best` weighs it by score against the exact one.
+  HallOfFame g(floor);
+  g.offer({parse_expr("x0", {}), 1.0, 1});
+  g.offer({parse_expr("x0 * 2", {}), 5e-13, 3});
+  g.offer({parse_expr("x0 * 2 + 1", {}), 1e-15, 5});
+  auto fg = g.front();
+  REQUIRE(fg.size() == 3);
+  CHECK(select(fg, Selection::kBest, floor) == 1);  // 5e-13 <= 1.5 x 4e-13, and the larger score
+  CHECK(select(fg, Selection::kBest) == 2);         // without the floor only 1e-15 qualifies
+}
+
+TEST_CASE("constants snap to multiples of 1/2 when the loss stays within the floor") {
+  // N7's exact formula with a stray + 3.8e-8 (a front entry of the CLI): LM spreads the targets' float
+  // rounding over all three constants (1 - 1.2e-7, 1 - 6e-8, 1.1e-7: a loss of 1.0e-15 against the exact
+  // formula's 3.1e-15), and a snap judged by the relative loss alone is refused.
+  const NguyenProblem& p = nguyen(7);
+  NguyenData d = make_nguyen_data(p, 16, 1);
+  Problem pb{&d.x, d.y, {}, LossKind::kMse};
+  Evaluator ev;
+  const Tree t = parse_expr("log((x0 * x0 + 1) * (x0 + 1)) + 3.82439e-08", {});
+  FitOptions fo;
+  Fitted unfloored = fit(t, pb, fo, ev);
+  CHECK(num_constants(unfloored.tree) == 3);
+  fo.loss_floor = noise_floor_loss(LossKind::kMse, d.y.data(), nullptr, 16);
+  Fitted f = fit(t, pb, fo, ev);
+  CHECK(to_infix(f.tree, {"x"}) == "log((x * x + 1) * (x + 1))");
+  CHECK(f.loss <= fo.loss_floor);
 }

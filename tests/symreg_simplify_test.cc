@@ -54,6 +54,13 @@ TEST_CASE("constants lift to the root of sums and products and merge there") {
   CHECK(simp("x / (y * 4)") == "x / y * 0.25");
   CHECK(simp("sin(x + 1) * 2") == "sin(x + 1) * 2");  // nothing crosses a function
   CHECK(simp("x * y + x") == "x * y + x");
+  // c - v operands: the constant leaves the difference for the root (N7's front had
+  // log((x - (-0.0523 - x * x) + 0.9477) * x + 1), which is log((x + x * x + 1) * x + 1)).
+  CHECK(simp("x - (3 - y)") == "x + y + -3");
+  CHECK(simp("(3 - x) + y") == "y - x + 3");
+  CHECK(simp("y + (3 - x)") == "y - x + 3");
+  CHECK(simp("(3 - x) - y") == "3 - (x + y)");
+  CHECK(simp("x - (-0.5 - y * y) + 0.5") == "x + y * y + 1");
 }
 
 TEST_CASE("phases of sin and cos are reduced to [-pi, pi]") {
@@ -82,6 +89,13 @@ TEST_CASE("inverse pairs and sign-blind operators (sqrt and log act on |x|)") {
   CHECK(simp("gauss(abs(x))") == "gauss(x)");
   CHECK(simp("sqrt(neg(square(x)))") == "sqrt(square(x))");
   CHECK(simp("abs(abs(x))") == "abs(x)");
+  // Nonnegative by construction: v * v, and sums, products and quotients of nonnegative terms.
+  CHECK(simp("exp(log(x * x + 1))") == "x * x + 1");
+  CHECK(simp("sqrt(square(exp(x) * 2 + y * y))") == "exp(x) * 2 + y * y");
+  CHECK(simp("abs(x * x / exp(y))") == "x * x / exp(y)");
+  CHECK(simp("exp(log(x * y))") == "exp(log(x * y))");            // x * y may be negative
+  CHECK(simp("exp(log(x * x + -1))") == "exp(log(x * x + -1))");  // so may x * x - 1
+  CHECK(simp("exp(log(x * x - y))") == "exp(log(x * x - y))");
 }
 
 TEST_CASE("simplification preserves values on random expressions") {

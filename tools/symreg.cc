@@ -45,7 +45,7 @@ using kiln::InputError;
 
 struct Flags {
   std::string data, target, features, ops = "+,-,*,/", complexity, forbid, out = "runs/symreg", exp, loss,
-                                      select = "best", weights, function = "kiln_symreg",
+                                      select = "best", loss_floor = "auto", weights, function = "kiln_symreg",
                                       hls_type = "ap_fixed<16, 6>", teacher, teacher_target = "score";
   int max_complexity = 30, max_depth = 10, generations = 100, threads = 1, islands = 4, population = 100,
       lut_size = 1024;
@@ -107,6 +107,16 @@ std::string number(double v) {
   return buf;
 }
 
+// --loss-floor: "auto" (-1: the search computes the targets' float noise floor) or a number >= 0.
+double parse_loss_floor(const std::string& s) {
+  if (s == "auto") return -1;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(std::isfinite(v) && v >= 0))
+    throw InputError("--loss-floor: '" + s + "' is not auto or a finite number >= 0");
+  return v;
+}
+
 // Every numeric flag, before any data is read: CLI11 only checks that the text converts, and the search
 // treats some bad values as others (--threads -2 as all cores, --time-limit nan as no limit). The upper
 // bounds keep a typo from becoming hours of work or an allocation failure.
@@ -135,6 +145,7 @@ void check_flags(const Flags& f) {
   if (!std::isfinite(f.target_loss))
     throw InputError("--target-loss: " + number(f.target_loss) + " is not a finite number (< 0 = off)");
   set_lut_size(f.lut_size);  // checks it is in [2, 65536]
+  parse_loss_floor(f.loss_floor);
   if (f.teacher.empty()) {
     const char* flag = f.teacher_samples != 0        ? "--teacher-samples"
                        : f.teacher_noise != 0.1      ? "--teacher-noise"
@@ -355,6 +366,7 @@ int run(const Flags& f) {
   opt.generations = f.generations, opt.time_limit = f.time_limit, opt.target_loss = f.target_loss;
   opt.islands = f.islands, opt.population = f.population, opt.threads = f.threads;
   opt.seed = static_cast<uint64_t>(f.seed);
+  opt.loss_floor = parse_loss_floor(f.loss_floor);
   LossKind loss;
   if (distil) {  // --classes is implied: the outputs are the teacher's classes
     const bool decisions = f.teacher_target == "label";
@@ -577,7 +589,7 @@ int run(const Flags& f) {
         out.teacher_train_auc = auc(targets[k].teacher_train.data(), targets[k].y_train, x_train.rows());
         out.teacher_test_auc = auc(targets[k].teacher_test.data(), targets[k].y_test, x_test.rows());
       }
-      out.selected = select(r.front, sel);
+      out.selected = select(r.front, sel, r.loss_floor);
       std::cout << front_table(out, names) << "\n";
       outs.push_back(std::move(out));
     }
@@ -671,6 +683,9 @@ int main(int argc, char** argv) {
   app.add_option("--loss", f.loss, "mse, mae (regression); l2_margin (default with --classes), logistic");
   app.add_option("--weights", f.weights, "column of sample weights (>= 0)");
   app.add_option("--select", f.select, "model to export: best (default), accuracy, score");
+  app.add_option("--loss-floor", f.loss_floor,
+                 "losses at or below this tie on the front: auto (default; the float noise of the targets), "
+                 "0 (none, as PySR) or a number >= 0");
   CLI::Option* test_split = app.add_option("--test-split", f.test_split,
                                            "fraction of rows held out for the test metrics (default 0.2; "
                                            "with --teacher the teacher's, its split)");

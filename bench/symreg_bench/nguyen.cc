@@ -1,10 +1,10 @@
 // The Nguyen suite N1-N12, 10 seeds each, one thread: exact-recovery rate (nguyen.h: an expression on the
 // front with complexity <= the reference's and R^2 >= 0.99999 on 1000 fresh points) and time per run.
 // A run stops as soon as its front recovers the formula (judged on the training data, confirmed on fresh
-// points), or at the time limit.
+// points), or at the time limit. The last line counts the fronts holding log(exp(u)) (which is u).
 //
 //   bazel run //bench/symreg_bench:nguyen [-- --problems 1,2,7 --seeds 10 --first-seed 1 --time-limit 60
-//                                            --generations 0 --verbose]
+//                                            --generations 0 --stagnation G --verbose]
 #include "symreg/nguyen.h"
 
 #include <chrono>
@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   double time_limit = 60;
   int generations = 0;  // 0: until recovery or the time limit (a fixed count is for profiling)
   bool verbose = false;
+  int stagnation = SearchOptions().stagnation;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--verbose") verbose = true;
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     if (a == "--first-seed") first_seed = std::atoi(argv[i + 1]);
     if (a == "--time-limit") time_limit = std::atof(argv[i + 1]);
     if (a == "--generations") generations = std::atoi(argv[i + 1]);
+    if (a == "--stagnation") stagnation = std::atoi(argv[i + 1]);
     if (a == "--problems") {
       problems.clear();
       std::stringstream ss(argv[i + 1]);
@@ -44,7 +46,7 @@ int main(int argc, char** argv) {
               seeds, nguyen_ops(), time_limit);
   std::printf("%-4s %-24s %6s %10s %10s %10s  %s\n", "id", "formula", "budget", "recovered", "mean s",
               "max s", "example (last recovered seed)");
-  int total_ok = 0, total = 0;
+  int total_ok = 0, total = 0, log_exp_fronts = 0;
   for (int id : problems) {
     const NguyenProblem& p = nguyen(id);
     SearchOptions opt;
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     opt.generations = generations;
     opt.time_limit = time_limit;
     opt.threads = 1;
+    opt.stagnation = stagnation;
     int ok = 0;
     double sum_s = 0, max_s = 0;
     std::string example = "-";
@@ -78,6 +81,13 @@ int main(int argc, char** argv) {
       });
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       int idx = recovered_index(p, r.front, opt.ops);
+      for (const Candidate& c : r.front)
+        if (has_log_of_exp(c.tree)) {
+          ++log_exp_fronts;
+          std::printf("  N%d seed %d: log(exp(.)) on the front: %s\n", id, seed,
+                      to_infix(c.tree, {"x", "y"}).c_str());
+          break;
+        }
       if (idx >= 0) ++ok, example = to_infix(r.front[static_cast<size_t>(idx)].tree, {"x", "y"});
       sum_s += s, max_s = std::max(max_s, s);
       if (verbose) {
@@ -98,5 +108,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("total: %d/%d runs recovered\n", total_ok, total);
+  std::printf("fronts with log(exp(.)): %d of %d\n", log_exp_fronts, total);
   return 0;
 }
