@@ -139,7 +139,7 @@ class QuantizedModel {
   double mean_bits(bool activations) const;
 
   // Sets activation integer bits (and signs) from the data: inference passes over `x` in batches.
-  void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = 1024);
+  void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = 128);
 
  private:
   std::vector<LayerQuant> layers_;

@@ -124,6 +124,9 @@ struct Op {
   std::vector<int64_t> weights, bias;  // aligned codes; zero = pruned (never emitted)
   std::vector<int> weight_bits;        // each weight's width in bits (report)
   int64_t partial_bound = 0;           // |bias| + sum |x * w| <= this for every output and partial sum
+  // kDense / kConv with partial_bound < 2^31: the weights as int32 (set by finish()), so the interpreter
+  // multiplies and sums in 32 bits, 8 lanes per AVX2 instruction; no product or partial sum can overflow.
+  std::vector<int32_t> weights32;
   // kLut: y = table[clamp(trunc(x * 2^lut_shift) + N/2, 0, N - 1)] (compress/lut_codes.h), table codes on
   // out's grid. kSoftmax: softmax_codes() on every lane of the last axis, out on softmax_out_frac.
   LutSpec lut;

@@ -230,19 +230,22 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
 // so acc[n] += x * w[..] is a vectorised loop. Integer sums are exact in any order: the same codes as the
 // element-by-element definition (for_each_term), which Depthwise still uses.
 namespace {
-void run_mac_rows(const Op& op, const std::vector<int64_t>& x, std::vector<int64_t>& y) {
+// The accumulator type T: int32 when the op's partial_bound proves every product and partial sum fits (x
+// codes of inputs whose weights are all zero may not fit, but they only ever multiply 0).
+template <class T>
+void run_mac_rows(const Op& op, const T* w, const std::vector<int64_t>& x, std::vector<int64_t>& y) {
   const int64_t n_out = op.n_out, positions = static_cast<int64_t>(y.size()) / n_out;
   const int64_t scale = int64_t{1} << op.prod_shift;
-  std::vector<int64_t> acc(static_cast<size_t>(n_out));
-  const int64_t* w = op.weights.data();
+  std::vector<T> acc(static_cast<size_t>(n_out));
   auto add_row = [&](int64_t xv, int64_t wrow) {
     if (xv == 0) return;
-    const int64_t* __restrict wr = w + wrow * n_out;
-    int64_t* __restrict a = acc.data();
-    for (int64_t n = 0; n < n_out; ++n) a[n] += xv * wr[n];
+    const T xt = static_cast<T>(xv);
+    const T* __restrict wr = w + wrow * n_out;
+    T* __restrict a = acc.data();
+    for (int64_t n = 0; n < n_out; ++n) a[n] += xt * wr[n];
   };
   for (int64_t pos = 0; pos < positions; ++pos) {
-    std::fill(acc.begin(), acc.end(), 0);
+    std::fill(acc.begin(), acc.end(), T{0});
     if (op.kind == Op::kDense) {
       for (int64_t j = 0; j < op.n_in; ++j) add_row(x[static_cast<size_t>(pos * op.n_in + j)], j);
     } else {
@@ -253,7 +256,7 @@ void run_mac_rows(const Op& op, const std::vector<int64_t>& x, std::vector<int64
     }
     for (int64_t n = 0; n < n_out; ++n)
       y[static_cast<size_t>(pos * n_out + n)] =
-          op.bias[static_cast<size_t>(n)] + acc[static_cast<size_t>(n)] * scale;
+          op.bias[static_cast<size_t>(n)] + static_cast<int64_t>(acc[static_cast<size_t>(n)]) * scale;
   }
 }
 
@@ -264,7 +267,9 @@ void run_mac(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   y.assign(static_cast<size_t>(yb.size), 0);
-  if (op.kind == Op::kDense || op.kind == Op::kConv) return run_mac_rows(op, x, y);
+  if (op.kind == Op::kDense || op.kind == Op::kConv)
+    return op.weights32.empty() ? run_mac_rows(op, op.weights.data(), x, y)
+                                : run_mac_rows(op, op.weights32.data(), x, y);
   for (int64_t o = 0; o < yb.size; ++o) {
     int64_t acc = 0;
     op.for_each_term(o, [&](int64_t xi, int64_t wi) {
@@ -681,6 +686,9 @@ void run_sum_squares(const Program&, const Op& op, Codes& buf) {
 
 Program ProgramBuilder::finish() {
   KILN_CHECK(kept_.empty(), "a residual block without its add");
+  for (Op& op : p_.ops)
+    if ((op.kind == Op::kDense || op.kind == Op::kConv) && op.partial_bound < (int64_t{1} << 31))
+      op.weights32.assign(op.weights.begin(), op.weights.end());
   p_.output = cur_;
   return std::move(p_);
 }

@@ -1,6 +1,7 @@
 // The fast path of quantize_fixed: see quantize_kernel.h for when it applies and why it is exact.
 #include "compress/quantize_kernel.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/check.h"
@@ -202,12 +203,19 @@ void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_
     forward_mode<true>(t, x, out, reg, n);
   else
     forward_mode<false>(t, x, out, reg, n);
-  int64_t scalar = 0;  // counted first: a vectorised pass, where the loop below would crawl byte by byte
-  for (int64_t j = 0; j < n; ++j) scalar += reg[j] == kScalar;
-  for (int64_t j = 0; scalar > 0 && j < n; ++j) {
-    if (reg[j] != kScalar) continue;
-    const PreparedType p = prepare(type_of(t, j % nb));
-    out[j] = static_cast<float>(quantize_traced(x[j], p, 0.5, !t.training).value);
+  // The scalar elements (WRAP overflows at inference, mostly) are few: chunks without one are skipped by a
+  // vectorised test, where a byte-by-byte loop around the scalar call would cost more than the kernel.
+  constexpr int64_t kChunk = 256;
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t c1 = std::min(n, c0 + kChunk);
+    int any = 0;
+    for (int64_t j = c0; j < c1; ++j) any |= reg[j] == kScalar;
+    if (!any) continue;
+    for (int64_t j = c0; j < c1; ++j) {
+      if (reg[j] != kScalar) continue;
+      const PreparedType p = prepare(type_of(t, j % nb));
+      out[j] = static_cast<float>(quantize_traced(x[j], p, 0.5, !t.training).value);
+    }
   }
 }
 
