@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compress/quantize_ops.h"
 #include "engine/check.h"
 
 namespace kiln::compress::qkernel {
@@ -55,7 +56,7 @@ void forward_rows(const Table& t, const float* __restrict x, float* __restrict o
       yr[e] = p ? 0.f : v;
       const int scalar = (ok ^ 1) | (wrap_now & (above | below));
       int region = above * kAbove + below * kBelow;
-      region = scalar ? 4 : region;
+      region = scalar ? kScalar : region;
       region = p ? kPruned : region;
       gr[e] = static_cast<uint8_t>(region);
     }
@@ -76,50 +77,19 @@ void forward_mode(const Table& t, const float* x, float* out, uint8_t* reg, int6
   }
 }
 
-// The rounded value round(x * 2^f) * 2^-f of the float path (only for elements it took).
-template <bool kRnd>
-float rounded_of(float x, float scale, float inv) {
-  const float s = x * scale, fl = std::floor(s);
-  return (kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl) * inv;
-}
-
-// Element by element, with the scalar surrogate for the elements the scalar path computed.
-void backward_exact(const Table& t, const float* x, const uint8_t* region, const float* g, int64_t n,
-                    float* gx, double* df_acc, double* di_acc) {
+// Element by element through the scalar definition and its surrogate: the exact path, for a tensor holding
+// an element the float path could not take.
+void backward_exact(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
+                    double* di_acc) {
   const int64_t nb = t.nb();
-  const bool wrap = t.overflow == Overflow::kWrap;
-  const bool rnd = t.round == Round::kRnd;
   for (int64_t r0 = 0; r0 < n; r0 += nb) {
     for (int64_t e = 0; e < nb; ++e) {
       const int64_t j = r0 + e;
-      const uint8_t reg = region[j];
-      const double xv = x[j];
-      float dx, df, di;
-      if (reg == kScalar) {  // the scalar surrogate on the scalar path's result
-        const FixedType ty = type_of(t, e);
-        const Quantized q = quantize_traced(x[j], prepare(ty), 0.5, !t.training);
-        const bool straight = q.region == compress::Region::kInside || wrap;
-        dx = straight ? 1.f : 0.f;
-        df = straight ? static_cast<float>(kLn2 * (xv - q.rounded))
-                      : (q.region == compress::Region::kAbove ? t.above_df[e] : t.below_df[e]);
-        di = straight ? 0.f : (q.region == compress::Region::kAbove ? t.above_di[e] : t.below_di[e]);
-      } else if (reg == kPruned) {
-        const bool dead = !wrap && t.k == 0 && xv < 0;
-        dx = 0.f;
-        df = dead ? 0.f : static_cast<float>(kLn2 * xv);
-        di = dead || wrap ? 0.f : static_cast<float>(kLn2 * xv);
-      } else if (reg == kInside || wrap) {
-        const float rounded = rnd ? rounded_of<true>(x[j], t.scale[e], t.inv[e])
-                                  : rounded_of<false>(x[j], t.scale[e], t.inv[e]);
-        dx = 1.f, df = static_cast<float>(kLn2 * (xv - static_cast<double>(rounded))), di = 0.f;
-      } else if (reg == kAbove) {
-        dx = 0.f, df = t.above_df[e], di = t.above_di[e];
-      } else {
-        dx = 0.f, df = t.below_df[e], di = t.below_di[e];
-      }
-      if (gx) gx[j] += g[j] * dx;
-      if (df_acc) df_acc[e] += static_cast<double>(g[j]) * df;
-      if (di_acc) di_acc[e] += static_cast<double>(g[j]) * di;
+      const FixedType ty = type_of(t, e);
+      const LocalGrad lg = quantize_surrogate(x[j], quantize_traced(x[j], prepare(ty), 0.5, !t.training), ty);
+      if (gx) gx[j] += g[j] * static_cast<float>(lg.dx);
+      if (df_acc) df_acc[e] += static_cast<double>(g[j]) * static_cast<float>(lg.df);
+      if (di_acc) di_acc[e] += static_cast<double>(g[j]) * static_cast<float>(lg.di);
     }
   }
 }
@@ -219,13 +189,12 @@ void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_
   }
 }
 
-void backward(const Table& t, const float* x, const float* out, const uint8_t* region, const float* g,
-              int64_t n, float* gx, double* df_acc, double* di_acc) {
-  (void)out;
+void backward(const Table& t, const float* x, const uint8_t* region, const float* g, int64_t n, float* gx,
+              double* df_acc, double* di_acc) {
   const int64_t nb = t.nb();
   bool any_scalar = false;
   for (int64_t j = 0; j < n; ++j) any_scalar |= region[j] == kScalar;
-  if (any_scalar) return backward_exact(t, x, region, g, n, gx, df_acc, di_acc);
+  if (any_scalar) return backward_exact(t, x, g, n, gx, df_acc, di_acc);
   // Sums nobody asked for go to scratch: the loop stays free of branches.
   std::vector<double> scratch_f(df_acc ? 0 : static_cast<size_t>(nb)),
       scratch_i(di_acc ? 0 : static_cast<size_t>(nb));

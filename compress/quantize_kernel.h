@@ -9,8 +9,9 @@
 // in double, where they are exact as well, so both give the same float.
 //
 // Per element the forward keeps one byte, its region (inside / above / below / pruned); the backward
-// recomputes the surrogate gradients from it, the input and the output, instead of reading three stored
-// float gradients (a third of the memory traffic).
+// recomputes the surrogate gradients from it and the input instead of reading three stored float gradients
+// (a third of the memory traffic). A tensor with an element the float path could not take is differentiated
+// element by element through quantize_surrogate (quantize_ops.h), the definition itself.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,7 +33,7 @@ struct Table {
   std::vector<float> top, bottom;         // the saturated values hi * 2^-f, lo * 2^-f
   std::vector<float> above_df, above_di;  // surrogate gradients past the top (SAT*)
   std::vector<float> below_df, below_di;  // and below the bottom
-  std::vector<int32_t> pruned;  // k + i + f <= 0 (int32: the element loop selects on it)
+  std::vector<int32_t> pruned;            // k + i + f <= 0 (int32: the element loop selects on it)
   std::vector<int> i, f;                  // the bits themselves, for the elements the scalar path takes
   int64_t nb() const { return static_cast<int64_t>(scale.size()); }
 };
@@ -52,7 +53,7 @@ void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_
 
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null), df_acc[e] += sum of g[j] * dxq/df over the
 // elements of entry e, and the same for di (either may be null), summed in double in ascending j.
-void backward(const Table& t, const float* x, const float* out, const uint8_t* region, const float* g,
-              int64_t n, float* gx, double* df_acc, double* di_acc);
+void backward(const Table& t, const float* x, const uint8_t* region, const float* g, int64_t n, float* gx,
+              double* df_acc, double* di_acc);
 
 }  // namespace kiln::compress::qkernel

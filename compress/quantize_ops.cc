@@ -45,32 +45,6 @@ void check_broadcasts_to(const Shape& s, const Shape& xs, const char* name) {
 // A uniform double in [0, 1) from 53 random bits (exactly representable, never 1).
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1p-53; }
 
-struct LocalGrad {
-  double dx, df, di;
-};
-
-// dxq/dx, dxq/df, dxq/di of one element (the table in quantize_ops.h).
-LocalGrad surrogate(double x, const Quantized& q, const FixedType& t) {
-  bool wrap = t.overflow == Overflow::kWrap;
-  switch (q.region) {
-    case Region::kPruned: {
-      if (!wrap && t.k == 0 && x < 0) return {0.0, 0.0, 0.0};
-      double g = kLn2 * x;
-      return {0.0, g, wrap ? 0.0 : g};
-    }
-    case Region::kInside:
-      return {1.0, kLn2 * (x - q.rounded), 0.0};
-    case Region::kAbove:
-      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
-      return {0.0, std::ldexp(kLn2, -t.f), std::ldexp(kLn2, t.i)};
-    case Region::kBelow:
-      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
-      return {0.0, t.overflow == Overflow::kSatSym ? -t.k * std::ldexp(kLn2, -t.f) : 0.0,
-              -t.k * std::ldexp(kLn2, t.i)};
-  }
-  KILN_CHECK(false, "bad region");
-}
-
 // True when bits of shape b broadcast to x's shape as "element j uses entry j % numel(b)": per tensor, or b
 // equal to x's trailing axes (per channel, per sample element, per element).
 bool modulo_broadcast(const Shape& b, const Shape& xs) {
@@ -99,8 +73,8 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
                        const int64_t nb = table->nb();
                        std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
                        std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
-                       qkernel::backward(*table, nx.value.data(), self.value.data(), region.data(),
-                                         self.grad.data(), self.value.size(),
+                       qkernel::backward(*table, nx.value.data(), region.data(), self.grad.data(),
+                                         self.value.size(),
                                          nx.requires_grad ? nx.grad_buffer().data() : nullptr,
                                          df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
                        // One entry per bit; f and i have the same shape here (shape_numel == nb).
@@ -112,7 +86,6 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
                        }
                      });
 }
-
 
 // The checks both paths share; returns the bits rounded to integers.
 std::pair<std::vector<int>, std::vector<int>> checked_bits(const Var& x, const Var& f, const Var& i, int k,
@@ -133,6 +106,28 @@ Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Ov
                 bool training, std::mt19937_64* rng, const std::vector<int>& fb, const std::vector<int>& ib);
 
 }  // namespace
+
+// dxq/dx, dxq/df, dxq/di of one element (the table in quantize_ops.h).
+LocalGrad quantize_surrogate(double x, const Quantized& q, const FixedType& t) {
+  bool wrap = t.overflow == Overflow::kWrap;
+  switch (q.region) {
+    case Region::kPruned: {
+      if (!wrap && t.k == 0 && x < 0) return {0.0, 0.0, 0.0};
+      double g = kLn2 * x;
+      return {0.0, g, wrap ? 0.0 : g};
+    }
+    case Region::kInside:
+      return {1.0, kLn2 * (x - q.rounded), 0.0};
+    case Region::kAbove:
+      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
+      return {0.0, std::ldexp(kLn2, -t.f), std::ldexp(kLn2, t.i)};
+    case Region::kBelow:
+      if (wrap) return {1.0, kLn2 * (x - q.rounded), 0.0};
+      return {0.0, t.overflow == Overflow::kSatSym ? -t.k * std::ldexp(kLn2, -t.f) : 0.0,
+              -t.k * std::ldexp(kLn2, t.i)};
+  }
+  KILN_CHECK(false, "bad region");
+}
 
 Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                    bool training, std::mt19937_64* rng) {
@@ -181,7 +176,7 @@ Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Ov
     Quantized q = quantize_traced(px[j], p, u, /*wrap=*/!training);
     out[j] = static_cast<float>(q.value);
     if (record) {
-      LocalGrad g = surrogate(px[j], q, p.t);
+      LocalGrad g = quantize_surrogate(px[j], q, p.t);
       size_t s = static_cast<size_t>(j);
       dx[s] = static_cast<float>(g.dx);
       df[s] = static_cast<float>(g.df);

@@ -52,6 +52,14 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
 Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                              bool training, std::mt19937_64* rng);
 
+// The surrogate's local derivatives dxq/dx, dxq/df, dxq/di of one element x quantized to q in type t (the
+// table above). Both paths of quantize_fixed take their gradients from it (the vectorised one through the
+// same formulas per region, checked bit for bit by the tests).
+struct LocalGrad {
+  double dx, df, di;
+};
+LocalGrad quantize_surrogate(double x, const Quantized& q, const FixedType& t);
+
 Var quantize_minifloat(const Var& x, const MiniFloat& t);
 
 }  // namespace kiln::compress
