@@ -187,5 +187,13 @@ struct RestoredModel {
   std::shared_ptr<Pruner> pruner;  // null without pruning
 };
 RestoredModel restore_quantized(const train::Checkpoint& c);
+// The quantizers and pruner a run config's `compression:` section (YAML text; `name` for messages) puts on
+// model m, as //tools:train does before it loads a checkpoint; either is null when the section is absent or
+// disabled. restore_quantized uses it, and so does the importer before it saves a checkpoint.
+struct AttachedCompression {
+  std::shared_ptr<QuantizedModel> quantized;
+  std::shared_ptr<Pruner> pruner;
+};
+AttachedCompression attach_compression(nn::Model& m, const std::string& config_yaml, const std::string& name);
 
 }  // namespace kiln::compress

@@ -84,22 +84,30 @@ PruningOptions parse_pruning(const Config& section, const Config& t) {
   return o;
 }
 
+AttachedCompression attach_compression(nn::Model& m, const std::string& config_yaml,
+                                       const std::string& name) {
+  AttachedCompression a;
+  Config cfg = Config::parse(config_yaml, name);
+  Config q = cfg.child("compression").child("quantization");
+  if (q.defined() && q.node().size() > 0) {
+    HgqOptions o = parse_quantization(q);
+    if (o.enable) a.quantized = std::make_shared<QuantizedModel>(m, o);
+  }
+  Config p = cfg.child("compression").child("pruning");
+  if (p.defined() && p.node().size() > 0) {
+    PruningOptions o = parse_pruning(p, cfg.child("training"));
+    if (o.enable) a.pruner = std::make_shared<Pruner>(m, o, a.quantized.get());
+  }
+  return a;
+}
+
 RestoredModel restore_quantized(const train::Checkpoint& c) {
   RestoredModel r;
   r.model = nn::Model::from_yaml(c.model_yaml, c.input_shape, c.seed,
                                  c.path.empty() ? "checkpoint model spec" : c.path + " (model spec)");
   if (!c.config_yaml.empty()) {
-    Config cfg = Config::parse(c.config_yaml, "the checkpoint's run config");
-    Config q = cfg.child("compression").child("quantization");
-    if (q.defined() && q.node().size() > 0) {
-      HgqOptions o = parse_quantization(q);
-      if (o.enable) r.quantized = std::make_shared<QuantizedModel>(*r.model, o);
-    }
-    Config p = cfg.child("compression").child("pruning");
-    if (p.defined() && p.node().size() > 0) {
-      PruningOptions o = parse_pruning(p, cfg.child("training"));
-      if (o.enable) r.pruner = std::make_shared<Pruner>(*r.model, o, r.quantized.get());
-    }
+    AttachedCompression a = attach_compression(*r.model, c.config_yaml, "the checkpoint's run config");
+    r.quantized = std::move(a.quantized), r.pruner = std::move(a.pruner);
   }
   train::load_weights(*r.model, c);
   if (r.pruner) {

@@ -2,9 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "compress/hgq.h"
-#include "compress/pruner.h"
-
 namespace kiln::import {
 
 Imported for_training(const Imported& m, const std::string& base_path) {
@@ -46,27 +43,6 @@ std::string config_with_model(const std::string& base_path, const Imported& m) {
   YAML::Emitter e;
   e << root;
   return std::string(e.c_str()) + "\n";
-}
-
-std::shared_ptr<void> attach_compression(nn::Model& model, const std::string& config_text,
-                                         const std::string& name) {
-  struct Held {
-    std::shared_ptr<compress::QuantizedModel> qm;
-    std::shared_ptr<compress::Pruner> pruner;
-  };
-  auto held = std::make_shared<Held>();
-  Config cfg = Config::parse(config_text, name);
-  Config q = cfg.child("compression").child("quantization");
-  if (q.defined() && q.node().size() > 0) {
-    compress::HgqOptions o = compress::parse_quantization(q);
-    if (o.enable) held->qm = std::make_shared<compress::QuantizedModel>(model, o);
-  }
-  Config p = cfg.child("compression").child("pruning");
-  if (p.defined() && p.node().size() > 0) {
-    compress::PruningOptions o = compress::parse_pruning(p, cfg.child("training"));
-    if (o.enable) held->pruner = std::make_shared<compress::Pruner>(model, o, held->qm.get());
-  }
-  return held;
 }
 
 }  // namespace kiln::import

@@ -23,9 +23,4 @@ Imported for_training(const Imported& m, const std::string& base_path);
 // BASE's YAML with `model:` set to the imported layers (comments are not kept).
 std::string config_with_model(const std::string& base_path, const Imported& m);
 
-// Attaches the config's compression (quantizers, pruning masks), as //tools:train does before it loads a
-// checkpoint, so that the checkpoint holds their state. The returned handle keeps them alive.
-std::shared_ptr<void> attach_compression(nn::Model& model, const std::string& config_text,
-                                         const std::string& name);
-
 }  // namespace kiln::import

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "compress/hgq.h"
 #include "engine/check.h"
 #include "engine/data/dataset.h"
 #include "import/finetune.h"
@@ -86,8 +87,9 @@ train::Checkpoint to_checkpoint(const Imported& m, const ImportOptions& o) {
     for (int64_t i = 0; i < std::max<int64_t>(k, 2); ++i) reference.class_names.push_back(std::to_string(i));
   }
   // Quantizers and masks attached after the imported weights are in: their state is captured too.
-  std::shared_ptr<void> compression;
-  if (!o.config_text.empty()) compression = attach_compression(*model, o.config_text, o.config_name);
+  compress::AttachedCompression compression;  // kept alive until the checkpoint is made
+  if (!o.config_text.empty())
+    compression = compress::attach_compression(*model, o.config_text, o.config_name);
   train::Checkpoint out = train::make_checkpoint(*model, st, reference);
   out.config_yaml = o.config_text;
   out.task = reference.class_names.empty() ? "regression" : "classification";
