@@ -285,9 +285,9 @@ namespace {
 Tensor probe_values(Shape shape, std::mt19937_64& rng) {
   Tensor x(shape);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
-  const float special[] = {0.f,   -0.f,   0.5f,     -0.5f,     0.25f,  -0.375f, 1.f,    -1.f,
-                           3.5f,  -4.f,   7.75f,    -8.25f,    1e-40f, -1e-40f, -1.4e-45f, -3e-45f, 1e-30f, -1e-30f,
-                           3e30f, -3e30f, INFINITY, -INFINITY, NAN,    0.1f};
+  const float special[] = {0.f,    -0.f,    0.5f,  -0.5f,  0.25f,    -0.375f,   1.f,       -1.f,
+                           3.5f,   -4.f,    7.75f, -8.25f, 1e-40f,   -1e-40f,   -1.4e-45f, -3e-45f,
+                           1e-30f, -1e-30f, 3e30f, -3e30f, INFINITY, -INFINITY, NAN,       0.1f};
   for (int64_t j = 0; j < x.size(); ++j) {
     const uint64_t pick = rng() % 4;
     if (pick == 0) {

@@ -196,7 +196,8 @@ std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x
   try {
     compress::DeployedModel d = compress::DeployedModel::freeze(m, *qm_);
     std::vector<double> dep = d.forward(test_x);
-    Tensor y = m.predict(test_x, "", 128);  // batched: a conv model's whole test split at once takes gigabytes
+    // Batched: a conv model's whole test split at once takes gigabytes.
+    Tensor y = m.predict(test_x, "", 128);
     deploy_.check_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     deploy_.done = true;
     deploy_.samples = test_x.dim(0);
