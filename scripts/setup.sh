@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(bazel-bootstrap bazel-platforms g++ libeigen3-dev libcereal-dev libcli11-dev doctest-dev
       libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-sklearn
       gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
-      libhdf5-dev libonnx-dev libprotobuf-dev python3-numpy python3-h5py python3-onnx)
+      libhdf5-dev libonnx-dev libprotobuf-dev python3-numpy python3-h5py python3-onnx
+      libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 if [[ "${1:-}" == "--fuzz" ]]; then pkgs+=(clang libclang-rt-14-dev libomp-14-dev); fi
 missing=()

@@ -122,11 +122,15 @@ void RunDir::check(const std::string& dir_arg, const std::string& command, bool 
                      "' run; kiln never replaces it: remove it or choose another --out");
 }
 
-RunDir::RunDir(std::string dir, std::string command, bool overwrite)
+RunDir::RunDir(std::string dir, std::string command, bool overwrite, bool keep_unfinished)
     : dir_(strip_slashes(std::move(dir))), command_(std::move(command)), overwrite_(overwrite) {
   check(dir_, command_, overwrite_);
   staging_ = dir_ + ".partial";
-  if (exists(staging_)) remove_tree(staging_);  // an unfinished run of this command (check() made sure)
+  // An unfinished run of this command (check() made sure).
+  if (exists(staging_) && keep_unfinished && !empty_dir(staging_))
+    resumed_ = true;
+  else if (exists(staging_))
+    remove_tree(staging_);
   std::error_code ec;
   fs::create_directories(staging_, ec);
   if (ec) throw InputError("cannot create output directory '" + staging_ + "': " + ec.message());

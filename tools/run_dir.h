@@ -18,20 +18,24 @@ namespace kiln {
 
 class RunDir {
  public:
-  // InputError, naming DIR and what is there, if DIR cannot be (re)placed; creates DIR.partial.
-  RunDir(std::string dir, std::string command, bool overwrite);
+  // InputError, naming DIR and what is there, if DIR cannot be (re)placed; creates DIR.partial. An
+  // unfinished run of the same command at DIR.partial is removed, or with `keep_unfinished` kept as it is
+  // (a command that resumes its own work there, like kiln scan).
+  RunDir(std::string dir, std::string command, bool overwrite, bool keep_unfinished = false);
   // The same checks, creating nothing (it may put back an earlier run a killed commit left aside): for a
   // command to fail before its work, not after it.
   static void check(const std::string& dir, const std::string& command, bool overwrite);
   std::string path(const std::string& file) const { return staging_ + "/" + file; }
   const std::string& staging() const { return staging_; }
   const std::string& dir() const { return dir_; }
-  void commit();                          // marker, fsync, then the renames above
-  void fail(const std::string& message);  // writes error.txt into DIR.partial
+  void commit();                             // marker, fsync, then the renames above
+  void fail(const std::string& message);     // writes error.txt into DIR.partial
+  bool resumed() const { return resumed_; }  // keep_unfinished found an unfinished run and kept it
 
  private:
   std::string dir_, staging_, command_;
   bool overwrite_;
+  bool resumed_ = false;
 };
 
 // The command that wrote the complete run at `dir` ("kiln train"), or "" if `dir` is not one.
