@@ -2,16 +2,20 @@
 # Training speed of the Fashion-MNIST CNN (data/fashion_mnist.yaml) in kiln and in PyTorch, in one run:
 # float at 1 and 2 threads, and kiln's HGQ version (data/fashion_mnist_hgq.yaml) at 1 thread against kiln's
 # float speed, with HGQ's calibration and deployed-model check against one epoch's time.
-#   bash bench/run_cnn.sh [--rows N]     (N training images per epoch; default 54000, the whole split)
+#   bash bench/run_cnn.sh [--rows N] [--calibration-samples M]
+# N training images per epoch (default 54000, the whole split); M: calibrate the HGQ model on its first M
+# training images (`compression: calibration_samples:`; default all of them).
 # Prints a table and the lines `cnn_vs_pytorch: t1=X t2=Y`, `kiln_scaling_2_threads: Z`,
 # `hgq_vs_float: W` and `hgq_finish_vs_epoch: V`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=54000
+calib=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rows) rows="$2"; shift 2 ;;
-    *) echo "run_cnn.sh: unknown argument '$1' (valid: --rows N)" >&2; exit 2 ;;
+    --calibration-samples) calib="$2"; shift 2 ;;
+    *) echo "run_cnn.sh: unknown argument '$1' (valid: --rows N, --calibration-samples M)" >&2; exit 2 ;;
   esac
 done
 bash scripts/setup.sh --bench
@@ -24,6 +28,7 @@ keep=$(( rows * 10 / 9 ))
 for cfg in fashion_mnist fashion_mnist_hgq; do
   sed "s/^  validation_split: 0.1.*/  validation_split: 0.1\n  max_samples: $keep/" "data/$cfg.yaml" >"$work/$cfg.yaml"
 done
+sed -i "s/^compression:/compression:\n  calibration_samples: $calib/" "$work/fashion_mnist_hgq.yaml"
 kiln() {  # kiln CONFIG THREADS NAME: one epoch; prints the training samples/s from history.csv
   "$work/train" --config "$work/$1.yaml" --epochs 1 --threads "$2" --out "$work/$3" --quiet >/dev/null
   /usr/bin/python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))[-1]; print(r['samples_per_second'], r['seconds'])" "$work/$3/history.csv"
@@ -45,6 +50,7 @@ print(f"{'float, 2 threads':34s} {k2:10.0f} {t2:10.0f} {k2 / t2:7.2f}")
 print(f"{'HGQ, 1 thread':34s} {kq:10.0f} {'':>10s} {kq / k1:7.2f} (of kiln float)")
 print(f"HGQ epoch {eq:.2f} s; after it: calibration {cal:.2f} s, deployed check "
       f"({m.get('deployed_test_samples', 0)} test samples) {chk:.2f} s")
+print(f"HGQ test accuracy {m['test_accuracy']:.4f}, deployed mismatches {m.get('deployed_mismatches', 'n/a')}")
 print(f"cnn_vs_pytorch: t1={k1 / t1:.2f} t2={k2 / t2:.2f}")
 print(f"kiln_scaling_2_threads: {k2 / k1:.2f}")
 print(f"hgq_vs_float: {kq / k1:.2f}")

@@ -266,13 +266,19 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
                      " values per sample, the model takes " + std::to_string(in_size_));
   std::vector<double> out(static_cast<size_t>(n * out_size_));
   const int frac = program_.out().frac;
-  // Samples are independent: one thread each.
-#pragma omp parallel for schedule(dynamic, 16)
-  for (int64_t r = 0; r < n; ++r) {
-    const std::vector<int64_t> y = run(program_, quantize_input(program_, x.data() + r * in_size_));
-    for (int64_t j = 0; j < out_size_; ++j)
-      out[static_cast<size_t>(r * out_size_ + j)] =
-          std::ldexp(static_cast<double>(y[static_cast<size_t>(j)]), -frac);
+  // Samples are independent: chunks of them, one thread each (the input types prepared once per chunk).
+  constexpr int64_t kChunk = 64;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t rows = std::min(kChunk, n - r0);
+    const std::vector<int64_t> codes = quantize_input(program_, x.data() + r0 * in_size_, rows);
+    for (int64_t r = r0; r < r0 + rows; ++r) {
+      const auto at = codes.begin() + (r - r0) * in_size_;
+      const std::vector<int64_t> y = run(program_, std::vector<int64_t>(at, at + in_size_));
+      for (int64_t j = 0; j < out_size_; ++j)
+        out[static_cast<size_t>(r * out_size_ + j)] =
+            std::ldexp(static_cast<double>(y[static_cast<size_t>(j)]), -frac);
+    }
   }
   return out;
 }

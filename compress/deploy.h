@@ -1,6 +1,7 @@
 // The deployed fixed-point model: after calibration the quantized model freezes into integer codes with
-// a fixed-point type per element, evaluated with integer arithmetic only (int64 accumulators, shifts,
-// integer rounding and overflow). This is the reference the code generators must match bit for bit, and
+// a fixed-point type per element, evaluated with integer arithmetic (int64 accumulators, shifts,
+// integer rounding and overflow; a Dense/Conv product runs in float or double only where its bound proves
+// that exact, Op::weights_f). This is the reference the code generators must match bit for bit, and
 // it equals the quantized model's inference-mode forward exactly (quantization.md, section 8). freeze lowers
 // the layers to a compress::Program (compress/program.h) and forward runs it: the C and HLS generators print
 // the same program, so there is one interpreter.

@@ -23,70 +23,95 @@ bool Window::padded() const {
   return PH > 0 || PW > 0 || (OH - 1) * SH - PH + KH > H || (OW - 1) * SW - PW + KW > W;
 }
 
-int64_t requantize(int64_t c, int fc, const FixedType& t) {
+Requantizer::Requantizer(int fc, const FixedType& t, int out_shift)
+    : t_(t), s_(fc - t.f), out_shift_(out_shift) {
   const int w = t.k + t.i + t.f;
-  if (w <= 0) return 0;  // zero width: pruned
+  zero_ = w <= 0;
+  if (zero_) return;
   KILN_CHECK(w < 62, "fixed-point width " + std::to_string(w) + " too wide for int64 codes");
-  int64_t q;
-  const int s = fc - t.f;
-  if (s <= 0) {
-    KILN_CHECK(-s < 62, "shift by " + std::to_string(-s));
-    q = c * (int64_t{1} << -s);  // finer target grid: exact
-  } else if (s >= 63) {
-    // |c| < 2^62, so |c| / 2^s < 1/2: every nearest mode gives 0, TRN floors, TRN_ZERO truncates.
-    q = (t.round == Round::kTrn && c < 0) ? -1 : 0;
-  } else {
-    const int64_t step = int64_t{1} << s, half = step >> 1;
-    q = c >> s;                      // floor (arithmetic shift)
-    const int64_t r = c - q * step;  // 0 <= r < step
-    bool up = false;
-    switch (t.round) {
-      case Round::kTrn:
-        up = false;
-        break;
-      case Round::kTrnZero:
-        up = c < 0 && r != 0;
-        break;
-      case Round::kRnd:
-      case Round::kStochastic:
-        up = r >= half;
-        break;
-      case Round::kRndZero:
-        up = r > half || (r == half && q < 0);
-        break;
-      case Round::kRndMinInf:
-        up = r > half;
-        break;
-      case Round::kRndInf:
-        up = r > half || (r == half && q >= 0);
-        break;
-      case Round::kRndConv:
-        up = r > half || (r == half && (q & 1) != 0);
-        break;
-    }
-    q += up ? 1 : 0;
-  }
+  if (s_ <= 0) KILN_CHECK(-s_ < 62, "shift by " + std::to_string(-s_));
+  if (s_ > 0 && s_ < 63) step_ = int64_t{1} << s_, half_ = step_ >> 1;
   // Overflow on the code grid: [lo, hi] = [-k 2^(i+f), 2^(i+f) - 1].
   const int mag = t.i + t.f;  // w - k
-  const int64_t hi = mag >= 0 ? (int64_t{1} << mag) - 1 : 0;
+  hi_ = mag >= 0 ? (int64_t{1} << mag) - 1 : 0;
   // SAT_SYM's range is symmetric: even the exact minimum code maps to -max (-2.0 -> -1.75 in ap_fixed<4,2>).
-  const int64_t lo = t.k ? (t.overflow == Overflow::kSatSym ? -hi : -(int64_t{1} << mag)) : 0;
-  if (q >= lo && q <= hi) return q;
-  switch (t.overflow) {
+  lo_ = t.k ? (t.overflow == Overflow::kSatSym ? -hi_ : -(int64_t{1} << mag)) : 0;
+  const bool nearest = t.round == Round::kRnd || t.round == Round::kStochastic;
+  simple_ = (nearest || t.round == Round::kTrn) && s_ < 63;
+  rs_ = std::max(s_, 0), ls_ = std::max(-s_, 0), width_ = w;
+  add_ = nearest && s_ > 0 ? half_ : 0;  // floor((c + half) / step) = floor(c / step) + (r >= half)
+}
+
+int64_t Requantizer::overflow(int64_t q) const {
+  switch (t_.overflow) {
     case Overflow::kWrap: {
-      const int64_t mod = int64_t{1} << w;
+      const int64_t mod = int64_t{1} << (t_.k + t_.i + t_.f);
       int64_t m = q & (mod - 1);  // two's complement: q mod 2^w
-      if (t.k && m >= (mod >> 1)) m -= mod;
+      if (t_.k && m >= (mod >> 1)) m -= mod;
       return m;
     }
     case Overflow::kSat:
-      return q < lo ? lo : hi;
+      return q < lo_ ? lo_ : hi_;
     case Overflow::kSatSym:
-      return q < lo ? (t.k ? -hi : 0) : hi;
+      return q < lo_ ? (t_.k ? -hi_ : 0) : hi_;
     case Overflow::kSatZero:
       return 0;
   }
   return q;
+}
+
+int64_t requantize(int64_t c, int fc, const FixedType& t) { return Requantizer(fc, t)(c); }
+
+namespace {
+// The simple form for overflow mode kOv and sign kK (the same for every entry of a quantize op): the same
+// codes as Requantizer::operator() (|c| < 2^62, so c + add does not overflow), in a loop without branches.
+template <Overflow kOv, bool kK>
+void requantize_simple(const RequantizeRows::Fast* rq, int64_t nb, const int64_t* __restrict x,
+                       int64_t* __restrict y, int64_t n) {
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    for (int64_t e = 0; e < nb; ++e) {
+      const RequantizeRows::Fast& q = rq[e];
+      int64_t v = (x[r0 + e] + q.add) >> q.rs;
+      v = static_cast<int64_t>(static_cast<uint64_t>(v) << q.ls);
+      if constexpr (kOv == Overflow::kWrap) {
+        v = kK ? static_cast<int64_t>(static_cast<uint64_t>(v) << (64 - q.width)) >> (64 - q.width)
+               : v & ((int64_t{1} << q.width) - 1);
+      } else if constexpr (kOv == Overflow::kSatZero) {
+        v = (v < q.lo) | (v > q.hi) ? 0 : v;
+      } else {  // SAT, and SAT_SYM, whose lo is -hi when signed
+        v = std::min(std::max(v, q.lo), q.hi);
+      }
+      v = q.zero ? 0 : v;
+      y[r0 + e] = static_cast<int64_t>(static_cast<uint64_t>(v) << q.out_shift);
+    }
+}
+}  // namespace
+
+RequantizeRows::RequantizeRows(std::vector<Requantizer> rq) : rq_(std::move(rq)) {
+  bool simple = !rq_.empty();
+  for (const Requantizer& q : rq_)
+    simple = simple && (q.zero_ || q.simple_) && q.t_.k == rq_[0].t_.k && q.t_.overflow == rq_[0].t_.overflow;
+  if (!simple) return;
+  for (const Requantizer& q : rq_)  // a pruned entry: any valid shifts, its result is replaced by 0
+    fast_.push_back(
+        {q.add_, q.lo_, q.hi_, q.rs_, q.ls_, q.zero_ ? 1 : q.width_, q.zero_ ? 0 : q.out_shift_, q.zero_});
+}
+
+void RequantizeRows::run(const int64_t* x, int64_t* y, int64_t n) const {
+  const int64_t nb = static_cast<int64_t>(rq_.size());
+  if (fast_.empty()) {
+    for (int64_t r0 = 0; r0 < n; r0 += nb)
+      for (int64_t e = 0; e < nb; ++e) y[r0 + e] = rq_[static_cast<size_t>(e)](x[r0 + e]);
+    return;
+  }
+  const Overflow ov = rq_[0].t_.overflow;
+  const bool k = rq_[0].t_.k != 0;
+  if (ov == Overflow::kWrap)
+    return k ? requantize_simple<Overflow::kWrap, true>(fast_.data(), nb, x, y, n)
+             : requantize_simple<Overflow::kWrap, false>(fast_.data(), nb, x, y, n);
+  if (ov == Overflow::kSatZero)
+    return requantize_simple<Overflow::kSatZero, false>(fast_.data(), nb, x, y, n);
+  requantize_simple<Overflow::kSat, false>(fast_.data(), nb, x, y, n);  // SAT, SAT_SYM
 }
 
 int64_t Buffer::min() const {
@@ -131,16 +156,20 @@ static_assert(std::size(kOpKindNames) == Op::kNumKinds && std::size(kRun) == Op:
 
 const char* op_kind_name(Op::Kind k) { return kOpKindNames[static_cast<size_t>(k)]; }
 
-std::vector<int64_t> quantize_input(const Program& p, const float* x) {
+std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n) {
   const Buffer& b = p.input();
-  std::vector<int64_t> codes(static_cast<size_t>(b.size));
-  for (int64_t e = 0; e < b.size; ++e) {
-    const size_t j = static_cast<size_t>(p.input_types.entry(e, b.shape.back()));
-    if (p.input_types.width(j) <= 0) continue;
-    const FixedType t = p.input_types.type(j);
-    codes[static_cast<size_t>(e)] =
-        to_code(quantize(static_cast<double>(x[e]), t), t.f) * (int64_t{1} << (b.frac - t.f));
-  }
+  const TypeTable& tt = p.input_types;
+  std::vector<PreparedType> types;  // each entry's type prepared once (pruned entries: unused)
+  for (size_t j = 0; j < tt.f.size(); ++j)
+    types.push_back(tt.width(j) > 0 ? prepare(tt.type(j)) : PreparedType{tt.type(j), true, 1, 1, 0, 0, 1});
+  std::vector<int64_t> codes(static_cast<size_t>(n * b.size));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t e = 0; e < b.size; ++e) {
+      const PreparedType& t = types[static_cast<size_t>(tt.entry(e, b.shape.back()))];
+      if (t.pruned) continue;
+      const double xq = quantize_traced(static_cast<double>(x[r * b.size + e]), t, 0.5, true).value;
+      codes[static_cast<size_t>(r * b.size + e)] = to_code(xq, t.t.f) * (int64_t{1} << (b.frac - t.t.f));
+    }
   return codes;
 }
 

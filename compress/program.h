@@ -24,6 +24,85 @@ namespace kiln::compress {
 // requantize(c, fc, t) * 2^-t.f == quantize(c * 2^-fc, t) for every mode (S_RND rounds as RND).
 int64_t requantize(int64_t c, int fc, const FixedType& t);
 
+// requantize(c, fc, t) * 2^out_shift with its per-type constants computed once (the interpreter's quantize
+// op runs one per element). requantize itself is Requantizer(fc, t)(c): one definition.
+class Requantizer {
+ public:
+  Requantizer(int fc, const FixedType& t, int out_shift = 0);
+  int64_t operator()(int64_t c) const {
+    if (zero_) return 0;
+    int64_t q;
+    if (s_ <= 0) {
+      q = c * (int64_t{1} << -s_);  // finer target grid: exact
+    } else if (s_ >= 63) {
+      // |c| < 2^62, so |c| / 2^s < 1/2: every nearest mode gives 0, TRN floors, TRN_ZERO truncates.
+      q = (t_.round == Round::kTrn && c < 0) ? -1 : 0;
+    } else {
+      q = c >> s_;                        // floor (arithmetic shift)
+      const int64_t r = c & (step_ - 1);  // 0 <= r < step
+      q += round_up(c, q, r) ? 1 : 0;
+    }
+    if (q < lo_ || q > hi_) q = overflow(q);
+    return q * (int64_t{1} << out_shift_);
+  }
+
+ private:
+  bool round_up(int64_t c, int64_t q, int64_t r) const {
+    switch (t_.round) {
+      case Round::kTrn:
+        return false;
+      case Round::kTrnZero:
+        return c < 0 && r != 0;
+      case Round::kRnd:
+      case Round::kStochastic:
+        return r >= half_;
+      case Round::kRndZero:
+        return r > half_ || (r == half_ && q < 0);
+      case Round::kRndMinInf:
+        return r > half_;
+      case Round::kRndInf:
+        return r > half_ || (r == half_ && q >= 0);
+      case Round::kRndConv:
+        return r > half_ || (r == half_ && (q & 1) != 0);
+    }
+    return false;
+  }
+  int64_t overflow(int64_t q) const;  // q outside [lo, hi]: t's overflow mode
+  friend class RequantizeRows;
+
+  FixedType t_;
+  int s_ = 0, out_shift_ = 0;
+  int64_t step_ = 1, half_ = 0, lo_ = 0, hi_ = 0;
+  bool zero_ = false;  // zero width: pruned
+  // The branch-free form requantize_rows uses when every entry has it: q = ((c + add) >> rs) << ls for RND
+  // (add = half a step) and TRN (add = 0), then the overflow mode on [lo, hi] (WRAP: sign extension from
+  // bit `width` - 1 when k, the low `width` bits when not).
+  bool simple_ = false;
+  int rs_ = 0, ls_ = 0, width_ = 0;
+  int64_t add_ = 0;
+};
+
+// A quantize op's requantizers, entry e serving the elements j with j % entries == e (uniform, per channel or
+// per element), with their branch-free form precomputed when every entry has one.
+class RequantizeRows {
+ public:
+  RequantizeRows() = default;
+  explicit RequantizeRows(std::vector<Requantizer> rq);
+  bool empty() const { return rq_.empty(); }
+  // y[j] = rq[j % entries](x[j]) for j < n, a multiple of the entries.
+  void run(const int64_t* x, int64_t* y, int64_t n) const;
+
+  struct Fast {
+    int64_t add, lo, hi;
+    int rs, ls, width, out_shift;
+    bool zero;
+  };
+
+ private:
+  std::vector<Requantizer> rq_;
+  std::vector<Fast> fast_;  // empty: some entry has no simple form
+};
+
 // A convolution or pooling window as 2-d (a 1-d window is 2-d with H = 1), channels-last, with the
 // padding before each axis (TF "same" padding puts the odd pixel after).
 struct Window {
@@ -124,9 +203,15 @@ struct Op {
   std::vector<int64_t> weights, bias;  // aligned codes; zero = pruned (never emitted)
   std::vector<int> weight_bits;        // each weight's width in bits (report)
   int64_t partial_bound = 0;           // |bias| + sum |x * w| <= this for every output and partial sum
-  // kDense / kConv with partial_bound < 2^31: the weights as int32 (set by finish()), so the interpreter
-  // multiplies and sums in 32 bits, 8 lanes per AVX2 instruction; no product or partial sum can overflow.
-  std::vector<int32_t> weights32;
+  // kDense / kConv: the weights as float when partial_bound < 2^24, else as double when it is < 2^53 (set by
+  // finish()), and the interpreter multiplies the codes as one float (double) matrix product: every product
+  // and every partial sum, in any order, is an integer of magnitude <= partial_bound, which the type holds
+  // exactly, so the products, the sums and fused multiply-adds are all exact and the result is the integer
+  // sum (an input code too wide for the type only ever multiplies zero weights). Otherwise int64.
+  std::vector<float> weights_f;
+  std::vector<double> weights_d;
+  // kQuantize: one Requantizer per entry of `types`, from in's grid onto out's (set by finish()).
+  RequantizeRows requantizers;
   // kLut: y = table[clamp(trunc(x * 2^lut_shift) + N/2, 0, N - 1)] (compress/lut_codes.h), table codes on
   // out's grid. kSoftmax: softmax_codes() on every lane of the last axis, out on softmax_out_frac.
   LutSpec lut;
@@ -175,8 +260,9 @@ struct Program {
   const Buffer& out() const { return buffers[static_cast<size_t>(output)]; }
 };
 
-// The float -> code step of the model input (x already standardised), exactly as the quantizer does.
-std::vector<int64_t> quantize_input(const Program& p, const float* x);
+// The float -> code step of the model input (x already standardised), exactly as the quantizer does: n
+// samples, one after the other.
+std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n = 1);
 // Integer evaluation of the program on one sample's input codes; returns the output codes.
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
 

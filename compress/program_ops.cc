@@ -2,8 +2,10 @@
 // the exact value range of the buffer it writes (interval arithmetic over every input the previous buffer can
 // hold; the ranges size the storage types of the generated code and bound its accumulators), then its
 // interpreter function (registered in KILN_OP_KINDS), which the deployed model runs and codegen/ prints.
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "compress/layer_norm_fixed.h"
@@ -101,21 +103,24 @@ Buffer pooled(const std::string& name, const Buffer& x, const Shape& in_shape, c
   return y;
 }
 
-// A pooling op's interpreter: y[o] = reduce(the real inputs of o's window); padding never takes part.
-template <class Reduce>
-void run_pool(const Program& p, const Op& op, Codes& buf, Reduce&& reduce) {
+// A pooling op's interpreter over the real inputs of each window (padding never takes part), all channels of
+// an output position at once: y[pos, c] = finish(fold over the taps of x[tap, c], count of real inputs).
+template <class Fold, class Finish>
+void run_pool(const Program& p, const Op& op, Codes& buf, int64_t init, Fold&& fold, Finish&& finish) {
   const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const Window& w = op.win;
-  y.assign(static_cast<size_t>(yb.size), 0);
-  std::vector<int64_t> v;
-  for (int64_t o = 0; o < yb.size; ++o) {
-    const int64_t n = o % w.C, pos = o / w.C;
-    v.clear();
-    w.for_each_tap(pos / w.OW, pos % w.OW,
-                   [&](int64_t, int64_t base) { v.push_back(x[static_cast<size_t>(base + n)]); });
-    y[static_cast<size_t>(o)] = reduce(v);
+  y.assign(static_cast<size_t>(yb.size), init);
+  for (int64_t pos = 0; pos < yb.size / w.C; ++pos) {
+    int64_t* __restrict yr = y.data() + pos * w.C;
+    int64_t count = 0;
+    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
+      const int64_t* __restrict xr = x.data() + base;
+      for (int64_t c = 0; c < w.C; ++c) yr[c] = fold(yr[c], xr[c]);
+      ++count;
+    });
+    for (int64_t c = 0; c < w.C; ++c) yr[c] = finish(yr[c], count);
   }
 }
 
@@ -164,17 +169,24 @@ void ProgramBuilder::quantize(const std::string& name, const std::vector<FixedTy
   push(std::move(op), std::move(y));
 }
 
+namespace {
+// The requantizers of a quantize op's entries, from buffer xb's grid onto yb's.
+RequantizeRows requantizers_of(const Op& op, const Buffer& xb, const Buffer& yb) {
+  std::vector<Requantizer> r;
+  r.reserve(op.types.f.size());
+  for (size_t j = 0; j < op.types.f.size(); ++j)
+    r.emplace_back(xb.frac, op.types.type(j), op.types.width(j) > 0 ? yb.frac - op.types.f[j] : 0);
+  return RequantizeRows(std::move(r));
+}
+}  // namespace
+
 void run_quantize(const Program& p, const Op& op, Codes& buf) {
   const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.assign(static_cast<size_t>(yb.size), 0);
-  for (int64_t o = 0; o < yb.size; ++o) {
-    const size_t j = static_cast<size_t>(op.types.entry(o, yb.shape.back()));
-    if (op.types.width(j) > 0)
-      y[static_cast<size_t>(o)] = requantize(x[static_cast<size_t>(o)], xb.frac, op.types.type(j)) *
-                                  (int64_t{1} << (yb.frac - op.types.f[j]));
-  }
+  y.resize(static_cast<size_t>(yb.size));
+  if (!op.requantizers.empty()) return op.requantizers.run(x.data(), y.data(), yb.size);
+  requantizers_of(op, xb, yb).run(x.data(), y.data(), yb.size);  // a program not from finish()
 }
 
 // Aligned weights and bias, and the exact output range and partial-sum bound of a multiply-accumulate.
@@ -225,38 +237,69 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   push(std::move(op), std::move(y));
 }
 
-// Dense and Conv: one output position at a time, all n_out outputs together. For each input code x (zeros,
-// which ReLU makes common, skipped) the weights of its row, w[(tap, c) * n_out + n] over n, are contiguous,
-// so acc[n] += x * w[..] is a vectorised loop. Integer sums are exact in any order: the same codes as the
-// element-by-element definition (for_each_term), which Depthwise still uses.
+// Dense and Conv as one matrix product C [positions, n_out] = A [positions, K] W [K, n_out]: for Dense the
+// rows of x (K = n_in), for Conv the kernel window of each output position (K = KH KW C in the weights' order
+// (tap, c), padded taps 0). In float or double where partial_bound proves it exact (Op::weights_f), else in
+// int64: integer sums are exact in any order, so both give the element-by-element definition (for_each_term),
+// which Depthwise still runs.
 namespace {
-// The accumulator type T: int32 when the op's partial_bound proves every product and partial sum fits (x
-// codes of inputs whose weights are all zero may not fit, but they only ever multiply 0).
 template <class T>
-void run_mac_rows(const Op& op, const T* w, const std::vector<int64_t>& x, std::vector<int64_t>& y) {
+void run_mac_gemm(const Op& op, const std::vector<T>& w, const std::vector<int64_t>& x,
+                  std::vector<int64_t>& y) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const int64_t n_out = op.n_out, positions = static_cast<int64_t>(y.size()) / n_out;
+  const int64_t K = static_cast<int64_t>(w.size()) / n_out;
+  thread_local std::vector<T> a, c;  // A [positions, K], C [positions, n_out]
+  a.resize(static_cast<size_t>(positions * K)), c.resize(static_cast<size_t>(positions * n_out));
+  if (op.kind == Op::kDense) {
+    for (size_t j = 0; j < a.size(); ++j) a[j] = static_cast<T>(x[j]);
+  } else {
+    const Window& wn = op.win;
+    const bool padded = wn.padded();
+    for (int64_t pos = 0; pos < positions; ++pos) {
+      T* row = a.data() + pos * K;
+      if (padded) std::fill(row, row + K, T{0});
+      wn.for_each_tap(pos / wn.OW, pos % wn.OW, [&](int64_t tap, int64_t base) {
+        T* dst = row + tap * wn.C;
+        const int64_t* src = x.data() + base;
+        for (int64_t ch = 0; ch < wn.C; ++ch) dst[ch] = static_cast<T>(src[ch]);
+      });
+    }
+  }
+  Eigen::Map<Mat>(c.data(), positions, n_out).noalias() =
+      Eigen::Map<const Mat>(a.data(), positions, K) * Eigen::Map<const Mat>(w.data(), K, n_out);
+  const int64_t scale = int64_t{1} << op.prod_shift;
+  for (int64_t pos = 0; pos < positions; ++pos)
+    for (int64_t n = 0; n < n_out; ++n)
+      y[static_cast<size_t>(pos * n_out + n)] =
+          op.bias[static_cast<size_t>(n)] +
+          static_cast<int64_t>(c[static_cast<size_t>(pos * n_out + n)]) * scale;
+}
+
+// The int64 fallback, one output position at a time: for each nonzero input code, acc[n] += x * w[row, n].
+void run_mac_rows(const Op& op, const std::vector<int64_t>& x, std::vector<int64_t>& y) {
   const int64_t n_out = op.n_out, positions = static_cast<int64_t>(y.size()) / n_out;
   const int64_t scale = int64_t{1} << op.prod_shift;
-  std::vector<T> acc(static_cast<size_t>(n_out));
+  std::vector<int64_t> acc(static_cast<size_t>(n_out));
   auto add_row = [&](int64_t xv, int64_t wrow) {
     if (xv == 0) return;
-    const T xt = static_cast<T>(xv);
-    const T* __restrict wr = w + wrow * n_out;
-    T* __restrict a = acc.data();
-    for (int64_t n = 0; n < n_out; ++n) a[n] += xt * wr[n];
+    const int64_t* __restrict wr = op.weights.data() + wrow * n_out;
+    int64_t* __restrict ac = acc.data();
+    for (int64_t n = 0; n < n_out; ++n) ac[n] += xv * wr[n];
   };
   for (int64_t pos = 0; pos < positions; ++pos) {
-    std::fill(acc.begin(), acc.end(), T{0});
+    std::fill(acc.begin(), acc.end(), int64_t{0});
     if (op.kind == Op::kDense) {
       for (int64_t j = 0; j < op.n_in; ++j) add_row(x[static_cast<size_t>(pos * op.n_in + j)], j);
     } else {
       const int64_t C = op.win.C;
       op.win.for_each_tap(pos / op.win.OW, pos % op.win.OW, [&](int64_t tap, int64_t base) {
-        for (int64_t c = 0; c < C; ++c) add_row(x[static_cast<size_t>(base + c)], tap * C + c);
+        for (int64_t ch = 0; ch < C; ++ch) add_row(x[static_cast<size_t>(base + ch)], tap * C + ch);
       });
     }
     for (int64_t n = 0; n < n_out; ++n)
       y[static_cast<size_t>(pos * n_out + n)] =
-          op.bias[static_cast<size_t>(n)] + static_cast<int64_t>(acc[static_cast<size_t>(n)]) * scale;
+          op.bias[static_cast<size_t>(n)] + acc[static_cast<size_t>(n)] * scale;
   }
 }
 
@@ -267,9 +310,11 @@ void run_mac(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   y.assign(static_cast<size_t>(yb.size), 0);
-  if (op.kind == Op::kDense || op.kind == Op::kConv)
-    return op.weights32.empty() ? run_mac_rows(op, op.weights.data(), x, y)
-                                : run_mac_rows(op, op.weights32.data(), x, y);
+  if (op.kind == Op::kDense || op.kind == Op::kConv) {
+    if (!op.weights_f.empty()) return run_mac_gemm(op, op.weights_f, x, y);
+    if (!op.weights_d.empty()) return run_mac_gemm(op, op.weights_d, x, y);
+    return run_mac_rows(op, x, y);
+  }
   for (int64_t o = 0; o < yb.size; ++o) {
     int64_t acc = 0;
     op.for_each_term(o, [&](int64_t xi, int64_t wi) {
@@ -401,7 +446,9 @@ void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, co
 }
 
 void run_max_pool(const Program& p, const Op& op, Codes& buf) {
-  run_pool(p, op, buf, [](const std::vector<int64_t>& v) { return *std::max_element(v.begin(), v.end()); });
+  run_pool(
+      p, op, buf, std::numeric_limits<int64_t>::min(), [](int64_t a, int64_t b) { return std::max(a, b); },
+      [](int64_t v, int64_t) { return v; });
 }
 
 // trunc(window sum / real inputs) on the input's grid (compress/avg_pool.h).
@@ -417,9 +464,9 @@ void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, co
 }
 
 void run_avg_pool(const Program& p, const Op& op, Codes& buf) {
-  run_pool(p, op, buf, [](const std::vector<int64_t>& v) {
-    return std::accumulate(v.begin(), v.end(), int64_t{0}) / static_cast<int64_t>(v.size());  // toward zero
-  });
+  run_pool(
+      p, op, buf, 0, [](int64_t a, int64_t b) { return a + b; },
+      [](int64_t sum, int64_t count) { return sum / count; });  // toward zero
 }
 
 void ProgramBuilder::keep(const std::string& name, const std::vector<FixedType>& types) {
@@ -686,9 +733,17 @@ void run_sum_squares(const Program&, const Op& op, Codes& buf) {
 
 Program ProgramBuilder::finish() {
   KILN_CHECK(kept_.empty(), "a residual block without its add");
-  for (Op& op : p_.ops)
-    if ((op.kind == Op::kDense || op.kind == Op::kConv) && op.partial_bound < (int64_t{1} << 31))
-      op.weights32.assign(op.weights.begin(), op.weights.end());
+  for (Op& op : p_.ops) {
+    if (op.kind == Op::kDense || op.kind == Op::kConv) {
+      if (op.partial_bound < (int64_t{1} << 24))
+        op.weights_f.assign(op.weights.begin(), op.weights.end());
+      else if (op.partial_bound < (int64_t{1} << 53))
+        op.weights_d.assign(op.weights.begin(), op.weights.end());
+    }
+    if (op.kind == Op::kQuantize)
+      op.requantizers = requantizers_of(op, p_.buffers[static_cast<size_t>(op.in)],
+                                        p_.buffers[static_cast<size_t>(op.out)]);
+  }
   p_.output = cur_;
   return std::move(p_);
 }

@@ -566,3 +566,118 @@ TEST_CASE("the sum of squares op: exact range, and inputs whose squares exceed 6
   CHECK(kiln::testing::what_of([&] { wide.sum_squares("wide_score"); }).find("'wide_score'") !=
         std::string::npos);
 }
+
+// The interpreter's Dense and Conv run as one matrix product in float (partial_bound < 2^24), double (< 2^53)
+// or int64 (wider): each must equal the element-by-element sum of the definition (Op::for_each_term) on
+// random shapes, strides, paddings, bit widths, pruned weights and input codes at the ends of their ranges.
+TEST_CASE("Dense and Conv products (float, double and int64 paths) == the element-by-element definition") {
+  std::mt19937_64 rng(23);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int paths[3] = {0, 0, 0};  // float, double, int64
+  for (int trial = 0; trial < 90; ++trial) {
+    const bool dense = trial % 3 == 0;
+    const int in_bits = uni(1, 26), w_bits = uni(1, 26);  // i + f of the input and weight types
+    MacParams s;
+    s.dense = dense;
+    const int64_t n_out = uni(1, 9);
+    Shape in;
+    if (dense) {
+      in = {uni(1, 3), uni(1, 40)};
+      s.out_shape = {in[0], n_out};
+    } else {
+      in = {uni(1, 7), uni(1, 7), uni(1, 5)};
+      s.geom.dims = 2;
+      s.geom.window = {uni(1, static_cast<int>(in[0])), uni(1, static_cast<int>(in[1]))};
+      s.geom.strides = {uni(1, 2), uni(1, 2)};
+      s.geom.padding = uni(0, 1) ? Padding::kSame : Padding::kValid;
+      s.out_shape = {conv_out_size(in[0], s.geom.window[0], s.geom.strides[0], s.geom.padding),
+                     conv_out_size(in[1], s.geom.window[1], s.geom.strides[1], s.geom.padding), n_out};
+    }
+    s.in_shape = in;
+    const int64_t n_w = (dense ? in[1] : s.geom.window[0] * s.geom.window[1] * in[2]) * n_out;
+    std::uniform_int_distribution<int64_t> wcode(-(int64_t{1} << w_bits), (int64_t{1} << w_bits) - 1);
+    for (int64_t j = 0; j < n_w; ++j) {
+      const int f = uni(0, 3);
+      s.w_code.push_back(uni(0, 4) == 0 ? 0 : wcode(rng));  // some pruned
+      s.w_frac.push_back(f);
+      s.w_types.push_back({1, w_bits - f, f, Round::kRnd, Overflow::kSat});
+    }
+    for (int64_t n = 0; n < n_out; ++n) s.b_code.push_back(wcode(rng)), s.b_frac.push_back(uni(0, 12));
+    std::vector<FixedType> in_types;
+    for (int64_t e = 0; e < shape_numel(in); ++e) {
+      const int f = uni(0, 4);
+      in_types.push_back({1, in_bits - f, f, Round::kRnd, Overflow::kWrap});
+    }
+    ProgramBuilder b;
+    b.input(in, in_types);
+    b.mac("mac", s);
+    const Program p = b.finish();
+    const Op& op = p.ops.back();
+    paths[!op.weights_f.empty() ? 0 : !op.weights_d.empty() ? 1 : 2]++;
+    const Buffer& xb = p.input();
+    for (int rep = 0; rep < 4; ++rep) {
+      std::vector<int64_t> x(static_cast<size_t>(xb.size));
+      for (size_t e = 0; e < x.size(); ++e) {  // the ends of each range often, so the bound is reached
+        const int pick = uni(0, 3);
+        x[e] = pick == 0   ? xb.lo[e]
+               : pick == 1 ? xb.hi[e]
+                           : std::uniform_int_distribution<int64_t>(xb.lo[e], xb.hi[e])(rng);
+        if (uni(0, 5) == 0) x[e] = 0;
+      }
+      const std::vector<int64_t> y = run(p, x);
+      const Buffer& yb = p.out();
+      REQUIRE(static_cast<int64_t>(y.size()) == yb.size);
+      int64_t bad = 0;
+      for (int64_t o = 0; o < yb.size; ++o) {
+        int64_t acc = 0;
+        op.for_each_term(o, [&](int64_t xi, int64_t wi) {
+          acc += x[static_cast<size_t>(xi)] * op.weights[static_cast<size_t>(wi)];
+        });
+        const int64_t want = op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
+        bad += y[static_cast<size_t>(o)] != want;
+      }
+      INFO("trial " << trial << (dense ? " dense" : " conv") << ", partial bound " << op.partial_bound);
+      CHECK(bad == 0);
+    }
+  }
+  INFO("float " << paths[0] << ", double " << paths[1] << ", int64 " << paths[2]);
+  CHECK(paths[0] > 5);
+  CHECK(paths[1] > 5);
+  CHECK(paths[2] > 5);
+}
+
+// The quantize op's branch-free requantisation equals requantize() (the per-element definition) for every
+// rounding and overflow mode, uniform, per-channel and per-element types, pruned entries and both grids.
+TEST_CASE("quantize op: RequantizeRows == requantize element by element, all modes") {
+  std::mt19937_64 rng(29);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const Round rounds[] = {Round::kTrn, Round::kTrnZero, Round::kRnd, Round::kRndZero, Round::kRndConv};
+  const Overflow overflows[] = {Overflow::kWrap, Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero};
+  for (int trial = 0; trial < 200; ++trial) {
+    const int fc = uni(-2, 20), k = uni(0, 1), entries = uni(1, 12);
+    const Round round = rounds[uni(0, 4)];
+    const Overflow ov = overflows[uni(0, 3)];
+    std::vector<Requantizer> rq;
+    std::vector<FixedType> types;
+    std::vector<int> shift;
+    for (int e = 0; e < entries; ++e) {
+      types.push_back({k, uni(-3, 8), uni(-2, 12), round, ov});
+      shift.push_back(uni(0, 6));
+      rq.emplace_back(fc, types.back(), shift.back());
+    }
+    const RequantizeRows rows(rq);
+    const int64_t n = entries * uni(1, 20);
+    std::vector<int64_t> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+    std::uniform_int_distribution<int64_t> code(-(int64_t{1} << 30), int64_t{1} << 30);
+    for (auto& v : x) v = uni(0, 2) == 0 ? code(rng) >> uni(0, 30) : code(rng);
+    rows.run(x.data(), y.data(), n);
+    int64_t bad = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const size_t e = static_cast<size_t>(j % entries);
+      bad += y[static_cast<size_t>(j)] !=
+             requantize(x[static_cast<size_t>(j)], fc, types[e]) * (int64_t{1} << shift[e]);
+    }
+    INFO("trial " << trial);
+    CHECK(bad == 0);
+  }
+}

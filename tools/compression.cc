@@ -45,7 +45,11 @@ static void write_sparsity_svg(const std::string& path, const std::vector<compre
 }
 
 CompressionRun::CompressionRun(const Config& c, const Config& training, nn::Model& m, int round_epochs) {
-  c.check_unused({"quantization", "pruning"});
+  c.check_unused({"quantization", "pruning", "calibration_samples"});
+  calibration_samples_ = c.get<int64_t>("calibration_samples", 0);
+  if (calibration_samples_ < 0)
+    c.fail("calibration_samples", "calibration_samples must be >= 0 (0: every training sample), got " +
+                                      std::to_string(calibration_samples_));
   if (c.has("quantization")) {
     opt_ = compress::parse_quantization(c.child("quantization"));
     if (opt_.enable) qm_ = std::make_shared<compress::QuantizedModel>(m, opt_);
@@ -189,8 +193,18 @@ std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x
   if (!qm_) return "";
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  qm_->calibrate(m, train_x);
   deploy_ = DeployCheck();
+  deploy_.calibration_samples = train_x.dim(0);
+  if (calibration_samples_ > 0 && calibration_samples_ < train_x.dim(0)) {  // the first rows (shuffled split)
+    Shape s = train_x.shape();
+    s[0] = calibration_samples_;
+    Tensor part(s);
+    std::copy_n(train_x.data(), part.size(), part.data());
+    deploy_.calibration_samples = calibration_samples_;
+    qm_->calibrate(m, part);
+  } else {
+    qm_->calibrate(m, train_x);
+  }
   const auto t1 = clock::now();
   deploy_.calibration_seconds = std::chrono::duration<double>(t1 - t0).count();
   try {

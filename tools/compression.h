@@ -58,13 +58,15 @@ class CompressionRun {
   // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
   // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
   void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);
-  // Calibration over train_x, then the deployed fixed-point model frozen and compared with the quantized
-  // forward on test_x (deploy_check()); returns the deployed model's description ("" if it was refused).
+  // Calibration over train_x (its first `compression: calibration_samples:` rows when that key is set; by
+  // default all of them), then the deployed fixed-point model frozen and compared with the quantized forward
+  // on test_x (deploy_check()); returns the deployed model's description ("" if it was refused).
   std::string check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x);
   struct DeployCheck {
     bool done = false;
     std::string refused;  // why the model could not be frozen, if it could not
     int64_t samples = 0, mismatches = 0;
+    int64_t calibration_samples = 0;  // training rows the calibration ran over
     int accumulator_bits = 0;
     double calibration_seconds = 0, check_seconds = 0;  // wall time of the two steps (metrics.json)
   };
@@ -87,6 +89,7 @@ class CompressionRun {
   compress::HgqOptions opt_;
   ParetoFront front_;
   DeployCheck deploy_;
+  int64_t calibration_samples_ = 0;  // 0: every training row
 };
 
 }  // namespace kiln
