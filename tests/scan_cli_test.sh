@@ -12,7 +12,7 @@ source "$(dirname "$0")/testlib.sh"
 SCAN=$(kiln_tool scan) || exit 1
 TRAIN=$(kiln_tool train) || exit 1
 export KILN_TRAIN=$TRAIN
-CONFIGS=$(cd "$runfiles/kiln/data" 2>/dev/null && pwd || cd "$(dirname "$0")/../data" && pwd)
+if [[ -d $runfiles/kiln/data ]]; then CONFIGS=$(cd "$runfiles/kiln/data" && pwd); else CONFIGS=$(cd "$(dirname "$0")/../data" && pwd); fi
 enter_scratch scan_cli
 # Open MPI refuses root without these; --oversubscribe lets 2 ranks share fewer cores.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
