@@ -43,32 +43,84 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   const int64_t B = x.dim(0), C = x.dim(3);
   const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
-  Tensor out({B, ah.out, aw.out, C}, -std::numeric_limits<float>::infinity());
+  // Every window inside the input (valid padding, or same padding that pads nothing): the first tap
+  // initialises each output directly, with the -inf start of the general loop folded in, so neither the
+  // output nor argmax needs a fill pass first.
+  const bool full = ah.pad == 0 && aw.pad == 0 && (ah.out - 1) * ah.s + ah.k <= ah.in &&
+                    (aw.out - 1) * aw.s + aw.k <= aw.in;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  Tensor out = full ? Tensor::uninitialized({B, ah.out, aw.out, C}) : Tensor({B, ah.out, aw.out, C}, kNegInf);
   // argmax [B, OH, OW, C]: offset within its sample's [H, W, C] of the first maximum of each window (-1 if
   // nothing beat -inf). int32 matches the float width, so the select below vectorises.
   KILN_CHECK(in_px * C <= std::numeric_limits<int32_t>::max(),
              "max_pool2d: sample " + shape_str(x.shape()) + " too large");
-  std::vector<int32_t> argmax(static_cast<size_t>(out.size()), -1);
+  // (AlignedAllocator default-initialises on resize: no fill when every entry is written below.)
+  std::vector<int32_t, AlignedAllocator<int32_t>> argmax;
+  if (full)
+    argmax.resize(static_cast<size_t>(out.size()));
+  else
+    argmax.assign(static_cast<size_t>(out.size()), -1);
   const float* px = x.value().data();
   float* po = out.data();
+  // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
+  // Branch-free selects: which tap wins is data-dependent and would mispredict.
+  auto take = [C](const float* __restrict xr, float* __restrict yr, int32_t* __restrict ar, int32_t base) {
+    for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
+      const bool gt = xr[c] > yr[c];
+      yr[c] = gt ? xr[c] : yr[c];
+      ar[c] = gt ? base + c : ar[c];
+    }
+  };
 #pragma omp parallel for
   for (int64_t n = 0; n < B; ++n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     int32_t* an = argmax.data() + n * out_px * C;
-    // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
-    // Branch-free selects: which tap wins is data-dependent and would mispredict.
-    window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
-      const float* __restrict xr = xn + xi * C;
-      float* __restrict yr = yn + p * C;
-      int32_t* __restrict ar = an + p * C;
-      const int32_t base = static_cast<int32_t>(xi * C);
-      for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
-        const bool gt = xr[c] > yr[c];
-        yr[c] = gt ? xr[c] : yr[c];
-        ar[c] = gt ? base + c : ar[c];
+    if (!full) {
+      window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
+        take(xn + xi * C, yn + p * C, an + p * C, static_cast<int32_t>(xi * C));
+      });
+      continue;
+    }
+    for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
+      for (int64_t ow = 0; ow < aw.out; ++ow, ++p) {
+        float* __restrict yr = yn + p * C;
+        int32_t* __restrict ar = an + p * C;
+        const int64_t x0 = oh * ah.s * aw.in + ow * aw.s;  // the window's first input pixel
+        if (ah.k == 2 && aw.k == 2) {
+          // The common 2x2 window: the four taps in registers, one store per output.
+          const int64_t x1 = x0 + 1, x2 = x0 + aw.in, x3 = x2 + 1;
+          const float* __restrict t0 = xn + x0 * C, * __restrict t1 = xn + x1 * C, * __restrict t2 = xn + x2 * C, * __restrict t3 = xn + x3 * C;
+          const int32_t b0 = static_cast<int32_t>(x0 * C), b1 = static_cast<int32_t>(x1 * C),
+                        b2 = static_cast<int32_t>(x2 * C), b3 = static_cast<int32_t>(x3 * C);
+          for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
+            float m = kNegInf;
+            int32_t a = -1;
+            bool gt = t0[c] > m;
+            m = gt ? t0[c] : m, a = gt ? b0 + c : a;
+            gt = t1[c] > m;
+            m = gt ? t1[c] : m, a = gt ? b1 + c : a;
+            gt = t2[c] > m;
+            m = gt ? t2[c] : m, a = gt ? b2 + c : a;
+            gt = t3[c] > m;
+            m = gt ? t3[c] : m, a = gt ? b3 + c : a;
+            yr[c] = m, ar[c] = a;
+          }
+          continue;
+        }
+        const float* __restrict xr = xn + x0 * C;
+        const int32_t base0 = static_cast<int32_t>(x0 * C);
+        for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {  // tap 0 against -inf
+          const bool gt = xr[c] > kNegInf;
+          yr[c] = gt ? xr[c] : kNegInf;
+          ar[c] = gt ? base0 + c : -1;
+        }
+        for (int64_t kh = 0; kh < ah.k; ++kh)
+          for (int64_t kw = kh == 0 ? 1 : 0; kw < aw.k; ++kw) {
+            const int64_t xi = x0 + kh * aw.in + kw;
+            take(xn + xi * C, yr, ar, static_cast<int32_t>(xi * C));
+          }
       }
-    });
   }
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races.

@@ -1,6 +1,8 @@
 // max_pool2d/avg_pool2d and their 1-d versions: hand-computed values (padding never wins a max, border
 // averages divide by the real inputs only), gradient routing to the argmax, finite-difference gradients and
 // ShapeError on bad shapes.
+#include <limits>
+
 #include "engine/check.h"
 #include "tests/gradcheck.h"
 
@@ -52,6 +54,48 @@ TEST_CASE("max_pool2d: the gradient goes to the argmax only") {
   Var z(Tensor({1, 2, 2, 1}), true);
   backward(sum_all(max_pool2d(z, 2, 2, 1, 1, kValid)));
   CHECK(z.grad().storage() == std::vector<float>{1, 0, 0, 0});
+}
+
+TEST_CASE("max_pool2d: windows inside the input against a reference, with ties, -inf and NaN") {
+  // The path for windows that never touch padding must equal the definition: the first strict maximum
+  // from -inf in kh-major order; an all -inf (or NaN) window gives -inf and sends its gradient nowhere.
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  struct Case {
+    int64_t h, w, c;
+    int k, s;
+  };
+  for (const Case& cs :
+       {Case{6, 6, 3, 2, 2}, Case{7, 5, 16, 3, 2}, Case{5, 5, 1, 2, 1}, Case{9, 7, 5, 3, 3}}) {
+    Tensor t({2, cs.h, cs.w, cs.c});
+    std::uniform_int_distribution<int> pick(0, 9);
+    for (int64_t i = 0; i < t.size(); ++i) {
+      const int r = pick(rng);  // few distinct values: many ties
+      t[i] = r == 0 ? -inf : r == 1 ? nan : static_cast<float>(r % 4);
+    }
+    for (int64_t i = 0; i < cs.k * cs.k * cs.c; ++i)
+      t[(i / cs.c) / cs.k * cs.w * cs.c + (i / cs.c) % cs.k * cs.c + i % cs.c] = -inf;
+    Var x(t, true);
+    Var y = max_pool2d(x, cs.k, cs.k, cs.s, cs.s, kValid);
+    backward(sum_all(y));
+    const int64_t oh = (cs.h - cs.k) / cs.s + 1, ow = (cs.w - cs.k) / cs.s + 1;
+    REQUIRE(y.shape() == Shape{2, oh, ow, cs.c});
+    Tensor g({2, cs.h, cs.w, cs.c});
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j)
+          for (int64_t c = 0; c < cs.c; ++c) {
+            float m = -inf;
+            int64_t a = -1;
+            for (int64_t kh = 0; kh < cs.k; ++kh)
+              for (int64_t kw = 0; kw < cs.k; ++kw) {
+                const int64_t idx = ((n * cs.h + i * cs.s + kh) * cs.w + j * cs.s + kw) * cs.c + c;
+                if (t[idx] > m) m = t[idx], a = idx;
+              }
+            CHECK(y.value().at({n, i, j, c}) == m);
+            if (a >= 0) g[a] += 1;
+          }
+    CHECK(x.grad().storage() == g.storage());
+  }
 }
 
 TEST_CASE("avg_pool2d: exact values; border windows divide by their real inputs") {
