@@ -30,6 +30,11 @@ std::vector<Candidate> HallOfFame::front() const {
   return f;
 }
 
+const Candidate* HallOfFame::find(int complexity) const {
+  auto it = best_.find(complexity);
+  return it == best_.end() ? nullptr : &it->second;
+}
+
 double HallOfFame::best_loss() const {
   double b = std::numeric_limits<double>::infinity();
   for (const auto& kv : best_) b = std::min(b, kv.second.loss);

@@ -35,7 +35,8 @@ class HallOfFame {
   // Keeps c when it beats the entry of its complexity (ties: the earlier offer stays, for determinism).
   void offer(const Candidate& c);
   std::vector<Candidate> front() const;
-  double best_loss() const;  // +inf when empty
+  const Candidate* find(int complexity) const;  // the entry of that complexity; nullptr if none
+  double best_loss() const;                     // +inf when empty
   size_t size() const { return best_.size(); }
   double loss_floor() const { return floor_; }
 

@@ -211,6 +211,9 @@ void check_options(const SearchOptions& o, const Problem& pb) {
     bad("--max-length", std::to_string(o.limits.max_length),
         "must be in [1, " + std::to_string(kMaxLength) + "]");
   if (o.islands < 1) bad("--islands", std::to_string(o.islands), "must be >= 1");
+  if (o.exchange && o.islands % o.exchange->size() != 0)
+    bad("--islands", std::to_string(o.islands),
+        "cannot be shared by " + std::to_string(o.exchange->size()) + " ranks (give a multiple)");
   if (o.population < 2) bad("--population", std::to_string(o.population), "must be >= 2");
   if (o.generations < 0) bad("--generations", std::to_string(o.generations), "must be >= 0");
   if (o.time_limit < 0) bad("--time-limit", std::to_string(o.time_limit), "must be >= 0");
@@ -232,9 +235,12 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
   Columns lm_storage;
   Problem lm = row_subset(pb, std::max<int64_t>(opt.fit_rows, 2), opt.seed, &lm_storage);
 
-  const int I = opt.islands, P = opt.population;
-  std::vector<std::vector<Individual>> pop(static_cast<size_t>(I));
-  std::vector<Individual> slots(static_cast<size_t>(I) * P);
+  // This rank evolves islands first .. first + K - 1 of the I in all (exchange.h).
+  SingleRank alone;
+  Exchange& ex = opt.exchange ? *opt.exchange : alone;
+  const int I = opt.islands, P = opt.population, K = I / ex.size(), first = ex.rank() * K;
+  std::vector<std::vector<Individual>> pop(static_cast<size_t>(K));
+  std::vector<Individual> slots(static_cast<size_t>(K) * P);
   SearchResult res;
   res.loss_floor = opt.loss_floor >= 0 ? opt.loss_floor
                                        : noise_floor_loss(pb.loss, pb.y.data(),
@@ -244,26 +250,57 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
   HallOfFame hof(res.loss_floor);
   HallOfFame epoch(res.loss_floor);  // what the islands found since the last restart: migration hands it out
 
-  // Runs f(island, slot, rng) for every slot in parallel, then offers every result to the hall of fame
-  // in slot order.
+  // Runs make(island, rng) for every slot of this rank in parallel (island: the global index).
   auto run_slots = [&](uint64_t gen, const std::function<Individual(int, Rng&)>& make) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 2)
-    for (int k = 0; k < I * P; ++k) {
-      Rng rng = Rng::derive(opt.seed, {gen, static_cast<uint64_t>(k / P), static_cast<uint64_t>(k % P)});
-      slots[static_cast<size_t>(k)] = make(k / P, rng);
+    for (int k = 0; k < K * P; ++k) {
+      const int island = first + k / P;
+      Rng rng = Rng::derive(opt.seed, {gen, static_cast<uint64_t>(island), static_cast<uint64_t>(k % P)});
+      slots[static_cast<size_t>(k)] = make(island, rng);
     }
+  };
+  // Collective: offers every rank's slots to the hall of fame as one process offering all of them in island
+  // order would. A rank sends, per complexity, its first slot of lowest loss if that beats the epoch's entry
+  // (the hall of fame's is as low or lower): the only offers that can be kept. Also adds up the node
+  // evaluations and hands every rank's `migrants` to every rank ([rank] -> its migrants).
+  auto share = [&](const std::vector<Candidate>& migrants) {
+    std::map<int, const Candidate*> fresh;
+    double evals = 0;
     for (const Individual& ind : slots) {
-      hof.offer(ind.c);
-      epoch.offer(ind.c);
-      res.node_evals += ind.node_evals;
+      evals += ind.node_evals;
+      const Candidate& c = ind.c;
+      const Candidate* e = epoch.find(c.complexity);
+      if (!std::isfinite(c.loss) || (e && !(c.loss < e->loss))) continue;
+      auto [it, added] = fresh.emplace(c.complexity, &c);
+      if (!added && c.loss < it->second->loss) it->second = &c;
     }
-    res.candidates += I * P;
+    std::vector<Candidate> mine;
+    for (const auto& kv : fresh) mine.push_back(*kv.second);
+    WireWriter w;
+    w.f64(evals);
+    w.candidates(mine);
+    w.candidates(migrants);
+    std::vector<std::vector<Candidate>> received;
+    for (const std::string& bytes : ex.allgather(w.bytes())) {
+      WireReader r(bytes);
+      res.node_evals += r.f64();
+      for (const Candidate& c : r.candidates()) hof.offer(c), epoch.offer(c);
+      received.push_back(r.candidates());
+      KILN_CHECK(r.done(), "a symreg exchange message longer than its contents");
+    }
+    res.candidates += static_cast<int64_t>(I) * P;
+    return received;
+  };
+  auto survive_slots = [&] {
+    for (int i = 0; i < K; ++i)
+      pop[static_cast<size_t>(i)] =
+          survive(std::vector<Individual>(slots.begin() + i * P, slots.begin() + (i + 1) * P),
+                  static_cast<size_t>(P));
   };
 
   run_slots(kInitGeneration, [&](int, Rng& rng) { return evaluate(cx, initial_tree(cx, rng), rng); });
-  for (int i = 0; i < I; ++i)
-    pop[static_cast<size_t>(i)] = survive(
-        std::vector<Individual>(slots.begin() + i * P, slots.begin() + (i + 1) * P), static_cast<size_t>(P));
+  share({});
+  survive_slots();
 
   res.stop_reason = "generations";
   FrontProgress progress;
@@ -272,23 +309,38 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
   double last_t = elapsed(), last_evals = res.node_evals;
   for (int g = 1; opt.generations == 0 || g <= opt.generations; ++g) {
     run_slots(static_cast<uint64_t>(g), [&](int island, Rng& rng) {
-      Tree child = make_child(cx, rng, pop[static_cast<size_t>(island)]);
+      Tree child = make_child(cx, rng, pop[static_cast<size_t>(island - first)]);
       return evaluate(cx, child, rng);
     });
-    for (int i = 0; i < I; ++i) {
+    for (int i = 0; i < K; ++i) {
       std::vector<Individual> pool = std::move(pop[static_cast<size_t>(i)]);
       pool.insert(pool.end(), slots.begin() + i * P, slots.begin() + (i + 1) * P);
       pop[static_cast<size_t>(i)] = survive(std::move(pool), static_cast<size_t>(P));
     }
-    if (opt.migration_interval > 0 && g % opt.migration_interval == 0) {
+    // Migration around the ring of islands: the last island of a rank receives from the next rank's first,
+    // whose best `migrants` every rank sends along with its hall-of-fame entries.
+    const bool migrate = opt.migration_interval > 0 && g % opt.migration_interval == 0;
+    std::vector<Candidate> outgoing;
+    for (size_t k = 0; migrate && ex.size() > 1 && k < pop[0].size() && k < size_t(opt.migrants); ++k)
+      outgoing.push_back(pop[0][k].c);
+    std::vector<std::vector<Candidate>> incoming = share(outgoing);
+    if (migrate) {
       std::vector<std::vector<Individual>> snapshot = pop;
       std::vector<Candidate> front = epoch.front();
-      for (int i = 0; i < I; ++i) {
-        auto& dst = pop[static_cast<size_t>(i)];
-        const auto& src = snapshot[static_cast<size_t>((i + 1) % I)];
-        int m =
-            I > 1 ? std::min<int>({opt.migrants, static_cast<int>(src.size()), static_cast<int>(dst.size())})
-                  : 0;
+      for (int li = 0; li < K; ++li) {
+        const int i = first + li, next = (i + 1) % I;
+        auto& dst = pop[static_cast<size_t>(li)];
+        std::vector<Individual> src;  // the neighbour's best, in order
+        if (I > 1 && next / K == ex.rank()) {
+          const auto& s = snapshot[static_cast<size_t>(next - first)];
+          src.assign(s.begin(), s.begin() + std::min<int>(opt.migrants, static_cast<int>(s.size())));
+        } else if (I > 1) {
+          for (const Candidate& c : incoming[static_cast<size_t>(next / K)]) {
+            src.emplace_back();
+            src.back().c = c, src.back().shape = hash_shape(c.tree);
+          }
+        }
+        int m = std::min<int>({opt.migrants, static_cast<int>(src.size()), static_cast<int>(dst.size())});
         for (int k = 0; k < m; ++k)
           dst[dst.size() - 1 - static_cast<size_t>(k)] = src[static_cast<size_t>(k)];
         // Hall-of-fame entries, a different window of the front for each island and migration.
@@ -311,13 +363,11 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
       epoch = HallOfFame(res.loss_floor);
       run_slots(static_cast<uint64_t>(g) | (1ull << 62),
                 [&](int, Rng& rng) { return evaluate(cx, initial_tree(cx, rng), rng); });
-      for (int i = 0; i < I; ++i)
-        pop[static_cast<size_t>(i)] =
-            survive(std::vector<Individual>(slots.begin() + i * P, slots.begin() + (i + 1) * P),
-                    static_cast<size_t>(P));
+      share({});
+      survive_slots();
     }
     res.generations = g;
-    double now = elapsed();
+    const double now = ex.max(elapsed());  // the slowest rank's: every rank stops at the same generation
     if (on_generation) {
       GenerationStats st;
       st.generation = g, st.best_loss = hof.best_loss(), st.front_size = hof.front().size();
@@ -340,7 +390,7 @@ SearchResult search(const Problem& pb, const SearchOptions& opt,
     }
   }
   res.front = hof.front();
-  res.seconds = elapsed();
+  res.seconds = ex.max(elapsed());
   return res;
 }
 

@@ -18,6 +18,10 @@
 // reads only the previous generation, so the same seed gives the same front whatever the thread count.
 // Only the time limit (checked between generations) can make two runs differ.
 //
+// Several processes: with an Exchange (exchange.h) over R ranks, each rank evolves islands / R of the
+// islands and the ranks trade hall-of-fame entries and migrants; the front is the one of a single process
+// evolving all the islands (same seed, same total islands), whatever the rank and thread counts.
+//
 //   SearchOptions opt;  opt.generations = 100;
 //   SearchResult r = search(problem, opt, [](const GenerationStats& g) { ...print... });
 #pragma once
@@ -25,6 +29,7 @@
 #include <functional>
 #include <vector>
 
+#include "symreg/exchange.h"
 #include "symreg/fit.h"
 #include "symreg/front.h"
 #include "symreg/mutate.h"
@@ -34,7 +39,7 @@ namespace kiln::symreg {
 struct SearchOptions {
   OpSet ops;
   Limits limits;
-  int islands = 4;
+  int islands = 4;       // in all: with an Exchange of R ranks, islands / R per rank (a multiple of R)
   int population = 100;  // per island
   int generations = 100;
   double time_limit = 0;    // seconds; 0 = none
@@ -55,13 +60,16 @@ struct SearchOptions {
   double loss_floor = -1;
   // Optional: checked on the front after every generation; true stops the search ("stop condition").
   std::function<bool(const std::vector<Candidate>& front)> stop_when;
+  // Optional: the ranks of a search over several processes (every rank calls search() with the same
+  // options and data); null = this process alone.
+  Exchange* exchange = nullptr;
 };
 
 struct GenerationStats {
   int generation = 0;
   double best_loss = 0;
   size_t front_size = 0;
-  double node_evals_per_second = 0;  // tree length x rows per second, fitting included
+  double node_evals_per_second = 0;  // tree length x rows per second, fitting included, all ranks
   double seconds = 0;                // since the start
   int64_t candidates = 0;            // offspring evaluated so far
   int restarts = 0;                  // restarts on stagnation so far
@@ -71,8 +79,8 @@ struct SearchResult {
   std::vector<Candidate> front;
   int generations = 0;
   double seconds = 0;
-  double node_evals = 0;
-  int64_t candidates = 0;
+  double node_evals = 0;    // all ranks
+  int64_t candidates = 0;   // all ranks
   std::string stop_reason;  // "generations", "time limit", "target loss", "stop condition"
   int restarts = 0;         // restarts on stagnation
   double loss_floor = 0;    // the floor the front was built with: pass it to select()

@@ -4,6 +4,7 @@
 //       [--complexity sin=2,...] [--max-complexity 30] [--time-limit 60] [--generations N] [--seed 1]
 //       [--threads N] [--classes] [--out DIR] [--export c|hls|c,hls]
 //       [--teacher RUN/model.ckpt [--teacher-target score|probability|label] [--teacher-samples N]]
+//   mpirun -np N bazel-bin/tools/symreg --islands-per-rank K ...        (or srun under Slurm)
 //
 // --teacher distils a trained classifier into formulas: the labels of the search are the network's outputs
 // (by default its score, the one-vs-rest logit of each class; see teacher_score) on the training rows and,
@@ -14,6 +15,10 @@
 // DIR/front.json, front.csv, front.svg, predictions.csv (the test rows and the selected expressions'
 // predictions) and, with --export, model.c / model_hls.cpp. Bad input prints one
 // line "kiln symreg: error: ..." and exits with status 1.
+//
+// Over MPI (`mpirun -np N symreg ... --islands-per-rank K`, or Slurm's srun) the N ranks evolve N * K islands
+// and trade migrants and hall-of-fame entries (symreg/exchange.h): the front is the one of a single process
+// with --islands N*K and the same seed. Every rank reads the data; rank 0 alone prints and writes.
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -22,7 +27,9 @@
 #include <functional>
 #include <iostream>
 #include <random>
+#include <sstream>
 
+#include "dist/comm.h"
 #include "engine/autograd.h"
 #include "engine/check.h"
 #include "engine/config.h"
@@ -35,6 +42,7 @@
 #include "symreg/search.h"
 #include "tools/progress.h"
 #include "tools/run_dir.h"
+#include "tools/symreg_mpi.h"
 #include "tools/symreg_report.h"
 #include "tools/tool_main.h"
 
@@ -48,7 +56,7 @@ struct Flags {
                                       select = "best", loss_floor = "auto", weights, function = "kiln_symreg",
                                       hls_type = "ap_fixed<16, 6>", teacher, teacher_target = "score";
   int max_complexity = 30, max_depth = 10, generations = 100, threads = 1, islands = 4, population = 100,
-      lut_size = 1024;
+      lut_size = 1024, islands_per_rank = 0;  // 0: --islands in all, shared by the ranks
   double time_limit = 0, test_split = 0.2, target_loss = -1, teacher_noise = 0.1;
   int64_t seed = 1, teacher_samples = 0;
   bool classes = false, no_header = false, quiet = false, overwrite = false;
@@ -119,8 +127,9 @@ double parse_loss_floor(const std::string& s) {
 
 // Every numeric flag, before any data is read: CLI11 only checks that the text converts, and the search
 // treats some bad values as others (--threads -2 as all cores, --time-limit nan as no limit). The upper
-// bounds keep a typo from becoming hours of work or an allocation failure.
-void check_flags(const Flags& f) {
+// bounds keep a typo from becoming hours of work or an allocation failure. Returns the islands in all, over
+// `ranks` ranks.
+int check_flags(const Flags& f, int ranks) {
   auto range = [](const char* flag, double v, double lo, double hi, const std::string& note = "") {
     if (!(std::isfinite(v) && v >= lo && v <= hi))
       throw InputError(std::string(flag) + ": " + number(v) + " is not in [" + number(lo) + ", " +
@@ -133,12 +142,22 @@ void check_flags(const Flags& f) {
   range("--max-complexity", f.max_complexity, 1, 1000.0 * kMaxLength);
   range("--max-depth", f.max_depth, 1, kMaxLength);
   range("--islands", f.islands, 1, 1024);
+  if (f.islands_per_rank != 0) range("--islands-per-rank", f.islands_per_rank, 1, 1024);
+  if (f.islands_per_rank == 0 && f.islands % ranks != 0)
+    throw InputError("--islands: " + std::to_string(f.islands) + " islands cannot be shared by " +
+                     std::to_string(ranks) + " ranks; give a multiple of " + std::to_string(ranks) +
+                     " or --islands-per-rank K");
+  const int islands = f.islands_per_rank != 0 ? f.islands_per_rank * ranks : f.islands;
+  const std::string per_rank = f.islands_per_rank != 0 ? " per rank" : "";
   range("--population", f.population, 2, 100000, " (per island)");
-  if (static_cast<int64_t>(f.islands) * f.population > 1000000)
-    throw InputError("--population: " + std::to_string(f.population) + " x --islands " +
-                     std::to_string(f.islands) + " = " +
-                     std::to_string(static_cast<int64_t>(f.islands) * f.population) +
-                     " expressions; at most 1000000");
+  if (static_cast<int64_t>(f.islands_per_rank != 0 ? f.islands_per_rank : f.islands) * f.population > 1000000)
+    throw InputError(
+        "--population: " + std::to_string(f.population) + " x --islands" +
+        (per_rank.empty() ? " " : "-per-rank ") +
+        std::to_string(f.islands_per_rank != 0 ? f.islands_per_rank : f.islands) + " = " +
+        std::to_string(static_cast<int64_t>(f.islands_per_rank != 0 ? f.islands_per_rank : f.islands) *
+                       f.population) +
+        " expressions" + per_rank + "; at most 1000000");
   if (f.seed < 0) throw InputError("--seed: " + std::to_string(f.seed) + " is negative (a seed is >= 0)");
   if (!(f.test_split >= 0 && f.test_split < 1))
     throw InputError("--test-split: " + number(f.test_split) + " is not in [0, 1)");
@@ -160,6 +179,7 @@ void check_flags(const Flags& f) {
   if (f.teacher_target != "score" && f.teacher_target != "probability" && f.teacher_target != "label")
     throw InputError("--teacher-target: unknown value '" + f.teacher_target +
                      "' (known: score, probability, label)");
+  return islands;
 }
 
 // ---- --teacher: a trained classifier as the oracle ----
@@ -271,11 +291,13 @@ float teacher_label(double score, const std::string& kind) {
   return static_cast<float>(score);
 }
 
-int run(const Flags& f) {
-  check_flags(f);
+int run(const Flags& f, dist::Comm& comm, RankPhase& phase) {
+  const int islands = check_flags(f, comm.size());
   const std::string hls_type = hls_fixed_type(f.hls_type, "--hls-type");
   check_function_name(f.function, "--function");
-  RunDir::check(f.out, "kiln symreg", f.overwrite);  // before the search, not after it
+  const bool lead = comm.rank() == 0;  // rank 0 prints and writes; the other ranks only search
+  const bool quiet = f.quiet || !lead;
+  if (lead) RunDir::check(f.out, "kiln symreg", f.overwrite);  // before the search, not after it
 
   // ---- data ----
   data::CsvOptions co;
@@ -364,7 +386,7 @@ int run(const Flags& f) {
   opt.limits.max_depth = f.max_depth;
   opt.limits.max_length = std::min(kMaxLength, std::max(1, f.max_complexity));
   opt.generations = f.generations, opt.time_limit = f.time_limit, opt.target_loss = f.target_loss;
-  opt.islands = f.islands, opt.population = f.population, opt.threads = f.threads;
+  opt.islands = islands, opt.population = f.population, opt.threads = f.threads;
   opt.seed = static_cast<uint64_t>(f.seed);
   opt.loss_floor = parse_loss_floor(f.loss_floor);
   LossKind loss;
@@ -526,7 +548,7 @@ int run(const Flags& f) {
                          "'; rename a class in " + f.data);
     functions.push_back(name);
   }
-  if (!f.quiet)
+  if (!quiet)
     std::cerr << "data: " << x_train.rows() << " train"
               << (x_fit->rows() > x_train.rows()
                       ? " (+" + std::to_string(x_fit->rows() - x_train.rows()) + " sampled)"
@@ -536,7 +558,7 @@ int run(const Flags& f) {
               << "\n";
   if (distil) {
     const train::Checkpoint& ck = teacher.ck;
-    if (!f.quiet)
+    if (!quiet)
       std::cerr << "teacher: " << f.teacher << " (" << ck.feature_names.size() << " features, "
                 << teacher.outputs << (teacher.outputs == 1 ? " output" : " outputs") << ", classes "
                 << join(ck.class_names) << "); labels: " << targets[0].fitted_to
@@ -544,27 +566,46 @@ int run(const Flags& f) {
                 << ", " << number(test_split) << ")\n";
     // Cases where the test rows may hold rows the teacher trained on (its AUC then flatters it).
     auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+    std::string notes;
     if (teacher.max_samples > 0)
-      std::cerr << "note: the teacher was trained on a subset (max_samples " << teacher.max_samples
-                << "): the test rows may include rows it trained on\n";
+      notes += "note: the teacher was trained on a subset (max_samples " +
+               std::to_string(teacher.max_samples) + "): the test rows may include rows it trained on\n";
     if (test_split > teacher.test_split)
-      std::cerr << "note: --test-split " << number(test_split) << " is above the teacher's "
-                << number(teacher.test_split) << ": the test rows include rows it trained on\n";
+      notes += "note: --test-split " + number(test_split) + " is above the teacher's " +
+               number(teacher.test_split) + ": the test rows include rows it trained on\n";
     if (!teacher.data_path.empty() && base(teacher.data_path) != base(f.data))
-      std::cerr << "note: the teacher was trained on " << teacher.data_path
-                << ": if that is another file, its test AUC here is on rows it may have seen\n";
+      notes += "note: the teacher was trained on " + teacher.data_path +
+               ": if that is another file, its test AUC here is on rows it may have seen\n";
+    if (lead) std::cerr << notes;
   }
 
+  // ---- the searches: on every rank; then rank 0 reports and writes ----
+  CommExchange exchange(comm);
+  if (comm.distributed()) opt.exchange = &exchange;
+  if (!quiet && comm.distributed())
+    std::cerr << "ranks: " << comm.size() << " x " << islands / comm.size() << " islands (" << comm.backend()
+              << "), " << islands << " islands in all, " << f.threads
+              << (f.threads == 1 ? " thread" : " threads") << " per rank\n";
+  auto search_target = [&](size_t k, const std::function<void(const GenerationStats&)>& progress) {
+    Problem pb{x_fit, targets[k].y_fit, w_fit, loss};
+    SearchOptions o = opt;
+    o.seed = opt.seed + 1000003ull * k;
+    return search(pb, o, progress);
+  };
+  if (!setup_done(comm, phase)) return 1;  // another rank's input failed: rank 0 says which
+  if (!lead) {
+    for (size_t k = 0; k < targets.size(); ++k)
+      if (search_target(k, {}).front.empty()) return phase = RankPhase::kDone, 1;  // as rank 0 stops
+    phase = RankPhase::kDone;
+    return 0;
+  }
   RunDir rd(f.out, "kiln symreg", f.overwrite);
   try {
     std::vector<Output> outs;
     Evaluator ev;
     for (size_t k = 0; k < targets.size(); ++k) {
-      Problem pb{x_fit, targets[k].y_fit, w_fit, loss};
-      SearchOptions o = opt;
-      o.seed = opt.seed + 1000003ull * k;
       auto progress = [&](const GenerationStats& g) {
-        if (f.quiet) return;
+        if (quiet) return;
         char buf[200];
         std::snprintf(buf, sizeof buf, "%s gen %d%s best loss %.6g front %zu %s node evals/s time %s\n",
                       targets[k].name.c_str(), g.generation,
@@ -573,13 +614,15 @@ int run(const Flags& f) {
                       format_duration(g.seconds).c_str());
         std::cerr << buf;
       };
-      SearchResult r = search(pb, o, progress);
+      SearchResult r = search_target(k, progress);
+      if (k + 1 == targets.size() || r.front.empty()) phase = RankPhase::kDone;  // no more collectives
       if (r.front.empty())
         throw InputError(f.data + ": no expression with a finite loss was found for " + targets[k].name);
       Output out;
       out.name = targets[k].name, out.classification = f.classes || distil, out.loss = loss_name(loss);
       out.front = r.front, out.generations = r.generations, out.seconds = r.seconds,
       out.stop_reason = r.stop_reason;
+      out.node_evals = r.node_evals, out.ranks = comm.size(), out.islands = islands;
       for (const Candidate& c : r.front) {
         out.train_metric.push_back(metric(c.tree, x_train, targets[k].y_train, out.classification, ev));
         out.test_metric.push_back(metric(c.tree, x_test, targets[k].y_test, out.classification, ev));
@@ -656,6 +699,14 @@ int run(const Flags& f) {
 }  // namespace kiln::symreg
 
 int main(int argc, char** argv) {
+  // MPI_Init when launched by mpirun or srun (every rank runs the whole command); else one rank.
+  kiln::dist::Comm* comm = nullptr;
+  try {
+    comm = &kiln::dist::Comm::world(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "kiln symreg: error: " << e.what() << "\n";
+    return 1;
+  }
   CLI::App app{"kiln symreg: search for formulas that fit a CSV file (symbolic regression)"};
   kiln::symreg::Flags f;
   app.add_option("--data", f.data, "CSV file (plain or .gz), with a header line unless --no-header")
@@ -676,7 +727,13 @@ int main(int argc, char** argv) {
   app.add_option("--target-loss", f.target_loss, "stop once the best loss is this low (default: off)");
   app.add_option("--seed", f.seed, "random seed >= 0 (default 1); same seed, same front, whatever --threads");
   app.add_option("--threads", f.threads, "OpenMP threads, at most 1024; 0 = all cores (default 1)");
-  app.add_option("--islands", f.islands, "populations, 1 to 1024 (default 4)");
+  CLI::Option* islands = app.add_option(
+      "--islands", f.islands, "populations in all, 1 to 1024 (default 4; over MPI a multiple of the ranks)");
+  app.add_option(
+         "--islands-per-rank", f.islands_per_rank,
+         "populations per MPI rank, 1 to 1024: mpirun -np N evolves N x this many islands, the front of one "
+         "process with --islands N x this and the same seed (default: --islands shared by the ranks)")
+      ->excludes(islands);
   app.add_option("--population", f.population,
                  "expressions per island, 2 to 100000; islands x population <= 1e6 (default 100)");
   app.add_flag("--classes", f.classes, "the target is a class label: one expression per class (one-vs-rest)");
@@ -719,8 +776,16 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", f.quiet, "no progress lines");
   app.add_flag("--overwrite", f.overwrite,
                "replace an earlier run in --out (kept until the new run is complete)");
-  return kiln::run_tool("kiln symreg", app, argc, argv, [&] {
+  // Ranks > 0 print nothing: rank 0 reports their errors (symreg_mpi.h).
+  std::ostringstream held_err, dropped_out;
+  std::streambuf *err = std::cerr.rdbuf(), *out = std::cout.rdbuf();
+  if (comm->rank() != 0) std::cerr.rdbuf(held_err.rdbuf()), std::cout.rdbuf(dropped_out.rdbuf());
+  kiln::symreg::RankPhase phase = kiln::symreg::RankPhase::kSetup;
+  int status = kiln::run_tool("kiln symreg", app, argc, argv, [&] {
     f.test_split_given = test_split->count() > 0;
-    return kiln::symreg::run(f);
+    return kiln::symreg::run(f, *comm, phase);
   });
+  std::cerr.rdbuf(err), std::cout.rdbuf(out);
+  status = kiln::symreg::finish_rank(*comm, phase, status, held_err.str());
+  return status;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "tools/plot.h"
+#include "tools/progress.h"
 
 namespace kiln::symreg {
 namespace {
@@ -41,7 +42,12 @@ std::string front_table(const Output& o, const std::vector<std::string>& names) 
   const char* metric = o.classification ? "test AUC" : "test R^2";
   os << o.name << ": Pareto front (" << o.front.size() << " expressions, loss " << o.loss
      << (o.fitted_to.empty() ? "" : " on " + o.fitted_to) << ", " << o.generations << " generations, "
-     << g(o.seconds, 3) << " s, stopped on " << o.stop_reason << ")\n";
+     << g(o.seconds, 3) << " s, " << compact_number(o.seconds > 0 ? o.node_evals / o.seconds : 0)
+     << " node evals/s"
+     << (o.ranks > 1 ? " on " + std::to_string(o.ranks) + " ranks x " + std::to_string(o.islands / o.ranks) +
+                           " islands"
+                     : std::string())
+     << ", stopped on " << o.stop_reason << ")\n";
   char buf[128];
   std::snprintf(buf, sizeof buf, "  %10s  %12s  %10s  %s\n", "complexity", "loss", metric, "expression");
   os << buf;
@@ -90,6 +96,10 @@ std::string front_json(const std::vector<Output>& outs, const std::vector<std::s
     }
     j["generations"] = o.generations;
     j["seconds"] = o.seconds;
+    j["node_evals"] = o.node_evals;
+    j["node_evals_per_second"] = o.seconds > 0 ? o.node_evals / o.seconds : 0;
+    j["ranks"] = o.ranks;
+    j["islands"] = o.islands;
     j["stop_reason"] = o.stop_reason;
     j["selected"] = o.selected;
     j["front"] = std::move(entries);

@@ -23,6 +23,8 @@ struct Output {
   int generations = 0;
   double seconds = 0;
   std::string stop_reason;
+  double node_evals = 0;       // over every rank
+  int ranks = 1, islands = 0;  // MPI ranks and islands in all
 };
 
 // With a teacher: the front entry with the highest train AUC (ties: the simplest), whose test AUC is the one
