@@ -29,6 +29,7 @@
 #include "engine/config.h"
 #include "tools/plot.h"
 #include "tools/run_dir.h"
+#include "tools/spawn.h"
 #include "tools/tool_main.h"
 
 namespace kiln {
@@ -141,14 +142,6 @@ double num_at(const YAML::Node& n, const std::string& key) {
   }
 }
 
-std::string last_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
-
 struct Row {
   Variant v;
   bool ok = false;
@@ -212,18 +205,7 @@ int run(const Flags& f) {
     if (f.epochs > 0 && (!v.method.empty() || !sched))
       args.insert(args.end(), {"--epochs", std::to_string(f.epochs)});
     const std::string log = rd.path("logs/" + v.label + ".log");
-    pid_t pid = fork();
-    if (pid < 0) throw InputError("kiln compare: cannot start a training run: fork failed");
-    if (pid == 0) {
-      FILE* lf = std::fopen(log.c_str(), "w");
-      if (lf) dup2(fileno(lf), 1), dup2(fileno(lf), 2);
-      unsetenv("BUILD_WORKING_DIRECTORY");  // paths are relative to this directory already
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(train.c_str(), argv.data());
-      _exit(127);
-    }
+    const pid_t pid = spawn_logged(args, log);
     running[pid] = i;
     started[i] = std::chrono::steady_clock::now();
     std::cerr << "started " << v.token << " (" << (i + 1) << "/" << vs.size() << ")\n";

@@ -1,7 +1,5 @@
 #include "tools/scan_trial.h"
 
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 
 #include "engine/check.h"
 #include "tools/run_dir.h"
+#include "tools/spawn.h"
 
 namespace kiln::scan {
 
@@ -40,35 +39,11 @@ void TrialRunner::launch(const TrialOrder& t) {
                                 "--quiet",
                                 "--threads",
                                 std::to_string(threads_)};
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw InputError("kiln scan: cannot start trial " + name + ": fork failed");
-  if (pid == 0) {
-    // Dies with this rank; if the rank is already gone, do not start at all.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    FILE* lf = std::fopen(log.c_str(), "w");
-    if (lf) dup2(fileno(lf), 1), dup2(fileno(lf), 2);
-    unsetenv("BUILD_WORKING_DIRECTORY");  // paths are relative to this directory already
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(train_.c_str(), argv.data());
-    std::fprintf(stderr, "kiln scan: cannot run %s\n", train_.c_str());
-    _exit(127);
-  }
+  const pid_t pid = spawn_logged(args, log);
   running_[pid] = {t.id, std::chrono::steady_clock::now()};
 }
 
 namespace {
-
-std::string last_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  return last;
-}
 
 // Numbers at the top level of a JSON file; an unreadable file gives an error string.
 std::string read_numbers(const std::string& path, const std::string& prefix_key,
