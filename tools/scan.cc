@@ -335,7 +335,14 @@ int run(const Flags& f, dist::Comm& comm) {
   const json setup = json::parse(comm.broadcast("", 0));
   if (setup.contains("error")) return 1;  // rank 0 printed it
   if (setup.contains("done")) return 0;
-  return work(f, comm, setup["dir"], setup["train"], setup["threads"]);
+  try {
+    return work(f, comm, setup["dir"], setup["train"], setup["threads"]);
+  } catch (const std::exception& e) {
+    // Rank 0 would wait for this rank's results: say why once, then end every rank.
+    std::cerr.clear();
+    std::cerr << "kiln scan: error: rank " << comm.rank() << ": " << one_line(e.what()) << "\n";
+    comm.abort(1);
+  }
 }
 
 }  // namespace
