@@ -92,29 +92,61 @@ TEST_CASE("conv2d: gradients over padding, strides, bias and a non-square kernel
 }
 
 TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values and gradients") {
-  for (Padding pad : {kValid, kSame}) {
-    for (bool bias : {true, false}) {
-      CAPTURE(static_cast<int>(pad));
-      CAPTURE(bias);
-      const Tensor xv = rnd({3, 6, 5, 4}), wv = rnd({3, 3, 4, 5}), bv = rnd({5});
-      const Tensor gv = rnd(pad == kSame ? Shape{3, 6, 5, 5} : Shape{3, 4, 3, 5});
-      auto run = [&](bool fused) {
-        Var x(xv, true), w(wv, true), b(bv, true);
-        Var y = fused ? conv2d(x, w, bias ? b : Var(), 1, 1, pad, true)
-                      : relu(conv2d(x, w, bias ? b : Var(), 1, 1, pad));
-        // The seed keeps outputs at 0 with a nonzero gradient: the mask must stop them.
-        backward(y, gv);
-        return std::vector<Tensor>{y.value(), x.grad(), w.grad(), bias ? b.grad() : Tensor()};
-      };
-      std::vector<Tensor> a = run(true), r = run(false);
-      int zeros = 0;
-      for (int64_t j = 0; j < a[0].size(); ++j) zeros += a[0][j] == 0.f;
-      CHECK(zeros > 10);  // the relu is active on part of the output
-      for (size_t t = 0; t < a.size(); ++t) {
-        CAPTURE(t);
-        REQUIRE(a[t].shape() == r[t].shape());
-        for (int64_t j = 0; j < a[t].size(); ++j) REQUIRE(a[t][j] == r[t][j]);
+  // 4 input channels: the im2col path (3x3x4 = 36 taps); 2 channels: the direct path for small K under valid
+  // padding (18 taps), im2col under same padding.
+  for (int64_t C : {4, 2})
+    for (Padding pad : {kValid, kSame}) {
+      for (bool bias : {true, false}) {
+        CAPTURE(C);
+        CAPTURE(static_cast<int>(pad));
+        CAPTURE(bias);
+        const Tensor xv = rnd({3, 6, 5, C}), wv = rnd({3, 3, C, 5}), bv = rnd({5});
+        const Tensor gv = rnd(pad == kSame ? Shape{3, 6, 5, 5} : Shape{3, 4, 3, 5});
+        auto run = [&](bool fused) {
+          Var x(xv, true), w(wv, true), b(bv, true);
+          Var y = fused ? conv2d(x, w, bias ? b : Var(), 1, 1, pad, true)
+                        : relu(conv2d(x, w, bias ? b : Var(), 1, 1, pad));
+          // The seed keeps outputs at 0 with a nonzero gradient: the mask must stop them.
+          backward(y, gv);
+          return std::vector<Tensor>{y.value(), x.grad(), w.grad(), bias ? b.grad() : Tensor()};
+        };
+        std::vector<Tensor> a = run(true), r = run(false);
+        int zeros = 0;
+        for (int64_t j = 0; j < a[0].size(); ++j) zeros += a[0][j] == 0.f;
+        CHECK(zeros > 10);  // the relu is active on part of the output
+        for (size_t t = 0; t < a.size(); ++t) {
+          CAPTURE(t);
+          REQUIRE(a[t].shape() == r[t].shape());
+          for (int64_t j = 0; j < a[t].size(); ++j) REQUIRE(a[t][j] == r[t][j]);
+        }
       }
+    }
+}
+
+TEST_CASE("conv2d: the direct path for small receptive fields equals the im2col path") {
+  // Valid padding with KH*KW*C <= 32 runs the direct kernel; the interior of a same-padded convolution (the
+  // im2col path) holds the same windows. Summation orders differ, so the values agree to rounding.
+  for (int64_t C : {1, 3}) {
+    CAPTURE(C);
+    const Tensor xv = rnd({4, 9, 8, C}), wv = rnd({3, 3, C, 16}), bv = rnd({16});
+    Var direct = conv2d(Var(xv), Var(wv), Var(bv), 1, 1, kValid, true);
+    Var same = conv2d(Var(xv), Var(wv), Var(bv), 1, 1, kSame, true);
+    REQUIRE(direct.shape() == Shape{4, 7, 6, 16});
+    for (int64_t n = 0; n < 4; ++n)
+      for (int64_t i = 0; i < 7; ++i)
+        for (int64_t j = 0; j < 6; ++j)
+          for (int64_t f = 0; f < 16; ++f)
+            REQUIRE(direct.value().at({n, i, j, f}) ==
+                    doctest::Approx(same.value().at({n, i + 1, j + 1, f})).epsilon(1e-5));
+  }
+  // Gradients through the direct path (no relu: finite differences across its kink are meaningless; the
+  // fused relu's gradient is checked bit for bit against relu(conv2d) above), strides, input gradient.
+  // F = 5 runs the kernels for any filter count, F = 8 and 16 those with the sums in registers.
+  for (auto [sh, sw] : {std::pair{1, 1}, std::pair{2, 1}}) {
+    for (int64_t F : {5, 8, 16}) {
+      CAPTURE(F);
+      auto f = [sh = sh, sw = sw](const Vs& v) { return conv2d(v[0], v[1], v[2], sh, sw, kValid); };
+      CHECK(max_grad_error(f, {rnd({2, 7, 6, 3}), rnd({3, 3, 3, F}), rnd({F})}) < 1e-3);
     }
   }
 }
