@@ -5,10 +5,7 @@
 // (b, oh, ow), in (kh, kw, c) order, so that the kernel [KH, KW, C, F] read as a [KH*KW*C, F] matrix is the
 // right-hand side: Y [B*OH*OW, F] = cols * W. Padded taps stay zero.
 #include <algorithm>
-#include <cstring>
 #include <string>
-#include <type_traits>
-#include <vector>
 
 #include "engine/check.h"
 #include "engine/gemm.h"
@@ -135,169 +132,6 @@ void bias_relu(float* y, const float* bias, int64_t rows, int64_t F, bool relu) 
   }
 }
 
-// The output gradient where the fused relu's output is > 0, else 0: what a separate relu's backward passes
-// on (0.f + g * mask, as relu's backward computes it). Elementwise, so split across threads exactly.
-const float* relu_masked(MatrixRM* masked, const Node& self, int64_t rows, int64_t F) {
-  masked->resize(rows, F);
-  const float* __restrict gv = self.grad.data();
-  const float* __restrict yv = self.value.data();
-  float* __restrict mv = masked->data();
-  const int64_t n = rows * F;
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t j = 0; j < n; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
-  return mv;
-}
-
-// Direct convolution for small receptive fields (a first layer: KH*KW*C <= kDirectTaps, e.g. 3x3 on one
-// channel) with every window inside the input: for K this small, im2col's copy and the GEMM's packing cost
-// more than the multiply-adds. Each output pixel accumulates its K taps in tap order into its F outputs.
-constexpr int64_t kDirectTaps = 32;
-
-// y [B*OH*OW, F] <- relu(bias + sum over taps of x * w), w [K, F]. NF > 0: F == NF (a multiple of 8), known
-// to the compiler, so an output pixel's F sums stay in registers across its taps (NF = 0: any F, in memory).
-// Eight floats as one value (GCC/Clang vector extension): the direct kernels' accumulators, in registers
-// (AVX2 ymm; two per 16 filters). Loads and stores go through memcpy, so no alignment is assumed.
-using V8 = float __attribute__((vector_size(32)));
-inline V8 load8(const float* p) {
-  V8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
-
-template <int NF>
-void direct_forward(float* y, const float* x, const float* w, const float* bias, int64_t B, int64_t C,
-                    int64_t F_any, const Axis& ah, const Axis& aw, bool relu) {
-  const int64_t F = NF > 0 ? NF : F_any;
-  constexpr int NV = NF > 0 ? NF / 8 : 1;
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < B; ++n) {
-    const float* xn = x + n * ah.in * aw.in * C;
-    float* yn = y + n * ah.out * aw.out * F;
-    std::vector<float> acc(NF > 0 ? 0 : static_cast<size_t>(F));
-    for (int64_t oh = 0; oh < ah.out; ++oh)
-      for (int64_t ow = 0; ow < aw.out; ++ow) {
-        const float* xw = xn + (oh * ah.s * aw.in + ow * aw.s) * C;  // the window's first pixel
-        float* __restrict yr = yn + (oh * aw.out + ow) * F;
-        const float* __restrict wt = w;
-        if constexpr (NF > 0) {
-          V8 a[NV] = {};
-          for (int64_t kh = 0; kh < ah.k; ++kh)
-            for (int64_t kwc = 0; kwc < aw.k * C; ++kwc, wt += F) {
-              const float xv = xw[kh * aw.in * C + kwc];
-              for (int j = 0; j < NV; ++j) a[j] += xv * load8(wt + 8 * j);
-            }
-          for (int j = 0; j < NV; ++j) store8(yr + 8 * j, a[j]);
-        } else {
-          for (int64_t f = 0; f < F; ++f) acc[static_cast<size_t>(f)] = 0.f;
-          for (int64_t kh = 0; kh < ah.k; ++kh)
-            for (int64_t kwc = 0; kwc < aw.k * C; ++kwc, wt += F) {
-              const float xv = xw[kh * aw.in * C + kwc];
-              for (int64_t f = 0; f < F; ++f) acc[static_cast<size_t>(f)] += xv * wt[f];
-            }
-          for (int64_t f = 0; f < F; ++f) yr[f] = acc[static_cast<size_t>(f)];
-        }
-        for (int64_t f = 0; f < F; ++f) {
-          const float v = bias ? yr[f] + bias[f] : yr[f];
-          yr[f] = relu ? (v > 0.f ? v : 0.f) : v;
-        }
-      }
-  }
-}
-
-// dW [K, F] += sum over output pixels of x_tap * g, and dx [B, H, W, C] += sum over the windows holding a
-// pixel of g . w_tap (dx may be null). dW sums fixed blocks of rows into partials added in block order,
-// so the result does not depend on the thread count; within a block each tap's F sums stay in registers
-// (NF > 0) over the block's rows. dx is summed per sample, samples in parallel.
-template <int NF>
-void direct_backward(float* dw, float* dx, const float* x, const float* w, const float* g, int64_t B,
-                     int64_t C, int64_t F_any, const Axis& ah, const Axis& aw) {
-  const int64_t F = NF > 0 ? NF : F_any;
-  const int64_t K = ah.k * aw.k * C, per = ah.out * aw.out, rows = B * per;
-  const int64_t block = 4096, tasks = (rows + block - 1) / block;
-  if (dw) {
-    MatrixRM part = MatrixRM::Zero(tasks, K * F);
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t r0 = t * block, r1 = std::min(rows, r0 + block);
-      // The offset of each row's window in x, once per block.
-      std::vector<int64_t> origin(static_cast<size_t>(r1 - r0));
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / per, p = r % per, oh = p / aw.out, ow = p % aw.out;
-        origin[static_cast<size_t>(r - r0)] = (n * ah.in * aw.in + oh * ah.s * aw.in + ow * aw.s) * C;
-      }
-      // Tap offsets within a window, in the kernel's (kh, kw, c) order.
-      std::vector<int64_t> tap_off(static_cast<size_t>(K));
-      for (int64_t kh = 0, tap = 0; kh < ah.k; ++kh)
-        for (int64_t kwc = 0; kwc < aw.k * C; ++kwc, ++tap)
-          tap_off[static_cast<size_t>(tap)] = kh * aw.in * C + kwc;
-      float* __restrict part_t = part.data() + t * K * F;  // zero
-      if constexpr (NF > 0) {
-        // Three taps per pass over the block's rows: each g row is read once per three taps, and the 3 x NF/8
-        // sums stay in registers.
-        constexpr int G = 3;
-        for (int64_t t0 = 0; t0 < K; t0 += G) {
-          const int g_n = static_cast<int>(std::min<int64_t>(G, K - t0));
-          V8 a[G][NF / 8] = {};
-          for (int64_t r = r0; r < r1; ++r) {
-            const float* xr = x + origin[static_cast<size_t>(r - r0)];
-            V8 gv[NF / 8];
-            for (int j = 0; j < NF / 8; ++j) gv[j] = load8(g + r * F + 8 * j);
-            for (int q = 0; q < G; ++q)
-              if (q < g_n) {
-                const float xv = xr[tap_off[static_cast<size_t>(t0 + q)]];
-                for (int j = 0; j < NF / 8; ++j) a[q][j] += xv * gv[j];
-              }
-          }
-          for (int q = 0; q < g_n; ++q)
-            for (int j = 0; j < NF / 8; ++j) store8(part_t + (t0 + q) * F + 8 * j, a[q][j]);
-        }
-      } else {
-        for (int64_t tap = 0; tap < K; ++tap) {
-          float* __restrict out = part_t + tap * F;
-          for (int64_t r = r0; r < r1; ++r) {
-            const float xv = x[origin[static_cast<size_t>(r - r0)] + tap_off[static_cast<size_t>(tap)]];
-            const float* __restrict gr = g + r * F;
-            for (int64_t f = 0; f < F; ++f) out[f] += xv * gr[f];
-          }
-        }
-      }
-    }
-    for (int64_t t = 0; t < tasks; ++t) window::add_scaled(dw, part.data() + t * K * F, 1.f, K * F);
-  }
-  if (dx) {
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < B; ++n)
-      for (int64_t p = 0; p < per; ++p) {
-        const int64_t oh = p / aw.out, ow = p % aw.out;
-        float* dxw = dx + (n * ah.in * aw.in + oh * ah.s * aw.in + ow * aw.s) * C;
-        const float* __restrict gr = g + (n * per + p) * F;
-        const float* __restrict wt = w;
-        for (int64_t kh = 0; kh < ah.k; ++kh)
-          for (int64_t kwc = 0; kwc < aw.k * C; ++kwc, wt += F) {
-            float d = 0.f;
-            for (int64_t f = 0; f < F; ++f) d += gr[f] * wt[f];
-            dxw[kh * aw.in * C + kwc] += d;
-          }
-      }
-  }
-}
-
-// The kernels above for the filter counts of small first layers, F known at compile time.
-template <class Fn>
-void with_filters(int64_t F, Fn&& fn) {
-  switch (F) {
-    case 8:
-      return fn(std::integral_constant<int, 8>{});
-    case 16:
-      return fn(std::integral_constant<int, 16>{});
-    case 32:
-      return fn(std::integral_constant<int, 32>{});
-    default:
-      return fn(std::integral_constant<int, 0>{});
-  }
-}
-
 }  // namespace
 
 Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w, Padding pad, bool relu) {
@@ -308,41 +142,29 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   // [B*OH*OW, KH*KW*C]; im2col writes every entry unless some window reaches into the padding.
   const bool full = ah.pad == 0 && aw.pad == 0 && ah.first(ah.out - 1) + ah.k <= ah.in &&
                     aw.first(aw.out - 1) + aw.k <= aw.in;
-  std::vector<Var> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
-  Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
-  if (full && K <= kDirectTaps) {
-    with_filters(F, [&](auto nf) {
-      direct_forward<decltype(nf)::value>(out.data(), x.value().data(), w.value().data(),
-                                          b.defined() ? b.value().data() : nullptr, B, C, F, ah, aw, relu);
-    });
-    auto bwd = [B, C, F, rows, ah, aw, relu](Node& self) {
-      Node& nx = *self.inputs[0];
-      Node& nw = *self.inputs[1];
-      const float* g = self.grad.data();
-      MatrixRM masked;
-      if (relu) g = relu_masked(&masked, self, rows, F);
-      if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
-        add_column_sums(self.inputs[2]->grad_buffer().data(), g, rows, F);
-      float* dw = nw.requires_grad ? nw.grad_buffer().data() : nullptr;
-      float* dx = nx.requires_grad ? nx.grad_buffer().data() : nullptr;
-      with_filters(F, [&](auto nf) {
-        direct_backward<decltype(nf)::value>(dw, dx, nx.value.data(), nw.value.data(), g, B, C, F, ah, aw);
-      });
-    };
-    return make_result(std::move(out), "conv2d", std::move(inputs), std::move(bwd));
-  }
   Tensor cols = full ? Tensor::uninitialized({rows, K}) : Tensor({rows, K});
   im2col(cols.data(), x.value().data(), B, C, ah, aw);
+  Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
   gemm::rows(out.data(), cols.data(), w.value().data(), rows, K, F, false);
   if (b.defined() || relu) bias_relu(out.data(), b.defined() ? b.value().data() : nullptr, rows, F, relu);
+  std::vector<Var> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
   // Backward: dW = cols^T dY, db = column sums of dY, dx = col2im(dY W^T); with the fused relu, dY is the
   // output gradient masked where the output is 0, exactly what a separate relu's backward would pass on.
   auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw, relu](Node& self) {
     Node& nx = *self.inputs[0];
     Node& nw = *self.inputs[1];
     MatrixRM masked;
-    const float* gdata = relu ? relu_masked(&masked, self, rows, F) : self.grad.data();
+    if (relu) {
+      masked.resize(rows, F);
+      const float* __restrict gv = self.grad.data();
+      const float* __restrict yv = self.value.data();
+      float* __restrict mv = masked.data();
+      const int64_t n = rows * F;  // elementwise: split across threads exactly
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t j = 0; j < n; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
+    }
+    const float* gdata = relu ? masked.data() : self.grad.data();
     if (nw.requires_grad) gemm::tn_sum(nw.grad_buffer().data(), cols.data(), gdata, rows, K, F);
     if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
       add_column_sums(self.inputs[2]->grad_buffer().data(), gdata, rows, F);

@@ -92,8 +92,6 @@ TEST_CASE("conv2d: gradients over padding, strides, bias and a non-square kernel
 }
 
 TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values and gradients") {
-  // 4 input channels: the im2col path (3x3x4 = 36 taps); 2 channels: the direct path for small K under valid
-  // padding (18 taps), im2col under same padding.
   for (int64_t C : {4, 2})
     for (Padding pad : {kValid, kSame}) {
       for (bool bias : {true, false}) {
@@ -121,34 +119,6 @@ TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values an
         }
       }
     }
-}
-
-TEST_CASE("conv2d: the direct path for small receptive fields equals the im2col path") {
-  // Valid padding with KH*KW*C <= 32 runs the direct kernel; the interior of a same-padded convolution (the
-  // im2col path) holds the same windows. Summation orders differ, so the values agree to rounding.
-  for (int64_t C : {1, 3}) {
-    CAPTURE(C);
-    const Tensor xv = rnd({4, 9, 8, C}), wv = rnd({3, 3, C, 16}), bv = rnd({16});
-    Var direct = conv2d(Var(xv), Var(wv), Var(bv), 1, 1, kValid, true);
-    Var same = conv2d(Var(xv), Var(wv), Var(bv), 1, 1, kSame, true);
-    REQUIRE(direct.shape() == Shape{4, 7, 6, 16});
-    for (int64_t n = 0; n < 4; ++n)
-      for (int64_t i = 0; i < 7; ++i)
-        for (int64_t j = 0; j < 6; ++j)
-          for (int64_t f = 0; f < 16; ++f)
-            REQUIRE(direct.value().at({n, i, j, f}) ==
-                    doctest::Approx(same.value().at({n, i + 1, j + 1, f})).epsilon(1e-5));
-  }
-  // Gradients through the direct path (no relu: finite differences across its kink are meaningless; the
-  // fused relu's gradient is checked bit for bit against relu(conv2d) above), strides, input gradient.
-  // F = 5 runs the kernels for any filter count, F = 8 and 16 those with the sums in registers.
-  for (auto [sh, sw] : {std::pair{1, 1}, std::pair{2, 1}}) {
-    for (int64_t F : {5, 8, 16}) {
-      CAPTURE(F);
-      auto f = [sh = sh, sw = sw](const Vs& v) { return conv2d(v[0], v[1], v[2], sh, sw, kValid); };
-      CHECK(max_grad_error(f, {rnd({2, 7, 6, 3}), rnd({3, 3, 3, F}), rnd({F})}) < 1e-3);
-    }
-  }
 }
 
 TEST_CASE("conv2d: the input need not require a gradient") {
