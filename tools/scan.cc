@@ -349,7 +349,15 @@ int run(const Flags& f, dist::Comm& comm) {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
-  kiln::dist::Comm& comm = kiln::dist::Comm::world(&argc, &argv);
+  // MPI_Init when launched by mpirun or srun; else one rank.
+  kiln::dist::Comm* comm_ptr = nullptr;
+  try {
+    comm_ptr = &kiln::dist::Comm::world(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "kiln scan: error: " << e.what() << "\n";
+    return 1;
+  }
+  kiln::dist::Comm& comm = *comm_ptr;
   CLI::App app{
       "kiln scan: train one config over a search space (grid, random, NSGA-II), in one process or "
       "across MPI ranks (mpirun -np N), and write the combined accuracy-vs-resources front"};
