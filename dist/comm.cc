@@ -1,5 +1,6 @@
 #include "dist/comm.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -46,6 +47,15 @@ struct CommAccess {
 };
 
 bool built_with_mpi() { return KILN_WITH_MPI; }
+
+Comm* world_or_report(int* argc, char*** argv, const char* tool) {
+  try {
+    return &Comm::world(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    return nullptr;
+  }
+}
 
 Comm& Comm::world() { return CommAccess::instance(); }
 

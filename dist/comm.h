@@ -59,4 +59,8 @@ class Comm {
 // Whether this binary was built with MPI.
 bool built_with_mpi();
 
+// Comm::world(argc, argv) for a command's main: on failure (e.g. a build without MPI started by mpirun)
+// prints "TOOL: error: ..." as one line and returns null, and main returns 1.
+Comm* world_or_report(int* argc, char*** argv, const char* tool);
+
 }  // namespace kiln::dist

@@ -350,13 +350,8 @@ int run(const Flags& f, dist::Comm& comm) {
 
 int main(int argc, char** argv) {
   // MPI_Init when launched by mpirun or srun; else one rank.
-  kiln::dist::Comm* comm_ptr = nullptr;
-  try {
-    comm_ptr = &kiln::dist::Comm::world(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::cerr << "kiln scan: error: " << e.what() << "\n";
-    return 1;
-  }
+  kiln::dist::Comm* comm_ptr = kiln::dist::world_or_report(&argc, &argv, "kiln scan");
+  if (!comm_ptr) return 1;
   kiln::dist::Comm& comm = *comm_ptr;
   CLI::App app{
       "kiln scan: train one config over a search space (grid, random, NSGA-II), in one process or "

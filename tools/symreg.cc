@@ -700,13 +700,8 @@ int run(const Flags& f, dist::Comm& comm, RankPhase& phase) {
 
 int main(int argc, char** argv) {
   // MPI_Init when launched by mpirun or srun (every rank runs the whole command); else one rank.
-  kiln::dist::Comm* comm = nullptr;
-  try {
-    comm = &kiln::dist::Comm::world(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::cerr << "kiln symreg: error: " << e.what() << "\n";
-    return 1;
-  }
+  kiln::dist::Comm* comm = kiln::dist::world_or_report(&argc, &argv, "kiln symreg");
+  if (!comm) return 1;
   CLI::App app{"kiln symreg: search for formulas that fit a CSV file (symbolic regression)"};
   kiln::symreg::Flags f;
   app.add_option("--data", f.data, "CSV file (plain or .gz), with a header line unless --no-header")
