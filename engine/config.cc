@@ -46,7 +46,7 @@ void reject_duplicate_keys(const YAML::Node& n, const std::string& file) {
 Config::Config(YAML::Node node, std::string file, std::string where)
     : node_(std::move(node)), file_(std::move(file)), where_(std::move(where)) {}
 
-Config Config::load_file(const std::string& path) {
+Config Config::load_file(const std::string& path, const std::string& sections) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open config '" + path + "': " + std::strerror(errno));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -65,8 +65,7 @@ Config Config::load_file(const std::string& path) {
     throw InputError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                      ": YAML syntax error: " + e.msg);
   }
-  if (!root.IsMap())
-    throw InputError(path + ": the config must be a YAML mapping (data:, model:, training:)");
+  if (!root.IsMap()) throw InputError(path + ": the config must be a YAML mapping (" + sections + ")");
   reject_duplicate_keys(root, path);
   return Config(root, path, "the top level");
 }

@@ -23,7 +23,9 @@ class Config {
   Config() = default;
   Config(YAML::Node node, std::string file, std::string where);
 
-  static Config load_file(const std::string& path);  // the document's top-level mapping
+  // The document's top-level mapping; `sections` names what such a file holds, for the error when the file
+  // is not a mapping (a scan config: "base:, search:, parameters:").
+  static Config load_file(const std::string& path, const std::string& sections = "data:, model:, training:");
   static Config parse(const std::string& text, const std::string& name, const std::string& where = "config");
 
   bool has(const std::string& key) const;

@@ -20,15 +20,17 @@ runfiles="${TEST_SRCDIR:-${RUNFILES_DIR:-$0.runfiles}}"
 TRAIN="${KILN_TRAIN:-$runfiles/kiln/tools/train}"
 SYMREG="${KILN_SYMREG:-$runfiles/kiln/tools/symreg}"
 EXPORT="${KILN_EXPORT:-$runfiles/kiln/tools/export}"
+SCAN="${KILN_SCAN:-$runfiles/kiln/tools/scan}"
 README="${KILN_README:-$runfiles/kiln/README.md}"
 UPDATE="${KILN_UPDATE_README:-}"
-for v in TRAIN SYMREG EXPORT; do
+for v in TRAIN SYMREG EXPORT SCAN; do
   if [[ ! -x "${!v}" ]]; then
     echo "not ok - setup: no binary at ${!v} (set KILN_$v)"
     exit 1
   fi
   printf -v "$v" '%s' "$(cd "$(dirname "${!v}")" && pwd)/$(basename "${!v}")"
 done
+export KILN_TRAIN="$TRAIN"  # kiln scan runs it (outside Bazel the variables may be relative paths)
 [[ -n "$UPDATE" ]] && UPDATE="$(cd "$(dirname "$UPDATE")" && pwd)/$(basename "$UPDATE")"
 [[ -f "$README" ]] && README="$(cd "$(dirname "$README")" && pwd)/$(basename "$README")"
 W="${TEST_TMPDIR:-$(mktemp -d)}/bad_input"
@@ -63,6 +65,7 @@ run() {
       [[ " $* " == *" --generations "* ]] || common+=(--generations 2)
       ;;
     export) bin="$EXPORT" ;;
+    scan) bin="$SCAN" ;;
   esac
   rm -rf out out.partial out.replaced
   "$bin" "${common[@]}" "$@" >out.txt 2>err.txt </dev/null
@@ -350,6 +353,27 @@ for cmd in export train; do
   na "$kind" non-UTF-8 "binary format; its text comes from a config and data checked above"
   bad "$kind" unreadable "dir.ckpt" 'directory' -- "${use[@]}" dir.ckpt
 done
+
+# --- scan config (kiln scan --config) -----------------------------------------------------------------------
+scan_good() { printf 'base: good.yaml\nsearch: {type: random, trials: 2}\nparameters:\n  training.epochs: [1, 2]\n%s\n' "$1"; }
+scan_good "" >scan_ok.yaml
+head -c 40 scan_ok.yaml >scan_truncated.yaml  # ends inside the flow mapping of line 2
+printf 'base: good.yaml\nsearch: {type: grid}\nparameters: [training.epochs, 1]\n' >scan_shape.yaml
+printf 'base: good.yaml\nsearch: {type: random, trials: 2}\nparameters:\n  training.optimizer.learning_rate: {min: nan, max: 0.1}\n' >scan_nan.yaml
+printf 'base: good.yaml\nsearch: {type: random, trials: 2000000000}\nparameters:\n  training.epochs: [1, 2]\n' >scan_huge.yaml
+printf 'base: good.yaml\nsearch: {type: grid}\nparameters:\n  training.\xe9pochs: [1, 2]\n' >scan_latin1.yaml
+printf 'base: good.yaml\nsearch: {type: grid}\nparameters:\n  model.layers.9.units: [4]\n' >scan_path.yaml
+unreadable scan_dir.yaml
+bad "scan config" missing "no_scan.yaml" 'does not exist' -- scan --config no_scan.yaml
+bad "scan config" empty "empty.csv" 'mapping' -- scan --config empty.csv
+bad "scan config" truncated "scan_truncated.yaml:" 'syntax' -- scan --config scan_truncated.yaml
+bad "scan config" "wrong type (a CSV file)" "tiny.csv" 'mapping' -- scan --config tiny.csv
+bad "scan config" "wrong shape (a list for a map)" "scan_shape.yaml:3" "'parameters' must map" -- scan --config scan_shape.yaml
+bad "scan config" "NaN/Inf values" "scan_nan.yaml:4" 'nan' -- scan --config scan_nan.yaml
+bad "scan config" "huge dimensions (2e9 trials)" "scan_huge.yaml:2" 'trials' -- scan --config scan_huge.yaml
+bad "scan config" "non-UTF-8" "scan_latin1.yaml" 'UTF-8' -- scan --config scan_latin1.yaml
+bad "scan config" unreadable "scan_dir.yaml" 'directory' -- scan --config scan_dir.yaml
+bad "scan config" "a path not in the base config" "model.layers.9.units" 'past the end' -- scan --config scan_path.yaml
 
 # --- flags (CLI11 checks most of them) ----------------------------------------------------------------------
 bad flags missing "--data" 'required' -- symreg --target y

@@ -74,7 +74,7 @@ class Scheduler {
   // Checks everything and prepares DIR.partial; returns false when the scan is complete already.
   bool setup() {
     const std::string text = read_all(f_.config);
-    Config c = Config::load_file(f_.config);
+    Config c = Config::load_file(f_.config, "base:, search:, parameters:");
     spec_ = scan::parse_scan(c);
     if (!fs::exists(spec_.base))
       throw InputError(c.location("base") + ": base config '" + spec_.base + "' does not exist");
@@ -85,6 +85,10 @@ class Scheduler {
       throw InputError(spec_.base + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     if (!base_.IsMap()) throw InputError(spec_.base + ": a training config is a mapping");
+    // Every proposal must make a config, and the train command must be there: a bad path fails now, before
+    // any directory is made, not in every trial.
+    for (const auto& t : scan::initial_trials(spec_)) scan::trial_config(base_, spec_, t);
+    train_ = train_binary();
     out_ = !f_.out.empty()
                ? f_.out
                : c.get<std::string>("output_dir", "runs/scan_" + fs::path(f_.config).stem().string());
@@ -104,11 +108,8 @@ class Scheduler {
     for (const char* d : {"configs", "logs", "trials"}) fs::create_directories(rd_->path(d));
     write_text(rd_->path("scan.yaml"), text);
     write_text(rd_->path("base.yaml"), base_text);
-    train_ = train_binary();
     for (Result& r : scan::read_journal(rd_->path("trials.jsonl")))
       if (r.ok || !f_.retry_failed) done_[r.trial.id] = r;
-    // Every proposal must make a config: a bad path fails now, not in every trial.
-    for (const auto& t : scan::initial_trials(spec_)) scan::trial_config(base_, spec_, t);
     return true;
   }
 

@@ -44,9 +44,10 @@ Param parse_param(const Config& c, const std::string& path, const YAML::Node& n)
   const std::string scale = r.get<std::string>("scale", "linear"), type = r.get<std::string>("type", "float");
   r.check_unused({"min", "max", "scale", "type"});
   if (!(p.lo < p.hi) || !std::isfinite(p.lo) || !std::isfinite(p.hi))
-    r.fail("min", "needs finite min < max, got min " + number_text(p.lo) + ", max " + number_text(p.hi));
-  if (scale != "linear" && scale != "log") r.fail("scale", "is linear or log, got '" + scale + "'");
-  if (type != "float" && type != "int") r.fail("type", "is float or int, got '" + type + "'");
+    r.fail("min",
+           "a range needs finite min < max, got min " + number_text(p.lo) + ", max " + number_text(p.hi));
+  if (scale != "linear" && scale != "log") r.fail("scale", "scale is linear or log, got '" + scale + "'");
+  if (type != "float" && type != "int") r.fail("type", "type is float or int, got '" + type + "'");
   p.log = scale == "log", p.integer = type == "int";
   if (p.log && p.lo <= 0) r.fail("min", "a log scale needs min > 0, got " + number_text(p.lo));
   if (p.integer && (p.lo != std::floor(p.lo) || p.hi != std::floor(p.hi)))
@@ -83,9 +84,10 @@ ScanSpec parse_scan(const Config& c) {
   s.file = c.file();
   s.base = c.require<std::string>("base");
   s.threads = c.get<int>("threads_per_trial", 1);
-  if (s.threads < 1 || s.threads > 4096) c.fail("threads_per_trial", "must be 1 to 4096");
+  if (s.threads < 1 || s.threads > 4096)
+    c.fail("threads_per_trial", "threads_per_trial must be 1 to 4096, got " + std::to_string(s.threads));
   s.keep = c.get<std::string>("keep", "front");
-  if (s.keep != "front" && s.keep != "all") c.fail("keep", "is front or all, got '" + s.keep + "'");
+  if (s.keep != "front" && s.keep != "all") c.fail("keep", "keep is front or all, got '" + s.keep + "'");
   Config search = c.child("search", true);
   s.type = search.require<std::string>("type");
   s.seed = search.get<uint64_t>("seed", 1);
@@ -93,20 +95,24 @@ ScanSpec parse_scan(const Config& c) {
     search.check_unused({"type", "seed"});
   } else if (s.type == "random") {
     s.trials = search.require<int>("trials");
-    if (s.trials < 1 || s.trials > 1000000) search.fail("trials", "must be 1 to 1000000");
+    if (s.trials < 1 || s.trials > 1000000)
+      search.fail("trials", "trials must be 1 to 1,000,000, got " + std::to_string(s.trials));
     search.check_unused({"type", "seed", "trials"});
   } else if (s.type == "nsga2") {
     s.population = search.require<int>("population");
     s.generations = search.require<int>("generations");
-    if (s.population < 2 || s.population > 100000) search.fail("population", "must be 2 to 100000");
-    if (s.generations < 1 || s.generations > 10000) search.fail("generations", "must be 1 to 10000");
+    if (s.population < 2 || s.population > 100000)
+      search.fail("population", "population must be 2 to 100,000, got " + std::to_string(s.population));
+    if (s.generations < 1 || s.generations > 10000)
+      search.fail("generations", "generations must be 1 to 10,000, got " + std::to_string(s.generations));
     search.check_unused({"type", "seed", "population", "generations"});
   } else {
-    search.fail("type", "is grid, random or nsga2, got '" + s.type + "'");
+    search.fail("type", "search type is grid, random or nsga2, got '" + s.type + "'");
   }
   YAML::Node params = c.raw("parameters");
   if (!params || !params.IsMap() || params.size() == 0)
-    throw InputError(c.location() + ": 'parameters' must map at least one dotted config path to values");
+    throw InputError(c.location(c.has("parameters") ? "parameters" : "") +
+                     ": 'parameters' must map at least one dotted config path to values");
   for (const auto& kv : params) s.params.push_back(parse_param(c, kv.first.as<std::string>(), kv.second));
   for (const auto& p : s.params)
     if (s.type == "grid" && p.is_range())
@@ -119,7 +125,7 @@ ScanSpec parse_scan(const Config& c) {
     Objective ob;
     ob.metric = o.require<std::string>("metric");
     const std::string goal = o.require<std::string>("goal");
-    if (goal != "max" && goal != "min") o.fail("goal", "is max or min, got '" + goal + "'");
+    if (goal != "max" && goal != "min") o.fail("goal", "goal is max or min, got '" + goal + "'");
     ob.maximize = goal == "max";
     o.check_unused({"metric", "goal"});
     s.objectives.push_back(ob);
