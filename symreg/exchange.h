@@ -16,6 +16,7 @@
 //   class MyExchange : public Exchange { ... };   // rank(), size(), allgather(), max()
 //   opt.islands = ranks * K;  opt.exchange = &my_exchange;  search(pb, opt);   // on every rank
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,31 +44,35 @@ class SingleRank : public Exchange {
   double max(double v) override { return v; }
 };
 
-// Bit-exact binary form of candidates (trees, losses as the doubles' bits) between ranks of one build:
-// fixed-width fields in the machine's byte order, so every rank must run on the same architecture.
+// Bit-exact binary form of candidates (trees, losses as the doubles' bits) between ranks: cereal's portable
+// binary archive (fixed widths, one byte order), so ranks may even differ in endianness. The reader checks
+// what it decodes (operators, tree lengths) and throws on truncated or malformed input.
 class WireWriter {
  public:
+  WireWriter();
+  ~WireWriter();
   void f64(double v);
   void i64(int64_t v);
   void candidates(const std::vector<Candidate>& v);
-  const std::string& bytes() const { return out_; }
+  std::string bytes() const;
 
  private:
-  std::string out_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 class WireReader {
  public:
-  explicit WireReader(const std::string& bytes) : in_(bytes) {}
+  explicit WireReader(const std::string& bytes);
+  ~WireReader();
   double f64();
   int64_t i64();
   std::vector<Candidate> candidates();  // KILN_CHECK on truncated or malformed input
-  bool done() const { return pos_ == in_.size(); }
+  bool done() const;
 
  private:
-  void take(void* dst, size_t n);
-  const std::string& in_;
-  size_t pos_ = 0;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace kiln::symreg

@@ -182,4 +182,15 @@ TEST_CASE("candidates cross the wire bit-exactly") {
   CHECK(v[1].loss == inf.loss);
   CHECK(r.candidates().empty());
   CHECK(r.done());
+  // A message cut short, or with an operator that does not exist, is refused, not misread.
+  const std::string b = w.bytes();
+  WireReader cut(b.substr(0, b.size() - 12));
+  CHECK(cut.f64() == 2.5);
+  CHECK_THROWS(cut.candidates());
+  Candidate odd = c;
+  odd.tree[0].op = static_cast<Op>(250);
+  WireWriter w2;
+  w2.candidates({odd});
+  WireReader r2(w2.bytes());
+  CHECK_THROWS(r2.candidates());
 }
