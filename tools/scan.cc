@@ -138,11 +138,7 @@ class Scheduler {
         continue;
       }
       const bool all_done = queue_.empty() && running_.empty() && !more_generations();
-      while (!queue_.empty() && static_cast<int>(local.running()) < f_.jobs) {
-        local.launch(order(queue_.front()));
-        running_.insert(queue_.front().id);
-        queue_.pop_front();
-      }
+      while (!queue_.empty() && static_cast<int>(local.running()) < f_.jobs) local.launch(take_next());
       for (Result& r : local.poll()) record(std::move(r)), busy = true;
       int from = 0, tag = 0;
       while (comm_.probe(dist::kAnySource, dist::kAnyTag, &from, &tag)) {
@@ -156,12 +152,10 @@ class Scheduler {
         } else if (tag == kReady) {
           if (!queue_.empty()) {
             const auto w0 = clock_type::now();
-            const std::string o = scan::order_to_json(order(queue_.front()));
+            const std::string o = scan::order_to_json(take_next());
             comm_.send(from, kTrial, o);
             order_bytes_ += static_cast<double>(o.size()), ++orders_;
             work_ += clock_type::now() - w0;
-            running_.insert(queue_.front().id);
-            queue_.pop_front();
           } else {
             const bool finished = running_.empty() && !more_generations();
             comm_.send(from, finished || all_done ? kStop : kWait, "");
@@ -213,6 +207,14 @@ class Scheduler {
     }
   }
 
+  // The next queued trial's order, the trial now counted as running.
+  scan::TrialOrder take_next() {
+    const scan::TrialOrder o = order(queue_.front());
+    running_.insert(queue_.front().id);
+    queue_.pop_front();
+    return o;
+  }
+
   scan::TrialOrder order(const scan::Trial& t) const {
     YAML::Emitter e;
     e << scan::trial_config(base_, spec_, t);
@@ -239,21 +241,19 @@ class Scheduler {
     work_ += clock_type::now() - w0, ++recorded_;
   }
 
-  void write_tables() {
-    const auto v = results();
-    scan::write_tables(dir_, spec_, v);
-    front_size_ = scan::pareto_front(spec_, v).size();
+  // The tables and the front's trial ids (front_size_ for the progress lines).
+  std::set<int> write_tables() {
+    const std::vector<int> ids = scan::write_tables(dir_, spec_, results());
+    front_size_ = ids.size();
+    return {ids.begin(), ids.end()};
   }
 
   void finish() {
-    write_tables();
-    const auto v = results();
-    std::set<int> front;
-    for (size_t i : scan::pareto_front(spec_, v)) front.insert(v[i].trial.id);
+    const std::set<int> front = write_tables();
     if (spec_.keep == "front")
-      for (const auto& r : v)
-        if (r.ok && !front.count(r.trial.id)) {
-          const fs::path run = fs::path(dir_) / "trials" / scan::trial_name(r.trial.id);
+      for (const auto& [id, r] : done_)
+        if (r.ok && !front.count(id)) {
+          const fs::path run = fs::path(dir_) / "trials" / scan::trial_name(id);
           std::error_code ec;
           fs::remove(run / "model.ckpt", ec);
           fs::remove_all(run / "pareto", ec);

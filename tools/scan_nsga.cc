@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "symreg/rng.h"
 #include "tools/scan_space.h"
 
 namespace kiln::scan {
@@ -23,36 +24,14 @@ bool dominates(const std::vector<double>& a, const std::vector<double>& b) {
   return better;
 }
 
-// A deterministic stream: one per (seed, generation).
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t x = (s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  size_t below(size_t n) { return static_cast<size_t>(unit() * static_cast<double>(n)); }
-};
+using symreg::Rng;
 
-// Genes in [0, 1] for the variation operators (ranges on their own scale, log or linear).
-double to_unit(const Param& p, double v) {
-  if (p.log) return (std::log(v) - std::log(p.lo)) / (std::log(p.hi) - std::log(p.lo));
-  return (v - p.lo) / (p.hi - p.lo);
-}
-double from_unit_clamped(const Param& p, double u) {
-  u = std::min(std::max(u, 0.0), 1.0);
-  double v =
-      p.log ? std::exp(std::log(p.lo) + u * (std::log(p.hi) - std::log(p.lo))) : p.lo + u * (p.hi - p.lo);
-  if (p.integer) v = std::round(v);
-  return std::min(std::max(v, p.lo), p.hi);
-}
+size_t pick(Rng& r, size_t n) { return static_cast<size_t>(r.below(static_cast<int>(n))); }  // in [0, n)
 
 // Simulated binary crossover (eta 15) of two unit genes.
 void sbx(Rng& r, double* a, double* b) {
   constexpr double eta = 15;
-  const double u = r.unit();
+  const double u = r.uniform();
   const double beta = u <= 0.5 ? std::pow(2 * u, 1 / (eta + 1)) : std::pow(1 / (2 * (1 - u)), 1 / (eta + 1));
   const double x = *a, y = *b;
   *a = 0.5 * ((1 + beta) * x + (1 - beta) * y);
@@ -62,7 +41,7 @@ void sbx(Rng& r, double* a, double* b) {
 // Polynomial mutation (eta 20) of a unit gene.
 double poly_mutate(Rng& r, double x) {
   constexpr double eta = 20;
-  const double u = r.unit();
+  const double u = r.uniform();
   const double d = u < 0.5 ? std::pow(2 * u, 1 / (eta + 1)) - 1 : 1 - std::pow(2 * (1 - u), 1 / (eta + 1));
   return x + d;
 }
@@ -146,7 +125,7 @@ std::vector<Trial> nsga2_generation(const ScanSpec& s, int g, const std::vector<
     std::vector<double> v;
     if (objective_vector(s, *r, &v)) f.push_back(v), usable.push_back(r);
   }
-  Rng rng{s.seed * 0x100000001b3ULL + static_cast<uint64_t>(g) * 0x9e3779b97f4a7c15ULL};
+  Rng rng = Rng::derive(s.seed, {kStreamNsga2, static_cast<uint64_t>(g)});  // one stream per generation
   const size_t P = static_cast<size_t>(s.population);
   std::vector<Trial> out;
   const int first_id = g * s.population;
@@ -169,7 +148,7 @@ std::vector<Trial> nsga2_generation(const ScanSpec& s, int g, const std::vector<
   });
   if (order.size() > P) order.resize(P);
   auto tournament = [&]() {
-    const size_t a = order[rng.below(order.size())], b = order[rng.below(order.size())];
+    const size_t a = order[pick(rng, order.size())], b = order[pick(rng, order.size())];
     if (rank[a] != rank[b]) return rank[a] < rank[b] ? a : b;
     return crowd[a] >= crowd[b] ? a : b;
   };
@@ -182,10 +161,10 @@ std::vector<Trial> nsga2_generation(const ScanSpec& s, int g, const std::vector<
     for (int attempt = 0; attempt < 16; ++attempt) {
       set_values(s, c);
       if (!seen.count(c->values)) return;
-      const size_t k = rng.below(np);
+      const size_t k = pick(rng, np);
       const Param& p = s.params[k];
-      c->genes[k] = p.is_range() ? from_unit_clamped(p, poly_mutate(rng, to_unit(p, c->genes[k])))
-                                 : static_cast<double>(rng.below(p.values.size()));
+      c->genes[k] = p.is_range() ? from_unit(p, poly_mutate(rng, to_unit(p, c->genes[k])))
+                                 : static_cast<double>(pick(rng, p.values.size()));
     }
   };
   while (out.size() < P) {
@@ -193,19 +172,19 @@ std::vector<Trial> nsga2_generation(const ScanSpec& s, int g, const std::vector<
     const Trial& pb = usable[tournament()]->trial;
     Trial c1, c2;
     c1.genes = pa.genes, c2.genes = pb.genes;
-    const bool cross = rng.unit() < 0.9;
+    const bool cross = rng.uniform() < 0.9;
     for (size_t k = 0; k < np; ++k) {
       const Param& p = s.params[k];
       if (p.is_range()) {
         double a = to_unit(p, c1.genes[k]), b = to_unit(p, c2.genes[k]);
-        if (cross && rng.unit() < 0.5) sbx(rng, &a, &b);
-        if (rng.unit() < pm) a = poly_mutate(rng, a);
-        if (rng.unit() < pm) b = poly_mutate(rng, b);
-        c1.genes[k] = from_unit_clamped(p, a), c2.genes[k] = from_unit_clamped(p, b);
+        if (cross && rng.uniform() < 0.5) sbx(rng, &a, &b);
+        if (rng.uniform() < pm) a = poly_mutate(rng, a);
+        if (rng.uniform() < pm) b = poly_mutate(rng, b);
+        c1.genes[k] = from_unit(p, a), c2.genes[k] = from_unit(p, b);
       } else {
-        if (cross && rng.unit() < 0.5) std::swap(c1.genes[k], c2.genes[k]);
-        if (rng.unit() < pm) c1.genes[k] = static_cast<double>(rng.below(p.values.size()));
-        if (rng.unit() < pm) c2.genes[k] = static_cast<double>(rng.below(p.values.size()));
+        if (cross && rng.uniform() < 0.5) std::swap(c1.genes[k], c2.genes[k]);
+        if (rng.uniform() < pm) c1.genes[k] = static_cast<double>(pick(rng, p.values.size()));
+        if (rng.uniform() < pm) c2.genes[k] = static_cast<double>(pick(rng, p.values.size()));
       }
     }
     for (Trial* c : {&c1, &c2})

@@ -92,14 +92,15 @@ std::string table(const ScanSpec& s, const std::vector<Result>& rows, const std:
 
 }  // namespace
 
-void write_tables(const std::string& dir, const ScanSpec& s, std::vector<Result> results) {
+std::vector<int> write_tables(const std::string& dir, const ScanSpec& s, std::vector<Result> results) {
   std::sort(results.begin(), results.end(),
             [](const Result& a, const Result& b) { return a.trial.id < b.trial.id; });
   const std::vector<std::string> cols = metric_columns(s, results);
   write_text(dir + "/scan.csv", table(s, results, cols));
   const std::vector<size_t> front = pareto_front(s, results);
   std::vector<Result> fr;
-  for (size_t i : front) fr.push_back(results[i]);
+  std::vector<int> ids;
+  for (size_t i : front) fr.push_back(results[i]), ids.push_back(results[i].trial.id);
   write_text(dir + "/front.csv", table(s, fr, cols));
   // The chart: the first objective against the second (or against the trial number with one objective).
   const Objective& oy = s.objectives[0];
@@ -132,6 +133,7 @@ void write_tables(const std::string& dir, const ScanSpec& s, std::vector<Result>
                 {all, line},
                 two && hi / lo > 20};
   plot::write_svg(dir + "/front.svg", {c});
+  return ids;
 }
 
 std::string objectives_text(const ScanSpec& s, const Result& r) {

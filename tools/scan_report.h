@@ -16,9 +16,8 @@ void append_journal(const std::string& path, const Result& r);
 // The metric columns of the tables: the objectives, then the usual metrics any result has.
 std::vector<std::string> metric_columns(const ScanSpec& s, const std::vector<Result>& results);
 
-// scan.csv (rows in trial order), front.csv and front.svg; `trials_dir` is the run directories' prefix
-// written in the run_dir column (relative to the scan's final directory).
-void write_tables(const std::string& dir, const ScanSpec& s, std::vector<Result> results);
+// scan.csv (rows in trial order), front.csv and front.svg; returns the ids of the trials on the front.
+std::vector<int> write_tables(const std::string& dir, const ScanSpec& s, std::vector<Result> results);
 
 // "final_val_accuracy 0.9611 ebops 10445" for a progress line.
 std::string objectives_text(const ScanSpec& s, const Result& r);

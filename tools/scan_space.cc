@@ -4,17 +4,11 @@
 #include <cmath>
 #include <sstream>
 
+#include "symreg/rng.h"
+
 namespace kiln::scan {
 
 namespace {
-
-// splitmix64: independent streams per (seed, purpose, index) without a shared generator's state.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 std::string yaml_text(const YAML::Node& n) {
   YAML::Emitter e;
@@ -55,15 +49,20 @@ Param parse_param(const Config& c, const std::string& path, const YAML::Node& n)
   return p;
 }
 
-// A point of [0, 1) mapped onto the param: the value and its YAML text.
+}  // namespace
+
 double from_unit(const Param& p, double u) {
+  u = std::min(std::max(u, 0.0), 1.0);
   double v =
       p.log ? std::exp(std::log(p.lo) + u * (std::log(p.hi) - std::log(p.lo))) : p.lo + u * (p.hi - p.lo);
   if (p.integer) v = std::round(v);
   return std::min(std::max(v, p.lo), p.hi);
 }
 
-}  // namespace
+double to_unit(const Param& p, double v) {
+  if (p.log) return (std::log(v) - std::log(p.lo)) / (std::log(p.hi) - std::log(p.lo));
+  return (v - p.lo) / (p.hi - p.lo);
+}
 
 std::string number_text(double v) {
   char buf[64];
@@ -160,10 +159,11 @@ std::vector<Trial> initial_trials(const ScanSpec& s) {
     for (int id = 0; id < n; ++id) {
       Trial t;
       t.id = id;
-      uint64_t state = mix(s.seed ^ mix(0x5ca9ULL + static_cast<uint64_t>(id)));
+      // The project's generator (symreg/rng.h): one stream per trial, so trial id's values do not depend
+      // on how many trials come before it.
+      symreg::Rng rng = symreg::Rng::derive(s.seed, {kStreamRandom, static_cast<uint64_t>(id)});
       for (const auto& p : s.params) {
-        state = mix(state);
-        const double u = static_cast<double>(state >> 11) * 0x1.0p-53;
+        const double u = rng.uniform();
         t.genes.push_back(p.is_range() ? from_unit(p, u)
                                        : std::floor(u * static_cast<double>(p.values.size())));
       }

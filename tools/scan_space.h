@@ -89,6 +89,15 @@ void nondominated_sort(const std::vector<std::vector<double>>& f, std::vector<in
 // Indices of the ok results on the combined Pareto front, ordered by the first objective.
 std::vector<size_t> pareto_front(const ScanSpec& s, const std::vector<Result>& results);
 
+// The random streams of the proposals: symreg::Rng::derive(seed, {kStreamRandom, trial id}) for random
+// trials (and NSGA-II's first generation), {kStreamNsga2, generation} for each later generation.
+constexpr uint64_t kStreamRandom = 1, kStreamNsga2 = 2;
+
+// A range parameter's value at u in [0, 1] of its scale (log or linear; int ranges rounded), clamped to
+// [min, max], and the inverse: random sampling and NSGA-II's variation operators work on u.
+double from_unit(const Param& p, double u);
+double to_unit(const Param& p, double v);
+
 // Shortest text that reads back as the same double ("1e-06", "0.25", "64").
 std::string number_text(double v);
 
