@@ -63,7 +63,8 @@ class Config {
     try {
       return v.as<T>();
     } catch (const YAML::Exception&) {
-      fail(key, "key '" + key + "' in " + where_ + " expects " + type_name<T>() + ", got '" + text_of(v) + "'");
+      fail(key,
+           "key '" + key + "' in " + where_ + " expects " + type_name<T>() + ", got '" + text_of(v) + "'");
     }
   }
   template <class T>
@@ -77,32 +78,55 @@ class Config {
 };
 
 template <>
-inline std::string Config::type_name<int>() { return "an integer"; }
+inline std::string Config::type_name<int>() {
+  return "an integer";
+}
 template <>
-inline std::string Config::type_name<int64_t>() { return "an integer"; }
+inline std::string Config::type_name<int64_t>() {
+  return "an integer";
+}
 template <>
-inline std::string Config::type_name<uint64_t>() { return "a non-negative integer"; }
+inline std::string Config::type_name<uint64_t>() {
+  return "a non-negative integer";
+}
 template <>
-inline std::string Config::type_name<double>() { return "a number"; }
+inline std::string Config::type_name<double>() {
+  return "a number";
+}
 template <>
-inline std::string Config::type_name<float>() { return "a number"; }
+inline std::string Config::type_name<float>() {
+  return "a number";
+}
 template <>
-inline std::string Config::type_name<bool>() { return "true or false"; }
+inline std::string Config::type_name<bool>() {
+  return "true or false";
+}
 template <>
-inline std::string Config::type_name<std::string>() { return "a string"; }
+inline std::string Config::type_name<std::string>() {
+  return "a string";
+}
 template <>
-inline std::string Config::type_name<std::vector<int>>() { return "a list of integers"; }
+inline std::string Config::type_name<std::vector<int>>() {
+  return "a list of integers";
+}
 template <>
-inline std::string Config::type_name<std::vector<int64_t>>() { return "a list of integers"; }
+inline std::string Config::type_name<std::vector<int64_t>>() {
+  return "a list of integers";
+}
 template <>
-inline std::string Config::type_name<std::vector<double>>() { return "a list of numbers"; }
+inline std::string Config::type_name<std::vector<double>>() {
+  return "a list of numbers";
+}
 template <>
-inline std::string Config::type_name<std::vector<std::string>>() { return "a list of strings"; }
+inline std::string Config::type_name<std::vector<std::string>>() {
+  return "a list of strings";
+}
 
 // The first place where two YAML trees differ, as "path: what" (e.g. "layers[2].units: 64 vs 32"), or ""
 // when they are equal. Scalars compare as text; `path` prefixes the reported key; *mark_a gets the position
 // in `a` of the differing node (or of its nearest parent present in `a`).
-std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path, YAML::Mark* mark_a);
+std::string yaml_difference(const YAML::Node& a, const YAML::Node& b, const std::string& path,
+                            YAML::Mark* mark_a);
 
 // Closest candidate by edit distance, or "" when nothing is close (for "did you mean").
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
