@@ -12,17 +12,35 @@ namespace kiln::compress::qkernel {
 namespace {
 
 constexpr double kLn2 = 0.69314718055994530942;
-constexpr uint8_t kScalar = 4;  // region of an element the scalar definition computed
+// Entries per tile: the element loops run over all rows of one tile of bit entries before the next, so that
+// the tile's constants and sums (about 50 bytes per entry) stay in L1 instead of streaming from L2 once per
+// row. Each entry's sums still run over the rows in ascending order.
+constexpr int64_t kTile = 512;
 
 FixedType type_of(const Table& t, int64_t e) {
   return {t.k, t.i[static_cast<size_t>(e)], t.f[static_cast<size_t>(e)], t.round, t.overflow};
 }
 
+// The element's code and region, the same expressions in the forward and the backward (the backward
+// recomputes them from x instead of reading a stored region: less memory traffic, and a loop of floats only,
+// which the compiler vectorises 8 wide; a byte array in the loop made it 32 wide and spill).
+struct Code {
+  float rc;          // the rounded code, in units of 2^-f
+  int above, below;  // outside [lo, hi]
+};
+
+template <bool kRnd>
+inline Code code_of(float s, float hi, float lo) {
+  const float fl = std::floor(s);
+  const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
+  return {rc, rc > hi, rc < lo};
+}
+
 // The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
-// select chain. Elements the float path may not take get region kScalar and are redone afterwards.
+// select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
+// second pass finds which): a non-finite, huge or underflowed code, or a WRAP overflow at inference.
 template <bool kRnd, Overflow kOv>
-void forward_rows(const Table& t, const float* __restrict x, float* __restrict out, uint8_t* __restrict reg,
-                  int64_t n) {
+int forward_rows(const Table& t, const float* __restrict x, float* __restrict out, int64_t n) {
   const int64_t nb = t.nb();
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
@@ -32,49 +50,63 @@ void forward_rows(const Table& t, const float* __restrict x, float* __restrict o
   const float* __restrict bottom = t.bottom.data();
   const int32_t* __restrict pruned = t.pruned.data();
   const int wrap_now = kOv == Overflow::kWrap && !t.training;
-  for (int64_t r0 = 0; r0 < n; r0 += nb) {
-    const float* __restrict xr = x + r0;
-    float* __restrict yr = out + r0;
-    uint8_t* __restrict gr = reg + r0;
-    // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
-    for (int64_t e = 0; e < nb; ++e) {
-      const float xv = xr[e], s = xv * scale[e], t_top = top[e], t_bottom = bottom[e];
-      const int p = pruned[e];
-      const float as = std::fabs(s);
-      // false for NaN, inf, and a code that underflowed (subnormal, or 0 from a nonzero x)
-      const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
-      const float fl = std::floor(s);
-      const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
-      const float rounded = rc * inv[e];
-      const int above = rc > hi[e], below = rc < lo[e];
-      float v = rounded;
-      if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
-        v = below ? t_bottom : v;
-        v = above ? t_top : v;
+  int any_scalar = 0;
+  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
+    for (int64_t r0 = 0; r0 < n; r0 += nb) {
+      const float* __restrict xr = x + r0;
+      float* __restrict yr = out + r0;
+      // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
+      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
+        const float xv = xr[e], s = xv * scale[e];
+        const Code c = code_of<kRnd>(s, hi[e], lo[e]);
+        float v = c.rc * inv[e];
+        if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
+          v = c.below ? bottom[e] : v;
+          v = c.above ? top[e] : v;
+        }
+        if constexpr (kOv == Overflow::kSatZero) v = (c.above | c.below) ? 0.f : v;
+        const int p = pruned[e];
+        yr[e] = p ? 0.f : v;
+        const float as = std::fabs(s);
+        // false for NaN, inf, and a code that underflowed (subnormal, or 0 from a nonzero x)
+        const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
+        any_scalar |= ((ok ^ 1) | (wrap_now & (c.above | c.below))) & (p ^ 1);
       }
-      if constexpr (kOv == Overflow::kSatZero) v = (above | below) ? 0.f : v;
-      yr[e] = p ? 0.f : v;
-      const int scalar = (ok ^ 1) | (wrap_now & (above | below));
-      int region = above * kAbove + below * kBelow;
-      region = scalar ? kScalar : region;
-      region = p ? kPruned : region;
-      gr[e] = static_cast<uint8_t>(region);
     }
-  }
+  return any_scalar;
+}
+
+// mark[j] = 1 for the elements forward_rows sends to the scalar definition, else 0 (the same test).
+template <bool kRnd>
+void mark_scalar(const Table& t, const float* __restrict x, uint8_t* __restrict mark, int64_t n) {
+  const int64_t nb = t.nb();
+  const float* __restrict scale = t.scale.data();
+  const float* __restrict hi = t.hi.data();
+  const float* __restrict lo = t.lo.data();
+  const int32_t* __restrict pruned = t.pruned.data();
+  const int wrap_now = t.overflow == Overflow::kWrap && !t.training;
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    for (int64_t e = 0; e < nb; ++e) {
+      const float xv = x[r0 + e], s = xv * scale[e], as = std::fabs(s);
+      const Code c = code_of<kRnd>(s, hi[e], lo[e]);
+      const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
+      mark[r0 + e] = static_cast<uint8_t>(((ok ^ 1) | (wrap_now & (c.above | c.below))) & (pruned[e] == 0));
+    }
 }
 
 template <bool kRnd>
-void forward_mode(const Table& t, const float* x, float* out, uint8_t* reg, int64_t n) {
+int forward_mode(const Table& t, const float* x, float* out, int64_t n) {
   switch (t.overflow) {
     case Overflow::kWrap:
-      return forward_rows<kRnd, Overflow::kWrap>(t, x, out, reg, n);
+      return forward_rows<kRnd, Overflow::kWrap>(t, x, out, n);
     case Overflow::kSat:
-      return forward_rows<kRnd, Overflow::kSat>(t, x, out, reg, n);
+      return forward_rows<kRnd, Overflow::kSat>(t, x, out, n);
     case Overflow::kSatSym:
-      return forward_rows<kRnd, Overflow::kSatSym>(t, x, out, reg, n);
+      return forward_rows<kRnd, Overflow::kSatSym>(t, x, out, n);
     case Overflow::kSatZero:
-      return forward_rows<kRnd, Overflow::kSatZero>(t, x, out, reg, n);
+      return forward_rows<kRnd, Overflow::kSatZero>(t, x, out, n);
   }
+  return 1;
 }
 
 // Element by element through the scalar definition and its surrogate: the exact path, for a tensor holding
@@ -94,42 +126,82 @@ void backward_exact(const Table& t, const float* x, const float* g, int64_t n, f
   }
 }
 
-// The same without scalar elements, as selects the compiler vectorises; sums in the same order.
+// The same without scalar elements, as selects the compiler vectorises; sums in the same order. The region
+// comes from code_of, as in the forward.
 template <bool kRnd, bool kGx>
-void backward_rows(const Table& t, const float* __restrict x, const uint8_t* __restrict region,
-                   const float* __restrict g, int64_t n, float* __restrict gx, double* __restrict df_acc,
-                   double* __restrict di_acc) {
+void backward_rows(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc) {
   const int64_t nb = t.nb();
   const int wrap = t.overflow == Overflow::kWrap, unsigned_sat = !wrap && t.k == 0;
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
+  const float* __restrict hi = t.hi.data();
+  const float* __restrict lo = t.lo.data();
+  const int32_t* __restrict pruned = t.pruned.data();
   const float* __restrict adf = t.above_df.data();
   const float* __restrict adi = t.above_di.data();
   const float* __restrict bdf = t.below_df.data();
   const float* __restrict bdi = t.below_di.data();
-  for (int64_t r0 = 0; r0 < n; r0 += nb) {
-    const float* __restrict xr = x + r0;
-    const float* __restrict gr = g + r0;
-    const uint8_t* __restrict rr = region + r0;
-    for (int64_t e = 0; e < nb; ++e) {
-      const float xv = xr[e], gv = gr[e];
-      const int reg = rr[e], pr = reg == kPruned, above = reg == kAbove;
-      const int straight = ((reg == kInside) | wrap) & (pr ^ 1);
-      const float s = xv * scale[e], fl = std::floor(s);
-      const float rounded = (kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl) * inv[e];
-      const float df_in = static_cast<float>(kLn2 * (static_cast<double>(xv) - static_cast<double>(rounded)));
-      const int dead = unsigned_sat & (xv < 0.f);
-      const float pr_grad = dead ? 0.f : static_cast<float>(kLn2 * static_cast<double>(xv));
-      float df = above ? adf[e] : bdf[e], di = above ? adi[e] : bdi[e];
-      df = straight ? df_in : df;
-      di = straight ? 0.f : di;
-      df = pr ? pr_grad : df;
-      di = pr ? (wrap ? 0.f : pr_grad) : di;
-      if constexpr (kGx) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
-      df_acc[e] += static_cast<double>(gv) * df;
-      di_acc[e] += static_cast<double>(gv) * di;
+  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
+    for (int64_t r0 = 0; r0 < n; r0 += nb) {
+      const float* __restrict xr = x + r0;
+      const float* __restrict gr = g + r0;
+      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
+        const float xv = xr[e], gv = gr[e];
+        const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
+        const int pr = pruned[e] != 0, above = c.above & (pr ^ 1);
+        const int straight = (((c.above | c.below) ^ 1) | wrap) & (pr ^ 1);
+        const float rounded = c.rc * inv[e];
+        const float df_in =
+            static_cast<float>(kLn2 * (static_cast<double>(xv) - static_cast<double>(rounded)));
+        const int dead = unsigned_sat & (xv < 0.f);
+        const float pr_grad = dead ? 0.f : static_cast<float>(kLn2 * static_cast<double>(xv));
+        float df = above ? adf[e] : bdf[e], di = above ? adi[e] : bdi[e];
+        df = straight ? df_in : df;
+        di = straight ? 0.f : di;
+        df = pr ? pr_grad : df;
+        di = pr ? (wrap ? 0.f : pr_grad) : di;
+        if constexpr (kGx) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
+        df_acc[e] += static_cast<double>(gv) * df;
+        di_acc[e] += static_cast<double>(gv) * di;
+      }
     }
-  }
+}
+
+// WRAP in training or at inference, no scalar elements: the general loop above with what WRAP fixes folded
+// in. Every element is straight through except the pruned ones (dx 0); df is ln2 (x - rounded), with 0 in
+// place of rounded for a pruned element (its ln2 x); di is 0 everywhere, so its sum over the rows is +0
+// unless some g is inf or NaN (g * 0 is then NaN): a float sum of g * 0 per entry tracks exactly that, and is
+// added to di at the end. Under RND, x - rounded is exact in float (Sterbenz: |rounded| / 2 <= |x| <= 2
+// |rounded| unless rounded is 0), so only the product with ln2 needs double, as in the general loop.
+template <bool kRnd, bool kGx>
+void backward_wrap(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc) {
+  const int64_t nb = t.nb();
+  const float* __restrict scale = t.scale.data();
+  const float* __restrict inv = t.inv.data();
+  const int32_t* __restrict pruned = t.pruned.data();
+  std::vector<float> zero_sum(static_cast<size_t>(nb), 0.f);
+  float* __restrict gz = zero_sum.data();
+  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
+    for (int64_t r0 = 0; r0 < n; r0 += nb) {
+      const float* __restrict xr = x + r0;
+      const float* __restrict gr = g + r0;
+      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
+        const float xv = xr[e], gv = gr[e];
+        const int pr = pruned[e] != 0;
+        const float s = xv * scale[e], fl = std::floor(s);
+        const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
+        const float rounded = pr ? 0.f : rc * inv[e];
+        const double d =
+            kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
+        const float df = static_cast<float>(kLn2 * d);
+        if constexpr (kGx) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
+        df_acc[e] += static_cast<double>(gv) * df;
+        gz[e] += gv * 0.f;
+      }
+    }
+  for (int64_t e = 0; e < nb; ++e) di_acc[e] += static_cast<double>(gz[e]);
 }
 
 }  // namespace
@@ -163,48 +235,56 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
   return t;
 }
 
-void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_t n) {
+int forward(const Table& t, const float* x, float* out, int64_t n) {
   const int64_t nb = t.nb();
   KILN_CHECK(nb > 0 && n % nb == 0, "qkernel::forward: " + std::to_string(n) + " elements for " +
                                         std::to_string(nb) + " bit entries");
-  std::vector<uint8_t> own(region ? 0 : static_cast<size_t>(n));
-  uint8_t* reg = region ? region : own.data();
+  const int any =
+      t.round == Round::kRnd ? forward_mode<true>(t, x, out, n) : forward_mode<false>(t, x, out, n);
+  if (!any) return 0;
+  // Rare in training, common at inference under WRAP: mark the elements again (a vectorised pass over bytes)
+  // and redo them through the scalar definition, skipping chunks without one.
+  std::vector<uint8_t> mark(static_cast<size_t>(n));
   if (t.round == Round::kRnd)
-    forward_mode<true>(t, x, out, reg, n);
+    mark_scalar<true>(t, x, mark.data(), n);
   else
-    forward_mode<false>(t, x, out, reg, n);
-  // The scalar elements (WRAP overflows at inference, mostly) are few: chunks without one are skipped by a
-  // vectorised test, where a byte-by-byte loop around the scalar call would cost more than the kernel.
+    mark_scalar<false>(t, x, mark.data(), n);
   constexpr int64_t kChunk = 256;
   for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
     const int64_t c1 = std::min(n, c0 + kChunk);
-    int any = 0;
-    for (int64_t j = c0; j < c1; ++j) any |= reg[j] == kScalar;
-    if (!any) continue;
+    int hit = 0;
+    for (int64_t j = c0; j < c1; ++j) hit |= mark[static_cast<size_t>(j)];
+    if (!hit) continue;
     for (int64_t j = c0; j < c1; ++j) {
-      if (reg[j] != kScalar) continue;
+      if (!mark[static_cast<size_t>(j)]) continue;
       const PreparedType p = prepare(type_of(t, j % nb));
       out[j] = static_cast<float>(quantize_traced(x[j], p, 0.5, !t.training).value);
     }
   }
+  return 1;
 }
 
-void backward(const Table& t, const float* x, const uint8_t* region, const float* g, int64_t n, float* gx,
+void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx,
               double* df_acc, double* di_acc) {
   const int64_t nb = t.nb();
-  bool any_scalar = false;
-  for (int64_t j = 0; j < n; ++j) any_scalar |= region[j] == kScalar;
-  if (any_scalar) return backward_exact(t, x, g, n, gx, df_acc, di_acc);
+  if (exact) return backward_exact(t, x, g, n, gx, df_acc, di_acc);
   // Sums nobody asked for go to scratch: the loop stays free of branches.
   std::vector<double> scratch_f(df_acc ? 0 : static_cast<size_t>(nb)),
       scratch_i(di_acc ? 0 : static_cast<size_t>(nb));
   double* df = df_acc ? df_acc : scratch_f.data();
   double* di = di_acc ? di_acc : scratch_i.data();
   const bool rnd = t.round == Round::kRnd;
+  if (t.overflow == Overflow::kWrap) {
+    if (gx)
+      (rnd ? backward_wrap<true, true> : backward_wrap<false, true>)(t, x, g, n, gx, df, di);
+    else
+      (rnd ? backward_wrap<true, false> : backward_wrap<false, false>)(t, x, g, n, gx, df, di);
+    return;
+  }
   if (gx)
-    (rnd ? backward_rows<true, true> : backward_rows<false, true>)(t, x, region, g, n, gx, df, di);
+    (rnd ? backward_rows<true, true> : backward_rows<false, true>)(t, x, g, n, gx, df, di);
   else
-    (rnd ? backward_rows<true, false> : backward_rows<false, false>)(t, x, region, g, n, gx, df, di);
+    (rnd ? backward_rows<true, false> : backward_rows<false, false>)(t, x, g, n, gx, df, di);
 }
 
 }  // namespace kiln::compress::qkernel

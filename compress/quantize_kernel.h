@@ -8,10 +8,10 @@
 // range [lo, hi] of a type at most 24 bits wide is exactly representable. The scalar path does the same steps
 // in double, where they are exact as well, so both give the same float.
 //
-// Per element the forward keeps one byte, its region (inside / above / below / pruned); the backward
-// recomputes the surrogate gradients from it and the input instead of reading three stored float gradients
-// (a third of the memory traffic). A tensor with an element the float path could not take is differentiated
-// element by element through quantize_surrogate (quantize_ops.h), the definition itself.
+// The backward recomputes each element's code and region from the input instead of reading stored
+// gradients or regions: its loop then holds floats only and vectorises 8 wide. A tensor with an element the
+// float path could not take is differentiated element by element through quantize_surrogate (quantize_ops.h),
+// the definition itself.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -43,17 +43,15 @@ struct Table {
 std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const std::vector<int>& f,
                                         Round round, Overflow overflow, bool training);
 
-// Region codes kept per element by the forward.
-constexpr uint8_t kInside = 0, kAbove = 1, kBelow = 2, kPruned = 3;
-
-// out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0); region[j] when region is not null.
-// Elements the float path cannot take (non-finite or huge codes, WRAP overflows at inference) go through the
-// scalar definition.
-void forward(const Table& t, const float* x, float* out, uint8_t* region, int64_t n);
+// out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0). Elements the float path cannot take
+// (non-finite or huge codes, WRAP overflows at inference) go through the scalar definition; returns 1 when
+// there was such an element (its backward must then be the exact one), else 0.
+int forward(const Table& t, const float* x, float* out, int64_t n);
 
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null), df_acc[e] += sum of g[j] * dxq/df over the
-// elements of entry e, and the same for di (either may be null), summed in double in ascending j.
-void backward(const Table& t, const float* x, const uint8_t* region, const float* g, int64_t n, float* gx,
+// elements of entry e, and the same for di (either may be null), summed in double in ascending j. exact:
+// forward returned 1 for this x, and every element goes through the scalar surrogate.
+void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx,
               double* df_acc, double* di_acc);
 
 }  // namespace kiln::compress::qkernel

@@ -59,22 +59,19 @@ bool modulo_broadcast(const Shape& b, const Shape& xs) {
 }
 
 // The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
-Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table,
-                  bool record) {
+Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
   const int64_t n = x.size();
   Tensor out = Tensor::uninitialized(x.shape());
-  std::vector<uint8_t> region(record ? static_cast<size_t>(n) : 0);
-  qkernel::forward(*table, x.value().data(), out.data(), record ? region.data() : nullptr, n);
+  const bool exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
   return make_result(std::move(out), "quantize_fixed", {x, f, i},
-                     [table = std::move(table), region = std::move(region)](Node& self) {
+                     [table = std::move(table), exact](Node& self) {
                        Node& nx = *self.inputs[0];
                        Node& nf = *self.inputs[1];
                        Node& ni = *self.inputs[2];
                        const int64_t nb = table->nb();
                        std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
                        std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
-                       qkernel::backward(*table, nx.value.data(), region.data(), self.grad.data(),
-                                         self.value.size(),
+                       qkernel::backward(*table, nx.value.data(), exact, self.grad.data(), self.value.size(),
                                          nx.requires_grad ? nx.grad_buffer().data() : nullptr,
                                          df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
                        // One entry per bit; f and i have the same shape here (shape_numel == nb).
@@ -85,6 +82,29 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
                            gb[s] += static_cast<float>((*acc)[static_cast<size_t>(s)]);
                        }
                      });
+}
+
+// qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more
+// than its kernels. Bits change rarely from one step to the next, so each thread keeps its last tables and
+// reuses one when mode and rounded bits are equal (compared by value: the reused table is exactly the one
+// make_table would build).
+std::shared_ptr<const qkernel::Table> cached_table(int k, const std::vector<int>& ib,
+                                                   const std::vector<int>& fb, Round round, Overflow overflow,
+                                                   bool training) {
+  constexpr size_t kSlots = 32;  // more than a model's quantizers (two per layer)
+  thread_local std::vector<std::shared_ptr<const qkernel::Table>> cache;
+  thread_local size_t next = 0;
+  for (const auto& t : cache)
+    if (t->k == k && t->round == round && t->overflow == overflow && t->training == training && t->f == fb &&
+        t->i == ib)
+      return t;
+  auto t = qkernel::make_table(k, ib, fb, round, overflow, training);
+  if (!t) return t;
+  if (cache.size() < kSlots)
+    cache.push_back(t);
+  else
+    cache[next++ % kSlots] = t;
+  return t;
 }
 
 // The checks both paths share; returns the bits rounded to integers.
@@ -134,8 +154,8 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
   const bool stochastic = training && round == Round::kStochastic;
   auto [fb, ib] = checked_bits(x, f, i, k, stochastic, rng);
   if (!stochastic && f.shape() == i.shape() && modulo_broadcast(f.shape(), x.shape()))
-    if (auto table = qkernel::make_table(k, ib, fb, round, overflow, training))
-      return quantize_fast(x, f, i, std::move(table), recording(x, f, i));
+    if (auto table = cached_table(k, ib, fb, round, overflow, training))
+      return quantize_fast(x, f, i, std::move(table));
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
 }
 

@@ -304,6 +304,48 @@ Tensor probe_values(Shape shape, std::mt19937_64& rng) {
 
 bool same_float(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
+// x with every value the vectorised path cannot take (inf, NaN, |x| >= 2^40, subnormal or tiny) replaced by a
+// random value in [-4, 4).
+Tensor finite_normal(Tensor x, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> u(-4.f, 4.f);
+  for (int64_t j = 0; j < x.size(); ++j)
+    if (!std::isfinite(x[j]) || std::fabs(x[j]) >= 0x1p40f || (x[j] != 0.f && std::fabs(x[j]) < 0x1p-60f))
+      x[j] = u(rng);
+  return x;
+}
+
+// Runs quantize_fixed and quantize_fixed_reference on x with bits of shape bs and the output gradient g, and
+// requires the same values and gradients to x, f and i bit for bit (NaN as NaN).
+void require_same_paths(const Tensor& x, const Shape& bs, const Tensor& g, Round r, Overflow o, int k,
+                        bool training, std::mt19937_64& rng) {
+  Tensor f(bs), i(bs);
+  for (int64_t e = 0; e < f.size(); ++e) {  // widths from pruned (k+i+f <= 0) up to 24 bits
+    f[e] = static_cast<float>(static_cast<int>(rng() % 14) - 3);
+    i[e] = static_cast<float>(static_cast<int>(rng() % 14) - 4);
+    if (k + i[e] + f[e] > 24) i[e] = 24.f - k - f[e];
+  }
+  struct Result {
+    Tensor y, gx, gf, gi;
+  };
+  auto run = [&](bool reference) {
+    Var vx(x, true), vf(f, true), vi(i, true);
+    Var y = reference ? quantize_fixed_reference(vx, vf, vi, k, r, o, training, nullptr)
+                      : quantize_fixed(vx, vf, vi, k, r, o, training, nullptr);
+    backward(y, g);
+    return Result{y.value(), vx.grad(), vf.grad(), vi.grad()};
+  };
+  Result a = run(false), b = run(true);
+  for (auto [ta, tb] :
+       {std::pair{&a.y, &b.y}, std::pair{&a.gx, &b.gx}, std::pair{&a.gf, &b.gf}, std::pair{&a.gi, &b.gi}}) {
+    REQUIRE(ta->size() == tb->size());
+    for (int64_t j = 0; j < ta->size(); ++j) {
+      CAPTURE(j);
+      CAPTURE(x[j % x.size()]);
+      REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("the vectorised path equals the element-by-element definition bit for bit, values and gradients") {
@@ -319,36 +361,39 @@ TEST_CASE("the vectorised path equals the element-by-element definition bit for 
             CAPTURE(static_cast<int>(o));
             CAPTURE(k);
             CAPTURE(training);
-            Tensor x = probe_values(xs, rng);
-            Tensor f(bs), i(bs);
-            for (int64_t e = 0; e < f.size(); ++e) {  // widths from pruned (k+i+f <= 0) up to 24 bits
-              f[e] = static_cast<float>(static_cast<int>(rng() % 14) - 3);
-              i[e] = static_cast<float>(static_cast<int>(rng() % 14) - 4);
-              if (k + i[e] + f[e] > 24) i[e] = 24.f - k - f[e];
+            // With probe values (inf, NaN, subnormals among them) a tensor usually holds an element only the
+            // scalar definition takes; with finite, normal values it never does (WRAP overflows at inference
+            // aside), so both the exact and the vectorised backward are compared.
+            for (bool finite : {false, true}) {
+              Tensor x = probe_values(xs, rng);
+              if (finite) x = finite_normal(x, rng);
+              Tensor g(xs);
+              for (int64_t j = 0; j < g.size(); ++j)
+                g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
+              require_same_paths(x, bs, g, r, o, k, training, rng);
+              ++cases;
             }
-            Tensor g(xs);
-            for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
-            struct Result {
-              Tensor y, gx, gf, gi;
-            };
-            auto run = [&](bool reference) {
-              Var vx(x, true), vf(f, true), vi(i, true);
-              Var y = reference ? quantize_fixed_reference(vx, vf, vi, k, r, o, training, nullptr)
-                                : quantize_fixed(vx, vf, vi, k, r, o, training, nullptr);
-              backward(y, g);
-              return Result{y.value(), vx.grad(), vf.grad(), vi.grad()};
-            };
-            Result a = run(false), b = run(true);
-            for (auto [ta, tb] : {std::pair{&a.y, &b.y}, std::pair{&a.gx, &b.gx}, std::pair{&a.gf, &b.gf},
-                                  std::pair{&a.gi, &b.gi}}) {
-              REQUIRE(ta->size() == tb->size());
-              for (int64_t j = 0; j < ta->size(); ++j) {
-                CAPTURE(j);
-                CAPTURE(x[j % x.size()]);
-                REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
-              }
-            }
-            ++cases;
           }
-  CHECK(cases == 2 * 4 * 2 * 2 * 5);
+  CHECK(cases == 2 * 4 * 2 * 2 * 5 * 2);
+}
+
+TEST_CASE("vectorised path: bits in several tiles of entries, and inf and NaN among the output gradients") {
+  // 1300 per-element entries span three of the kernel's 512-entry tiles; x finite and normal so the
+  // vectorised loops run; g holds inf and NaN in a few places, which g * 0 turns into NaN sums.
+  std::mt19937_64 rng(11);
+  const Shape xs{3, 1300};
+  for (Round r : {Round::kRnd, Round::kTrn})
+    for (Overflow o : {Overflow::kSat, Overflow::kSatSym, Overflow::kWrap})
+      for (int k : {0, 1})
+        for (bool training : {true, false}) {
+          CAPTURE(static_cast<int>(r));
+          CAPTURE(static_cast<int>(o));
+          CAPTURE(k);
+          CAPTURE(training);
+          Tensor x = finite_normal(probe_values(xs, rng), rng);
+          Tensor g(xs);
+          for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
+          g[17] = INFINITY, g[1300 + 600] = -INFINITY, g[2 * 1300 + 1299] = NAN;
+          require_same_paths(x, Shape{1300}, g, r, o, k, training, rng);
+        }
 }

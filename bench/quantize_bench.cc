@@ -1,0 +1,65 @@
+// Speed of the HGQ quantizer op (compress/quantize_ops.h) on the shape where the Fashion-MNIST HGQ CNN spends
+// most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
+// batch 128, WRAP in training. Prints ns per element for the forward alone, and forward + backward (gradients
+// to x, f and i), and the fast path against quantize_fixed_reference (the element-by-element definition).
+//   bazel run -c opt //bench:quantize_bench -- [--reps N] [--nb E] [--rows R]
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include <CLI/CLI.hpp>
+
+#include "compress/quantize_ops.h"
+
+namespace {
+
+using kiln::Tensor;
+using kiln::Var;
+using kiln::compress::Overflow;
+using kiln::compress::Round;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln quantizer op speed"};
+  int reps = 40;
+  int64_t nb = 2704, rows = 128;
+  app.add_option("--reps", reps, "repetitions")->check(CLI::PositiveNumber);
+  app.add_option("--nb", nb, "bit entries (per-element bits of one sample)")->check(CLI::PositiveNumber);
+  app.add_option("--rows", rows, "samples per batch")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.f, 1.5f);
+  std::uniform_int_distribution<int> fd(1, 7), id(0, 2);
+  Tensor x({rows, nb}), g({rows, nb}), f({nb}), i({nb});
+  for (int64_t j = 0; j < x.size(); ++j) x[j] = nd(rng), g[j] = nd(rng);
+  for (int64_t e = 0; e < nb; ++e) f[e] = static_cast<float>(fd(rng)), i[e] = static_cast<float>(id(rng));
+  Var xv(x, true), fv(f, true), iv(i, true);
+  const double elems = static_cast<double>(x.size()) * reps;
+  double checksum = 0;
+  auto run = [&](bool reference, bool with_backward) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) {
+      kiln::NoGradGuard* ng = with_backward ? nullptr : new kiln::NoGradGuard;
+      Var y = (reference ? kiln::compress::quantize_fixed_reference : kiln::compress::quantize_fixed)(
+          xv, fv, iv, 1, Round::kRnd, Overflow::kWrap, true, nullptr);
+      if (with_backward) kiln::backward(y, g);
+      checksum += y.value()[r];
+      delete ng;
+    }
+    return seconds_since(t0) * 1e9 / elems;
+  };
+  run(false, true);  // warm-up
+  const double fwd = run(false, false), both = run(false, true), ref = run(true, true);
+  std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training\n",
+              static_cast<long long>(rows), static_cast<long long>(nb));
+  std::printf("forward:              %6.2f ns/element\n", fwd);
+  std::printf("forward + backward:   %6.2f ns/element\n", both);
+  std::printf("reference fwd + bwd:  %6.2f ns/element\n", ref);
+  std::printf("quantize_fast_vs_reference: %.1f\n", ref / both);
+  std::fprintf(stderr, "(checksum %g)\n", checksum);
+}
