@@ -39,7 +39,26 @@ inline Code code_of(float s, float hi, float lo) {
 // The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
 // select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
 // second pass finds which): a non-finite, huge or underflowed code, or a WRAP overflow at inference.
-template <bool kRnd, Overflow kOv>
+// 1 when the scalar definition must compute the element: a NaN, inf, huge or underflowed (subnormal, or 0
+// from a nonzero x) code s, or a WRAP overflow at inference whose code is too large for the float wrap below.
+inline int needs_scalar(float xv, float s, float rc, int over, int wrap_now) {
+  const float as = std::fabs(s);
+  const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
+  return (ok ^ 1) | (wrap_now & over & (std::fabs(rc) >= 0x1p23f));
+}
+
+// The WRAP of an overflowing code rc at inference: rc - m floor((rc - lo) / m), m = 2^(k+i+f) = hi - lo + 1,
+// which lands in [lo, hi]. Exact in float for |rc| < 2^23 (every step is an integer below 2^24 in magnitude
+// or a power-of-two scaling), and a zero result takes rc's sign, as fmod gives it in the definition.
+inline float wrap_code(float rc, float lo, float m, float inv_m) {
+  const float w = rc - m * std::floor((rc - lo) * inv_m);
+  return w == 0.f ? std::copysign(0.f, rc) : w;
+}
+
+// The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
+// select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
+// second pass finds which).
+template <bool kRnd, Overflow kOv, bool kWrapNow>
 int forward_rows(const Table& t, const float* __restrict x, float* __restrict out, int64_t n) {
   const int64_t nb = t.nb();
   const float* __restrict scale = t.scale.data();
@@ -48,8 +67,9 @@ int forward_rows(const Table& t, const float* __restrict x, float* __restrict ou
   const float* __restrict lo = t.lo.data();
   const float* __restrict top = t.top.data();
   const float* __restrict bottom = t.bottom.data();
+  const float* __restrict mod = t.modulus.data();
+  const float* __restrict inv_mod = t.inv_modulus.data();
   const int32_t* __restrict pruned = t.pruned.data();
-  const int wrap_now = kOv == Overflow::kWrap && !t.training;
   int any_scalar = 0;
   for (int64_t e0 = 0; e0 < nb; e0 += kTile)
     for (int64_t r0 = 0; r0 < n; r0 += nb) {
@@ -59,18 +79,17 @@ int forward_rows(const Table& t, const float* __restrict x, float* __restrict ou
       for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
         const float xv = xr[e], s = xv * scale[e];
         const Code c = code_of<kRnd>(s, hi[e], lo[e]);
+        const int over = c.above | c.below;
         float v = c.rc * inv[e];
         if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
           v = c.below ? bottom[e] : v;
           v = c.above ? top[e] : v;
         }
-        if constexpr (kOv == Overflow::kSatZero) v = (c.above | c.below) ? 0.f : v;
+        if constexpr (kOv == Overflow::kSatZero) v = over ? 0.f : v;
+        if constexpr (kWrapNow) v = over ? wrap_code(c.rc, lo[e], mod[e], inv_mod[e]) * inv[e] : v;
         const int p = pruned[e];
         yr[e] = p ? 0.f : v;
-        const float as = std::fabs(s);
-        // false for NaN, inf, and a code that underflowed (subnormal, or 0 from a nonzero x)
-        const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
-        any_scalar |= ((ok ^ 1) | (wrap_now & (c.above | c.below))) & (p ^ 1);
+        any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
       }
     }
   return any_scalar;
@@ -87,10 +106,10 @@ void mark_scalar(const Table& t, const float* __restrict x, uint8_t* __restrict 
   const int wrap_now = t.overflow == Overflow::kWrap && !t.training;
   for (int64_t r0 = 0; r0 < n; r0 += nb)
     for (int64_t e = 0; e < nb; ++e) {
-      const float xv = x[r0 + e], s = xv * scale[e], as = std::fabs(s);
+      const float xv = x[r0 + e], s = xv * scale[e];
       const Code c = code_of<kRnd>(s, hi[e], lo[e]);
-      const int ok = (as < 0x1p62f) & ((as >= 0x1p-126f) | (xv == 0.f));
-      mark[r0 + e] = static_cast<uint8_t>(((ok ^ 1) | (wrap_now & (c.above | c.below))) & (pruned[e] == 0));
+      mark[r0 + e] =
+          static_cast<uint8_t>(needs_scalar(xv, s, c.rc, c.above | c.below, wrap_now) & (pruned[e] == 0));
     }
 }
 
@@ -98,13 +117,14 @@ template <bool kRnd>
 int forward_mode(const Table& t, const float* x, float* out, int64_t n) {
   switch (t.overflow) {
     case Overflow::kWrap:
-      return forward_rows<kRnd, Overflow::kWrap>(t, x, out, n);
+      return t.training ? forward_rows<kRnd, Overflow::kWrap, false>(t, x, out, n)
+                        : forward_rows<kRnd, Overflow::kWrap, true>(t, x, out, n);
     case Overflow::kSat:
-      return forward_rows<kRnd, Overflow::kSat>(t, x, out, n);
+      return forward_rows<kRnd, Overflow::kSat, false>(t, x, out, n);
     case Overflow::kSatSym:
-      return forward_rows<kRnd, Overflow::kSatSym>(t, x, out, n);
+      return forward_rows<kRnd, Overflow::kSatSym, false>(t, x, out, n);
     case Overflow::kSatZero:
-      return forward_rows<kRnd, Overflow::kSatZero>(t, x, out, n);
+      return forward_rows<kRnd, Overflow::kSatZero, false>(t, x, out, n);
   }
   return 1;
 }
@@ -213,8 +233,8 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
   auto t = std::make_shared<Table>();
   t->round = round, t->overflow = overflow, t->k = k, t->training = training, t->i = i, t->f = f;
   const size_t nb = f.size();
-  for (auto* v : {&t->scale, &t->inv, &t->hi, &t->lo, &t->top, &t->bottom, &t->above_df, &t->above_di,
-                  &t->below_df, &t->below_di})
+  for (auto* v : {&t->scale, &t->inv, &t->hi, &t->lo, &t->top, &t->bottom, &t->modulus, &t->inv_modulus,
+                  &t->above_df, &t->above_di, &t->below_df, &t->below_di})
     v->resize(nb);
   t->pruned.resize(nb);
   for (size_t e = 0; e < nb; ++e) {
@@ -226,6 +246,8 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
     t->hi[e] = p.pruned ? 0.f : static_cast<float>(p.hi);
     t->lo[e] = p.pruned ? 0.f : static_cast<float>(p.lo);
     t->top[e] = static_cast<float>(t->hi[e] * p.inv), t->bottom[e] = static_cast<float>(t->lo[e] * p.inv);
+    t->modulus[e] = t->hi[e] - t->lo[e] + 1.f;  // 2^(k+i+f), exact: at most 2^24
+    t->inv_modulus[e] = 1.f / t->modulus[e];
     // The surrogate past the range (quantize_ops.h), as the scalar path computes and stores it.
     t->above_df[e] = static_cast<float>(std::ldexp(kLn2, -f[e]));
     t->above_di[e] = static_cast<float>(std::ldexp(kLn2, i[e]));
@@ -242,7 +264,7 @@ int forward(const Table& t, const float* x, float* out, int64_t n) {
   const int any =
       t.round == Round::kRnd ? forward_mode<true>(t, x, out, n) : forward_mode<false>(t, x, out, n);
   if (!any) return 0;
-  // Rare in training, common at inference under WRAP: mark the elements again (a vectorised pass over bytes)
+  // Rare (non-finite inputs, huge codes): mark the elements again (a vectorised pass over bytes)
   // and redo them through the scalar definition, skipping chunks without one.
   std::vector<uint8_t> mark(static_cast<size_t>(n));
   if (t.round == Round::kRnd)

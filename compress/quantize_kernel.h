@@ -28,13 +28,14 @@ struct Table {
   Overflow overflow = Overflow::kSat;
   int k = 1;
   bool training = false;
-  std::vector<float> scale, inv;          // 2^f, 2^-f
-  std::vector<float> hi, lo;              // code range
-  std::vector<float> top, bottom;         // the saturated values hi * 2^-f, lo * 2^-f
-  std::vector<float> above_df, above_di;  // surrogate gradients past the top (SAT*)
-  std::vector<float> below_df, below_di;  // and below the bottom
-  std::vector<int32_t> pruned;            // k + i + f <= 0 (int32: the element loop selects on it)
-  std::vector<int> i, f;                  // the bits themselves, for the elements the scalar path takes
+  std::vector<float> scale, inv;            // 2^f, 2^-f
+  std::vector<float> hi, lo;                // code range
+  std::vector<float> top, bottom;           // the saturated values hi * 2^-f, lo * 2^-f
+  std::vector<float> modulus, inv_modulus;  // 2^(k+i+f) and its inverse, for WRAP at inference
+  std::vector<float> above_df, above_di;    // surrogate gradients past the top (SAT*)
+  std::vector<float> below_df, below_di;    // and below the bottom
+  std::vector<int32_t> pruned;              // k + i + f <= 0 (int32: the element loop selects on it)
+  std::vector<int> i, f;                    // the bits themselves, for the elements the scalar path takes
   int64_t nb() const { return static_cast<int64_t>(scale.size()); }
 };
 
@@ -44,8 +45,8 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
                                         Round round, Overflow overflow, bool training);
 
 // out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0). Elements the float path cannot take
-// (non-finite or huge codes, WRAP overflows at inference) go through the scalar definition; returns 1 when
-// there was such an element (its backward must then be the exact one), else 0.
+// (non-finite or huge codes, WRAP overflows at inference of codes >= 2^23) go through the scalar definition;
+// returns 1 when there was such an element (its backward must then be the exact one), else 0.
 int forward(const Table& t, const float* x, float* out, int64_t n);
 
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null), df_acc[e] += sum of g[j] * dxq/df over the
