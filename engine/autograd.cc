@@ -19,6 +19,12 @@ Tensor& Node::grad_buffer() {
   return grad;
 }
 
+Tensor& Node::grad_buffer_unfilled(bool* fresh) {
+  *fresh = grad.size() != value.size() || grad.shape() != value.shape();
+  if (*fresh) grad = Tensor::uninitialized(value.shape());
+  return grad;
+}
+
 Var::Var(Tensor value, bool requires_grad) : node_(std::make_shared<Node>()) {
   node_->value = std::move(value);
   node_->requires_grad = requires_grad;
@@ -61,7 +67,8 @@ static std::vector<Node*> topo_order(Node* root) {
 void backward(const Var& root, const Tensor& seed) {
   KILN_CHECK(root.defined(), "backward on an undefined Var");
   KILN_CHECK(root.requires_grad(), "backward on a Var that does not depend on any parameter");
-  KILN_CHECK(seed.shape() == root.shape(), "seed " + shape_str(seed.shape()) + " vs root " + shape_str(root.shape()));
+  KILN_CHECK(seed.shape() == root.shape(),
+             "seed " + shape_str(seed.shape()) + " vs root " + shape_str(root.shape()));
   Node* r = root.node();
   Tensor& g = r->grad_buffer();
   g.vec() += seed.vec();

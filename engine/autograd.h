@@ -28,6 +28,10 @@ struct Node {
 
   // The gradient buffer, zero-filled on first use; backward closures accumulate into it with +=.
   Tensor& grad_buffer();
+  // The same buffer without the fill: *fresh is set when it was just allocated, and the caller then zeroes
+  // it before accumulating (a large op does so per sample, inside its own parallel loop, where a serial fill
+  // of the whole buffer would leave the other threads idle).
+  Tensor& grad_buffer_unfilled(bool* fresh);
 };
 
 class Var {

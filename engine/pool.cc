@@ -1,6 +1,7 @@
 // Max and average pooling, channels-last, with TensorFlow "same"/"valid" padding. Padded positions never
 // take part: max pads with -inf, average divides by the number of real inputs in each window (Keras and
 // hls4ml). The 1-d versions are the 2-d ones with H = 1.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -125,11 +126,13 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races.
   auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {
-    float* dx = self.inputs[0]->grad_buffer().data();
+    bool fresh = false;
+    float* dx = self.inputs[0]->grad_buffer_unfilled(&fresh).data();
     const float* g = self.grad.data();
 #pragma omp parallel for
     for (int64_t n = 0; n < B; ++n) {
       float* dxn = dx + n * in_px * C;
+      if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);
       const int32_t* an = argmax.data() + n * out_px * C;
       const float* gn = g + n * out_px * C;
       for (int64_t i = 0; i < out_px * C; ++i)
