@@ -93,12 +93,15 @@ void im2col(float* cols, const float* x, int64_t B, int64_t C, const Axis& ah, c
 }
 
 // dx [B, H, W, C] += col2im(dcols [B*OH*OW, KH*KW*C]): the adjoint of im2col, same runs with += instead of
-// copies. Windows of one sample overlap, so a sample is summed serially; samples run in parallel.
-void col2im(float* dx, const float* dcols, int64_t B, int64_t C, const Axis& ah, const Axis& aw) {
+// copies. Windows of one sample overlap, so a sample is summed serially; samples run in parallel. zero_first:
+// dx was just allocated, and each sample's part is zeroed in the parallel loop first.
+void col2im(float* dx, bool zero_first, const float* dcols, int64_t B, int64_t C, const Axis& ah,
+            const Axis& aw) {
   const int64_t K = ah.k * aw.k * C;
 #pragma omp parallel for
   for (int64_t n = 0; n < B; ++n) {
     float* dxn = dx + n * ah.in * aw.in * C;
+    if (zero_first) std::fill(dxn, dxn + ah.in * aw.in * C, 0.f);
     const float* row = dcols + n * ah.out * aw.out * K;
     for (int64_t oh = 0; oh < ah.out; ++oh) {
       for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
@@ -171,7 +174,9 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
     if (nx.requires_grad) {
       MatrixRM dcols(rows, K);  // [B*OH*OW, KH*KW*C] = dY W^T
       gemm::rows(dcols.data(), gdata, nw.value.data(), rows, F, K, false, /*b_transposed=*/true);
-      col2im(nx.grad_buffer().data(), dcols.data(), B, C, ah, aw);
+      bool fresh = false;
+      float* dx = nx.grad_buffer_unfilled(&fresh).data();
+      col2im(dx, fresh, dcols.data(), B, C, ah, aw);
     }
   };
   return make_result(std::move(out), "conv2d", std::move(inputs), std::move(bwd));
