@@ -16,7 +16,15 @@ namespace kiln::gemm {
 // are split into fixed blocks, one product per block, so the result does not depend on the thread count.
 inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n, bool accumulate,
                  bool b_transposed = false) {
-  const int64_t block = 2048;  // rows per task: enough work per product, enough tasks to balance
+  // Rows per task: enough work per product, enough tasks to balance. A product of fewer rows (a dense layer's
+  // batch) is split in two at a multiple of 8 when it is large enough to pay for a second thread. Splitting
+  // rows keeps each element's sum: row-major C = A B is Eigen's column-major C^T = B^T A^T, whose columns
+  // (our rows) go through the kernel in panels of 4 with the same depth blocking (it depends on k only);
+  // tests/gemm_test checks it bit for bit. (Not with one output column: Eigen's matrix-vector kernel groups
+  // rows by the block.)
+  int64_t block = 2048;
+  if (m < 2 * block && m >= 32 && n >= 8 && k >= 8 && m * k * n >= (int64_t{1} << 20))
+    block = std::min(block, (m / 2 + 7) / 8 * 8);
   const int64_t tasks = (m + block - 1) / block;
 #pragma omp parallel for schedule(static) if (tasks > 1)
   for (int64_t t = 0; t < tasks; ++t) {

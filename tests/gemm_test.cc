@@ -1,0 +1,91 @@
+// engine/gemm.h: products split across threads by fixed blocks of rows give, element for element, the bits of
+// one Eigen product over all rows (the split changes who computes a row, not how its sums run), whatever the
+// number of threads.
+#include "engine/gemm.h"
+
+#include <omp.h>
+
+#include <cstring>
+#include <random>
+
+#include "doctest/doctest.h"
+
+using namespace kiln;
+
+namespace {
+
+MatrixRM random_matrix(int64_t r, int64_t c, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  MatrixRM m(r, c);
+  for (int64_t j = 0; j < m.size(); ++j) m.data()[j] = nd(rng);
+  return m;
+}
+
+bool same_bits(const MatrixRM& a, const MatrixRM& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("gemm::rows equals one whole product bit for bit: split or not, 1 or 2 threads") {
+  std::mt19937 rng(3);
+  // Sizes around the split rules: dense batches (32 to 128 rows, split in two when m k n >= 2^20), the
+  // 2048-row blocks of convolutions, depths below and above Eigen's depth blocking, odd widths.
+  for (int64_t m : {32, 40, 64, 100, 127, 128, 130, 200, 1000, 4100})
+    for (int64_t k : {9, 144, 800, 1100})
+      for (int64_t n : {1, 10, 64, 203}) {
+        if (m * k * n > (int64_t{1} << 27)) continue;
+        CAPTURE(m);
+        CAPTURE(k);
+        CAPTURE(n);
+        MatrixRM a = random_matrix(m, k, rng), b = random_matrix(k, n, rng), bt = b.transpose();
+        MatrixRM c0 = random_matrix(m, n, rng);
+        MatrixRM whole = a * b, whole_acc = c0;
+        whole_acc.noalias() += a * b;
+        MatrixRM whole_t = a * bt.transpose();
+        MatrixRM first[3];
+        for (int threads : {1, 2}) {
+          omp_set_num_threads(threads);
+          MatrixRM c(m, n), ct(m, n), acc = c0;
+          gemm::rows(c.data(), a.data(), b.data(), m, k, n, false);
+          gemm::rows(ct.data(), a.data(), bt.data(), m, k, n, false, /*b_transposed=*/true);
+          gemm::rows(acc.data(), a.data(), b.data(), m, k, n, true);
+          if (threads == 1) {
+            first[0] = c, first[1] = ct, first[2] = acc;
+          } else {
+            CHECK(same_bits(c, first[0]));
+            CHECK(same_bits(ct, first[1]));
+            CHECK(same_bits(acc, first[2]));
+          }
+          // One output column is Eigen's matrix-vector kernel, whose row grouping follows the 2048-row
+          // blocks: thread-count independent (above), but not the whole product's bits.
+          if (n == 1 && m > 2048) continue;
+          CHECK(same_bits(c, whole));
+          CHECK(same_bits(ct, whole_t));
+          CHECK(same_bits(acc, whole_acc));
+        }
+      }
+  omp_set_num_threads(1);
+}
+
+TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when it is one block") {
+  std::mt19937 rng(4);
+  for (int64_t m : {128, 4096, 9000})
+    for (int64_t k : {9, 144})
+      for (int64_t n : {16, 32}) {
+        CAPTURE(m);
+        MatrixRM a = random_matrix(m, k, rng), g = random_matrix(m, n, rng);
+        MatrixRM r1 = MatrixRM::Zero(k, n), r2 = MatrixRM::Zero(k, n);
+        omp_set_num_threads(1);
+        gemm::tn_sum(r1.data(), a.data(), g.data(), m, k, n);
+        omp_set_num_threads(2);
+        gemm::tn_sum(r2.data(), a.data(), g.data(), m, k, n);
+        CHECK(same_bits(r1, r2));
+        if (m <= 4096) {
+          MatrixRM whole = a.transpose() * g;
+          CHECK(same_bits(r1, whole));
+        }
+      }
+  omp_set_num_threads(1);
+}
