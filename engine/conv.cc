@@ -1,4 +1,4 @@
-// Convolutions, channels-last: conv2d (im2col + one Eigen GEMM), conv1d (conv2d with H = 1) and
+// Convolutions, channels-last: conv2d (im2col + Eigen GEMM per block of rows), conv1d (conv2d with H = 1) and
 // depthwise_conv2d (direct loops). Also the TensorFlow output-size and padding rules shared with pool.cc.
 //
 // im2col: row r = (b * OH + oh) * OW + ow of cols [B*OH*OW, KH*KW*C] is the receptive field of output pixel
@@ -65,29 +65,32 @@ void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int ra
                      " (need [" + std::to_string(w.shape().back()) + "])");
 }
 
-// cols [B*OH*OW, KH*KW*C] <- x [B, H, W, C]; cols arrives zero-filled and padded taps are left alone.
-// For one output pixel and one kernel row kh, the in-bounds taps kw0..kw1 read consecutive input pixels
-// and a pixel's C channels are contiguous, so the whole run is one copy of (kw1 - kw0) * C floats, landing
-// at column (kh * KW + kw0) * C.
-void im2col(float* cols, const float* x, int64_t B, int64_t C, const Axis& ah, const Axis& aw) {
-  const int64_t K = ah.k * aw.k * C;
-#pragma omp parallel for
-  for (int64_t n = 0; n < B; ++n) {
+// Rows [r0, r1) of cols [B*OH*OW, KH*KW*C] <- x [B, H, W, C]; cols arrives zero-filled where a window
+// reaches into the padding, and padded taps are left alone. Row r is output pixel (b, oh, ow) with
+// r = (b * OH + oh) * OW + ow. For one output pixel and one kernel row kh, the in-bounds taps kw0..kw1 read
+// consecutive input pixels and a pixel's C channels are contiguous, so the whole run is one copy of
+// (kw1 - kw0) * C floats, landing at column (kh * KW + kw0) * C. Serial: called per block of rows from the
+// product's own task.
+void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const Axis& aw, int64_t r0,
+                 int64_t r1) {
+  const int64_t K = ah.k * aw.k * C, px = ah.out * aw.out;
+  int64_t n = r0 / px, oh = r0 % px / aw.out, ow = r0 % aw.out;
+  float* row = cols + r0 * K;
+  for (int64_t r = r0; r < r1; ++r, row += K) {
     const float* xn = x + n * ah.in * aw.in * C;
-    float* row = cols + n * ah.out * aw.out * K;
-    for (int64_t oh = 0; oh < ah.out; ++oh) {
-      for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
-        const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
-        for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
-          const float* src = xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
-          float* dst = row + (kh * aw.k + kw0) * C;
-          if (len <= 16) {  // a first layer's few channels: a call to memmove would cost more than the copy
-            for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
-          } else {
-            std::copy(src, src + len, dst);
-          }
-        }
+    const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
+    for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
+      const float* src = xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
+      float* dst = row + (kh * aw.k + kw0) * C;
+      if (len <= 16) {  // a first layer's few channels: a call to memmove would cost more than the copy
+        for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
+      } else {
+        std::copy(src, src + len, dst);
       }
+    }
+    if (++ow == aw.out) {
+      ow = 0;
+      if (++oh == ah.out) oh = 0, ++n;
     }
   }
 }
@@ -123,9 +126,8 @@ void add_column_sums(float* db, const float* g, int64_t rows, int64_t F) {
 }
 
 // y [rows, F] <- relu(y + bias) in one pass (bias may be null); relu as relu() computes it (x > 0 ? x : 0).
-// Elementwise, so rows split across threads give the same values.
+// Serial: called per block of rows from the product's own task.
 void bias_relu(float* y, const float* bias, int64_t rows, int64_t F, bool relu) {
-#pragma omp parallel for schedule(static) if (rows * F > 32768)
   for (int64_t r = 0; r < rows; ++r) {
     float* __restrict yr = y + r * F;
     if (bias)
@@ -146,10 +148,19 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   const bool full = ah.pad == 0 && aw.pad == 0 && ah.first(ah.out - 1) + ah.k <= ah.in &&
                     aw.first(aw.out - 1) + aw.k <= aw.in;
   Tensor cols = full ? Tensor::uninitialized({rows, K}) : Tensor({rows, K});
-  im2col(cols.data(), x.value().data(), B, C, ah, aw);
   Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
-  gemm::rows(out.data(), cols.data(), w.value().data(), rows, K, F, false);
-  if (b.defined() || relu) bias_relu(out.data(), b.defined() ? b.value().data() : nullptr, rows, F, relu);
+  // Per block of rows, in one task: its im2col rows, the product, bias and relu, each pass reading what the
+  // previous one left in cache.
+  const float* px = x.value().data();
+  const float* bias = b.defined() ? b.value().data() : nullptr;
+  float* pc = cols.data();
+  float* po = out.data();
+  gemm::rows_with(
+      po, pc, w.value().data(), rows, K, F, false, false,
+      [&](int64_t r0, int64_t r) { im2col_rows(pc, px, C, ah, aw, r0, r0 + r); },
+      [&](int64_t r0, int64_t r) {
+        if (bias || relu) bias_relu(po + r0 * F, bias, r, F, relu);
+      });
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   // Backward: dW = cols^T dY, db = column sums of dY, dx = col2im(dY W^T); with the fused relu, dY is the

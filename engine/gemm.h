@@ -12,23 +12,31 @@
 
 namespace kiln::gemm {
 
-// C [M, N] (+)= A [M, K] * B [K, N] (or B^T when b_transposed, B stored [N, K]), row-major. Rows of A and C
-// are split into fixed blocks, one product per block, so the result does not depend on the thread count.
-inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n, bool accumulate,
-                 bool b_transposed = false) {
-  // Rows per task: enough work per product, enough tasks to balance. A product of fewer rows (a dense layer's
-  // batch) is split in two at a multiple of 8 when it is large enough to pay for a second thread. Splitting
-  // rows keeps each element's sum: row-major C = A B is Eigen's column-major C^T = B^T A^T, whose columns
-  // (our rows) go through the kernel in panels of 4 with the same depth blocking (it depends on k only);
-  // tests/gemm_test checks it bit for bit. (Not with one output column: Eigen's matrix-vector kernel groups
-  // rows by the block.)
+// Rows per task of rows(): enough work per product, enough tasks to balance. A product of fewer rows (a dense
+// layer's batch) is split in two at a multiple of 8 when it is large enough to pay for a second thread.
+// Splitting rows keeps each element's sum: row-major C = A B is Eigen's column-major C^T = B^T A^T, whose
+// columns (our rows) go through the kernel in panels of 4 with the same depth blocking (it depends on k
+// only); tests/gemm_test checks it bit for bit. (Not with one output column: Eigen's matrix-vector kernel
+// groups rows by the block.)
+inline int64_t row_block(int64_t m, int64_t k, int64_t n) {
   int64_t block = 2048;
   if (m < 2 * block && m >= 32 && n >= 8 && k >= 8 && m * k * n >= (int64_t{1} << 20))
     block = std::min(block, (m / 2 + 7) / 8 * 8);
+  return block;
+}
+
+// rows() with a prologue and an epilogue per block, in the block's own task: before(r0, r) fills rows
+// [r0, r0 + r) of A, after(r0, r) post-processes those rows of C, each while the block is still in cache
+// (a convolution builds its im2col rows and applies bias and relu this way). Same blocks, same products.
+template <class Before, class After>
+void rows_with(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n, bool accumulate,
+               bool b_transposed, Before&& before, After&& after) {
+  const int64_t block = row_block(m, k, n);
   const int64_t tasks = (m + block - 1) / block;
 #pragma omp parallel for schedule(static) if (tasks > 1)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t r0 = t * block, r = std::min(block, m - r0);
+    before(r0, r);
     MatMap cm(c + r0 * n, r, n);
     ConstMatMap am(a + r0 * k, r, k);
     if (b_transposed) {
@@ -44,7 +52,17 @@ inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k,
       else
         cm.noalias() = am * bm;
     }
+    after(r0, r);
   }
+}
+
+// C [M, N] (+)= A [M, K] * B [K, N] (or B^T when b_transposed, B stored [N, K]), row-major. Rows of A and C
+// are split into fixed blocks (row_block), one product per block, so the result does not depend on the
+// thread count.
+inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n, bool accumulate,
+                 bool b_transposed = false) {
+  auto none = [](int64_t, int64_t) {};
+  rows_with(c, a, b, m, k, n, accumulate, b_transposed, none, none);
 }
 
 // C [K, N] += A^T G for A [M, K], G [M, N]: a sum over M rows. Fixed blocks of rows give partial products
