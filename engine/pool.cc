@@ -39,30 +39,21 @@ void check_pool(const char* op, const Var& x, const std::vector<int>& pool, cons
 
 }  // namespace
 
-Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
-  check_pool("max_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
-  const int64_t B = x.dim(0), C = x.dim(3);
-  const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
+namespace window {
+
+bool full_windows(const Axis& ah, const Axis& aw) {
+  return ah.pad == 0 && aw.pad == 0 && (ah.out - 1) * ah.s + ah.k <= ah.in &&
+         (aw.out - 1) * aw.s + aw.k <= aw.in;
+}
+
+void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t C, const Axis& ah,
+                     const Axis& aw) {
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
   // Every window inside the input (valid padding, or same padding that pads nothing): the first tap
   // initialises each output directly, with the -inf start of the general loop folded in, so neither the
   // output nor argmax needs a fill pass first.
-  const bool full = ah.pad == 0 && aw.pad == 0 && (ah.out - 1) * ah.s + ah.k <= ah.in &&
-                    (aw.out - 1) * aw.s + aw.k <= aw.in;
+  const bool full = full_windows(ah, aw);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  Tensor out = full ? Tensor::uninitialized({B, ah.out, aw.out, C}) : Tensor({B, ah.out, aw.out, C}, kNegInf);
-  // argmax [B, OH, OW, C]: offset within its sample's [H, W, C] of the first maximum of each window (-1 if
-  // nothing beat -inf). int32 matches the float width, so the select below vectorises.
-  KILN_CHECK(in_px * C <= std::numeric_limits<int32_t>::max(),
-             "max_pool2d: sample " + shape_str(x.shape()) + " too large");
-  // (AlignedAllocator default-initialises on resize: no fill when every entry is written below.)
-  std::vector<int32_t, AlignedAllocator<int32_t>> argmax;
-  if (full)
-    argmax.resize(static_cast<size_t>(out.size()));
-  else
-    argmax.assign(static_cast<size_t>(out.size()), -1);
-  const float* px = x.value().data();
-  float* po = out.data();
   // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
   // Branch-free selects: which tap wins is data-dependent and would mispredict.
   auto take = [C](const float* __restrict xr, float* __restrict yr, int32_t* __restrict ar, int32_t base) {
@@ -76,8 +67,10 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   for (int64_t n = 0; n < B; ++n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
-    int32_t* an = argmax.data() + n * out_px * C;
-    if (!full) {
+    int32_t* an = pa + n * out_px * C;
+    if (!full) {  // windows that reach into the padding start from -inf (and no position)
+      std::fill(yn, yn + out_px * C, kNegInf);
+      std::fill(an, an + out_px * C, -1);
       window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
         take(xn + xi * C, yn + p * C, an + p * C, static_cast<int32_t>(xi * C));
       });
@@ -123,6 +116,23 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
           }
       }
   }
+}
+
+}  // namespace window
+
+Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
+  check_pool("max_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
+  const int64_t B = x.dim(0), C = x.dim(3);
+  const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
+  const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
+  Tensor out = Tensor::uninitialized({B, ah.out, aw.out, C});
+  // argmax [B, OH, OW, C]: offset within its sample's [H, W, C] of the first maximum of each window (-1 if
+  // nothing beat -inf). int32 matches the float width, so the selects vectorise.
+  KILN_CHECK(in_px * C <= std::numeric_limits<int32_t>::max(),
+             "max_pool2d: sample " + shape_str(x.shape()) + " too large");
+  // (AlignedAllocator default-initialises on resize: max_pool_argmax writes every entry.)
+  std::vector<int32_t, AlignedAllocator<int32_t>> argmax(static_cast<size_t>(out.size()));
+  window::max_pool_argmax(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races.
   auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {
