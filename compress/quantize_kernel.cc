@@ -16,6 +16,8 @@ constexpr double kLn2 = 0.69314718055994530942;
 // the tile's constants and sums (about 50 bytes per entry) stay in L1 instead of streaming from L2 once per
 // row. Each entry's sums still run over the rows in ascending order.
 constexpr int64_t kTile = 512;
+// Tiles run in parallel from this many elements on (over_tiles).
+constexpr int64_t kParallel = 1 << 15;
 
 FixedType type_of(const Table& t, int64_t e) {
   return {t.k, t.i[static_cast<size_t>(e)], t.f[static_cast<size_t>(e)], t.round, t.overflow};
@@ -34,6 +36,19 @@ inline Code code_of(float s, float hi, float lo) {
   const float fl = std::floor(s);
   const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
   return {rc, rc > hi, rc < lo};
+}
+
+// Runs tile(ea, eb) over the entries in tiles of kTile, in parallel once there are enough elements; each
+// tile's sums stay on one thread in the same order, so the results do not depend on the thread count. The
+// element loops live in their own functions: inside the parallel region's outlined body the compiler loses
+// the restrict qualifiers and no longer vectorises them.
+template <class Tile>
+int over_tiles(int64_t nb, int64_t n, Tile&& tile) {
+  int any = 0;
+  const int64_t tiles = (nb + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) reduction(| : any) if (n >= kParallel && tiles > 1)
+  for (int64_t q = 0; q < tiles; ++q) any |= tile(q * kTile, std::min(nb, (q + 1) * kTile));
+  return any;
 }
 
 // The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
@@ -59,7 +74,8 @@ inline float wrap_code(float rc, float lo, float m, float inv_m) {
 // select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
 // second pass finds which).
 template <bool kRnd, Overflow kOv, bool kWrapNow>
-int forward_rows(const Table& t, const float* __restrict x, float* __restrict out, int64_t n) {
+int forward_tile(const Table& t, const float* __restrict x, float* __restrict out, int64_t n, int64_t ea,
+                 int64_t eb) {
   const int64_t nb = t.nb();
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
@@ -71,28 +87,34 @@ int forward_rows(const Table& t, const float* __restrict x, float* __restrict ou
   const float* __restrict inv_mod = t.inv_modulus.data();
   const int32_t* __restrict pruned = t.pruned.data();
   int any_scalar = 0;
-  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
-    for (int64_t r0 = 0; r0 < n; r0 += nb) {
-      const float* __restrict xr = x + r0;
-      float* __restrict yr = out + r0;
-      // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
-      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
-        const float xv = xr[e], s = xv * scale[e];
-        const Code c = code_of<kRnd>(s, hi[e], lo[e]);
-        const int over = c.above | c.below;
-        float v = c.rc * inv[e];
-        if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
-          v = c.below ? bottom[e] : v;
-          v = c.above ? top[e] : v;
-        }
-        if constexpr (kOv == Overflow::kSatZero) v = over ? 0.f : v;
-        if constexpr (kWrapNow) v = over ? wrap_code(c.rc, lo[e], mod[e], inv_mod[e]) * inv[e] : v;
-        const int p = pruned[e];
-        yr[e] = p ? 0.f : v;
-        any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const float* __restrict xr = x + r0;
+    float* __restrict yr = out + r0;
+    // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
+    for (int64_t e = ea; e < eb; ++e) {
+      const float xv = xr[e], s = xv * scale[e];
+      const Code c = code_of<kRnd>(s, hi[e], lo[e]);
+      const int over = c.above | c.below;
+      float v = c.rc * inv[e];
+      if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
+        v = c.below ? bottom[e] : v;
+        v = c.above ? top[e] : v;
       }
+      if constexpr (kOv == Overflow::kSatZero) v = over ? 0.f : v;
+      if constexpr (kWrapNow) v = over ? wrap_code(c.rc, lo[e], mod[e], inv_mod[e]) * inv[e] : v;
+      const int p = pruned[e];
+      yr[e] = p ? 0.f : v;
+      any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
     }
+  }
   return any_scalar;
+}
+
+template <bool kRnd, Overflow kOv, bool kWrapNow>
+int forward_rows(const Table& t, const float* x, float* out, int64_t n) {
+  return over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
+    return forward_tile<kRnd, kOv, kWrapNow>(t, x, out, n, ea, eb);
+  });
 }
 
 // mark[j] = 1 for the elements forward_rows sends to the scalar definition, else 0 (the same test).
@@ -149,8 +171,9 @@ void backward_exact(const Table& t, const float* x, const float* g, int64_t n, f
 // The same without scalar elements, as selects the compiler vectorises; sums in the same order. The region
 // comes from code_of, as in the forward.
 template <bool kRnd, bool kGx>
-void backward_rows(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
-                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc) {
+void backward_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc, int64_t ea,
+                   int64_t eb) {
   const int64_t nb = t.nb();
   const int wrap = t.overflow == Overflow::kWrap, unsigned_sat = !wrap && t.k == 0;
   const float* __restrict scale = t.scale.data();
@@ -162,30 +185,37 @@ void backward_rows(const Table& t, const float* __restrict x, const float* __res
   const float* __restrict adi = t.above_di.data();
   const float* __restrict bdf = t.below_df.data();
   const float* __restrict bdi = t.below_di.data();
-  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
-    for (int64_t r0 = 0; r0 < n; r0 += nb) {
-      const float* __restrict xr = x + r0;
-      const float* __restrict gr = g + r0;
-      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
-        const float xv = xr[e], gv = gr[e];
-        const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
-        const int pr = pruned[e] != 0, above = c.above & (pr ^ 1);
-        const int straight = (((c.above | c.below) ^ 1) | wrap) & (pr ^ 1);
-        const float rounded = c.rc * inv[e];
-        const float df_in =
-            static_cast<float>(kLn2 * (static_cast<double>(xv) - static_cast<double>(rounded)));
-        const int dead = unsigned_sat & (xv < 0.f);
-        const float pr_grad = dead ? 0.f : static_cast<float>(kLn2 * static_cast<double>(xv));
-        float df = above ? adf[e] : bdf[e], di = above ? adi[e] : bdi[e];
-        df = straight ? df_in : df;
-        di = straight ? 0.f : di;
-        df = pr ? pr_grad : df;
-        di = pr ? (wrap ? 0.f : pr_grad) : di;
-        if constexpr (kGx) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
-        df_acc[e] += static_cast<double>(gv) * df;
-        di_acc[e] += static_cast<double>(gv) * di;
-      }
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const float* __restrict xr = x + r0;
+    const float* __restrict gr = g + r0;
+    for (int64_t e = ea; e < eb; ++e) {
+      const float xv = xr[e], gv = gr[e];
+      const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
+      const int pr = pruned[e] != 0, above = c.above & (pr ^ 1);
+      const int straight = (((c.above | c.below) ^ 1) | wrap) & (pr ^ 1);
+      const float rounded = c.rc * inv[e];
+      const float df_in = static_cast<float>(kLn2 * (static_cast<double>(xv) - static_cast<double>(rounded)));
+      const int dead = unsigned_sat & (xv < 0.f);
+      const float pr_grad = dead ? 0.f : static_cast<float>(kLn2 * static_cast<double>(xv));
+      float df = above ? adf[e] : bdf[e], di = above ? adi[e] : bdi[e];
+      df = straight ? df_in : df;
+      di = straight ? 0.f : di;
+      df = pr ? pr_grad : df;
+      di = pr ? (wrap ? 0.f : pr_grad) : di;
+      if constexpr (kGx) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
+      df_acc[e] += static_cast<double>(gv) * df;
+      di_acc[e] += static_cast<double>(gv) * di;
     }
+  }
+}
+
+template <bool kRnd, bool kGx>
+void backward_rows(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
+                   double* di_acc) {
+  over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
+    backward_tile<kRnd, kGx>(t, x, g, n, gx, df_acc, di_acc, ea, eb);
+    return 0;
+  });
 }
 
 // WRAP in training or at inference, no scalar elements: the general loop above with what WRAP fixes folded
@@ -195,32 +225,42 @@ void backward_rows(const Table& t, const float* __restrict x, const float* __res
 // added to di at the end. Under RND, x - rounded is exact in float (Sterbenz: |rounded| / 2 <= |x| <= 2
 // |rounded| unless rounded is 0), so only the product with ln2 needs double, as in the general loop.
 template <bool kRnd, bool kGx>
-void backward_wrap(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
-                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc) {
+void backward_wrap_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                        float* __restrict gx, double* __restrict df_acc, float* __restrict gz, int64_t ea,
+                        int64_t eb) {
   const int64_t nb = t.nb();
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
   const int32_t* __restrict pruned = t.pruned.data();
-  std::vector<float> zero_sum(static_cast<size_t>(nb), 0.f);
-  float* __restrict gz = zero_sum.data();
-  for (int64_t e0 = 0; e0 < nb; e0 += kTile)
-    for (int64_t r0 = 0; r0 < n; r0 += nb) {
-      const float* __restrict xr = x + r0;
-      const float* __restrict gr = g + r0;
-      for (int64_t e = e0, e1 = std::min(nb, e0 + kTile); e < e1; ++e) {
-        const float xv = xr[e], gv = gr[e];
-        const int pr = pruned[e] != 0;
-        const float s = xv * scale[e], fl = std::floor(s);
-        const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
-        const float rounded = pr ? 0.f : rc * inv[e];
-        const double d =
-            kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
-        const float df = static_cast<float>(kLn2 * d);
-        if constexpr (kGx) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
-        df_acc[e] += static_cast<double>(gv) * df;
-        gz[e] += gv * 0.f;
-      }
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const float* __restrict xr = x + r0;
+    const float* __restrict gr = g + r0;
+    for (int64_t e = ea; e < eb; ++e) {
+      const float xv = xr[e], gv = gr[e];
+      const int pr = pruned[e] != 0;
+      const float s = xv * scale[e], fl = std::floor(s);
+      const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
+      const float rounded = pr ? 0.f : rc * inv[e];
+      const double d =
+          kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
+      const float df = static_cast<float>(kLn2 * d);
+      if constexpr (kGx) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
+      df_acc[e] += static_cast<double>(gv) * df;
+      gz[e] += gv * 0.f;
     }
+  }
+}
+
+template <bool kRnd, bool kGx>
+void backward_wrap(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
+                   double* di_acc) {
+  const int64_t nb = t.nb();
+  std::vector<float> zero_sum(static_cast<size_t>(nb), 0.f);
+  float* gz = zero_sum.data();
+  over_tiles(nb, n, [&](int64_t ea, int64_t eb) {
+    backward_wrap_tile<kRnd, kGx>(t, x, g, n, gx, df_acc, gz, ea, eb);
+    return 0;
+  });
   for (int64_t e = 0; e < nb; ++e) di_acc[e] += static_cast<double>(gz[e]);
 }
 

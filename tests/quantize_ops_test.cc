@@ -5,6 +5,7 @@
 #include "compress/quantize_ops.h"
 
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -396,4 +397,21 @@ TEST_CASE("vectorised path: bits in several tiles of entries, and inf and NaN am
           g[17] = INFINITY, g[1300 + 600] = -INFINITY, g[2 * 1300 + 1299] = NAN;
           require_same_paths(x, Shape{1300}, g, r, o, k, training, rng);
         }
+}
+
+TEST_CASE("vectorised path on 2 threads (tiles of entries split across threads) equals the definition") {
+  // 40 x 1300 elements pass the kernels' parallel threshold; each tile's sums stay on one thread.
+  std::mt19937_64 rng(12);
+  const Shape xs{40, 1300};
+  omp_set_num_threads(2);
+  for (Overflow o : {Overflow::kSat, Overflow::kWrap})
+    for (bool training : {true, false}) {
+      CAPTURE(static_cast<int>(o));
+      CAPTURE(training);
+      Tensor x = finite_normal(probe_values(xs, rng), rng);
+      Tensor g(xs);
+      for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
+      require_same_paths(x, Shape{1300}, g, Round::kRnd, o, 1, training, rng);
+    }
+  omp_set_num_threads(1);
 }
