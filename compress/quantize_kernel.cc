@@ -51,9 +51,6 @@ int over_tiles(int64_t nb, int64_t n, Tile&& tile) {
   return any;
 }
 
-// The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
-// select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
-// second pass finds which): a non-finite, huge or underflowed code, or a WRAP overflow at inference.
 // 1 when the scalar definition must compute the element: a NaN, inf, huge or underflowed (subnormal, or 0
 // from a nonzero x) code s, or a WRAP overflow at inference whose code is too large for the float wrap below.
 inline int needs_scalar(float xv, float s, float rc, int over, int wrap_now) {
