@@ -235,8 +235,7 @@ void backward_wrap_tile(const Table& t, const float* __restrict x, const float* 
     for (int64_t e = ea; e < eb; ++e) {
       const float xv = xr[e], gv = gr[e];
       const int pr = pruned[e] != 0;
-      const float s = xv * scale[e], fl = std::floor(s);
-      const float rc = kRnd ? (s - fl >= 0.5f ? fl + 1.f : fl) : fl;
+      const float rc = code_of<kRnd>(xv * scale[e], 0.f, 0.f).rc;  // WRAP: the region does not matter
       const float rounded = pr ? 0.f : rc * inv[e];
       const double d =
           kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
