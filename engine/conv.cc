@@ -179,9 +179,16 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
       for (int64_t j = 0; j < n; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
     }
     const float* gdata = relu ? masked.data() : self.grad.data();
-    if (nw.requires_grad) gemm::tn_sum(nw.grad_buffer().data(), cols.data(), gdata, rows, K, F);
-    if (self.inputs.size() > 2 && self.inputs[2]->requires_grad)
-      add_column_sums(self.inputs[2]->grad_buffer().data(), gdata, rows, F);
+    // db (column sums in row order, serial) runs on one thread beside dW's blocks.
+    float* db = self.inputs.size() > 2 && self.inputs[2]->requires_grad ? self.inputs[2]->grad_buffer().data()
+                                                                        : nullptr;
+    auto bias_grad = [&] {
+      if (db) add_column_sums(db, gdata, rows, F);
+    };
+    if (nw.requires_grad)
+      gemm::tn_sum_with(nw.grad_buffer().data(), cols.data(), gdata, rows, K, F, bias_grad);
+    else
+      bias_grad();
     if (nx.requires_grad) {
       MatrixRM dcols(rows, K);  // [B*OH*OW, KH*KW*C] = dY W^T
       gemm::rows(dcols.data(), gdata, nw.value.data(), rows, F, K, false, /*b_transposed=*/true);

@@ -66,23 +66,37 @@ inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k,
 }
 
 // C [K, N] += A^T G for A [M, K], G [M, N]: a sum over M rows. Fixed blocks of rows give partial products
-// that are added in block order, so the result does not depend on the thread count.
-inline void tn_sum(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n) {
+// that are added in block order, so the result does not depend on the thread count. side() runs on one
+// thread while the others start on the blocks (then joins them): independent serial work, such as a bias
+// gradient summed in row order, that would otherwise leave the second thread idle.
+template <class Side>
+void tn_sum_with(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n, Side&& side) {
   const int64_t block = 4096;
   const int64_t tasks = (m + block - 1) / block;
-  if (tasks <= 1) {
-    MatMap(c, k, n).noalias() += ConstMatMap(a, m, k).transpose() * ConstMatMap(g, m, n);
-    return;
+  std::vector<MatrixRM> part(static_cast<size_t>(tasks > 1 ? tasks : 0));
+#pragma omp parallel
+  {
+#pragma omp single nowait
+    side();
+    if (tasks <= 1) {
+#pragma omp single nowait
+      MatMap(c, k, n).noalias() += ConstMatMap(a, m, k).transpose() * ConstMatMap(g, m, n);
+    } else {
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t r0 = t * block, r = std::min(block, m - r0);
+        part[static_cast<size_t>(t)].noalias() =
+            ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
+      }
+    }
   }
-  std::vector<MatrixRM> part(static_cast<size_t>(tasks));
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t r0 = t * block, r = std::min(block, m - r0);
-    part[static_cast<size_t>(t)].noalias() =
-        ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
-  }
+  if (tasks <= 1) return;
   MatMap cm(c, k, n);
   for (const MatrixRM& p : part) cm += p;
+}
+
+inline void tn_sum(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n) {
+  tn_sum_with(c, a, g, m, k, n, [] {});
 }
 
 }  // namespace kiln::gemm
