@@ -2,12 +2,13 @@
 // most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
 // batch 128, WRAP in training. Prints ns per element for the forward alone, and forward + backward (gradients
 // to x, f and i), and the fast path against quantize_fixed_reference (the element-by-element definition).
-//   bazel run -c opt //bench:quantize_bench -- [--reps N] [--nb E] [--rows R]
+//   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <random>
-
-#include <CLI/CLI.hpp>
 
 #include "compress/quantize_ops.h"
 
@@ -26,12 +27,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   CLI::App app{"kiln quantizer op speed"};
-  int reps = 40;
+  int reps = 40, threads = 1;
   int64_t nb = 2704, rows = 128;
   app.add_option("--reps", reps, "repetitions")->check(CLI::PositiveNumber);
   app.add_option("--nb", nb, "bit entries (per-element bits of one sample)")->check(CLI::PositiveNumber);
   app.add_option("--rows", rows, "samples per batch")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
+  omp_set_num_threads(threads);
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.f, 1.5f);
   std::uniform_int_distribution<int> fd(1, 7), id(0, 2);
@@ -55,8 +58,8 @@ int main(int argc, char** argv) {
   };
   run(false, true);  // warm-up
   const double fwd = run(false, false), both = run(false, true), ref = run(true, true);
-  std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training\n",
-              static_cast<long long>(rows), static_cast<long long>(nb));
+  std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training, %d thread%s\n",
+              static_cast<long long>(rows), static_cast<long long>(nb), threads, threads == 1 ? "" : "s");
   std::printf("forward:              %6.2f ns/element\n", fwd);
   std::printf("forward + backward:   %6.2f ns/element\n", both);
   std::printf("reference fwd + bwd:  %6.2f ns/element\n", ref);
