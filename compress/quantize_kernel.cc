@@ -18,6 +18,9 @@ constexpr double kLn2 = 0.69314718055994530942;
 constexpr int64_t kTile = 512;
 // Tiles run in parallel from this many elements on (over_tiles).
 constexpr int64_t kParallel = 1 << 15;
+// What the backward does with gx: nothing (no gradient wanted), add to it, or write 0 + the gradient into a
+// buffer just allocated (the same bits as adding to a zero fill, without the fill).
+constexpr int kNone = 0, kAdd = 1, kFresh = 2;
 
 FixedType type_of(const Table& t, int64_t e) {
   return {t.k, t.i[static_cast<size_t>(e)], t.f[static_cast<size_t>(e)], t.round, t.overflow};
@@ -167,7 +170,7 @@ void backward_exact(const Table& t, const float* x, const float* g, int64_t n, f
 
 // The same without scalar elements, as selects the compiler vectorises; sums in the same order. The region
 // comes from code_of, as in the forward.
-template <bool kRnd, bool kGx>
+template <bool kRnd, int kGx>
 void backward_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
                    float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc, int64_t ea,
                    int64_t eb) {
@@ -199,14 +202,15 @@ void backward_tile(const Table& t, const float* __restrict x, const float* __res
       di = straight ? 0.f : di;
       df = pr ? pr_grad : df;
       di = pr ? (wrap ? 0.f : pr_grad) : di;
-      if constexpr (kGx) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
+      if constexpr (kGx == kAdd) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
+      if constexpr (kGx == kFresh) gx[r0 + e] = 0.f + gv * (straight ? 1.f : 0.f);
       df_acc[e] += static_cast<double>(gv) * df;
       di_acc[e] += static_cast<double>(gv) * di;
     }
   }
 }
 
-template <bool kRnd, bool kGx>
+template <bool kRnd, int kGx>
 void backward_rows(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
                    double* di_acc) {
   over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
@@ -221,7 +225,7 @@ void backward_rows(const Table& t, const float* x, const float* g, int64_t n, fl
 // unless some g is inf or NaN (g * 0 is then NaN): a float sum of g * 0 per entry tracks exactly that, and is
 // added to di at the end. Under RND, x - rounded is exact in float (Sterbenz: |rounded| / 2 <= |x| <= 2
 // |rounded| unless rounded is 0), so only the product with ln2 needs double, as in the general loop.
-template <bool kRnd, bool kGx>
+template <bool kRnd, int kGx>
 void backward_wrap_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
                         float* __restrict gx, double* __restrict df_acc, float* __restrict gz, int64_t ea,
                         int64_t eb) {
@@ -240,14 +244,15 @@ void backward_wrap_tile(const Table& t, const float* __restrict x, const float* 
       const double d =
           kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
       const float df = static_cast<float>(kLn2 * d);
-      if constexpr (kGx) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
+      if constexpr (kGx == kAdd) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
+      if constexpr (kGx == kFresh) gx[r0 + e] = 0.f + gv * (pr ? 0.f : 1.f);
       df_acc[e] += static_cast<double>(gv) * df;
       gz[e] += gv * 0.f;
     }
   }
 }
 
-template <bool kRnd, bool kGx>
+template <bool kRnd, int kGx>
 void backward_wrap(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
                    double* di_acc) {
   const int64_t nb = t.nb();
@@ -322,27 +327,68 @@ int forward(const Table& t, const float* x, float* out, int64_t n) {
   return 1;
 }
 
-void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx,
+namespace {
+
+// lo[e] = min(lo[e], x[j]) and hi[e] = max(hi[e], x[j]) over the elements j of entries [ea, eb), rows in
+// order.
+void min_max_tile(const float* __restrict x, int64_t n, int64_t nb, float* __restrict lo,
+                  float* __restrict hi, int64_t ea, int64_t eb) {
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    for (int64_t e = ea; e < eb; ++e) {
+      lo[e] = std::min(lo[e], x[r0 + e]);
+      hi[e] = std::max(hi[e], x[r0 + e]);
+    }
+}
+
+}  // namespace
+
+void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi) {
+  KILN_CHECK(nb > 0 && n % nb == 0, "qkernel::column_min_max: " + std::to_string(n) + " elements for " +
+                                        std::to_string(nb) + " entries");
+  over_tiles(nb, n, [&](int64_t ea, int64_t eb) {
+    min_max_tile(x, n, nb, lo, hi, ea, eb);
+    return 0;
+  });
+}
+
+namespace {
+
+template <bool kRnd>
+void backward_mode(const Table& t, const float* x, const float* g, int64_t n, float* gx, int gx_mode,
+                   double* df, double* di) {
+  const bool wrap = t.overflow == Overflow::kWrap;
+  switch (gx_mode) {
+    case kNone:
+      return wrap ? backward_wrap<kRnd, kNone>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kNone>(t, x, g, n, gx, df, di);
+    case kAdd:
+      return wrap ? backward_wrap<kRnd, kAdd>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kAdd>(t, x, g, n, gx, df, di);
+    default:
+      return wrap ? backward_wrap<kRnd, kFresh>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kFresh>(t, x, g, n, gx, df, di);
+  }
+}
+
+}  // namespace
+
+void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx, bool gx_fresh,
               double* df_acc, double* di_acc) {
   const int64_t nb = t.nb();
-  if (exact) return backward_exact(t, x, g, n, gx, df_acc, di_acc);
+  if (exact) {
+    if (gx && gx_fresh) std::fill(gx, gx + n, 0.f);
+    return backward_exact(t, x, g, n, gx, df_acc, di_acc);
+  }
   // Sums nobody asked for go to scratch: the loop stays free of branches.
   std::vector<double> scratch_f(df_acc ? 0 : static_cast<size_t>(nb)),
       scratch_i(di_acc ? 0 : static_cast<size_t>(nb));
   double* df = df_acc ? df_acc : scratch_f.data();
   double* di = di_acc ? di_acc : scratch_i.data();
-  const bool rnd = t.round == Round::kRnd;
-  if (t.overflow == Overflow::kWrap) {
-    if (gx)
-      (rnd ? backward_wrap<true, true> : backward_wrap<false, true>)(t, x, g, n, gx, df, di);
-    else
-      (rnd ? backward_wrap<true, false> : backward_wrap<false, false>)(t, x, g, n, gx, df, di);
-    return;
-  }
-  if (gx)
-    (rnd ? backward_rows<true, true> : backward_rows<false, true>)(t, x, g, n, gx, df, di);
+  const int mode = !gx ? kNone : gx_fresh ? kFresh : kAdd;
+  if (t.round == Round::kRnd)
+    backward_mode<true>(t, x, g, n, gx, mode, df, di);
   else
-    (rnd ? backward_rows<true, false> : backward_rows<false, false>)(t, x, g, n, gx, df, di);
+    backward_mode<false>(t, x, g, n, gx, mode, df, di);
 }
 
 }  // namespace kiln::compress::qkernel

@@ -49,10 +49,16 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
 // returns 1 when there was such an element (its backward must then be the exact one), else 0.
 int forward(const Table& t, const float* x, float* out, int64_t n);
 
-// The backward: gx[j] += g[j] * dxq/dx (gx may be null), df_acc[e] += sum of g[j] * dxq/df over the
-// elements of entry e, and the same for di (either may be null), summed in double in ascending j. exact:
-// forward returned 1 for this x, and every element goes through the scalar surrogate.
-void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx,
+// The backward: gx[j] += g[j] * dxq/dx (gx may be null; gx_fresh: it was just allocated and is written as
+// 0 + g[j] * dxq/dx, the bits of adding to a zero fill), df_acc[e] += sum of g[j] * dxq/df over the elements
+// of entry e, and the same for di (either may be null), summed in double in ascending j. exact: forward
+// returned 1 for this x, and every element goes through the scalar surrogate.
+void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx, bool gx_fresh,
               double* df_acc, double* di_acc);
+
+// lo[e] = min(lo[e], x[j]), hi[e] = max(hi[e], x[j]) over the elements j with j % nb == e (n % nb == 0):
+// an activation's range per bit entry, in the kernels' tiles (threads split entries, each entry's rows run in
+// order, as in one loop).
+void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi);
 
 }  // namespace kiln::compress::qkernel

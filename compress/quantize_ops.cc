@@ -63,25 +63,25 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
   const int64_t n = x.size();
   Tensor out = Tensor::uninitialized(x.shape());
   const bool exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
-  return make_result(std::move(out), "quantize_fixed", {x, f, i},
-                     [table = std::move(table), exact](Node& self) {
-                       Node& nx = *self.inputs[0];
-                       Node& nf = *self.inputs[1];
-                       Node& ni = *self.inputs[2];
-                       const int64_t nb = table->nb();
-                       std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
-                       std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
-                       qkernel::backward(*table, nx.value.data(), exact, self.grad.data(), self.value.size(),
-                                         nx.requires_grad ? nx.grad_buffer().data() : nullptr,
-                                         df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
-                       // One entry per bit; f and i have the same shape here (shape_numel == nb).
-                       for (auto [node, acc] : {std::pair{&nf, &df}, std::pair{&ni, &di}}) {
-                         if (acc->empty()) continue;
-                         float* gb = node->grad_buffer().data();
-                         for (int64_t s = 0; s < nb; ++s)
-                           gb[s] += static_cast<float>((*acc)[static_cast<size_t>(s)]);
-                       }
-                     });
+  return make_result(
+      std::move(out), "quantize_fixed", {x, f, i}, [table = std::move(table), exact](Node& self) {
+        Node& nx = *self.inputs[0];
+        Node& nf = *self.inputs[1];
+        Node& ni = *self.inputs[2];
+        const int64_t nb = table->nb();
+        std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
+        std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
+        bool fresh = false;
+        float* gx = nx.requires_grad ? nx.grad_buffer_unfilled(&fresh).data() : nullptr;
+        qkernel::backward(*table, nx.value.data(), exact, self.grad.data(), self.value.size(), gx, fresh,
+                          df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
+        // One entry per bit; f and i have the same shape here (shape_numel == nb).
+        for (auto [node, acc] : {std::pair{&nf, &df}, std::pair{&ni, &di}}) {
+          if (acc->empty()) continue;
+          float* gb = node->grad_buffer().data();
+          for (int64_t s = 0; s < nb; ++s) gb[s] += static_cast<float>((*acc)[static_cast<size_t>(s)]);
+        }
+      });
 }
 
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more

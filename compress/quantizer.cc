@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "compress/quantize_kernel.h"
 #include "compress/quantize_ops.h"
 #include "engine/ops.h"
 
@@ -72,14 +73,7 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
   // (per_sample is a multiple of the channel count), so rows of nb reduce with contiguous, vectorised loops.
   KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
              "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
-  const float* px = x.data();
-  float* __restrict plo = lo.data();
-  float* __restrict phi = hi.data();
-  for (int64_t r0 = 0; r0 < n; r0 += nb)
-    for (int64_t b = 0; b < nb; ++b) {
-      plo[b] = std::min(plo[b], px[r0 + b]);
-      phi[b] = std::max(phi[b], px[r0 + b]);
-    }
+  qkernel::column_min_max(x.data(), n, nb, lo.data(), hi.data());
   if (calibrating_) {
     for (int64_t b = 0; b < nb; ++b) {
       lo_[b] = std::min(lo_[b], lo[static_cast<size_t>(b)]);

@@ -328,11 +328,15 @@ void require_same_paths(const Tensor& x, const Shape& bs, const Tensor& g, Round
   struct Result {
     Tensor y, gx, gf, gi;
   };
+  // Two passes: the first backward writes into fresh gradient buffers, the second adds to them.
   auto run = [&](bool reference) {
     Var vx(x, true), vf(f, true), vi(i, true);
-    Var y = reference ? quantize_fixed_reference(vx, vf, vi, k, r, o, training, nullptr)
-                      : quantize_fixed(vx, vf, vi, k, r, o, training, nullptr);
-    backward(y, g);
+    Var y;
+    for (int pass = 0; pass < 2; ++pass) {
+      y = reference ? quantize_fixed_reference(vx, vf, vi, k, r, o, training, nullptr)
+                    : quantize_fixed(vx, vf, vi, k, r, o, training, nullptr);
+      backward(y, g);
+    }
     return Result{y.value(), vx.grad(), vf.grad(), vi.grad()};
   };
   Result a = run(false), b = run(true);
