@@ -287,7 +287,7 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
     t->hi[e] = p.pruned ? 0.f : static_cast<float>(p.hi);
     t->lo[e] = p.pruned ? 0.f : static_cast<float>(p.lo);
     t->top[e] = static_cast<float>(t->hi[e] * p.inv), t->bottom[e] = static_cast<float>(t->lo[e] * p.inv);
-    t->modulus[e] = t->hi[e] - t->lo[e] + 1.f;  // 2^(k+i+f), exact: at most 2^24
+    t->modulus[e] = t->hi[e] - t->lo[e] + 1.f;  // WRAP: 2^(k+i+f), exact (at most 2^24)
     t->inv_modulus[e] = 1.f / t->modulus[e];
     // The surrogate past the range (quantize_ops.h), as the scalar path computes and stores it.
     t->above_df[e] = static_cast<float>(std::ldexp(kLn2, -f[e]));

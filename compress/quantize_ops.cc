@@ -85,25 +85,38 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
 }
 
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more
-// than its kernels. Bits change rarely from one step to the next, so each thread keeps its last tables and
-// reuses one when mode and rounded bits are equal (compared by value: the reused table is exactly the one
-// make_table would build).
-std::shared_ptr<const qkernel::Table> cached_table(int k, const std::vector<int>& ib,
+// than its kernels. Bits change rarely from one step to the next, so each thread keeps the last table per
+// quantizer (keyed by the address of its f, which stays put across steps) and reuses it while mode and
+// rounded bits are equal. Compared by value: a reused table is exactly the one make_table would build, and a
+// stale key only costs a rebuild. One slot per key bounds the memory to one table per quantizer.
+std::shared_ptr<const qkernel::Table> cached_table(const void* key, int k, const std::vector<int>& ib,
                                                    const std::vector<int>& fb, Round round, Overflow overflow,
                                                    bool training) {
   constexpr size_t kSlots = 32;  // more than a model's quantizers (two per layer)
-  thread_local std::vector<std::shared_ptr<const qkernel::Table>> cache;
+  struct Slot {
+    const void* key;
+    std::shared_ptr<const qkernel::Table> table;
+  };
+  thread_local std::vector<Slot> cache;
   thread_local size_t next = 0;
-  for (const auto& t : cache)
-    if (t->k == k && t->round == round && t->overflow == overflow && t->training == training && t->f == fb &&
-        t->i == ib)
-      return t;
+  Slot* mine = nullptr;
+  for (Slot& s : cache) {
+    if (s.key != key) continue;
+    const qkernel::Table& t = *s.table;
+    if (t.k == k && t.round == round && t.overflow == overflow && t.training == training && t.f == fb &&
+        t.i == ib)
+      return s.table;
+    mine = &s;
+    break;
+  }
   auto t = qkernel::make_table(k, ib, fb, round, overflow, training);
   if (!t) return t;
-  if (cache.size() < kSlots)
-    cache.push_back(t);
+  if (mine)
+    mine->table = t;
+  else if (cache.size() < kSlots)
+    cache.push_back({key, t});
   else
-    cache[next++ % kSlots] = t;
+    cache[next++ % kSlots] = {key, t};
   return t;
 }
 
@@ -154,7 +167,7 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
   const bool stochastic = training && round == Round::kStochastic;
   auto [fb, ib] = checked_bits(x, f, i, k, stochastic, rng);
   if (!stochastic && f.shape() == i.shape() && modulo_broadcast(f.shape(), x.shape()))
-    if (auto table = cached_table(k, ib, fb, round, overflow, training))
+    if (auto table = cached_table(f.value().data(), k, ib, fb, round, overflow, training))
       return quantize_fast(x, f, i, std::move(table));
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
 }

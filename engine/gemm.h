@@ -13,15 +13,16 @@
 namespace kiln::gemm {
 
 // Rows per task of rows(): enough work per product, enough tasks to balance. A product of fewer rows (a dense
-// layer's batch) is split in two at a multiple of 8 when it is large enough to pay for a second thread.
+// layer's batch) is split in two, at a multiple of 8, when it is large enough to pay for a second thread.
 // Splitting rows keeps each element's sum: row-major C = A B is Eigen's column-major C^T = B^T A^T, whose
 // columns (our rows) go through the kernel in panels of 4 with the same depth blocking (it depends on k
-// only); tests/gemm_test checks it bit for bit. (Not with one output column: Eigen's matrix-vector kernel
-// groups rows by the block.)
+// only); tests/gemm_test checks it bit for bit. (Not where a block is one row or C one column: Eigen then
+// takes its matrix-vector kernel, which groups the sums differently. A convolution with 2048 j + 1 rows has
+// such a last block; it always had, so results are as before and still thread-count independent.)
 inline int64_t row_block(int64_t m, int64_t k, int64_t n) {
   int64_t block = 2048;
   if (m < 2 * block && m >= 32 && n >= 8 && k >= 8 && m * k * n >= (int64_t{1} << 20))
-    block = std::min(block, (m / 2 + 7) / 8 * 8);
+    block = std::min(block, ((m + 1) / 2 + 7) / 8 * 8);  // two blocks, the second at least 8 rows
   return block;
 }
 

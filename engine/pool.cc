@@ -37,15 +37,15 @@ void check_pool(const char* op, const Var& x, const std::vector<int>& pool, cons
   }
 }
 
-}  // namespace
-
-namespace window {
-
+// Valid windows only: no padding, and every window lies inside the input.
 bool full_windows(const Axis& ah, const Axis& aw) {
   return ah.pad == 0 && aw.pad == 0 && (ah.out - 1) * ah.s + ah.k <= ah.in &&
          (aw.out - 1) * aw.s + aw.k <= aw.in;
 }
 
+// Max pooling with the first maximum's position: y [B, OH, OW, C] and argmax [B, OH, OW, C], the offset
+// within its sample's [H, W, C] of the first (window order) maximum, -1 where nothing beat -inf. Padded taps
+// never take part. y and argmax need no initialisation. Samples run in parallel.
 void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t C, const Axis& ah,
                      const Axis& aw) {
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
@@ -118,7 +118,7 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
   }
 }
 
-}  // namespace window
+}  // namespace
 
 Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
   check_pool("max_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
@@ -132,7 +132,7 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
              "max_pool2d: sample " + shape_str(x.shape()) + " too large");
   // (AlignedAllocator default-initialises on resize: max_pool_argmax writes every entry.)
   std::vector<int32_t, AlignedAllocator<int32_t>> argmax(static_cast<size_t>(out.size()));
-  window::max_pool_argmax(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
+  max_pool_argmax(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races.
   auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {

@@ -49,14 +49,4 @@ inline void add_scaled(float* __restrict y, const float* __restrict a, float s, 
   for (int64_t i = 0; i < n; ++i) y[i] += a[i] * s;
 }
 
-// Valid windows only: no padding, and every window lies inside the input.
-bool full_windows(const Axis& ah, const Axis& aw);
-
-// Max pooling with the first maximum's position (pool.cc): y [B, OH, OW, C] and argmax [B, OH, OW, C], the
-// offset within its sample's [H, W, C] of the first (window order) maximum, -1 where nothing beat -inf
-// (padding only, or NaN). Padded taps never take part. y and argmax need no initialisation. Samples run in
-// parallel.
-void max_pool_argmax(const float* x, float* y, int32_t* argmax, int64_t B, int64_t C, const Axis& ah,
-                     const Axis& aw);
-
 }  // namespace kiln::window

@@ -122,9 +122,9 @@ TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values an
 }
 
 TEST_CASE("conv2d over several row blocks (a block boundary inside a sample) equals the direct sum") {
-  // 9 samples of 20x21 (36 at stride 2) give 2,916 or more output pixels: the product runs in blocks of 2,048 rows, each
-  // building its own im2col rows, so the second block starts inside a sample. Every output is checked
-  // against the definition summed in double.
+  // 9 samples of 20x21 (36 at stride 2) give 2,916 or more output pixels: the product runs in blocks of 2,048
+  // rows, each building its own im2col rows, so the second block starts inside a sample. Every output is
+  // checked against the definition summed in double.
   for (Padding pad : {kValid, kSame})
     for (int stride : {1, 2}) {
       CAPTURE(stride);

@@ -32,7 +32,7 @@ TEST_CASE("gemm::rows equals one whole product bit for bit: split or not, 1 or 2
   std::mt19937 rng(3);
   // Sizes around the split rules: dense batches (32 to 128 rows, split in two when m k n >= 2^20), the
   // 2048-row blocks of convolutions, depths below and above Eigen's depth blocking, odd widths.
-  for (int64_t m : {32, 40, 64, 100, 127, 128, 130, 200, 1000, 4100})
+  for (int64_t m : {32, 33, 40, 64, 81, 100, 127, 128, 129, 130, 200, 1000, 1025, 4100})
     for (int64_t k : {9, 144, 800, 1100})
       for (int64_t n : {1, 10, 64, 203}) {
         if (m * k * n > (int64_t{1} << 27)) continue;
@@ -87,5 +87,28 @@ TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when i
           CHECK(same_bits(r1, whole));
         }
       }
+  omp_set_num_threads(1);
+}
+
+TEST_CASE("gemm::tn_sum_with runs its side task once, beside one block or many, with the same sum") {
+  std::mt19937 rng(5);
+  for (int64_t m : {1000, 9000})
+    for (int threads : {1, 2}) {
+      CAPTURE(m);
+      CAPTURE(threads);
+      omp_set_num_threads(threads);
+      MatrixRM a = random_matrix(m, 9, rng), g = random_matrix(m, 16, rng);
+      MatrixRM plain = MatrixRM::Zero(9, 16), with = MatrixRM::Zero(9, 16);
+      gemm::tn_sum(plain.data(), a.data(), g.data(), m, 9, 16);
+      int calls = 0;
+      double side_sum = 0;
+      gemm::tn_sum_with(with.data(), a.data(), g.data(), m, 9, 16, [&] {
+        ++calls;
+        for (int64_t r = 0; r < m; ++r) side_sum += g(r, 0);
+      });
+      CHECK(calls == 1);
+      CHECK(same_bits(with, plain));
+      CHECK(side_sum == doctest::Approx(g.col(0).cast<double>().sum()));
+    }
   omp_set_num_threads(1);
 }

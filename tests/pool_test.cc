@@ -1,6 +1,9 @@
 // max_pool2d/avg_pool2d and their 1-d versions: hand-computed values (padding never wins a max, border
 // averages divide by the real inputs only), gradient routing to the argmax, finite-difference gradients and
 // ShapeError on bad shapes.
+#include <omp.h>
+
+#include <cstring>
 #include <limits>
 
 #include "engine/check.h"
@@ -171,4 +174,33 @@ TEST_CASE("pools: bad shapes throw ShapeError naming the op and shape") {
   CHECK_THROWS_AS(avg_pool1d(x, 2, 2, kValid), ShapeError);  // 4-d input
   CHECK_THROWS_AS(avg_pool1d(x1, 2, 0, kValid), ShapeError);
   CHECK_THROWS_AS(max_pool1d(x1, -1, 1, kSame), ShapeError);
+}
+
+TEST_CASE("conv2d + max_pool2d, forward and backward: the same bits on 1 and 2 threads") {
+  // 16 samples of 20x20 give 5,184 conv rows: several product blocks, weight-gradient blocks beside the
+  // bias task, per-sample zero fills of fresh gradients in the pool and col2im, all split across threads.
+  std::mt19937_64 g(21);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  Tensor x({16, 20, 20, 3}), w({3, 3, 3, 8}), b({8}), seed({16, 9, 9, 8});
+  for (Tensor* t : {&x, &w, &b, &seed})
+    for (int64_t j = 0; j < t->size(); ++j) (*t)[j] = nd(g);
+  std::vector<Tensor> first;
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    Var vx(x, true), vw(w, true), vb(b, true);
+    Var y = max_pool2d(conv2d(vx, vw, vb, 1, 1, Padding::kValid, /*relu=*/true), 2, 2, 2, 2, Padding::kValid);
+    backward(y, seed);
+    std::vector<Tensor> got{y.value(), vx.grad(), vw.grad(), vb.grad()};
+    if (threads == 1) {
+      first = got;
+      continue;
+    }
+    for (size_t k = 0; k < got.size(); ++k) {
+      CAPTURE(k);
+      REQUIRE(got[k].size() == first[k].size());
+      CHECK(std::memcmp(got[k].data(), first[k].data(), sizeof(float) * static_cast<size_t>(got[k].size())) ==
+            0);
+    }
+  }
+  omp_set_num_threads(1);
 }
