@@ -2,11 +2,13 @@
 # Training speed of the Fashion-MNIST CNN (data/fashion_mnist.yaml) in kiln and in PyTorch, in one run:
 # float at 1 and 2 threads, and kiln's HGQ version (data/fashion_mnist_hgq.yaml) at 1 thread against kiln's
 # float speed, with HGQ's calibration and deployed-model check against one epoch's time.
-#   bash bench/run_cnn.sh [--rows N] [--calibration-samples M] [--native]
+#   bash bench/run_cnn.sh [--rows N] [--calibration-samples M] [--native] [--repeat R]
 # N training images per epoch (default 54000, the whole split); M: calibrate the HGQ model on its first M
 # training images (`compression: calibration_samples:`; default all of them). --native adds kiln's float rows
 # built with `--config=native` (this CPU's instructions, e.g. AVX-512; a separate Bazel output base, so the
-# default build's cache is kept; the first build takes minutes).
+# default build's cache is kept; the first build takes minutes). R: measure R times, kiln and PyTorch runs
+# interleaved, and print the medians (the VM's speed and PyTorch's drift between runs; a ratio from one run can
+# be off by 30%).
 # Prints a table and the lines `cnn_vs_pytorch: t1=X t2=Y`, `kiln_scaling_2_threads: Z`,
 # `hgq_vs_float: W` and `hgq_finish_vs_epoch: V`.
 set -euo pipefail
@@ -14,14 +16,20 @@ cd "$(dirname "$0")/.."
 rows=54000
 calib=0
 native=0
+repeat=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rows) rows="$2"; shift 2 ;;
     --calibration-samples) calib="$2"; shift 2 ;;
     --native) native=1; shift ;;
-    *) echo "run_cnn.sh: unknown argument '$1' (valid: --rows N, --calibration-samples M, --native)" >&2; exit 2 ;;
+    --repeat) repeat="$2"; shift 2 ;;
+    *) echo "run_cnn.sh: unknown argument '$1' (valid: --rows N, --calibration-samples M, --native, --repeat R)" >&2; exit 2 ;;
   esac
 done
+if ! [[ "$repeat" =~ ^[1-9][0-9]*$ ]]; then
+  echo "run_cnn.sh: --repeat must be a positive integer, got '$repeat'" >&2
+  exit 2
+fi
 bash scripts/setup.sh --bench
 bazel build //tools:train >/dev/null 2>&1 || bazel build //tools:train
 work=$(mktemp -d)
@@ -40,40 +48,55 @@ for cfg in fashion_mnist fashion_mnist_hgq; do
 done
 sed -i "s/^compression:/compression:\n  calibration_samples: $calib/" "$work/fashion_mnist_hgq.yaml"
 kiln() {  # kiln CONFIG THREADS NAME [BINARY]: one epoch; prints the training samples/s from history.csv
-  "$work/${4:-train}" --config "$work/$1.yaml" --epochs 1 --threads "$2" --out "$work/$3" --quiet >/dev/null
+  "$work/${4:-train}" --config "$work/$1.yaml" --epochs 1 --threads "$2" --out "$work/$3" --overwrite --quiet >/dev/null
   /usr/bin/python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))[-1]; print(r['samples_per_second'], r['seconds'])" "$work/$3/history.csv"
 }
-read -r k1 _ < <(kiln fashion_mnist 1 f1)
-read -r k2 _ < <(kiln fashion_mnist 2 f2)
-read -r kq eq < <(kiln fashion_mnist_hgq 1 q1)
-n1=0 n2=0
-if ((native)); then
-  read -r n1 _ < <(kiln fashion_mnist 1 n1 train_native)
-  read -r n2 _ < <(kiln fashion_mnist 2 n2 train_native)
-fi
-t1=$(/usr/bin/python3 bench/cnn_torch.py --rows "$rows" --threads 1 | awk '/samples_per_s/ {print $3}')
-t2=$(/usr/bin/python3 bench/cnn_torch.py --rows "$rows" --threads 2 | awk '/samples_per_s/ {print $3}')
-/usr/bin/python3 - "$k1" "$k2" "$kq" "$eq" "$t1" "$t2" "$work/q1/metrics.json" "$rows" "$n1" "$n2" <<'PY'
-import json, sys
-k1, k2, kq, eq, t1, t2 = map(float, sys.argv[1:7])
-n1, n2 = map(float, sys.argv[9:11])
-m = json.load(open(sys.argv[7]))
-cal, chk = m["calibration_seconds"], m.get("deployed_check_seconds", 0.0)
-print(f"Fashion-MNIST CNN, one epoch of {sys.argv[8]} images, batch 128")
+# One measurement: every kiln and PyTorch run once, appended as one line to runs.txt.
+: >"$work/runs.txt"
+for ((run = 1; run <= repeat; ++run)); do
+  read -r k1 _ < <(kiln fashion_mnist 1 f1)
+  read -r k2 _ < <(kiln fashion_mnist 2 f2)
+  read -r kq eq < <(kiln fashion_mnist_hgq 1 q1)
+  n1=0 n2=0
+  if ((native)); then
+    read -r n1 _ < <(kiln fashion_mnist 1 n1 train_native)
+    read -r n2 _ < <(kiln fashion_mnist 2 n2 train_native)
+  fi
+  t1=$(/usr/bin/python3 bench/cnn_torch.py --rows "$rows" --threads 1 | awk '/samples_per_s/ {print $3}')
+  t2=$(/usr/bin/python3 bench/cnn_torch.py --rows "$rows" --threads 2 | awk '/samples_per_s/ {print $3}')
+  cal_chk=$(/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['calibration_seconds'], m.get('deployed_check_seconds', 0.0), m.get('deployed_test_samples', 0), m['test_accuracy'], m.get('deployed_mismatches', -1))" "$work/q1/metrics.json")
+  echo "$k1 $k2 $kq $eq $n1 $n2 $t1 $t2 $cal_chk" >>"$work/runs.txt"
+  if ((repeat > 1)); then
+    /usr/bin/python3 -c "import sys; k1,k2,kq,eq,n1,n2,t1,t2,cal,chk=map(float,sys.argv[2:12]); print(f'run {sys.argv[1]}: t1={k1/t1:.2f} t2={k2/t2:.2f}' + (f' native t1={n1/t1:.2f} t2={n2/t2:.2f}' if n1 else '') + f' scaling={k2/k1:.2f} hgq={kq/k1:.2f} finish={(cal+chk)/eq:.2f}')" "$run" $(tail -1 "$work/runs.txt")
+  fi
+done
+/usr/bin/python3 - "$work/runs.txt" "$rows" <<'PY'
+import statistics, sys
+runs = [list(map(float, l.split())) for l in open(sys.argv[1])]
+col = lambda i: statistics.median(r[i] for r in runs)
+ratio = lambda f: statistics.median(f(*r) for r in runs)
+k1, k2, kq, eq, n1, n2, t1, t2, cal, chk, samples, acc, mism = (col(i) for i in range(13))
+print(f"Fashion-MNIST CNN, one epoch of {sys.argv[2]} images, batch 128"
+      + (f"; medians of {len(runs)} interleaved runs" if len(runs) > 1 else ""))
 print(f"{'training samples/s':34s} {'kiln':>10s} {'pytorch':>10s} {'ratio':>7s}")
-print(f"{'float, 1 thread':34s} {k1:10.0f} {t1:10.0f} {k1 / t1:7.2f}")
-print(f"{'float, 2 threads':34s} {k2:10.0f} {t2:10.0f} {k2 / t2:7.2f}")
+print(f"{'float, 1 thread':34s} {k1:10.0f} {t1:10.0f} {ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: k1 / t1):7.2f}")
+print(f"{'float, 2 threads':34s} {k2:10.0f} {t2:10.0f} {ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: k2 / t2):7.2f}")
 if n1 > 0:
-    print(f"{'float, 1 thread, --config=native':34s} {n1:10.0f} {t1:10.0f} {n1 / t1:7.2f}")
-    print(f"{'float, 2 threads, --config=native':34s} {n2:10.0f} {t2:10.0f} {n2 / t2:7.2f}")
-print(f"{'HGQ, 1 thread':34s} {kq:10.0f} {'':>10s} {kq / k1:7.2f} (of kiln float)")
-print(f"HGQ epoch {eq:.2f} s; after it: calibration {cal:.2f} s, deployed check "
-      f"({m.get('deployed_test_samples', 0)} test samples) {chk:.2f} s")
-print(f"HGQ test accuracy {m['test_accuracy']:.4f}, deployed mismatches {m.get('deployed_mismatches', 'n/a')}")
-print(f"cnn_vs_pytorch: t1={k1 / t1:.2f} t2={k2 / t2:.2f}")
+    print(f"{'float, 1 thread, --config=native':34s} {n1:10.0f} {t1:10.0f} "
+          f"{ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: n1 / t1):7.2f}")
+    print(f"{'float, 2 threads, --config=native':34s} {n2:10.0f} {t2:10.0f} "
+          f"{ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: n2 / t2):7.2f}")
+hgq = ratio(lambda k1, k2, kq, *_: kq / k1)
+print(f"{'HGQ, 1 thread':34s} {kq:10.0f} {'':>10s} {hgq:7.2f} (of kiln float)")
+print(f"HGQ epoch {eq:.2f} s; after it: calibration {cal:.2f} s, deployed check ({samples:.0f} test samples) {chk:.2f} s")
+print(f"HGQ test accuracy {acc:.4f}, deployed mismatches {mism:.0f}")
+r1 = ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: k1 / t1)
+r2 = ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: k2 / t2)
+print(f"cnn_vs_pytorch: t1={r1:.2f} t2={r2:.2f}")
 if n1 > 0:
-    print(f"cnn_vs_pytorch_native: t1={n1 / t1:.2f} t2={n2 / t2:.2f}")
-print(f"kiln_scaling_2_threads: {k2 / k1:.2f}")
-print(f"hgq_vs_float: {kq / k1:.2f}")
-print(f"hgq_finish_vs_epoch: {(cal + chk) / eq:.2f}")
+    print(f"cnn_vs_pytorch_native: t1={ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: n1 / t1):.2f} "
+          f"t2={ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: n2 / t2):.2f}")
+print(f"kiln_scaling_2_threads: {ratio(lambda k1, k2, *_: k2 / k1):.2f}")
+print(f"hgq_vs_float: {hgq:.2f}")
+print(f"hgq_finish_vs_epoch: {ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, cal, chk, *_: (cal + chk) / eq):.2f}")
 PY
