@@ -66,37 +66,41 @@ for ((run = 1; run <= repeat; ++run)); do
   t2=$(/usr/bin/python3 bench/cnn_torch.py --rows "$rows" --threads 2 | awk '/samples_per_s/ {print $3}')
   cal_chk=$(/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['calibration_seconds'], m.get('deployed_check_seconds', 0.0), m.get('deployed_test_samples', 0), m['test_accuracy'], m.get('deployed_mismatches', -1))" "$work/q1/metrics.json")
   echo "$k1 $k2 $kq $eq $n1 $n2 $t1 $t2 $cal_chk" >>"$work/runs.txt"
-  if ((repeat > 1)); then
-    /usr/bin/python3 -c "import sys; k1,k2,kq,eq,n1,n2,t1,t2,cal,chk=map(float,sys.argv[2:12]); print(f'run {sys.argv[1]}: t1={k1/t1:.2f} t2={k2/t2:.2f}' + (f' native t1={n1/t1:.2f} t2={n2/t2:.2f}' if n1 else '') + f' scaling={k2/k1:.2f} hgq={kq/k1:.2f} finish={(cal+chk)/eq:.2f}')" "$run" $(tail -1 "$work/runs.txt")
-  fi
 done
 /usr/bin/python3 - "$work/runs.txt" "$rows" <<'PY'
 import statistics, sys
-runs = [list(map(float, l.split())) for l in open(sys.argv[1])]
-col = lambda i: statistics.median(r[i] for r in runs)
-ratio = lambda f: statistics.median(f(*r) for r in runs)
-k1, k2, kq, eq, n1, n2, t1, t2, cal, chk, samples, acc, mism = (col(i) for i in range(13))
+names = "k1 k2 kq eq n1 n2 t1 t2 cal chk samples acc mism".split()
+runs = [dict(zip(names, map(float, l.split()))) for l in open(sys.argv[1])]
+native = runs[0]["n1"] > 0
+# Each ratio per run; the table and the summary lines show the medians over the runs.
+ratios = {"t1": lambda r: r["k1"] / r["t1"], "t2": lambda r: r["k2"] / r["t2"],
+          "n1": lambda r: r["n1"] / r["t1"], "n2": lambda r: r["n2"] / r["t2"],
+          "scaling": lambda r: r["k2"] / r["k1"], "hgq": lambda r: r["kq"] / r["k1"],
+          "finish": lambda r: (r["cal"] + r["chk"]) / r["eq"]}
+if len(runs) > 1:
+    for i, r in enumerate(runs, 1):
+        q = {k: f(r) for k, f in ratios.items()}
+        print(f"run {i}: t1={q['t1']:.2f} t2={q['t2']:.2f}"
+              + (f" native t1={q['n1']:.2f} t2={q['n2']:.2f}" if native else "")
+              + f" scaling={q['scaling']:.2f} hgq={q['hgq']:.2f} finish={q['finish']:.2f}")
+m = {k: statistics.median(r[k] for r in runs) for k in names}
+q = {k: statistics.median(f(r) for r in runs) for k, f in ratios.items()}
 print(f"Fashion-MNIST CNN, one epoch of {sys.argv[2]} images, batch 128"
       + (f"; medians of {len(runs)} interleaved runs" if len(runs) > 1 else ""))
 print(f"{'training samples/s':34s} {'kiln':>10s} {'pytorch':>10s} {'ratio':>7s}")
-print(f"{'float, 1 thread':34s} {k1:10.0f} {t1:10.0f} {ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: k1 / t1):7.2f}")
-print(f"{'float, 2 threads':34s} {k2:10.0f} {t2:10.0f} {ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: k2 / t2):7.2f}")
-if n1 > 0:
-    print(f"{'float, 1 thread, --config=native':34s} {n1:10.0f} {t1:10.0f} "
-          f"{ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: n1 / t1):7.2f}")
-    print(f"{'float, 2 threads, --config=native':34s} {n2:10.0f} {t2:10.0f} "
-          f"{ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: n2 / t2):7.2f}")
-hgq = ratio(lambda k1, k2, kq, *_: kq / k1)
-print(f"{'HGQ, 1 thread':34s} {kq:10.0f} {'':>10s} {hgq:7.2f} (of kiln float)")
-print(f"HGQ epoch {eq:.2f} s; after it: calibration {cal:.2f} s, deployed check ({samples:.0f} test samples) {chk:.2f} s")
-print(f"HGQ test accuracy {acc:.4f}, deployed mismatches {mism:.0f}")
-r1 = ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: k1 / t1)
-r2 = ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: k2 / t2)
-print(f"cnn_vs_pytorch: t1={r1:.2f} t2={r2:.2f}")
-if n1 > 0:
-    print(f"cnn_vs_pytorch_native: t1={ratio(lambda k1, k2, kq, eq, n1, n2, t1, *_: n1 / t1):.2f} "
-          f"t2={ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, *_: n2 / t2):.2f}")
-print(f"kiln_scaling_2_threads: {ratio(lambda k1, k2, *_: k2 / k1):.2f}")
-print(f"hgq_vs_float: {hgq:.2f}")
-print(f"hgq_finish_vs_epoch: {ratio(lambda k1, k2, kq, eq, n1, n2, t1, t2, cal, chk, *_: (cal + chk) / eq):.2f}")
+print(f"{'float, 1 thread':34s} {m['k1']:10.0f} {m['t1']:10.0f} {q['t1']:7.2f}")
+print(f"{'float, 2 threads':34s} {m['k2']:10.0f} {m['t2']:10.0f} {q['t2']:7.2f}")
+if native:
+    print(f"{'float, 1 thread, --config=native':34s} {m['n1']:10.0f} {m['t1']:10.0f} {q['n1']:7.2f}")
+    print(f"{'float, 2 threads, --config=native':34s} {m['n2']:10.0f} {m['t2']:10.0f} {q['n2']:7.2f}")
+print(f"{'HGQ, 1 thread':34s} {m['kq']:10.0f} {'':>10s} {q['hgq']:7.2f} (of kiln float)")
+print(f"HGQ epoch {m['eq']:.2f} s; after it: calibration {m['cal']:.2f} s, deployed check "
+      f"({m['samples']:.0f} test samples) {m['chk']:.2f} s")
+print(f"HGQ test accuracy {m['acc']:.4f}, deployed mismatches {m['mism']:.0f}")
+print(f"cnn_vs_pytorch: t1={q['t1']:.2f} t2={q['t2']:.2f}")
+if native:
+    print(f"cnn_vs_pytorch_native: t1={q['n1']:.2f} t2={q['n2']:.2f}")
+print(f"kiln_scaling_2_threads: {q['scaling']:.2f}")
+print(f"hgq_vs_float: {q['hgq']:.2f}")
+print(f"hgq_finish_vs_epoch: {q['finish']:.2f}")
 PY
