@@ -74,7 +74,7 @@ class Requantizer {
   int s_ = 0, out_shift_ = 0;
   int64_t step_ = 1, half_ = 0, lo_ = 0, hi_ = 0;
   bool zero_ = false;  // zero width: pruned
-  // The branch-free form requantize_rows uses when every entry has it: q = ((c + add) >> rs) << ls for RND
+  // The branch-free form RequantizeRows uses when every entry has it: q = ((c + add) >> rs) << ls for RND
   // (add = half a step) and TRN (add = 0), then the overflow mode on [lo, hi] (WRAP: sign extension from
   // bit `width` - 1 when k, the low `width` bits when not).
   bool simple_ = false;

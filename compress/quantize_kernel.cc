@@ -265,6 +265,34 @@ void backward_wrap(const Table& t, const float* x, const float* g, int64_t n, fl
   for (int64_t e = 0; e < nb; ++e) di_acc[e] += static_cast<double>(gz[e]);
 }
 
+// lo[e] = min(lo[e], x[j]) and hi[e] = max(hi[e], x[j]) over the elements j of entries [ea, eb), rows in
+// order.
+void min_max_tile(const float* __restrict x, int64_t n, int64_t nb, float* __restrict lo,
+                  float* __restrict hi, int64_t ea, int64_t eb) {
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    for (int64_t e = ea; e < eb; ++e) {
+      lo[e] = std::min(lo[e], x[r0 + e]);
+      hi[e] = std::max(hi[e], x[r0 + e]);
+    }
+}
+
+template <bool kRnd>
+void backward_mode(const Table& t, const float* x, const float* g, int64_t n, float* gx, int gx_mode,
+                   double* df, double* di) {
+  const bool wrap = t.overflow == Overflow::kWrap;
+  switch (gx_mode) {
+    case kNone:
+      return wrap ? backward_wrap<kRnd, kNone>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kNone>(t, x, g, n, gx, df, di);
+    case kAdd:
+      return wrap ? backward_wrap<kRnd, kAdd>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kAdd>(t, x, g, n, gx, df, di);
+    default:
+      return wrap ? backward_wrap<kRnd, kFresh>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kFresh>(t, x, g, n, gx, df, di);
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const std::vector<int>& f,
@@ -327,21 +355,6 @@ int forward(const Table& t, const float* x, float* out, int64_t n) {
   return 1;
 }
 
-namespace {
-
-// lo[e] = min(lo[e], x[j]) and hi[e] = max(hi[e], x[j]) over the elements j of entries [ea, eb), rows in
-// order.
-void min_max_tile(const float* __restrict x, int64_t n, int64_t nb, float* __restrict lo,
-                  float* __restrict hi, int64_t ea, int64_t eb) {
-  for (int64_t r0 = 0; r0 < n; r0 += nb)
-    for (int64_t e = ea; e < eb; ++e) {
-      lo[e] = std::min(lo[e], x[r0 + e]);
-      hi[e] = std::max(hi[e], x[r0 + e]);
-    }
-}
-
-}  // namespace
-
 void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi) {
   KILN_CHECK(nb > 0 && n % nb == 0, "qkernel::column_min_max: " + std::to_string(n) + " elements for " +
                                         std::to_string(nb) + " entries");
@@ -350,27 +363,6 @@ void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi)
     return 0;
   });
 }
-
-namespace {
-
-template <bool kRnd>
-void backward_mode(const Table& t, const float* x, const float* g, int64_t n, float* gx, int gx_mode,
-                   double* df, double* di) {
-  const bool wrap = t.overflow == Overflow::kWrap;
-  switch (gx_mode) {
-    case kNone:
-      return wrap ? backward_wrap<kRnd, kNone>(t, x, g, n, gx, df, di)
-                  : backward_rows<kRnd, kNone>(t, x, g, n, gx, df, di);
-    case kAdd:
-      return wrap ? backward_wrap<kRnd, kAdd>(t, x, g, n, gx, df, di)
-                  : backward_rows<kRnd, kAdd>(t, x, g, n, gx, df, di);
-    default:
-      return wrap ? backward_wrap<kRnd, kFresh>(t, x, g, n, gx, df, di)
-                  : backward_rows<kRnd, kFresh>(t, x, g, n, gx, df, di);
-  }
-}
-
-}  // namespace
 
 void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx, bool gx_fresh,
               double* df_acc, double* di_acc) {

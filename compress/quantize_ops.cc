@@ -58,6 +58,14 @@ bool modulo_broadcast(const Shape& b, const Shape& xs) {
   return true;
 }
 
+// node.grad[s] += float(acc[s]): a bit tensor's gradient from its per-entry sums in double (nothing when
+// the tensor wants no gradient and acc is empty).
+void add_sums(Node& node, const std::vector<double>& acc) {
+  if (acc.empty()) return;
+  float* gb = node.grad_buffer().data();
+  for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
+}
+
 // The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
 Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
   const int64_t n = x.size();
@@ -76,11 +84,8 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
         qkernel::backward(*table, nx.value.data(), exact, self.grad.data(), self.value.size(), gx, fresh,
                           df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
         // One entry per bit; f and i have the same shape here (shape_numel == nb).
-        for (auto [node, acc] : {std::pair{&nf, &df}, std::pair{&ni, &di}}) {
-          if (acc->empty()) continue;
-          float* gb = node->grad_buffer().data();
-          for (int64_t s = 0; s < nb; ++s) gb[s] += static_cast<float>((*acc)[static_cast<size_t>(s)]);
-        }
+        add_sums(nf, df);
+        add_sums(ni, di);
       });
 }
 
@@ -232,8 +237,7 @@ Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Ov
                          for (int64_t j = 0; j < n; ++j)
                            acc[static_cast<size_t>(m(j))] +=
                                static_cast<double>(g[j]) * d[static_cast<size_t>(j)];
-                         float* gb = nb.grad_buffer().data();
-                         for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
+                         add_sums(nb, acc);
                        };
                        reduce(*self.inputs[1], df, mf);
                        reduce(*self.inputs[2], di, mi);

@@ -15,8 +15,10 @@ NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
 
 Tensor& Node::grad_buffer() {
-  if (grad.size() != value.size() || grad.shape() != value.shape()) grad = Tensor(value.shape());
-  return grad;
+  bool fresh = false;
+  Tensor& g = grad_buffer_unfilled(&fresh);
+  if (fresh) g.zero();
+  return g;
 }
 
 Tensor& Node::grad_buffer_unfilled(bool* fresh) {
