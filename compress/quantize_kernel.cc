@@ -70,13 +70,12 @@ inline float wrap_code(float rc, float lo, float m, float inv_m) {
   return w == 0.f ? std::copysign(0.f, rc) : w;
 }
 
-// The element loop, instantiated per rounding and overflow mode so that each is a straight vectorisable
-// select chain. Returns nonzero when some element must be redone by the scalar definition (forward's
-// second pass finds which).
-template <bool kRnd, Overflow kOv, bool kWrapNow>
-int forward_tile(const Table& t, const float* __restrict x, float* __restrict out, int64_t n, int64_t ea,
-                 int64_t eb) {
-  const int64_t nb = t.nb();
+// One row of a tile, elements [ea, eb): the element loop, instantiated per rounding and overflow mode so that
+// each is a straight vectorisable select chain. Returns bit 0 when some element must be redone by the
+// scalar definition (forward's second pass finds which) and, with kFlagOver, bit 1 when some unpruned
+// element lies outside its range (computed without wrapping it).
+template <bool kRnd, Overflow kOv, bool kWrapNow, bool kFlagOver>
+int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr, int64_t ea, int64_t eb) {
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
   const float* __restrict hi = t.hi.data();
@@ -86,25 +85,40 @@ int forward_tile(const Table& t, const float* __restrict x, float* __restrict ou
   const float* __restrict mod = t.modulus.data();
   const float* __restrict inv_mod = t.inv_modulus.data();
   const int32_t* __restrict pruned = t.pruned.data();
+  int any_scalar = 0, any_over = 0;
+  // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
+  for (int64_t e = ea; e < eb; ++e) {
+    const float xv = xr[e], s = xv * scale[e];
+    const Code c = code_of<kRnd>(s, hi[e], lo[e]);
+    const int over = c.above | c.below;
+    float v = c.rc * inv[e];
+    if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
+      v = c.below ? bottom[e] : v;
+      v = c.above ? top[e] : v;
+    }
+    if constexpr (kOv == Overflow::kSatZero) v = over ? 0.f : v;
+    if constexpr (kWrapNow) v = over ? wrap_code(c.rc, lo[e], mod[e], inv_mod[e]) * inv[e] : v;
+    const int p = pruned[e];
+    yr[e] = p ? 0.f : v;
+    any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
+    if constexpr (kFlagOver) any_over |= over & (p ^ 1);
+  }
+  return any_scalar | (any_over << 1);
+}
+
+// Rows of one tile. WRAP at inference first quantizes a row without wrapping, which is the result wherever
+// nothing overflows (after calibration nearly everywhere), and redoes only the rows with an overflow through
+// the wrapping loop, whose floor and selects cost about twice as much per element.
+template <bool kRnd, Overflow kOv, bool kWrapNow>
+int forward_tile(const Table& t, const float* x, float* out, int64_t n, int64_t ea, int64_t eb) {
+  const int64_t nb = t.nb();
   int any_scalar = 0;
   for (int64_t r0 = 0; r0 < n; r0 += nb) {
-    const float* __restrict xr = x + r0;
-    float* __restrict yr = out + r0;
-    // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
-    for (int64_t e = ea; e < eb; ++e) {
-      const float xv = xr[e], s = xv * scale[e];
-      const Code c = code_of<kRnd>(s, hi[e], lo[e]);
-      const int over = c.above | c.below;
-      float v = c.rc * inv[e];
-      if constexpr (kOv == Overflow::kSat || kOv == Overflow::kSatSym) {
-        v = c.below ? bottom[e] : v;
-        v = c.above ? top[e] : v;
-      }
-      if constexpr (kOv == Overflow::kSatZero) v = over ? 0.f : v;
-      if constexpr (kWrapNow) v = over ? wrap_code(c.rc, lo[e], mod[e], inv_mod[e]) * inv[e] : v;
-      const int p = pruned[e];
-      yr[e] = p ? 0.f : v;
-      any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
+    if constexpr (kWrapNow) {
+      const int flags = forward_row<kRnd, kOv, false, true>(t, x + r0, out + r0, ea, eb);
+      any_scalar |= (flags & 2) ? forward_row<kRnd, kOv, true, false>(t, x + r0, out + r0, ea, eb) : flags;
+    } else {
+      any_scalar |= forward_row<kRnd, kOv, false, false>(t, x + r0, out + r0, ea, eb);
     }
   }
   return any_scalar;

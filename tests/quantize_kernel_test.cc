@@ -199,3 +199,36 @@ TEST_CASE("which path runs: the vectorised one for finite inputs, the definition
   CHECK(qkernel::forward(*wrap_training, huge.data(), out.data(), huge.size()) ==
         0);  // not wrapped in training
 }
+
+TEST_CASE("WRAP at inference: a few overflows among in-range rows are wrapped, the other rows left as they are") {
+  // The kernel quantizes a row without wrapping and redoes only rows (within a tile of entries) where
+  // something overflowed; here 3 of 8 rows over 3 tiles hold one overflow each, at a tile's first and last
+  // entry among them, and one row holds a code past 2^23 that only the definition can take.
+  const int64_t nb = 1300, rows = 8;
+  Tensor x({rows, nb});
+  std::mt19937_64 rng(14);
+  std::uniform_real_distribution<float> u(-3.9f, 3.9f);
+  for (int64_t j = 0; j < x.size(); ++j) x[j] = u(rng);
+  std::vector<int> i(static_cast<size_t>(nb), 2), f(static_cast<size_t>(nb), 4);  // k1 i2 f4: [-4, 4)
+  x[1 * nb + 511] = 9.3f, x[4 * nb + 512] = -20.72f, x[6 * nb + 1299] = 4.f;
+  for (bool huge : {false, true}) {
+    CAPTURE(huge);
+    if (huge) x[7 * nb + 3] = 0x1p24f + 2.f;
+    Tensor fv({nb}), iv({nb});
+    for (int64_t e = 0; e < nb; ++e) fv[e] = 4.f, iv[e] = 2.f;
+    Tensor want = quantize_fixed_reference(Var(x), Var(fv), Var(iv), 1, Round::kRnd, Overflow::kWrap, false,
+                                           nullptr)
+                      .value();
+    auto t = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
+    REQUIRE(t);
+    Tensor got(x.shape());
+    CHECK(qkernel::forward(*t, x.data(), got.data(), x.size()) == (huge ? 1 : 0));
+    for (int64_t j = 0; j < x.size(); ++j) {
+      CAPTURE(j);
+      REQUIRE(same_float(got[j], want[j]));
+    }
+    CHECK(got[1 * nb + 511] == 9.3125f - 8.f);  // wrapped by 2^(k+i) = 8, not left at its code
+    CHECK(got[4 * nb + 512] == -20.75f + 24.f);
+    CHECK(got[6 * nb + 1299] == -4.f);
+  }
+}
