@@ -63,6 +63,9 @@ void FixedQuantizer::restore_frozen_bits() {
 // Reduces |x| (or min / max during calibration) over the batch and, for coarser granularity, over the
 // elements sharing a bit width. Under WRAP in training, i follows the data: i <- max(i - 0.01, needed).
 void FixedQuantizer::track_range(const Tensor& x, bool training) {
+  // The range is used while calibrating and, under WRAP, in training; anywhere else (evaluation, the
+  // deployed check) the pass over x would be thrown away.
+  if (!calibrating_ && !(training && spec_.overflow == Overflow::kWrap)) return;
   Tensor& iv = i_.var.value();
   const Tensor& fv = f_.var.value();
   int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
@@ -81,7 +84,6 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
     }
     return;
   }
-  if (!training || spec_.overflow != Overflow::kWrap) return;
   for (int64_t b = 0; b < nb; ++b) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     double f = std::round(fv[b]);
