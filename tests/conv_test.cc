@@ -1,6 +1,11 @@
 // conv2d, conv1d and depthwise_conv2d: TensorFlow output sizes and padding, hand-computed forward values,
 // finite-difference gradients over padding x stride x bias, and ShapeError on bad shapes.
+#include <omp.h>
+
+#include <cstring>
+
 #include "engine/check.h"
+#include "engine/tensor.h"
 #include "tests/gradcheck.h"
 
 using namespace kiln;
@@ -154,6 +159,60 @@ TEST_CASE("conv2d over several row blocks (a block boundary inside a sample) equ
               worst = std::max(worst, std::fabs(want - y.value()[((n * OH + oh) * OW + ow) * F + f]));
             }
       CHECK(worst < 1e-5);
+    }
+}
+
+TEST_CASE("conv2d input gradient in tasks of whole samples equals one product and col2im in row order") {
+  // The backward multiplies dY W^T per block of whole samples and adds each block into dx at once. Its dx
+  // must be bit for bit that of one product over all rows followed by the adjoint of im2col in row order
+  // (what it replaced, and what the README figures were trained with): padded and unpadded windows, strides,
+  // several blocks with a short last one, one output pixel per sample (the gemm::rows path), 1 and 2 threads.
+  struct Case {
+    int64_t B, H, W, KH, KW;
+    int stride;
+    Padding pad;
+  };
+  for (const Case& c : {Case{13, 20, 21, 3, 2, 1, kValid}, Case{13, 20, 21, 3, 2, 1, kSame},
+                        Case{41, 20, 21, 3, 3, 2, kSame}, Case{9, 3, 3, 3, 3, 1, kValid}})
+    for (int threads : {1, 2}) {
+      CAPTURE(c.B);
+      CAPTURE(c.stride);
+      CAPTURE(static_cast<int>(c.pad));
+      CAPTURE(threads);
+      const int64_t C = 3, F = 5;
+      const Tensor xv = rnd({c.B, c.H, c.W, C}), wv = rnd({c.KH, c.KW, C, F});
+      omp_set_num_threads(threads);
+      Var x(xv, true), w(wv, true);
+      Var y = conv2d(x, w, Var(), c.stride, c.stride, c.pad);
+      const int64_t OH = y.dim(1), OW = y.dim(2), rows = c.B * OH * OW, K = c.KH * c.KW * C;
+      if (OH * OW > 1) REQUIRE(rows > 2 * 2048);  // several tasks
+      const Tensor gv = rnd(y.shape());
+      backward(y, gv);
+      omp_set_num_threads(1);
+      // The reference: dcols = dY W^T as one product, then dx += each row's taps, rows in order.
+      MatrixRM dcols(rows, K);
+      MatMap(dcols.data(), rows, K).noalias() =
+          ConstMatMap(gv.data(), rows, F) * ConstMatMap(wv.data(), K, F).transpose();
+      const int64_t ph = conv_pad_before(c.H, c.KH, c.stride, c.pad);
+      const int64_t pw = conv_pad_before(c.W, c.KW, c.stride, c.pad);
+      Tensor want({c.B, c.H, c.W, C});
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r / (OH * OW), oh = r / OW % OH, ow = r % OW;
+        for (int64_t kh = 0; kh < c.KH; ++kh)
+          for (int64_t kw = 0; kw < c.KW; ++kw) {
+            const int64_t ih = oh * c.stride - ph + kh, iw = ow * c.stride - pw + kw;
+            if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+            for (int64_t ch = 0; ch < C; ++ch)
+              want[((n * c.H + ih) * c.W + iw) * C + ch] += dcols(r, (kh * c.KW + kw) * C + ch);
+          }
+      }
+      const Tensor& got = x.grad();
+      REQUIRE(got.size() == want.size());
+      for (int64_t j = 0; j < got.size(); ++j) {
+        CAPTURE(j);
+        const float a = got[j], b = want[j];
+        REQUIRE(std::memcmp(&a, &b, sizeof(float)) == 0);
+      }
     }
 }
 

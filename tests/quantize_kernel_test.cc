@@ -200,7 +200,8 @@ TEST_CASE("which path runs: the vectorised one for finite inputs, the definition
         0);  // not wrapped in training
 }
 
-TEST_CASE("WRAP at inference: a few overflows among in-range rows are wrapped, the other rows left as they are") {
+TEST_CASE(
+    "WRAP at inference: a few overflows among in-range rows are wrapped, the other rows left as they are") {
   // The kernel quantizes a row without wrapping and redoes only rows (within a tile of entries) where
   // something overflowed; here 3 of 8 rows over 3 tiles hold one overflow each, at a tile's first and last
   // entry among them, and one row holds a code past 2^23 that only the definition can take.
@@ -216,9 +217,9 @@ TEST_CASE("WRAP at inference: a few overflows among in-range rows are wrapped, t
     if (huge) x[7 * nb + 3] = 0x1p24f + 2.f;
     Tensor fv({nb}), iv({nb});
     for (int64_t e = 0; e < nb; ++e) fv[e] = 4.f, iv[e] = 2.f;
-    Tensor want = quantize_fixed_reference(Var(x), Var(fv), Var(iv), 1, Round::kRnd, Overflow::kWrap, false,
-                                           nullptr)
-                      .value();
+    Tensor want =
+        quantize_fixed_reference(Var(x), Var(fv), Var(iv), 1, Round::kRnd, Overflow::kWrap, false, nullptr)
+            .value();
     auto t = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
     REQUIRE(t);
     Tensor got(x.shape());
