@@ -64,26 +64,46 @@ int64_t requantize(int64_t c, int fc, const FixedType& t) { return Requantizer(f
 
 namespace {
 // The simple form for overflow mode kOv and sign kK (the same for every entry of a quantize op): the same
-// codes as Requantizer::operator() (|c| < 2^62, so c + add does not overflow), in a loop without branches.
+// codes as Requantizer::operator() (|c| < 2^62, so c + add does not overflow), in a loop of int64 vector
+// operations that AVX2 has. Its missing arithmetic shift is a logical one between two flips of a negative
+// value's bits (~v >> s == ~(v >> s)); WRAP's sign extension from `width` bits is (v & mask ^ sign) - sign.
 template <Overflow kOv, bool kK>
-void requantize_simple(const RequantizeRows::Fast* rq, int64_t nb, const int64_t* __restrict x,
-                       int64_t* __restrict y, int64_t n) {
-  for (int64_t r0 = 0; r0 < n; r0 += nb)
+void requantize_simple(const RequantizeRows::Fast& q, const int64_t* __restrict x, int64_t* __restrict y,
+                       int64_t n) {
+  const int64_t nb = static_cast<int64_t>(q.size());
+  const int64_t* __restrict add = q.add.data();
+  const int64_t* __restrict rs = q.rs.data();
+  const int64_t* __restrict ls = q.ls.data();
+  const int64_t* __restrict lo = q.lo.data();
+  const int64_t* __restrict hi = q.hi.data();
+  const int64_t* __restrict mask = q.mask.data();
+  const int64_t* __restrict sign = q.sign.data();
+  const int64_t* __restrict out_shift = q.out_shift.data();
+  const int64_t* __restrict keep = q.keep.data();
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const int64_t* __restrict xr = x + r0;
+    int64_t* __restrict yr = y + r0;
     for (int64_t e = 0; e < nb; ++e) {
-      const RequantizeRows::Fast& q = rq[e];
-      int64_t v = (x[r0 + e] + q.add) >> q.rs;
-      v = static_cast<int64_t>(static_cast<uint64_t>(v) << q.ls);
+      const uint64_t c = static_cast<uint64_t>(xr[e] + add[e]);
+      const uint64_t flip = static_cast<uint64_t>(-static_cast<int64_t>(xr[e] + add[e] < 0));
+      uint64_t v = ((c ^ flip) >> rs[e]) ^ flip;  // floor((x + add) / 2^rs)
+      v <<= ls[e];
+      int64_t q;
       if constexpr (kOv == Overflow::kWrap) {
-        v = kK ? static_cast<int64_t>(static_cast<uint64_t>(v) << (64 - q.width)) >> (64 - q.width)
-               : v & ((int64_t{1} << q.width) - 1);
+        q = kK ? static_cast<int64_t>(((v & static_cast<uint64_t>(mask[e])) ^ static_cast<uint64_t>(sign[e])) -
+                                      static_cast<uint64_t>(sign[e]))
+               : static_cast<int64_t>(v & static_cast<uint64_t>(mask[e]));
       } else if constexpr (kOv == Overflow::kSatZero) {
-        v = (v < q.lo) | (v > q.hi) ? 0 : v;
+        const int64_t s = static_cast<int64_t>(v);
+        q = (s < lo[e]) | (s > hi[e]) ? 0 : s;
       } else {  // SAT, and SAT_SYM, whose lo is -hi when signed
-        v = std::min(std::max(v, q.lo), q.hi);
+        const int64_t s = static_cast<int64_t>(v);
+        q = s < lo[e] ? lo[e] : s;
+        q = q > hi[e] ? hi[e] : q;
       }
-      v = q.zero ? 0 : v;
-      y[r0 + e] = static_cast<int64_t>(static_cast<uint64_t>(v) << q.out_shift);
+      yr[e] = static_cast<int64_t>((static_cast<uint64_t>(q) << out_shift[e]) & static_cast<uint64_t>(keep[e]));
     }
+  }
 }
 }  // namespace
 
@@ -92,14 +112,20 @@ RequantizeRows::RequantizeRows(std::vector<Requantizer> rq) : rq_(std::move(rq))
   for (const Requantizer& q : rq_)
     simple = simple && (q.zero_ || q.simple_) && q.t_.k == rq_[0].t_.k && q.t_.overflow == rq_[0].t_.overflow;
   if (!simple) return;
-  for (const Requantizer& q : rq_)  // a pruned entry: any valid shifts, its result is replaced by 0
-    fast_.push_back(
-        {q.add_, q.lo_, q.hi_, q.rs_, q.ls_, q.zero_ ? 1 : q.width_, q.zero_ ? 0 : q.out_shift_, q.zero_});
+  for (const Requantizer& q : rq_) {  // a pruned entry: any valid shifts, its result is replaced by 0
+    const int width = q.zero_ ? 1 : q.width_;
+    fast_.add.push_back(q.add_), fast_.rs.push_back(q.rs_), fast_.ls.push_back(q.ls_);
+    fast_.lo.push_back(q.lo_), fast_.hi.push_back(q.hi_);
+    fast_.mask.push_back(static_cast<int64_t>((uint64_t{1} << width) - 1));
+    fast_.sign.push_back(static_cast<int64_t>(uint64_t{1} << (width - 1)));
+    fast_.out_shift.push_back(q.zero_ ? 0 : q.out_shift_);
+    fast_.keep.push_back(q.zero_ ? 0 : -1);
+  }
 }
 
 void RequantizeRows::run(const int64_t* x, int64_t* y, int64_t n) const {
   const int64_t nb = static_cast<int64_t>(rq_.size());
-  if (fast_.empty()) {
+  if (fast_.size() == 0) {
     for (int64_t r0 = 0; r0 < n; r0 += nb)
       for (int64_t e = 0; e < nb; ++e) y[r0 + e] = rq_[static_cast<size_t>(e)](x[r0 + e]);
     return;
@@ -107,11 +133,10 @@ void RequantizeRows::run(const int64_t* x, int64_t* y, int64_t n) const {
   const Overflow ov = rq_[0].t_.overflow;
   const bool k = rq_[0].t_.k != 0;
   if (ov == Overflow::kWrap)
-    return k ? requantize_simple<Overflow::kWrap, true>(fast_.data(), nb, x, y, n)
-             : requantize_simple<Overflow::kWrap, false>(fast_.data(), nb, x, y, n);
-  if (ov == Overflow::kSatZero)
-    return requantize_simple<Overflow::kSatZero, false>(fast_.data(), nb, x, y, n);
-  requantize_simple<Overflow::kSat, false>(fast_.data(), nb, x, y, n);  // SAT, SAT_SYM
+    return k ? requantize_simple<Overflow::kWrap, true>(fast_, x, y, n)
+             : requantize_simple<Overflow::kWrap, false>(fast_, x, y, n);
+  if (ov == Overflow::kSatZero) return requantize_simple<Overflow::kSatZero, false>(fast_, x, y, n);
+  requantize_simple<Overflow::kSat, false>(fast_, x, y, n);  // SAT, SAT_SYM
 }
 
 int64_t Buffer::min() const {

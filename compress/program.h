@@ -92,15 +92,17 @@ class RequantizeRows {
   // y[j] = rq[j % entries](x[j]) for j < n, a multiple of the entries.
   void run(const int64_t* x, int64_t* y, int64_t n) const;
 
+  // The branch-free form per entry, one array per field (the loop loads them as vectors): add, the shifts,
+  // the range [lo, hi], the WRAP mask 2^width - 1 and sign bit 2^(width-1), the output shift, and keep (0 for
+  // a pruned entry, else all ones).
   struct Fast {
-    int64_t add, lo, hi;
-    int rs, ls, width, out_shift;
-    bool zero;
+    std::vector<int64_t> add, rs, ls, lo, hi, mask, sign, out_shift, keep;
+    size_t size() const { return add.size(); }
   };
 
  private:
   std::vector<Requantizer> rq_;
-  std::vector<Fast> fast_;  // empty: some entry has no simple form
+  Fast fast_;  // empty: some entry has no simple form
 };
 
 // A convolution or pooling window as 2-d (a 1-d window is 2-d with H = 1), channels-last, with the
