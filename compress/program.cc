@@ -90,8 +90,9 @@ void requantize_simple(const RequantizeRows::Fast& q, const int64_t* __restrict 
       v <<= ls[e];
       int64_t q;
       if constexpr (kOv == Overflow::kWrap) {
-        q = kK ? static_cast<int64_t>(((v & static_cast<uint64_t>(mask[e])) ^ static_cast<uint64_t>(sign[e])) -
-                                      static_cast<uint64_t>(sign[e]))
+        q = kK ? static_cast<int64_t>(
+                     ((v & static_cast<uint64_t>(mask[e])) ^ static_cast<uint64_t>(sign[e])) -
+                     static_cast<uint64_t>(sign[e]))
                : static_cast<int64_t>(v & static_cast<uint64_t>(mask[e]));
       } else if constexpr (kOv == Overflow::kSatZero) {
         const int64_t s = static_cast<int64_t>(v);
@@ -101,7 +102,8 @@ void requantize_simple(const RequantizeRows::Fast& q, const int64_t* __restrict 
         q = s < lo[e] ? lo[e] : s;
         q = q > hi[e] ? hi[e] : q;
       }
-      yr[e] = static_cast<int64_t>((static_cast<uint64_t>(q) << out_shift[e]) & static_cast<uint64_t>(keep[e]));
+      yr[e] =
+          static_cast<int64_t>((static_cast<uint64_t>(q) << out_shift[e]) & static_cast<uint64_t>(keep[e]));
     }
   }
 }

@@ -5,8 +5,10 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 #include "compress/layer_norm_fixed.h"
 #include "compress/program.h"
@@ -243,6 +245,33 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
 // int64: integer sums are exact in any order, so both give the element-by-element definition (for_each_term),
 // which Depthwise still runs.
 namespace {
+// int64 <-> double in a few int64 and double operations that vectorise (AVX2 converts neither way), exact
+// for |v| < 2^51: v + 1.5 * 2^52 as a double holds v in its low mantissa bits.
+constexpr uint64_t kMagicBits = 0x4338000000000000;  // 1.5 * 2^52
+inline double small_to_double(int64_t v) {
+  const uint64_t b = static_cast<uint64_t>(v) + kMagicBits;
+  double d;
+  std::memcpy(&d, &b, sizeof d);
+  return d - 0x1.8p52;
+}
+inline int64_t small_to_int(double d) {  // d an integer, |d| < 2^51
+  d += 0x1.8p52;
+  uint64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  return static_cast<int64_t>(b - kMagicBits);
+}
+
+// dst[i] = T(src[i]) for n codes: through small_to_double when every code is below 2^51 (the same value:
+// exact in double, then one rounding to T as the direct conversion), else directly.
+template <class T>
+inline void codes_to(T* __restrict dst, const int64_t* __restrict src, int64_t n, bool small) {
+  if (small) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(small_to_double(src[i]));
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
+  }
+}
+
 template <class T>
 void run_mac_gemm(const Op& op, const std::vector<T>& w, const std::vector<int64_t>& x,
                   std::vector<int64_t>& y) {
@@ -251,29 +280,42 @@ void run_mac_gemm(const Op& op, const std::vector<T>& w, const std::vector<int64
   const int64_t K = static_cast<int64_t>(w.size()) / n_out;
   thread_local std::vector<T> a, c;  // A [positions, K], C [positions, n_out]
   a.resize(static_cast<size_t>(positions * K)), c.resize(static_cast<size_t>(positions * n_out));
+  const bool small = op.x_below_2_51;
   if (op.kind == Op::kDense) {
-    for (size_t j = 0; j < a.size(); ++j) a[j] = static_cast<T>(x[j]);
+    codes_to(a.data(), x.data(), static_cast<int64_t>(a.size()), small);
   } else {
     const Window& wn = op.win;
-    const bool padded = wn.padded();
-    for (int64_t pos = 0; pos < positions; ++pos) {
-      T* row = a.data() + pos * K;
-      if (padded) std::fill(row, row + K, T{0});
-      wn.for_each_tap(pos / wn.OW, pos % wn.OW, [&](int64_t tap, int64_t base) {
-        T* dst = row + tap * wn.C;
-        const int64_t* src = x.data() + base;
-        for (int64_t ch = 0; ch < wn.C; ++ch) dst[ch] = static_cast<T>(src[ch]);
-      });
+    if (!wn.padded()) {  // each kernel row of a window is one run of KW * C codes
+      const int64_t run = wn.KW * wn.C;
+      for (int64_t pos = 0; pos < positions; ++pos) {
+        const int64_t oh = pos / wn.OW, ow = pos % wn.OW;
+        for (int64_t kh = 0; kh < wn.KH; ++kh)
+          codes_to(a.data() + pos * K + kh * run, x.data() + ((oh * wn.SH + kh) * wn.W + ow * wn.SW) * wn.C,
+                   run, small);
+      }
+    } else {
+      for (int64_t pos = 0; pos < positions; ++pos) {
+        T* row = a.data() + pos * K;
+        std::fill(row, row + K, T{0});
+        wn.for_each_tap(pos / wn.OW, pos % wn.OW, [&](int64_t tap, int64_t base) {
+          codes_to(row + tap * wn.C, x.data() + base, wn.C, small);
+        });
+      }
     }
   }
   Eigen::Map<Mat>(c.data(), positions, n_out).noalias() =
       Eigen::Map<const Mat>(a.data(), positions, K) * Eigen::Map<const Mat>(w.data(), K, n_out);
-  const int64_t scale = int64_t{1} << op.prod_shift;
+  // y = bias + sum * 2^prod_shift; the sums are integers below 2^24 in float (2^53 in double).
+  const int shift = op.prod_shift;
+  const int64_t* __restrict bias = op.bias.data();
+  const T* __restrict cv = c.data();
+  int64_t* __restrict yv = y.data();
   for (int64_t pos = 0; pos < positions; ++pos)
-    for (int64_t n = 0; n < n_out; ++n)
-      y[static_cast<size_t>(pos * n_out + n)] =
-          op.bias[static_cast<size_t>(n)] +
-          static_cast<int64_t>(c[static_cast<size_t>(pos * n_out + n)]) * scale;
+    for (int64_t n = 0; n < n_out; ++n) {
+      const T v = cv[pos * n_out + n];
+      const int64_t s = std::is_same_v<T, float> ? small_to_int(v) : static_cast<int64_t>(v);
+      yv[pos * n_out + n] = bias[n] + static_cast<int64_t>(static_cast<uint64_t>(s) << shift);
+    }
 }
 
 // The int64 fallback, one output position at a time: for each nonzero input code, acc[n] += x * w[row, n].
@@ -739,6 +781,8 @@ Program ProgramBuilder::finish() {
         op.weights_f.assign(op.weights.begin(), op.weights.end());
       else if (op.partial_bound < (int64_t{1} << 53))
         op.weights_d.assign(op.weights.begin(), op.weights.end());
+      const Buffer& xb = p_.buffers[static_cast<size_t>(op.in)];
+      op.x_below_2_51 = xb.min() > -(int64_t{1} << 51) && xb.max() < (int64_t{1} << 51);
     }
     if (op.kind == Op::kQuantize)
       op.requantizers = requantizers_of(op, p_.buffers[static_cast<size_t>(op.in)],

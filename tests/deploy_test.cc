@@ -646,6 +646,42 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
   CHECK(paths[2] > 5);
 }
 
+// The float path converts input codes to float through a double trick that is exact only below 2^51 in
+// magnitude; a product with wider input codes (possible when the weights that meet them are 0, so the float
+// path still applies) must convert them directly.
+TEST_CASE("a float-path product whose input codes pass 2^51 (zero weights) gives the bias exactly") {
+  for (bool dense : {true, false}) {
+    CAPTURE(dense);
+    MacParams s;
+    s.dense = dense;
+    const Shape in = dense ? Shape{2, 6} : Shape{4, 4, 2};
+    if (dense) {
+      s.out_shape = {2, 3};
+    } else {
+      s.geom.dims = 2, s.geom.window = {3, 3}, s.geom.strides = {1, 1}, s.geom.padding = Padding::kValid;
+      s.out_shape = {2, 2, 3};
+    }
+    s.in_shape = in;
+    const int64_t n_w = (dense ? 6 : 3 * 3 * 2) * 3;
+    for (int64_t j = 0; j < n_w; ++j)
+      s.w_code.push_back(0), s.w_frac.push_back(0), s.w_types.push_back({1, 4, 0});
+    for (int n = 0; n < 3; ++n) s.b_code.push_back(5 - 4 * n), s.b_frac.push_back(0);
+    std::vector<FixedType> in_types(static_cast<size_t>(shape_numel(in)),
+                                    FixedType{1, 59, 0});  // 60-bit codes
+    ProgramBuilder b;
+    b.input(in, in_types);
+    b.mac("mac", s);
+    const Program p = b.finish();
+    REQUIRE(!p.ops.back().weights_f.empty());
+    std::vector<int64_t> x(static_cast<size_t>(p.input().size));
+    for (size_t e = 0; e < x.size(); ++e)
+      x[e] = (e % 2 ? -1 : 1) * ((int64_t{1} << 59) - static_cast<int64_t>(e));
+    const std::vector<int64_t> y = run(p, x);
+    const Op& op = p.ops.back();
+    for (size_t o = 0; o < y.size(); ++o) CHECK(y[o] == op.bias[o % 3]);
+  }
+}
+
 // The quantize op's branch-free requantisation equals requantize() (the per-element definition) for every
 // rounding and overflow mode, uniform, per-channel and per-element types, pruned entries and both grids.
 TEST_CASE("quantize op: RequantizeRows == requantize element by element, all modes") {
