@@ -1,7 +1,8 @@
 // Speed of the HGQ quantizer op (compress/quantize_ops.h) on the shape where the Fashion-MNIST HGQ CNN spends
 // most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
-// batch 128, WRAP in training. Prints ns per element for the forward alone, and forward + backward (gradients
-// to x, f and i), and the fast path against quantize_fixed_reference (the element-by-element definition).
+// batch 128, WRAP in training. Prints ns per element for the forward alone, forward + backward (gradients
+// to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after calibration almost
+// nothing overflows), and the fast path against quantize_fixed_reference (the element-by-element definition).
 //   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
 #include <omp.h>
 
@@ -59,10 +60,26 @@ int main(int argc, char** argv) {
   };
   run(false, true);  // warm-up
   const double fwd = run(false, false), both = run(false, true), ref = run(true, true);
+  // At inference WRAP wraps what overflows; with i 3 more than above, as after calibration, almost nothing
+  // does.
+  double infer = 0;
+  {
+    Tensor i3 = i;
+    for (int64_t e = 0; e < nb; ++e) i3[e] += 3.f;
+    Var iv3(i3);
+    kiln::NoGradGuard ng;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) {
+      Var y = kiln::compress::quantize_fixed(xv, fv, iv3, 1, Round::kRnd, Overflow::kWrap, false, nullptr);
+      checksum += y.value()[r % y.size()];
+    }
+    infer = seconds_since(t0) * 1e9 / elems;
+  }
   std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training, %d thread%s\n",
               static_cast<long long>(rows), static_cast<long long>(nb), threads, threads == 1 ? "" : "s");
   std::printf("forward:              %6.2f ns/element\n", fwd);
   std::printf("forward + backward:   %6.2f ns/element\n", both);
+  std::printf("forward at inference: %6.2f ns/element\n", infer);
   std::printf("reference fwd + bwd:  %6.2f ns/element\n", ref);
   std::printf("quantize_fast_vs_reference: %.1f\n", ref / both);
   std::fprintf(stderr, "(checksum %g)\n", checksum);
