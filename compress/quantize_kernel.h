@@ -61,4 +61,11 @@ void backward(const Table& t, const float* x, bool exact, const float* g, int64_
 // order, as in one loop).
 void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi);
 
+// The loops run in AVX-512 on CPUs that have it (same bits as the baseline's AVX2, see
+// quantize_kernel_loops.h). use_avx512(false) makes them run the baseline's, use_avx512(true) AVX-512's where
+// the CPU has it; returns whether AVX-512 is now in use. For tests and measurements; not thread-safe against
+// kernels running at the same time.
+bool use_avx512(bool on);
+bool avx512_in_use();
+
 }  // namespace kiln::compress::qkernel

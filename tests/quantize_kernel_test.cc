@@ -1,7 +1,8 @@
 // The vectorised path of quantize_fixed (compress/quantize_kernel.h) against the element-by-element
 // definition (quantize_fixed_reference), bit for bit in values and gradients: every rounding and overflow
 // mode, sign, training and inference, granularity, several tiles of entries, 2 threads, non-finite
-// gradients, codes either side of the float wrap's 2^23 limit, and which path ran.
+// gradients, codes either side of the float wrap's 2^23 limit, and which path ran; each under the kernels'
+// baseline (AVX2) copy and, on a CPU that has it, their AVX-512 copy.
 #include "compress/quantize_kernel.h"
 
 #include <doctest/doctest.h>
@@ -42,6 +43,19 @@ Tensor probe_values(Shape shape, std::mt19937_64& rng) {
 
 bool same_float(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
+// The kernels' instruction sets on this CPU: the baseline (AVX2), and AVX-512 where the CPU has it.
+// each_isa(f) runs f under each, then restores the default.
+template <class F>
+void each_isa(F&& f) {
+  const bool was = qkernel::avx512_in_use();
+  for (bool avx512 : {false, true}) {
+    if (qkernel::use_avx512(avx512) != avx512) continue;  // no AVX-512 here
+    CAPTURE(avx512);
+    f();
+  }
+  qkernel::use_avx512(was);
+}
+
 // x with every value the vectorised path cannot take (inf, NaN, |x| >= 2^40, subnormal or tiny) replaced by a
 // random value in [-4, 4).
 Tensor finite_normal(Tensor x, std::mt19937_64& rng) {
@@ -76,16 +90,19 @@ void require_same_paths(const Tensor& x, const Shape& bs, const Tensor& g, Round
     }
     return Result{y.value(), vx.grad(), vf.grad(), vi.grad()};
   };
-  Result a = run(false), b = run(true);
-  for (auto [ta, tb] :
-       {std::pair{&a.y, &b.y}, std::pair{&a.gx, &b.gx}, std::pair{&a.gf, &b.gf}, std::pair{&a.gi, &b.gi}}) {
-    REQUIRE(ta->size() == tb->size());
-    for (int64_t j = 0; j < ta->size(); ++j) {
-      CAPTURE(j);
-      CAPTURE(x[j % x.size()]);
-      REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
+  const Result b = run(true);
+  each_isa([&] {
+    const Result a = run(false);
+    for (auto [ta, tb] :
+         {std::pair{&a.y, &b.y}, std::pair{&a.gx, &b.gx}, std::pair{&a.gf, &b.gf}, std::pair{&a.gi, &b.gi}}) {
+      REQUIRE(ta->size() == tb->size());
+      for (int64_t j = 0; j < ta->size(); ++j) {
+        CAPTURE(j);
+        CAPTURE(x[j % x.size()]);
+        REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
+      }
     }
-  }
+  });
 }
 
 }  // namespace
@@ -176,28 +193,30 @@ TEST_CASE("WRAP at inference: codes either side of the float wrap's 2^23 limit e
 }
 
 TEST_CASE("which path runs: the vectorised one for finite inputs, the definition for the rest") {
-  const std::vector<int> i{0, 2, 3, -1}, f{0, 3, 1, 4};  // k1 i0 f0, k1 i2 f3, ...
-  Tensor x({2, 4}, {0.3f, -1.7f, 2.5f, 0.01f, 100.f, -3.f, 5.25f, -0.2f});
-  Tensor out(x.shape());
-  for (Overflow o : {Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero, Overflow::kWrap})
-    for (bool training : {true, false}) {
-      CAPTURE(static_cast<int>(o));
-      CAPTURE(training);
-      auto t = qkernel::make_table(1, i, f, Round::kRnd, o, training);
-      REQUIRE(t);
-      // 100 and -3 overflow their types: saturated, or wrapped in float at inference
-      CHECK(qkernel::forward(*t, x.data(), out.data(), x.size()) == 0);
-      Tensor bad = x;
-      bad[5] = INFINITY;
-      CHECK(qkernel::forward(*t, bad.data(), out.data(), bad.size()) == 1);
-    }
-  auto wrap = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
-  Tensor huge = x;
-  huge[4] = 0x1p24f + 2.f;  // a WRAP overflow whose code is past 2^23
-  CHECK(qkernel::forward(*wrap, huge.data(), out.data(), huge.size()) == 1);
-  auto wrap_training = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, true);
-  CHECK(qkernel::forward(*wrap_training, huge.data(), out.data(), huge.size()) ==
-        0);  // not wrapped in training
+  each_isa([] {
+    const std::vector<int> i{0, 2, 3, -1}, f{0, 3, 1, 4};  // k1 i0 f0, k1 i2 f3, ...
+    Tensor x({2, 4}, {0.3f, -1.7f, 2.5f, 0.01f, 100.f, -3.f, 5.25f, -0.2f});
+    Tensor out(x.shape());
+    for (Overflow o : {Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero, Overflow::kWrap})
+      for (bool training : {true, false}) {
+        CAPTURE(static_cast<int>(o));
+        CAPTURE(training);
+        auto t = qkernel::make_table(1, i, f, Round::kRnd, o, training);
+        REQUIRE(t);
+        // 100 and -3 overflow their types: saturated, or wrapped in float at inference
+        CHECK(qkernel::forward(*t, x.data(), out.data(), x.size()) == 0);
+        Tensor bad = x;
+        bad[5] = INFINITY;
+        CHECK(qkernel::forward(*t, bad.data(), out.data(), bad.size()) == 1);
+      }
+    auto wrap = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
+    Tensor huge = x;
+    huge[4] = 0x1p24f + 2.f;  // a WRAP overflow whose code is past 2^23
+    CHECK(qkernel::forward(*wrap, huge.data(), out.data(), huge.size()) == 1);
+    auto wrap_training = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, true);
+    CHECK(qkernel::forward(*wrap_training, huge.data(), out.data(), huge.size()) ==
+          0);  // not wrapped in training
+  });
 }
 
 TEST_CASE(
@@ -212,24 +231,35 @@ TEST_CASE(
   for (int64_t j = 0; j < x.size(); ++j) x[j] = u(rng);
   std::vector<int> i(static_cast<size_t>(nb), 2), f(static_cast<size_t>(nb), 4);  // k1 i2 f4: [-4, 4)
   x[1 * nb + 511] = 9.3f, x[4 * nb + 512] = -20.72f, x[6 * nb + 1299] = 4.f;
-  for (bool huge : {false, true}) {
-    CAPTURE(huge);
-    if (huge) x[7 * nb + 3] = 0x1p24f + 2.f;
-    Tensor fv({nb}), iv({nb});
-    for (int64_t e = 0; e < nb; ++e) fv[e] = 4.f, iv[e] = 2.f;
-    Tensor want =
-        quantize_fixed_reference(Var(x), Var(fv), Var(iv), 1, Round::kRnd, Overflow::kWrap, false, nullptr)
-            .value();
-    auto t = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
-    REQUIRE(t);
-    Tensor got(x.shape());
-    CHECK(qkernel::forward(*t, x.data(), got.data(), x.size()) == (huge ? 1 : 0));
-    for (int64_t j = 0; j < x.size(); ++j) {
-      CAPTURE(j);
-      REQUIRE(same_float(got[j], want[j]));
-    }
-    CHECK(got[1 * nb + 511] == 9.3125f - 8.f);  // wrapped by 2^(k+i) = 8, not left at its code
-    CHECK(got[4 * nb + 512] == -20.75f + 24.f);
-    CHECK(got[6 * nb + 1299] == -4.f);
-  }
+  for (bool huge : {false, true})
+    each_isa([&] {
+      CAPTURE(huge);
+      if (huge) x[7 * nb + 3] = 0x1p24f + 2.f;
+      Tensor fv({nb}), iv({nb});
+      for (int64_t e = 0; e < nb; ++e) fv[e] = 4.f, iv[e] = 2.f;
+      Tensor want =
+          quantize_fixed_reference(Var(x), Var(fv), Var(iv), 1, Round::kRnd, Overflow::kWrap, false, nullptr)
+              .value();
+      auto t = qkernel::make_table(1, i, f, Round::kRnd, Overflow::kWrap, false);
+      REQUIRE(t);
+      Tensor got(x.shape());
+      CHECK(qkernel::forward(*t, x.data(), got.data(), x.size()) == (huge ? 1 : 0));
+      for (int64_t j = 0; j < x.size(); ++j) {
+        CAPTURE(j);
+        REQUIRE(same_float(got[j], want[j]));
+      }
+      CHECK(got[1 * nb + 511] == 9.3125f - 8.f);  // wrapped by 2^(k+i) = 8, not left at its code
+      CHECK(got[4 * nb + 512] == -20.75f + 24.f);
+      CHECK(got[6 * nb + 1299] == -4.f);
+    });
+}
+
+TEST_CASE("the kernels' AVX-512 copy is chosen where the CPU has it, and can be switched off") {
+  const bool was = qkernel::avx512_in_use();
+  CHECK_FALSE(qkernel::use_avx512(false));
+  CHECK_FALSE(qkernel::avx512_in_use());
+  const bool can = qkernel::use_avx512(true);
+  MESSAGE("AVX-512 kernels on this CPU: " << (can ? "yes, both copies tested" : "no, the baseline's only"));
+  CHECK(qkernel::avx512_in_use() == can);
+  qkernel::use_avx512(was);
 }
