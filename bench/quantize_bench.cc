@@ -2,7 +2,8 @@
 // most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
 // batch 128, WRAP in training. Prints ns per element for the forward alone, forward + backward (gradients
 // to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after calibration almost
-// nothing overflows), and the fast path against quantize_fixed_reference (the element-by-element definition).
+// nothing overflows), each with the kernels' AVX2 copy and, where the CPU has it, their AVX-512 copy; and the
+// fast path (the default copy) against quantize_fixed_reference (the element-by-element definition).
 //   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
 #include <omp.h>
 
@@ -12,6 +13,7 @@
 #include <optional>
 #include <random>
 
+#include "compress/quantize_kernel.h"
 #include "compress/quantize_ops.h"
 
 namespace {
@@ -58,29 +60,37 @@ int main(int argc, char** argv) {
     }
     return seconds_since(t0) * 1e9 / elems;
   };
-  run(false, true);  // warm-up
-  const double fwd = run(false, false), both = run(false, true), ref = run(true, true);
   // At inference WRAP wraps what overflows; with i 3 more than above, as after calibration, almost nothing
   // does.
-  double infer = 0;
-  {
-    Tensor i3 = i;
-    for (int64_t e = 0; e < nb; ++e) i3[e] += 3.f;
-    Var iv3(i3);
+  Tensor i3 = i;
+  for (int64_t e = 0; e < nb; ++e) i3[e] += 3.f;
+  Var iv3(i3);
+  auto run_inference = [&] {
     kiln::NoGradGuard ng;
     const auto t0 = std::chrono::steady_clock::now();
     for (int r = 0; r < reps; ++r) {
       Var y = kiln::compress::quantize_fixed(xv, fv, iv3, 1, Round::kRnd, Overflow::kWrap, false, nullptr);
       checksum += y.value()[r % y.size()];
     }
-    infer = seconds_since(t0) * 1e9 / elems;
-  }
+    return seconds_since(t0) * 1e9 / elems;
+  };
   std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training, %d thread%s\n",
               static_cast<long long>(rows), static_cast<long long>(nb), threads, threads == 1 ? "" : "s");
-  std::printf("forward:              %6.2f ns/element\n", fwd);
-  std::printf("forward + backward:   %6.2f ns/element\n", both);
-  std::printf("forward at inference: %6.2f ns/element\n", infer);
-  std::printf("reference fwd + bwd:  %6.2f ns/element\n", ref);
+  const double ref = run(true, true);
+  double both = 0;
+  // The kernels' baseline (AVX2) copy, then their AVX-512 copy where this CPU has it (the default there).
+  for (bool avx512 : {false, true}) {
+    if (kiln::compress::qkernel::use_avx512(avx512) != avx512) continue;
+    run(false, true);  // warm-up
+    const double fwd = run(false, false);
+    both = run(false, true);
+    const double infer = run_inference();
+    std::printf("%s kernels:\n", avx512 ? "AVX-512" : "AVX2");
+    std::printf("  forward:              %6.2f ns/element\n", fwd);
+    std::printf("  forward + backward:   %6.2f ns/element\n", both);
+    std::printf("  forward at inference: %6.2f ns/element\n", infer);
+  }
+  std::printf("reference fwd + bwd:    %6.2f ns/element\n", ref);
   std::printf("quantize_fast_vs_reference: %.1f\n", ref / both);
   std::fprintf(stderr, "(checksum %g)\n", checksum);
 }
