@@ -5,7 +5,9 @@
 // (b, oh, ow), in (kh, kw, c) order, so that the kernel [KH, KW, C, F] read as a [KH*KW*C, F] matrix is the
 // right-hand side: Y [B*OH*OW, F] = cols * W. Padded taps stay zero.
 #include <algorithm>
+#include <numeric>
 #include <string>
+#include <vector>
 
 #include "engine/check.h"
 #include "engine/gemm.h"
@@ -135,9 +137,12 @@ void col2im_sample(float* dxn, bool zero_first, const float* row, int64_t C, con
 // dx [B, H, W, C] += col2im(dY W^T) for dY [B*OH*OW, F] and the kernel w [KH*KW*C, F]. Tasks of whole samples
 // (about 2048 rows) each multiply their rows into a buffer of their own and add it into their samples' dx
 // while it is still in cache; the whole product (8.9 MB for the Fashion-MNIST CNN's conv2 at batch 128) used
-// to be written out and read back. A row's product does not depend on the rows beside it in its block
-// (gemm.h), so the values are those of one product followed by col2im. With one output pixel per sample a
-// block could be a single row, which Eigen sums differently: that case keeps gemm::rows' blocks.
+// to be written out and read back. The values are those of one product followed by col2im: Eigen takes a
+// block's rows four at a time, and a row's sums do not depend on the others of its four, but the last
+// (rows mod 4) rows of a product go through another kernel, which for some shapes (KH*KW*C = 9, say) sums in
+// another order. So every block but the last has a multiple of 4 rows, and the same rows as in one product
+// take that kernel. With one output pixel per sample that could leave a block of a single row, which Eigen
+// also sums differently: that case keeps gemm::rows' blocks.
 void input_grad(float* dx, bool zero_first, const float* g, const float* w, int64_t B, int64_t C, int64_t F,
                 const Axis& ah, const Axis& aw) {
   const int64_t per = ah.out * aw.out, K = ah.k * aw.k * C, in = ah.in * aw.in * C;
@@ -148,7 +153,9 @@ void input_grad(float* dx, bool zero_first, const float* g, const float* w, int6
     for (int64_t n = 0; n < B; ++n) col2im_sample(dx + n * in, zero_first, dcols.data() + n * K, C, ah, aw);
     return;
   }
-  const int64_t samples = std::max<int64_t>(1, 2048 / per), tasks = (B + samples - 1) / samples;
+  const int64_t quad = 4 / std::gcd<int64_t>(per, 4);  // samples whose rows make a multiple of 4
+  const int64_t samples = std::max<int64_t>(quad, 2048 / per / quad * quad),
+                tasks = (B + samples - 1) / samples;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t n0 = t * samples, n1 = std::min(B, n0 + samples), r = (n1 - n0) * per;

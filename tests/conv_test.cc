@@ -171,15 +171,19 @@ TEST_CASE("conv2d input gradient in tasks of whole samples equals one product an
     int64_t B, H, W, KH, KW;
     int stride;
     Padding pad;
+    int64_t C;
   };
-  for (const Case& c : {Case{13, 20, 21, 3, 2, 1, kValid}, Case{13, 20, 21, 3, 2, 1, kSame},
-                        Case{41, 20, 21, 3, 3, 2, kSame}, Case{9, 3, 3, 3, 3, 1, kValid}})
+  // One channel (KH*KW*C = 9 or 6 columns) with sample row counts that are not multiples of 4.
+  for (const Case& c : {Case{13, 20, 21, 3, 2, 1, kValid, 3}, Case{13, 20, 21, 3, 2, 1, kSame, 3},
+                        Case{41, 20, 21, 3, 3, 2, kSame, 3}, Case{9, 3, 3, 3, 3, 1, kValid, 3},
+                        Case{13, 20, 21, 3, 3, 1, kValid, 1}, Case{51, 21, 20, 2, 3, 2, kValid, 1},
+                        Case{13, 20, 21, 3, 3, 1, kSame, 1}})
     for (int threads : {1, 2}) {
       CAPTURE(c.B);
       CAPTURE(c.stride);
       CAPTURE(static_cast<int>(c.pad));
       CAPTURE(threads);
-      const int64_t C = 3, F = 5;
+      const int64_t C = c.C, F = 5;
       const Tensor xv = rnd({c.B, c.H, c.W, C}), wv = rnd({c.KH, c.KW, C, F});
       omp_set_num_threads(threads);
       Var x(xv, true), w(wv, true);
