@@ -664,10 +664,11 @@ TEST_CASE("a float-path product whose input codes pass 2^51 (zero weights) gives
     s.in_shape = in;
     const int64_t n_w = (dense ? 6 : 3 * 3 * 2) * 3;
     for (int64_t j = 0; j < n_w; ++j)
-      s.w_code.push_back(0), s.w_frac.push_back(0), s.w_types.push_back({1, 4, 0});
+      s.w_code.push_back(0), s.w_frac.push_back(0),
+          s.w_types.push_back({1, 4, 0, Round::kRnd, Overflow::kSat});
     for (int n = 0; n < 3; ++n) s.b_code.push_back(5 - 4 * n), s.b_frac.push_back(0);
     std::vector<FixedType> in_types(static_cast<size_t>(shape_numel(in)),
-                                    FixedType{1, 59, 0});  // 60-bit codes
+                                    FixedType{1, 59, 0, Round::kRnd, Overflow::kWrap});  // 60-bit codes
     ProgramBuilder b;
     b.input(in, in_types);
     b.mac("mac", s);
