@@ -2,8 +2,9 @@
 // most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
 // batch 128, WRAP in training. Prints ns per element for the forward alone, forward + backward (gradients
 // to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after calibration almost
-// nothing overflows), each with the kernels' AVX2 copy and, where the CPU has it, their AVX-512 copy; and the
-// fast path (the default copy) against quantize_fixed_reference (the element-by-element definition).
+// nothing overflows), each with the kernels' baseline copy (AVX2 in the default build) and, where the CPU has
+// it, their AVX-512 copy; and the fast path (the default copy) against quantize_fixed_reference (the
+// element-by-element definition).
 //   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
 #include <omp.h>
 
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
     const double fwd = run(false, false);
     both = run(false, true);
     const double infer = run_inference();
-    std::printf("%s kernels:\n", avx512 ? "AVX-512" : "AVX2");
+    std::printf("%s kernels:\n",
+                avx512 ? "AVX-512 (run-time copy)" : "baseline (the build's instruction set)");
     std::printf("  forward:              %6.2f ns/element\n", fwd);
     std::printf("  forward + backward:   %6.2f ns/element\n", both);
     std::printf("  forward at inference: %6.2f ns/element\n", infer);

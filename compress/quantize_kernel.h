@@ -46,7 +46,8 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
 
 // out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0). Elements the float path cannot take
 // (non-finite or huge codes, WRAP overflows at inference of codes >= 2^23) go through the scalar definition;
-// returns 1 when there was such an element (its backward must then be the exact one), else 0.
+// returns 1 when there was such an element (its backward must then be the exact one), else 0. x and out must
+// not overlap (a row may be computed twice, reading x again).
 int forward(const Table& t, const float* x, float* out, int64_t n);
 
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null; gx_fresh: it was just allocated and is written as

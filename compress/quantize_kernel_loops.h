@@ -1,9 +1,14 @@
 // The element loops of quantize_kernel.cc, included there twice: once for the build's baseline instruction
 // set (x86-64-v3: AVX2 and FMA) and once under `#pragma GCC target` for AVX-512, each copy in its own
 // namespace (KILN_QK_ISA). Both give the same bits: every element goes through the same IEEE operations (no
-// contraction into FMA, no fast-math), and every sum runs over the rows in the same order whatever the vector
-// width, because the loops vectorise across bit entries, never across one sum's terms. quantize_kernel_test
-// compares both copies with the element-by-element definition. No include guard, by design.
+// fast-math), and every sum runs over the rows in the same order whatever the vector width, because the loops
+// vectorise across bit entries, never across one sum's terms. GCC does fuse a * b + c into an FMA here (its
+// default for C++), in either copy; that changes no value because every such product is exact: power-of-two
+// scalings of integer-valued codes, float x float in double, and x 0 or x 1. A new product in these loops
+// must be exact too, or kept out of a sum: quantize_kernel_test compares both copies with the
+// element-by-element definition, which would then differ. The baseline copy must be included first, so that
+// the headers' inline functions and templates are compiled outside the AVX-512 region. No include guard, by
+// design.
 namespace KILN_QK_ISA {
 
 namespace {
