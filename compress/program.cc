@@ -201,6 +201,18 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n)
 }
 
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes) {
+  // The ops' exactness rests on every code lying in its buffer's proven range (a float product's bound, its
+  // fast conversions), so an input outside the input types' range is refused instead of computed wrongly.
+  const Buffer& in = p.input();
+  if (static_cast<int64_t>(input_codes.size()) != in.size)
+    throw ShapeError("deployed program: " + std::to_string(input_codes.size()) +
+                     " input codes, the model takes " + std::to_string(in.size));
+  if (p.input_lo.size() == input_codes.size())
+    for (size_t e = 0; e < input_codes.size(); ++e)
+      if (input_codes[e] < p.input_lo[e] || input_codes[e] > p.input_hi[e])
+        throw InputError("deployed program: input code " + std::to_string(input_codes[e]) + " at element " +
+                         std::to_string(e) + " is outside its type's range [" +
+                         std::to_string(p.input_lo[e]) + ", " + std::to_string(p.input_hi[e]) + "]");
   Codes buf(p.buffers.size());
   buf[0] = input_codes;
   for (const Op& op : p.ops) kRun[op.kind](p, op, buf);

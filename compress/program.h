@@ -257,6 +257,9 @@ struct Program {
   Shape input_shape;
   TypeTable input_types;        // the model input's quantizer (float -> codes, done by the float wrapper)
   std::vector<Buffer> buffers;  // buffers[0] is the input codes
+  // Each input code's range as the input types give it (buffers[0]'s own range narrows when an in-place op,
+  // such as a relu, follows the input): run() refuses codes outside it.
+  std::vector<int64_t> input_lo, input_hi;
   std::vector<Op> ops;
   int output = 0;                  // buffer holding the result
   std::vector<float> mean, scale;  // standardisation of raw features (empty: none)
@@ -267,7 +270,8 @@ struct Program {
 // The float -> code step of the model input (x already standardised), exactly as the quantizer does: n
 // samples, one after the other.
 std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n = 1);
-// Integer evaluation of the program on one sample's input codes; returns the output codes.
+// Integer evaluation of the program on one sample's input codes; returns the output codes. Throws ShapeError
+// for a wrong number of codes and InputError for a code outside its input type's range.
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
 
 // The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out.

@@ -161,6 +161,7 @@ void ProgramBuilder::input(const Shape& shape, const std::vector<FixedType>& typ
   KILN_CHECK(!started(), "the model input is quantized twice");
   p_.input_shape = shape, p_.input_types = make_table(types, shape.back());
   p_.buffers.push_back(quantized_buffer("input", shape, p_.input_types));
+  p_.input_lo = p_.buffers.back().lo, p_.input_hi = p_.buffers.back().hi;
   cur_ = 0;
 }
 

@@ -676,11 +676,52 @@ TEST_CASE("a float-path product whose input codes pass 2^51 (zero weights) gives
     REQUIRE(!p.ops.back().weights_f.empty());
     std::vector<int64_t> x(static_cast<size_t>(p.input().size));
     for (size_t e = 0; e < x.size(); ++e)
-      x[e] = (e % 2 ? -1 : 1) * ((int64_t{1} << 59) - static_cast<int64_t>(e));
+      x[e] = (e % 2 ? -1 : 1) * ((int64_t{1} << 59) - 1 - static_cast<int64_t>(e));
     const std::vector<int64_t> y = run(p, x);
     const Op& op = p.ops.back();
     for (size_t o = 0; o < y.size(); ++o) CHECK(y[o] == op.bias[o % 3]);
   }
+}
+
+// The double path: input codes between 2^51 and 2^53 meet a weight of 1, so the product is exact in double
+// but the fast int64 -> double conversion (exact only below 2^51) must not be used for them.
+TEST_CASE("a double-path product with input codes past 2^51 gives the exact integer sum") {
+  MacParams s;
+  s.dense = true;
+  const Shape in{1, 4};
+  s.in_shape = in, s.out_shape = {1, 2};
+  // w[j][n]: input 0 feeds output 0 with weight 1, input 1 feeds output 1 with weight -1, the rest 0.
+  const int64_t w[4][2] = {{1, 0}, {0, -1}, {0, 0}, {0, 0}};
+  for (auto& row : w)
+    for (int64_t v : row)
+      s.w_code.push_back(v), s.w_frac.push_back(0),
+          s.w_types.push_back({1, 2, 0, Round::kRnd, Overflow::kSat});
+  s.b_code = {3, -7}, s.b_frac = {0, 0};
+  std::vector<FixedType> in_types(4, FixedType{1, 52, 0, Round::kRnd, Overflow::kWrap});  // 53-bit codes
+  ProgramBuilder b;
+  b.input(in, in_types);
+  b.mac("mac", s);
+  const Program p = b.finish();
+  const Op& op = p.ops.back();
+  REQUIRE(op.weights_f.empty());
+  REQUIRE(!op.weights_d.empty());  // |x w| < 2^53: the double path
+  const int64_t big = (int64_t{1} << 52) - 12345, odd = -((int64_t{1} << 51) + 77);
+  const std::vector<int64_t> y = run(p, {big, odd, (int64_t{1} << 52) - 1, -(int64_t{1} << 52)});
+  CHECK(y[0] == op.bias[0] + big * (int64_t{1} << op.prod_shift));
+  CHECK(y[1] == op.bias[1] - odd * (int64_t{1} << op.prod_shift));
+}
+
+TEST_CASE("the deployed program refuses input codes outside their types' range, and a wrong count, by name") {
+  ProgramBuilder b;
+  b.input({1, 3},
+          std::vector<FixedType>(3, FixedType{1, 2, 1, Round::kRnd, Overflow::kSat}));  // codes [-8, 7]
+  b.relu("relu");
+  const Program p = b.finish();
+  CHECK(run(p, {-8, 0, 7}) == std::vector<int64_t>{0, 0, 7});
+  CHECK_THROWS_WITH_AS(run(p, {0, 8, 0}), doctest::Contains("input code 8 at element 1 is outside"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(run(p, {-9, 0, 0}), doctest::Contains("[-8, 7]"), InputError);
+  CHECK_THROWS_AS(run(p, {0, 0}), ShapeError);
 }
 
 // The quantize op's branch-free requantisation equals requantize() (the per-element definition) for every
@@ -715,6 +756,31 @@ TEST_CASE("quantize op: RequantizeRows == requantize element by element, all mod
              requantize(x[static_cast<size_t>(j)], fc, types[e]) * (int64_t{1} << shift[e]);
     }
     INFO("trial " << trial);
+    CHECK(bad == 0);
+  }
+  // Wide types and codes: masks and sign bits above bit 31, shifts up to 60, codes up to 2^61.
+  for (int trial = 0; trial < 200; ++trial) {
+    const int fc = uni(0, 60), k = uni(0, 1), entries = uni(1, 6);
+    const Round round = rounds[uni(0, 4)];
+    const Overflow ov = overflows[uni(0, 3)];
+    std::vector<Requantizer> rq;
+    std::vector<FixedType> types;
+    for (int e = 0; e < entries; ++e) {
+      const int f = uni(-4, 40), i = uni(-f + 1 - k, 60 - k - f);  // width k + i + f in [1, 60]
+      types.push_back({k, i, f, round, ov});
+      rq.emplace_back(fc, types.back(), 0);
+    }
+    const RequantizeRows rows(rq);
+    const int64_t n = entries * uni(1, 20);
+    std::vector<int64_t> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+    std::uniform_int_distribution<int64_t> code(-(int64_t{1} << 61), int64_t{1} << 61);
+    for (auto& v : x) v = code(rng) >> uni(0, 60);
+    rows.run(x.data(), y.data(), n);
+    int64_t bad = 0;
+    for (int64_t j = 0; j < n; ++j)
+      bad += y[static_cast<size_t>(j)] !=
+             requantize(x[static_cast<size_t>(j)], fc, types[static_cast<size_t>(j % entries)]);
+    INFO("wide trial " << trial);
     CHECK(bad == 0);
   }
 }
