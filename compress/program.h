@@ -212,8 +212,8 @@ struct Op {
   // sum (an input code too wide for the type only ever multiplies zero weights). Otherwise int64.
   std::vector<float> weights_f;
   std::vector<double> weights_d;
-  bool x_below_2_51 =
-      false;  // kDense / kConv: every input code has magnitude < 2^51 (a fast int64 to double)
+  // kDense / kConv: every input code has magnitude < 2^51 (the fast int64 to double conversion applies).
+  bool x_below_2_51 = false;
   // kQuantize: one Requantizer per entry of `types`, from in's grid onto out's (set by finish()).
   RequantizeRows requantizers;
   // kLut: y = table[clamp(trunc(x * 2^lut_shift) + N/2, 0, N - 1)] (compress/lut_codes.h), table codes on

@@ -97,9 +97,6 @@ void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const A
   }
 }
 
-// True when every window of the axis lies inside the input (no padding taps): output o reads o * s + t.
-bool inside(const Axis& a) { return a.pad == 0 && a.first(a.out - 1) + a.k <= a.in; }
-
 // y[i] += a[i] for a run of n floats (add_scaled's values): a first layer's few channels (C = 1, KW = 3)
 // make runs too short for the vectorised loop's setup to pay.
 inline void add_run(float* __restrict y, const float* __restrict a, int64_t n) {
@@ -113,7 +110,7 @@ inline void add_run(float* __restrict y, const float* __restrict a, int64_t n) {
 void col2im_sample(float* dxn, bool zero_first, const float* row, int64_t C, const Axis& ah, const Axis& aw) {
   const int64_t K = ah.k * aw.k * C;
   if (zero_first) std::fill(dxn, dxn + ah.in * aw.in * C, 0.f);
-  if (inside(ah) && inside(aw)) {  // the same runs in the same order, without the per-position bounds
+  if (ah.inside() && aw.inside()) {  // the same runs in the same order, without the per-position bounds
     const int64_t len = aw.k * C, pitch = aw.in * C;
     for (int64_t oh = 0; oh < ah.out; ++oh)
       for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
@@ -196,8 +193,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   const Axis ah(x.dim(1), w.dim(0), stride_h, pad), aw(x.dim(2), w.dim(1), stride_w, pad);
   const int64_t rows = B * ah.out * aw.out, K = ah.k * aw.k * C;
   // [B*OH*OW, KH*KW*C]; im2col writes every entry unless some window reaches into the padding.
-  const bool full = ah.pad == 0 && aw.pad == 0 && ah.first(ah.out - 1) + ah.k <= ah.in &&
-                    aw.first(aw.out - 1) + aw.k <= aw.in;
+  const bool full = ah.inside() && aw.inside();
   Tensor cols = full ? Tensor::uninitialized({rows, K}) : Tensor({rows, K});
   Tensor out = Tensor::uninitialized({B, ah.out, aw.out, F});
   // Per block of rows, in one task: its im2col rows, the product, bias and relu, each pass reading what the

@@ -37,12 +37,6 @@ void check_pool(const char* op, const Var& x, const std::vector<int>& pool, cons
   }
 }
 
-// Valid windows only: no padding, and every window lies inside the input.
-bool full_windows(const Axis& ah, const Axis& aw) {
-  return ah.pad == 0 && aw.pad == 0 && (ah.out - 1) * ah.s + ah.k <= ah.in &&
-         (aw.out - 1) * aw.s + aw.k <= aw.in;
-}
-
 // Max pooling with the first maximum's position: y [B, OH, OW, C] and argmax [B, OH, OW, C], the offset
 // within its sample's [H, W, C] of the first (window order) maximum, -1 where nothing beat -inf. Padded taps
 // never take part. y and argmax need no initialisation. Samples run in parallel.
@@ -52,7 +46,7 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
   // Every window inside the input (valid padding, or same padding that pads nothing): the first tap
   // initialises each output directly, with the -inf start of the general loop folded in, so neither the
   // output nor argmax needs a fill pass first.
-  const bool full = full_windows(ah, aw);
+  const bool full = ah.inside() && aw.inside();
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
   // Branch-free selects: which tap wins is data-dependent and would mispredict.

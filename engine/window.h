@@ -22,6 +22,8 @@ struct Axis {
   int64_t first(int64_t o) const { return o * s - pad; }
   int64_t lo(int64_t o) const { return std::max<int64_t>(0, -first(o)); }
   int64_t hi(int64_t o) const { return std::min<int64_t>(k, in - first(o)); }
+  // Every window lies inside the input (no padding tap): output o reads o * s + t for every tap t.
+  bool inside() const { return pad == 0 && first(out - 1) + k <= in; }
 };
 
 // Calls f(p, xi, t) for every output pixel p = oh * OW + ow of one sample and every in-bounds tap
