@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -214,9 +216,15 @@ double from_code(int64_t code, int f) { return std::ldexp(static_cast<double>(co
 
 namespace {
 
-// ceil(log2(v)) for v > 0, exact (frexp: v = m * 2^e with m in [0.5, 1); v is a power of two iff m = 0.5).
+// ceil(log2(v)) for v > 0, exact: a normal v = 1.m * 2^e is a power of two iff its mantissa bits are 0.
+// Read from the bits rather than through frexp: HGQ training runs this for every activation entry every
+// step (FixedQuantizer::track_range). Subnormals and inf take frexp's way.
 int ceil_log2(double v) {
   if (std::isinf(v)) return std::numeric_limits<int>::max();
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof bits);
+  const int biased = static_cast<int>(bits >> 52);  // v > 0: no sign bit
+  if (biased > 0) return biased - 1023 + ((bits & ((uint64_t{1} << 52) - 1)) != 0);
   int e = 0;
   double m = std::frexp(v, &e);
   return m == 0.5 ? e - 1 : e;
@@ -226,7 +234,7 @@ int ceil_log2(double v) {
 
 int integer_bits_for(double max, int f) {
   if (!std::isfinite(max)) throw InputError("integer_bits_for: max is " + std::to_string(max));
-  double v = max + std::ldexp(1.0, -f);
+  double v = max + pow2(-f);
   return v > 0 ? ceil_log2(v) : -f;
 }
 
@@ -236,7 +244,7 @@ int integer_bits_for(double min, double max, int f, int k) {
   int lo = -f - k;
   int i = lo;
   if (k == 1 && min < 0) i = std::max(i, ceil_log2(-min));
-  double v = max + std::ldexp(1.0, -f);
+  double v = max + pow2(-f);
   if (v > 0) i = std::max(i, ceil_log2(v));
   return std::min(i, 32);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,29 @@ TEST_CASE("integer bits from the data: ceil(log2(max + 2^-f))") {
   CHECK(integer_bits_for(-1.0, 2) == -2);
   CHECK(integer_bits_for(0.2, 5) == -2);  // 0.2 + 1/32 = 0.23 <= 0.25
   CHECK_THROWS_AS(integer_bits_for(std::nan(""), 2), InputError);
+  // Exact where log2 in double is not: 16 + 2^-48 lies above 2^4, but its log2 rounds to exactly 4.0.
+  CHECK(integer_bits_for(16.0, 48) == 5);
+  CHECK(integer_bits_for(0x1p40, 0) == 41);
+  CHECK(integer_bits_for(0x1p60, 0) == 60);  // 2^60 + 1 rounds to 2^60 in double: the rule is on that sum
+  // With f = 1100, 2^-f is 0 in double: the rule is ceil(log2 v) itself, checked against its definition
+  // 2^(r-1) < v <= 2^r over powers of two and their neighbours, subnormals included, and random values.
+  std::mt19937_64 rng(7);
+  std::vector<double> vs;
+  for (int e = -1074; e <= 1023; ++e) {
+    const double p = std::ldexp(1.0, e);
+    vs.insert(vs.end(), {p, std::nextafter(p, 0.0), std::nextafter(p, INFINITY), 3 * p});
+  }
+  for (int j = 0; j < 20000; ++j)
+    vs.push_back(std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng),
+                            std::uniform_int_distribution<int>(-1080, 1030)(rng)));
+  int checked = 0;
+  for (double v : vs) {
+    if (!(v > 0) || !std::isfinite(v)) continue;
+    const int r = integer_bits_for(v, 1100);
+    CHECK((std::ldexp(1.0, r - 1) < v && v <= std::ldexp(1.0, r)));
+    ++checked;
+  }
+  CHECK(checked > 28000);
   // The calibrated type really holds the value.
   for (double m : {0.01, 0.3, 3.7, 3.9, 4.0, 100.0}) {
     int i = integer_bits_for(m, 2);

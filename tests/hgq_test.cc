@@ -172,6 +172,25 @@ TEST_CASE("WRAP activations: calibration sets integer bits and signs from the da
   CHECK(qm.layers()[0].input->k() == 1);
 }
 
+TEST_CASE("WRAP activations in training: i <- max(i - 0.01, integer_bits_for(max|x|, f)) per entry") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {3}, 1);
+  QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\n"
+                              "default_data_integer_bits: 4\ndata_granularity: per_weight\n"
+                              "bit_range: {max_fractional_bits: 60}\n"));
+  Tensor& f = const_cast<Tensor&>(qm.layers()[0].input->f());
+  f[2] = 48.f;
+  // Entry 0: max|x| 3.7 -> ceil(log2 3.95) = 2, below 4 - 0.01. Entry 1: |-20| -> ceil(log2 20.25) = 5.
+  // Entry 2: 16 + 2^-48 lies above 2^4, so i = 5; log2 of it in double is exactly 4.0 (the rule is exact).
+  Tensor x({2, 3}, {3.7f, 0.5f, 16.f, -1.f, -20.f, 0.f});
+  std::mt19937_64 rng(1);
+  nn::Context ctx(true, &rng);
+  m->forward(Var(x), ctx);
+  const Tensor& i = qm.layers()[0].input->i();
+  CHECK(i[0] == 3.99f);
+  CHECK(i[1] == 5.f);
+  CHECK(i[2] == 5.f);
+}
+
 TEST_CASE("beta schedules and config errors") {
   HgqOptions o = parse(
       "hgq_beta: 1.0e-6\nbeta_schedule: {type: log, start_epoch: 10, end_epoch: 20, final_beta: 1.0e-4}\n");
