@@ -67,8 +67,10 @@ TEST_CASE("max_pool2d: windows inside the input against a reference, with ties, 
     int64_t h, w, c;
     int k, s;
   };
-  for (const Case& cs :
-       {Case{6, 6, 3, 2, 2}, Case{7, 5, 16, 3, 2}, Case{5, 5, 1, 2, 1}, Case{9, 7, 5, 3, 3}}) {
+  // Windows that tile the input (stride = pool) with an exact fit, a column left over (9x7, pool 3) and a
+  // row and a column left over (7x9, pool 2); overlapping (stride < pool) and stride-1 windows.
+  for (const Case& cs : {Case{6, 6, 3, 2, 2}, Case{7, 5, 16, 3, 2}, Case{5, 5, 1, 2, 1}, Case{9, 7, 5, 3, 3},
+                         Case{7, 9, 4, 2, 2}}) {
     Tensor t({2, cs.h, cs.w, cs.c});
     std::uniform_int_distribution<int> pick(0, 9);
     for (int64_t i = 0; i < t.size(); ++i) {
@@ -79,7 +81,12 @@ TEST_CASE("max_pool2d: windows inside the input against a reference, with ties, 
       t[(i / cs.c) / cs.k * cs.w * cs.c + (i / cs.c) % cs.k * cs.c + i % cs.c] = -inf;
     Var x(t, true);
     Var y = max_pool2d(x, cs.k, cs.k, cs.s, cs.s, kValid);
-    backward(sum_all(y));
+    // An output gradient with -0 among its values: dx holds 0 + g, so +0 there, bit for bit. (backward()
+    // adds the seed to y's gradient buffer; one holding -0 already passes the seed's -0 through.)
+    Tensor seed = rnd(y.shape());
+    for (int64_t i = 0; i < seed.size(); i += 3) seed[i] = -0.f;
+    y.node()->grad = Tensor(y.shape(), -0.f);
+    backward(y, seed);
     const int64_t oh = (cs.h - cs.k) / cs.s + 1, ow = (cs.w - cs.k) / cs.s + 1;
     REQUIRE(y.shape() == Shape{2, oh, ow, cs.c});
     Tensor g({2, cs.h, cs.w, cs.c});
@@ -95,9 +102,16 @@ TEST_CASE("max_pool2d: windows inside the input against a reference, with ties, 
                 if (t[idx] > m) m = t[idx], a = idx;
               }
             CHECK(y.value().at({n, i, j, c}) == m);
-            if (a >= 0) g[a] += 1;
+            if (a >= 0) g[a] += seed.at({n, i, j, c});
           }
-    CHECK(x.grad().storage() == g.storage());
+    REQUIRE(x.grad().size() == g.size());
+    CHECK(std::memcmp(x.grad().data(), g.data(), sizeof(float) * static_cast<size_t>(g.size())) == 0);
+    // A gradient that already holds values (x feeds two ops) takes the scatter: the same sums.
+    Var x2(t, true);
+    Var y2 = max_pool2d(x2, cs.k, cs.k, cs.s, cs.s, kValid);
+    backward(add(sum_all(mul(y2, Var(seed))), sum_all(mul_scalar(x2, 0.5f))));
+    for (int64_t i = 0; i < g.size(); ++i) g[i] = g[i] + 0.5f;
+    CHECK(std::memcmp(x2.grad().data(), g.data(), sizeof(float) * static_cast<size_t>(g.size())) == 0);
   }
 }
 
