@@ -178,46 +178,50 @@ TEST_CASE("conv2d input gradient in tasks of whole samples equals one product an
                         Case{41, 20, 21, 3, 3, 2, kSame, 3}, Case{9, 3, 3, 3, 3, 1, kValid, 3},
                         Case{13, 20, 21, 3, 3, 1, kValid, 1}, Case{51, 21, 20, 2, 3, 2, kValid, 1},
                         Case{13, 20, 21, 3, 3, 1, kSame, 1}})
-    for (int threads : {1, 2}) {
-      CAPTURE(c.B);
-      CAPTURE(c.stride);
-      CAPTURE(static_cast<int>(c.pad));
-      CAPTURE(threads);
-      const int64_t C = c.C, F = 5;
-      const Tensor xv = rnd({c.B, c.H, c.W, C}), wv = rnd({c.KH, c.KW, C, F});
-      omp_set_num_threads(threads);
-      Var x(xv, true), w(wv, true);
-      Var y = conv2d(x, w, Var(), c.stride, c.stride, c.pad);
-      const int64_t OH = y.dim(1), OW = y.dim(2), rows = c.B * OH * OW, K = c.KH * c.KW * C;
-      if (OH * OW > 1) REQUIRE(rows > 2 * 2048);  // several tasks
-      const Tensor gv = rnd(y.shape());
-      backward(y, gv);
-      omp_set_num_threads(1);
-      // The reference: dcols = dY W^T as one product, then dx += each row's taps, rows in order.
-      MatrixRM dcols(rows, K);
-      MatMap(dcols.data(), rows, K).noalias() =
-          ConstMatMap(gv.data(), rows, F) * ConstMatMap(wv.data(), K, F).transpose();
-      const int64_t ph = conv_pad_before(c.H, c.KH, c.stride, c.pad);
-      const int64_t pw = conv_pad_before(c.W, c.KW, c.stride, c.pad);
-      Tensor want({c.B, c.H, c.W, C});
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t n = r / (OH * OW), oh = r / OW % OH, ow = r % OW;
-        for (int64_t kh = 0; kh < c.KH; ++kh)
-          for (int64_t kw = 0; kw < c.KW; ++kw) {
-            const int64_t ih = oh * c.stride - ph + kh, iw = ow * c.stride - pw + kw;
-            if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
-            for (int64_t ch = 0; ch < C; ++ch)
-              want[((n * c.H + ih) * c.W + iw) * C + ch] += dcols(r, (kh * c.KW + kw) * C + ch);
-          }
+    for (int threads : {1, 2})
+      for (bool held : {false, true}) {  // held: x's gradient already holds values (x feeds another op too)
+        CAPTURE(c.B);
+        CAPTURE(c.stride);
+        CAPTURE(static_cast<int>(c.pad));
+        CAPTURE(threads);
+        CAPTURE(held);
+        const int64_t C = c.C, F = 5;
+        const Tensor xv = rnd({c.B, c.H, c.W, C}), wv = rnd({c.KH, c.KW, C, F});
+        const Tensor before = held ? rnd(xv.shape()) : Tensor(xv.shape());
+        omp_set_num_threads(threads);
+        Var x(xv, true), w(wv, true);
+        if (held) x.node()->grad = before;  // the buffer another consumer's backward would have written
+        Var y = conv2d(x, w, Var(), c.stride, c.stride, c.pad);
+        const int64_t OH = y.dim(1), OW = y.dim(2), rows = c.B * OH * OW, K = c.KH * c.KW * C;
+        if (OH * OW > 1) REQUIRE(rows > 2 * 2048);  // several tasks
+        const Tensor gv = rnd(y.shape());
+        backward(y, gv);
+        omp_set_num_threads(1);
+        // The reference: dcols = dY W^T as one product, then dx += each row's taps, rows in order.
+        MatrixRM dcols(rows, K);
+        MatMap(dcols.data(), rows, K).noalias() =
+            ConstMatMap(gv.data(), rows, F) * ConstMatMap(wv.data(), K, F).transpose();
+        const int64_t ph = conv_pad_before(c.H, c.KH, c.stride, c.pad);
+        const int64_t pw = conv_pad_before(c.W, c.KW, c.stride, c.pad);
+        Tensor want = before;  // then each row's taps added, rows in order
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t n = r / (OH * OW), oh = r / OW % OH, ow = r % OW;
+          for (int64_t kh = 0; kh < c.KH; ++kh)
+            for (int64_t kw = 0; kw < c.KW; ++kw) {
+              const int64_t ih = oh * c.stride - ph + kh, iw = ow * c.stride - pw + kw;
+              if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+              for (int64_t ch = 0; ch < C; ++ch)
+                want[((n * c.H + ih) * c.W + iw) * C + ch] += dcols(r, (kh * c.KW + kw) * C + ch);
+            }
+        }
+        const Tensor& got = x.grad();
+        REQUIRE(got.size() == want.size());
+        for (int64_t j = 0; j < got.size(); ++j) {
+          CAPTURE(j);
+          const float a = got[j], b = want[j];
+          REQUIRE(std::memcmp(&a, &b, sizeof(float)) == 0);
+        }
       }
-      const Tensor& got = x.grad();
-      REQUIRE(got.size() == want.size());
-      for (int64_t j = 0; j < got.size(); ++j) {
-        CAPTURE(j);
-        const float a = got[j], b = want[j];
-        REQUIRE(std::memcmp(&a, &b, sizeof(float)) == 0);
-      }
-    }
 }
 
 TEST_CASE("conv2d: the input need not require a gradient") {
