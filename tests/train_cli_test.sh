@@ -519,6 +519,30 @@ num_between "$(json_value $m sparsity)" 0.45 0.55 || problems+=("sparsity is not
 [[ "$(json_value $m deployed_mismatches)" == 0 ]] || problems+=("deployed_mismatches is not 0")
 report distill_with_hgq_and_pruning_run
 
+# 16b3. The deployed model's check compares with the engine's quantized forward (the test evaluation's
+# outputs): with 22 fractional bits on weights and inputs the accumulators pass 24 bits, float32 rounds the
+# engine's sums, and the exact deployed integers differ from them; a check comparing the deployed model
+# with itself, or with nothing, would report 0.
+cat >wide.yaml <<'YAML'
+compression:
+  quantization:
+    enable_quantization: true
+    use_high_granularity_quantization: true
+    default_fractional_bits: 22
+    default_data_fractional_bits: 22
+    default_data_integer_bits: 3
+    hgq_beta: 1.0e-12
+YAML
+sed 's/epochs: 3/epochs: 1/' teacher.yaml >>wide.yaml
+run_train --config wide.yaml --out wide_run
+problems=()
+((STATUS == 0)) || problems+=("exit status $STATUS")
+m=wide_run/metrics.json
+acc_bits=$(json_value $m deployed_accumulator_bits) mism=$(json_value $m deployed_mismatches)
+[[ "$acc_bits" =~ ^[0-9]+$ ]] && ((acc_bits > 24)) || problems+=("deployed_accumulator_bits '$acc_bits', expected > 24")
+[[ "$mism" =~ ^[0-9]+$ ]] && ((mism > 0)) || problems+=("deployed_mismatches '$mism', expected > 0")
+report deployed_check_sees_float32_rounding
+
 # 16c. A regression student of the autoencoder's score: its own anomaly report, the teacher's on the same
 # test samples (the same AUC as the autoencoder's own run: same data, seed and split), their correlation.
 run_train --config regress.yaml --out regress_run

@@ -189,10 +189,9 @@ std::string CompressionRun::report() const {
   return os.str();
 }
 
-std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x) {
-  if (!qm_) return "";
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
+void CompressionRun::calibrate(nn::Model& m, const Tensor& train_x) {
+  if (!qm_) return;
+  const auto t0 = std::chrono::steady_clock::now();
   deploy_ = DeployCheck();
   deploy_.calibration_samples = train_x.dim(0);
   if (calibration_samples_ > 0 && calibration_samples_ < train_x.dim(0)) {  // the first rows (shuffled split)
@@ -205,14 +204,24 @@ std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x
   } else {
     qm_->calibrate(m, train_x);
   }
-  const auto t1 = clock::now();
-  deploy_.calibration_seconds = std::chrono::duration<double>(t1 - t0).count();
+  deploy_.calibration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs) {
+  if (!qm_) return "";
+  const auto t1 = std::chrono::steady_clock::now();
+  deploy_.done = false, deploy_.refused.clear(), deploy_.mismatches = 0;
   try {
     compress::DeployedModel d = compress::DeployedModel::freeze(m, *qm_);
     std::vector<double> dep = d.forward(test_x);
-    // Batched: a conv model's whole test split at once takes gigabytes.
-    Tensor y = m.predict(test_x, "", 128);
-    deploy_.check_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    // The quantized forward's outputs: the caller's when it already computed them on test_x (the test
+    // evaluation), else here, batched (a conv model's whole test split at once takes gigabytes).
+    Tensor computed = test_outputs ? Tensor() : m.predict(test_x, "", 128);
+    const Tensor& y = test_outputs ? *test_outputs : computed;
+    KILN_CHECK(y.size() == static_cast<int64_t>(dep.size()),
+               "deployed check: " + std::to_string(dep.size()) + " deployed outputs for " +
+                   std::to_string(y.size()) + " of the quantized forward");
+    deploy_.check_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     deploy_.done = true;
     deploy_.samples = test_x.dim(0);
     deploy_.accumulator_bits = d.max_accumulator_bits();
@@ -225,14 +234,14 @@ std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& train_x
   return "";
 }
 
-void CompressionRun::finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd) {
+void CompressionRun::finish(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs, RunDir& rd) {
   if (pruner_) {
     pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
     write_text(rd.path("pruning.txt"), pruner_->report());
     write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
   }
   if (!qm_) return;
-  std::string described = check_deployment(m, train_x, test_x);
+  std::string described = check_deployment(m, test_x, test_outputs);
   if (deploy_.done) write_text(rd.path("deployed.txt"), described);
   std::ostringstream csv;
   csv << "epoch,beta,ebops,val_accuracy\n";

@@ -55,13 +55,18 @@ class CompressionRun {
   // `earlier` (epoch -> checkpoint bytes, read from the resumed run's pareto/ before it was replaced).
   void resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier,
               RunDir& rd);
-  // After training: calibration over the training inputs, pareto.csv/svg, quantization.txt, bit_widths.svg.
-  // Then freezes the deployed fixed-point model and compares it with the quantized forward on test_x.
-  void finish(nn::Model& m, const Tensor& train_x, const Tensor& test_x, RunDir& rd);
-  // Calibration over train_x (its first `compression: calibration_samples:` rows when that key is set; by
-  // default all of them), then the deployed fixed-point model frozen and compared with the quantized forward
-  // on test_x (deploy_check()); returns the deployed model's description ("" if it was refused).
-  std::string check_deployment(nn::Model& m, const Tensor& train_x, const Tensor& test_x);
+  // After training, in this order: calibrate(), the test evaluation (it sees the deployed bit widths), then
+  // finish(): the deployed model's check (check_deployment), pareto.csv/svg, quantization.txt,
+  // bit_widths.svg.
+  void finish(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs, RunDir& rd);
+  // Calibration over train_x: its first `compression: calibration_samples:` rows when that key is set, by
+  // default all of them.
+  void calibrate(nn::Model& m, const Tensor& train_x);
+  // After calibrate(): the deployed fixed-point model frozen and compared with the quantized forward on
+  // test_x (deploy_check()); returns the deployed model's description ("" if it was refused). test_outputs:
+  // the quantized forward's outputs on test_x if the caller has them (the test evaluation's, after
+  // calibrate()); null: computed here.
+  std::string check_deployment(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs = nullptr);
   struct DeployCheck {
     bool done = false;
     std::string refused;  // why the model could not be frozen, if it could not

@@ -303,7 +303,8 @@ void fill_score_model(ScoreModel& sm, nn::Model& trained, const std::string& lat
   o["checkpoint"] = "encoder_score.ckpt";
   o["parameters"] = sm.model->num_params();
   if (sm.comp->active()) {
-    sm.comp->check_deployment(*sm.model, train_x, test_x);
+    sm.comp->calibrate(*sm.model, train_x);
+    sm.comp->check_deployment(*sm.model, test_x);
     o["ebops"] = sm.comp->ebops();
     const auto& dc = sm.comp->deploy_check();
     if (dc.done) {
@@ -506,7 +507,17 @@ int run(const Flags& f) {
 
     const data::Dataset& test = s.test.size() ? s.test : s.val;
     comp->write_sparsity_front(tr.history(), rd);
-    comp->finish(*model, s.train.x, test.x, rd);  // calibration first: the test sees the deployed bit widths
+    comp->calibrate(*model, s.train.x);  // first: the test sees the deployed bit widths
+    // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
+    // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
+    data::Dataset test_bg;
+    if (dopt.anomaly.enabled())
+      test_bg = data::subset(test, train::samples_of_classes(ld.anomaly_labels, ld.background_classes));
+    const data::Dataset& test_eval = dopt.anomaly.enabled() ? test_bg : test;
+    train::EvalResult ev = train::evaluate(*model, test_eval, topt);
+    // The deployed model's check compares with the test evaluation's outputs when they cover the whole test
+    // split (one quantized forward over it instead of two).
+    comp->finish(*model, test.x, dopt.anomaly.enabled() ? nullptr : &ev.outputs, rd);
     if (comp->pruning() && !f.quiet)
       std::cerr << "pruning (" << comp->pruner()->options().method << "):\n" << comp->pruning_report();
     if (comp->active() && !f.quiet) {
@@ -527,13 +538,6 @@ int run(const Flags& f) {
         std::cerr << "deployed fixed-point model not built: " << dc.refused << "\n";
       }
     }
-    // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
-    // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
-    data::Dataset test_bg;
-    if (dopt.anomaly.enabled())
-      test_bg = data::subset(test, train::samples_of_classes(ld.anomaly_labels, ld.background_classes));
-    const data::Dataset& test_eval = dopt.anomaly.enabled() ? test_bg : test;
-    train::EvalResult ev = train::evaluate(*model, test_eval, topt);
     nlohmann::ordered_json extra;
     std::unique_ptr<nn::Model> score_model;
     if (dopt.anomaly.enabled()) {
