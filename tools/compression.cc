@@ -189,6 +189,13 @@ std::string CompressionRun::report() const {
   return os.str();
 }
 
+void CompressionRun::finish_pruning(RunDir& rd) {
+  if (!pruner_) return;
+  pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
+  write_text(rd.path("pruning.txt"), pruner_->report());
+  write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
+}
+
 void CompressionRun::calibrate(nn::Model& m, const Tensor& train_x) {
   if (!qm_) return;
   const auto t0 = std::chrono::steady_clock::now();
@@ -235,11 +242,6 @@ std::string CompressionRun::check_deployment(nn::Model& m, const Tensor& test_x,
 }
 
 void CompressionRun::finish(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs, RunDir& rd) {
-  if (pruner_) {
-    pruner_->finish();  // a run that ended inside the pruning stage: the masks harden now
-    write_text(rd.path("pruning.txt"), pruner_->report());
-    write_sparsity_svg(rd.path("sparsity.svg"), pruner_->layer_stats(), pruner_->options().method);
-  }
   if (!qm_) return;
   std::string described = check_deployment(m, test_x, test_outputs);
   if (deploy_.done) write_text(rd.path("deployed.txt"), described);

@@ -55,10 +55,13 @@ class CompressionRun {
   // `earlier` (epoch -> checkpoint bytes, read from the resumed run's pareto/ before it was replaced).
   void resume(const std::vector<train::EpochRecord>& history, const std::map<int, std::string>& earlier,
               RunDir& rd);
-  // After training, in this order: calibrate(), the test evaluation (it sees the deployed bit widths), then
-  // finish(): the deployed model's check (check_deployment), pareto.csv/svg, quantization.txt,
-  // bit_widths.svg.
+  // After training, in this order: finish_pruning(), calibrate(), the test evaluation (it sees the final
+  // masks and the deployed bit widths), then finish(): the deployed model's check (check_deployment),
+  // pareto.csv/svg, quantization.txt, bit_widths.svg.
   void finish(nn::Model& m, const Tensor& test_x, const Tensor* test_outputs, RunDir& rd);
+  // Pruning: hardens the masks of a run that ended inside the pruning stage (a resumed front checkpoint
+  // evaluated with no further epochs), then pruning.txt and sparsity.svg. Nothing without pruning.
+  void finish_pruning(RunDir& rd);
   // Calibration over train_x: its first `compression: calibration_samples:` rows when that key is set, by
   // default all of them.
   void calibrate(nn::Model& m, const Tensor& train_x);

@@ -507,7 +507,8 @@ int run(const Flags& f) {
 
     const data::Dataset& test = s.test.size() ? s.test : s.val;
     comp->write_sparsity_front(tr.history(), rd);
-    comp->calibrate(*model, s.train.x);  // first: the test sees the deployed bit widths
+    comp->finish_pruning(rd);            // first: the test sees the final masks
+    comp->calibrate(*model, s.train.x);  // and the deployed bit widths
     // An anomaly run's test loss is that of the background samples (the signal would inflate it, and the
     // validation loss it is compared with is background only); the signal is judged by the anomaly metrics.
     data::Dataset test_bg;
