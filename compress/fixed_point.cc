@@ -230,12 +230,24 @@ int ceil_log2(double v) {
   return m == 0.5 ? e - 1 : e;
 }
 
+// ceil(log2(a + b)) of the exact sum, for a + b > 0. The double sum can round down onto a power of two that
+// the exact sum lies above (2^60 + 1 rounds to 2^60, 2 - 2^-52 + 2^-51 to 2); TwoSum gives the rounding error
+// exactly (round to nearest, no fast-math), and only that case moves the result.
+int ceil_log2_of_sum(double a, double b) {
+  const double v = a + b;
+  int r = ceil_log2(v);
+  const double bp = v - a, ap = v - bp;
+  const double err = (a - ap) + (b - bp);  // a + b = v + err
+  if (err > 0 && std::isfinite(v) && v == pow2(r)) ++r;
+  return r;
+}
+
 }  // namespace
 
 int integer_bits_for(double max, int f) {
   if (!std::isfinite(max)) throw InputError("integer_bits_for: max is " + std::to_string(max));
-  double v = max + pow2(-f);
-  return v > 0 ? ceil_log2(v) : -f;
+  const double step = pow2(-f);
+  return max + step > 0 ? ceil_log2_of_sum(max, step) : -f;
 }
 
 int integer_bits_for(double min, double max, int f, int k) {
@@ -244,8 +256,8 @@ int integer_bits_for(double min, double max, int f, int k) {
   int lo = -f - k;
   int i = lo;
   if (k == 1 && min < 0) i = std::max(i, ceil_log2(-min));
-  double v = max + pow2(-f);
-  if (v > 0) i = std::max(i, ceil_log2(v));
+  const double step = pow2(-f);
+  if (max + step > 0) i = std::max(i, ceil_log2_of_sum(max, step));
   return std::min(i, 32);
 }
 

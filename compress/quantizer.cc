@@ -86,7 +86,8 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
   }
   for (int64_t b = 0; b < nb; ++b) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
-    // m is inf when the entry saw an inf (or only NaN): i follows it up, and clamp_bits bounds it.
+    // m is inf when the entry saw an inf (or only NaN): i becomes +inf, as it always did (under WRAP i is not
+    // trained, so clamp_bits leaves it).
     double needed = std::isfinite(m) ? integer_bits_for(m, static_cast<int>(std::round(fv[b])))
                                      : std::numeric_limits<double>::infinity();
     iv[b] = static_cast<float>(std::max(static_cast<double>(iv[b]) - 0.01, needed));

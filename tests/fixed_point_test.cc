@@ -173,7 +173,12 @@ TEST_CASE("integer bits from the data: ceil(log2(max + 2^-f))") {
   // Exact where log2 in double is not: 16 + 2^-48 lies above 2^4, but its log2 rounds to exactly 4.0.
   CHECK(integer_bits_for(16.0, 48) == 5);
   CHECK(integer_bits_for(0x1p40, 0) == 41);
-  CHECK(integer_bits_for(0x1p60, 0) == 60);  // 2^60 + 1 rounds to 2^60 in double: the rule is on that sum
+  // Exact where the double sum is not: 2^60 + 1 rounds to 2^60, and 2 - 2^-52 + 2^-51 to 2, onto a power of
+  // two that the exact sum lies above. Rounding that stays below one changes nothing.
+  CHECK(integer_bits_for(0x1p60, 0) == 61);
+  CHECK(integer_bits_for(2 - 0x1p-52, 51) == 2);
+  CHECK(integer_bits_for(2 - 0x1p-52, 53) == 1);      // 2 - 2^-52 + 2^-53 < 2, though it rounds up to 2
+  CHECK(integer_bits_for(0.0, 0x1p20, 40, 0) == 21);  // the HGQ v1 rule too: 2^20 + 2^-40 rounds to 2^20
   // With f = 1100, 2^-f is 0 in double: the rule is ceil(log2 v) itself, checked against its definition
   // 2^(r-1) < v <= 2^r over powers of two and their neighbours, subnormals included, and random values.
   std::mt19937_64 rng(7);
