@@ -1,6 +1,7 @@
 #include "compress/hgq.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "compress/avg_pool.h"
 #include "compress/layer_norm_fixed.h"
@@ -10,12 +11,24 @@ namespace kiln::compress {
 
 namespace {
 
+// A bit-width key: finite and within +-kMaxBits (the quantizer's own limit); beyond it the integer
+// conversions of a bit count overflow.
+double bits(const Config& cfg, const char* key, double fallback) {
+  const double v = cfg.get<double>(key, fallback);
+  if (!(std::fabs(v) <= kMaxBits)) {
+    std::ostringstream os;
+    os << key << " must be a bit width between -" << kMaxBits << " and " << kMaxBits << ", got " << v;
+    cfg.fail(key, os.str());
+  }
+  return v;
+}
+
 // One slot's spec: `base` overridden by the keys of `c` (layer_specific entries).
 QuantSpec read_spec(const Config& c, QuantSpec base) {
   c.check_unused({"integer_bits", "fractional_bits", "keep_negatives", "round_mode", "overflow_mode",
                   "granularity", "trainable"});
-  base.i = c.get<double>("integer_bits", base.i);
-  base.f = c.get<double>("fractional_bits", base.f);
+  base.i = bits(c, "integer_bits", base.i);
+  base.f = bits(c, "fractional_bits", base.f);
   base.k = c.get<bool>("keep_negatives", base.k == 1) ? 1 : 0;
   try {
     if (c.has("round_mode")) base.round = parse_round(c.get<std::string>("round_mode", ""));
@@ -94,24 +107,24 @@ HgqOptions parse_quantization(const Config& c) {
   Granularity g_p = mode("granularity", parse_granularity, Granularity::kElement);
   Granularity g_d = mode("data_granularity", parse_granularity, Granularity::kElement);
 
-  o.weight.i = c.get<double>("default_integer_bits", 0.0);
-  o.weight.f = c.get<double>("default_fractional_bits", 7.0);
+  o.weight.i = bits(c, "default_integer_bits", 0.0);
+  o.weight.f = bits(c, "default_fractional_bits", 7.0);
   o.weight.round = round, o.weight.overflow = ov_p, o.weight.granularity = g_p;
   o.weight.train_f = hgq, o.weight.train_i = hgq && ov_p != Overflow::kWrap;
   o.bias = o.weight;
   o.data.k = c.get<bool>("default_data_keep_negatives", true) ? 1 : 0;
-  o.data.i = c.get<double>("default_data_integer_bits", 0.0);
-  o.data.f = c.get<double>("default_data_fractional_bits", 7.0);
+  o.data.i = bits(c, "default_data_integer_bits", 0.0);
+  o.data.f = bits(c, "default_data_fractional_bits", 7.0);
   o.data.round = round, o.data.overflow = ov_d, o.data.granularity = g_d, o.data.activation = true;
   o.data.train_f = hgq, o.data.train_i = hgq && ov_d != Overflow::kWrap;
 
   Config br = c.child("bit_range");
   br.check_unused({"min_fractional_bits", "max_fractional_bits", "min_integer_bits", "max_integer_bits"});
   for (QuantSpec* s : {&o.weight, &o.bias, &o.data}) {
-    s->f_min = br.get<double>("min_fractional_bits", s->f_min);
-    s->f_max = br.get<double>("max_fractional_bits", s->f_max);
-    s->i_min = br.get<double>("min_integer_bits", s->i_min);
-    s->i_max = br.get<double>("max_integer_bits", s->i_max);
+    s->f_min = bits(br, "min_fractional_bits", s->f_min);
+    s->f_max = bits(br, "max_fractional_bits", s->f_max);
+    s->i_min = bits(br, "min_integer_bits", s->i_min);
+    s->i_max = bits(br, "max_integer_bits", s->i_max);
     if (s->f_min > s->f_max || s->i_min > s->i_max)
       br.fail("min_fractional_bits", "bit_range: a minimum exceeds its maximum");
   }

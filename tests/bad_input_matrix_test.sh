@@ -261,6 +261,10 @@ bad "pruning config" "unknown layer" "prune_layer.yaml:14:" "'hiden'" -- train -
 bad "pruning config" "impossible N:M" "prune_nm.yaml:14:" 'N must be' -- train --config prune_nm.yaml
 bad "pruning config" "schedule without pruning" "prune_none.yaml:12:" 'pruning' -- train --config prune_none.yaml
 
+# --- the quantization section (train --config: compression: quantization:) ---------------------------------
+{ cat good.yaml && printf 'compression:\n  quantization: {enable_quantization: true, default_fractional_bits: 1.0e12}\n'; } >quant_huge.yaml
+bad "quantization config" "huge dimensions (a bit width)" "quant_huge.yaml:13:" 'bit width between -512 and 512' -- train --config quant_huge.yaml
+
 # --- CSV (train, data: path:) -------------------------------------------------------------------------------
 : >empty.csv
 gzip -nc tiny.csv | head -c 400 >truncated.csv.gz

@@ -207,6 +207,23 @@ TEST_CASE("beta schedules and config errors") {
   CHECK(kiln::testing::what_of([] {
           parse("beta_schedule: {type: log, start_epoch: 5, end_epoch: 2}\n");
         }).find("end_epoch") != std::string::npos);
+  // Bit widths beyond the quantizer's +-512 (or not numbers) are refused at the key, with its line.
+  for (const char* bad :
+       {"default_fractional_bits: 1.0e12\n", "default_data_integer_bits: -600\n",
+        "default_data_fractional_bits: .nan\n", "bit_range: {max_fractional_bits: 1.0e12}\n",
+        "bit_range: {min_integer_bits: -1.0e9}\n"}) {
+    CAPTURE(bad);
+    const std::string what = kiln::testing::what_of([&] { parse(bad); });
+    CHECK(what.find("q.yaml:1:") != std::string::npos);
+    CHECK(what.find("must be a bit width between -512 and 512") != std::string::npos);
+  }
+  CHECK_NOTHROW(parse("default_fractional_bits: 512\nbit_range: {min_fractional_bits: -512}\n"));
+  {  // a layer's own bits too
+    auto d = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
+    const std::string what = kiln::testing::what_of(
+        [&] { QuantizedModel q(*d, parse("layer_specific: {d: {weight: {fractional_bits: 1.0e9}}}\n")); });
+    CHECK(what.find("fractional_bits must be a bit width") != std::string::npos);
+  }
   auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
   CHECK(kiln::testing::what_of([&] {
           QuantizedModel q(*m, parse("layer_specific: {fc9: {enable: false}}\n"));
