@@ -39,7 +39,9 @@ void check_pool(const char* op, const Var& x, const std::vector<int>& pool, cons
 
 // Max pooling with the first maximum's position: y [B, OH, OW, C] and argmax [B, OH, OW, C], the offset
 // within its sample's [H, W, C] of the first (window order) maximum, -1 where nothing beat -inf. Padded taps
-// never take part. y and argmax need no initialisation. Samples run in parallel.
+// never take part. y and argmax need no initialisation. Samples run in parallel. kArgmax false: y only (pa
+// unused), for a forward without a backward (evaluation, calibration); the same selects give the same y.
+template <bool kArgmax>
 void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t C, const Axis& ah,
                      const Axis& aw) {
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
@@ -54,26 +56,26 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
     for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
       const bool gt = xr[c] > yr[c];
       yr[c] = gt ? xr[c] : yr[c];
-      ar[c] = gt ? base + c : ar[c];
+      if constexpr (kArgmax) ar[c] = gt ? base + c : ar[c];
     }
   };
 #pragma omp parallel for
   for (int64_t n = 0; n < B; ++n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
-    int32_t* an = pa + n * out_px * C;
+    int32_t* an = kArgmax ? pa + n * out_px * C : nullptr;
     if (!full) {  // windows that reach into the padding start from -inf (and no position)
       std::fill(yn, yn + out_px * C, kNegInf);
-      std::fill(an, an + out_px * C, -1);
+      if constexpr (kArgmax) std::fill(an, an + out_px * C, -1);
       window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
-        take(xn + xi * C, yn + p * C, an + p * C, static_cast<int32_t>(xi * C));
+        take(xn + xi * C, yn + p * C, kArgmax ? an + p * C : nullptr, static_cast<int32_t>(xi * C));
       });
       continue;
     }
     for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
       for (int64_t ow = 0; ow < aw.out; ++ow, ++p) {
         float* __restrict yr = yn + p * C;
-        int32_t* __restrict ar = an + p * C;
+        int32_t* __restrict ar = kArgmax ? an + p * C : nullptr;
         const int64_t x0 = oh * ah.s * aw.in + ow * aw.s;  // the window's first input pixel
         if (ah.k == 2 && aw.k == 2) {
           // The common 2x2 window: the four taps in registers, one store per output.
@@ -92,7 +94,8 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
             m = gt ? t2[c] : m, a = gt ? b2 + c : a;
             gt = t3[c] > m;
             m = gt ? t3[c] : m, a = gt ? b3 + c : a;
-            yr[c] = m, ar[c] = a;
+            yr[c] = m;
+            if constexpr (kArgmax) ar[c] = a;
           }
           continue;
         }
@@ -101,7 +104,7 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
         for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {  // tap 0 against -inf
           const bool gt = xr[c] > kNegInf;
           yr[c] = gt ? xr[c] : kNegInf;
-          ar[c] = gt ? base0 + c : -1;
+          if constexpr (kArgmax) ar[c] = gt ? base0 + c : -1;
         }
         for (int64_t kh = 0; kh < ah.k; ++kh)
           for (int64_t kw = kh == 0 ? 1 : 0; kw < aw.k; ++kw) {
@@ -124,9 +127,14 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   // nothing beat -inf). int32 matches the float width, so the selects vectorise.
   KILN_CHECK(in_px * C <= std::numeric_limits<int32_t>::max(),
              "max_pool2d: sample " + shape_str(x.shape()) + " too large");
+  // Without a backward to come (evaluation, calibration) only the maxima are computed.
+  if (!grad_enabled() || !x.requires_grad()) {
+    max_pool_argmax<false>(x.value().data(), out.data(), nullptr, B, C, ah, aw);
+    return make_result(std::move(out), "max_pool2d", {x}, nullptr);
+  }
   // (AlignedAllocator default-initialises on resize: max_pool_argmax writes every entry.)
   std::vector<int32_t, AlignedAllocator<int32_t>> argmax(static_cast<size_t>(out.size()));
-  max_pool_argmax(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
+  max_pool_argmax<true>(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races.
   auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {

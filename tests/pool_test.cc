@@ -122,6 +122,38 @@ TEST_CASE("max_pool2d: windows inside the input against a reference, with ties, 
   }
 }
 
+TEST_CASE("max_pool2d: a forward without a backward gives the same bits as one with") {
+  // Evaluation and calibration skip the argmax bookkeeping; the maxima must not change: ties (+0 and -0
+  // among them: the first wins), -inf, NaN, windows inside the input (2x2 and 3x3) and over padding.
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::uniform_int_distribution<int> pick(0, 9);
+  for (const Padding pad : {kValid, kSame})
+    for (const int k : {2, 3})
+      for (const int s : {1, 2}) {
+        Tensor t({3, 7, 6, 5});
+        for (int64_t i = 0; i < t.size(); ++i) {
+          const int r = pick(rng);
+          t[i] = r == 0   ? -inf
+                 : r == 1 ? nan
+                 : r == 2 ? -0.f
+                 : r == 3 ? 0.f
+                          : static_cast<float>(r % 4) - 1.5f;
+        }
+        const Tensor with = max_pool2d(Var(t, true), k, k, s, s, pad).value();
+        const Tensor plain = max_pool2d(Var(t), k, k, s, s, pad).value();
+        Tensor guarded;
+        {
+          NoGradGuard ng;
+          guarded = max_pool2d(Var(t, true), k, k, s, s, pad).value();
+        }
+        REQUIRE(plain.shape() == with.shape());
+        REQUIRE(guarded.shape() == with.shape());
+        const size_t bytes = sizeof(float) * static_cast<size_t>(with.size());
+        CHECK(std::memcmp(plain.data(), with.data(), bytes) == 0);
+        CHECK(std::memcmp(guarded.data(), with.data(), bytes) == 0);
+      }
+}
+
 TEST_CASE("avg_pool2d: exact values; border windows divide by their real inputs") {
   CHECK(avg_pool2d(ramp4x4(), 2, 2, 2, 2, kValid).value().storage() ==
         std::vector<float>{3.5f, 5.5f, 11.5f, 13.5f});
