@@ -31,7 +31,7 @@ if ! [[ "$repeat" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 bash scripts/setup.sh --bench
-bazel build //tools:train >/dev/null 2>&1 || bazel build //tools:train
+bazel build //tools:train //bench:fma_peak >/dev/null 2>&1 || bazel build //tools:train //bench:fma_peak
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp bazel-bin/tools/train "$work/train"
@@ -51,6 +51,10 @@ kiln() {  # kiln CONFIG THREADS NAME [BINARY]: one epoch; prints the training sa
   "$work/${4:-train}" --config "$work/$1.yaml" --epochs 1 --threads "$2" --out "$work/$3" --overwrite --quiet >/dev/null
   /usr/bin/python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1])))[-1]; print(r['samples_per_second'], r['seconds'])" "$work/$3/history.csv"
 }
+# The roofline: one core's FMA peak (measured before the runs, on an otherwise idle core) and the CNN's
+# multiply-adds per training sample (counted on the PyTorch model, the same layers).
+bazel-bin/bench/fma_peak >"$work/peak.txt" 2>/dev/null
+/usr/bin/python3 bench/cnn_torch.py --rows 1 --count-macs >>"$work/peak.txt"
 # One measurement: every kiln and PyTorch run once, appended as one line to runs.txt.
 : >"$work/runs.txt"
 for ((run = 1; run <= repeat; ++run)); do
@@ -67,7 +71,7 @@ for ((run = 1; run <= repeat; ++run)); do
   cal_chk=$(/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['calibration_seconds'], m.get('deployed_check_seconds', 0.0), m.get('deployed_test_samples', 0), m['test_accuracy'], m.get('deployed_mismatches', -1))" "$work/q1/metrics.json")
   echo "$k1 $k2 $kq $eq $n1 $n2 $t1 $t2 $cal_chk" >>"$work/runs.txt"
 done
-/usr/bin/python3 - "$work/runs.txt" "$rows" <<'PY'
+/usr/bin/python3 - "$work/runs.txt" "$rows" "$work/peak.txt" <<'PY'
 import statistics, sys
 names = "k1 k2 kq eq n1 n2 t1 t2 cal chk samples acc mism".split()
 runs = [dict(zip(names, map(float, l.split()))) for l in open(sys.argv[1])]
@@ -103,4 +107,17 @@ if native:
 print(f"kiln_scaling_2_threads: {q['scaling']:.2f}")
 print(f"hgq_vs_float: {q['hgq']:.2f}")
 print(f"hgq_finish_vs_epoch: {q['finish']:.2f}")
+# What the speeds mean in flops: the multiply-adds of the convolutions and dense layers (2 flops each) per
+# training sample, against one core's FMA peak. 3x PyTorch at 1 thread needs 3 x PyTorch's rate.
+peak = {l.split()[-2]: float(l.split()[-1]) for l in open(sys.argv[3]) if len(l.split()) >= 2}
+flops = 2 * peak["cnn_train_macs_per_sample"]
+avx2 = peak["fma_peak_avx2_gflops"]
+rate = lambda sps: sps * flops / 1e9
+print(f"roofline: {flops / 1e6:.2f} MFLOP of multiply-adds per training sample; one core's FMA peak "
+      f"AVX2 {avx2:.1f} GFLOP/s" + (f", AVX-512 {peak['fma_peak_avx512_gflops']:.1f}"
+                                    if "fma_peak_avx512_gflops" in peak else ""))
+for name, sps in [("kiln float, 1 thread", m["k1"]), ("PyTorch, 1 thread", m["t1"]),
+                  ("3x PyTorch, 1 thread", 3 * m["t1"])] + (
+                     [("kiln float, 1 thread, native", m["n1"])] if native else []):
+    print(f"  {name:30s} {rate(sps):6.1f} GFLOP/s = {100 * rate(sps) / avx2:3.0f}% of the AVX2 peak")
 PY
