@@ -73,8 +73,8 @@ void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int ra
 // consecutive input pixels and a pixel's C channels are contiguous, so the whole run is one copy of
 // (kw1 - kw0) * C floats, landing at column (kh * KW + kw0) * C. Serial: called per block of rows from the
 // product's own task.
-void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const Axis& aw, int64_t r0,
-                 int64_t r1) {
+void im2col_rows_padded(float* cols, const float* x, int64_t C, const Axis& ah, const Axis& aw, int64_t r0,
+                        int64_t r1) {
   const int64_t K = ah.k * aw.k * C, px = ah.out * aw.out;
   int64_t n = r0 / px, oh = r0 % px / aw.out, ow = r0 % aw.out;
   float* row = cols + r0 * K;
@@ -94,6 +94,64 @@ void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const A
       ow = 0;
       if (++oh == ah.out) oh = 0, ++n;
     }
+  }
+}
+
+// The same when every window lies inside the input: each row is KH runs of KW*C floats at a fixed pitch, so
+// only a pointer moves from row to row. A run of a first layer's few channels is copied as L floats, a
+// compile-time length (memmove's call and a counted loop cost more than such a copy; conv1 of the
+// Fashion-MNIST CNN, KW*C = 3, went from 14.3 to 9.5 us per sample); longer runs (L == 0) by std::copy, which
+// measured faster than fixed 8-float chunks for KW*C = 48.
+template <int L>
+void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64_t C, const Axis& ah,
+                        const Axis& aw, int64_t r0, int64_t r1) {
+  const int64_t len = aw.k * C, K = ah.k * len, px = ah.out * aw.out;
+  const int64_t pitch = aw.in * C, sample = ah.in * pitch;
+  int64_t n = r0 / px, oh = r0 % px / aw.out, ow = r0 % aw.out;
+  const float* win = x + n * sample + oh * ah.s * pitch + ow * aw.s * C;  // the window's first tap
+  float* row = cols + r0 * K;
+  for (int64_t r = r0; r < r1; ++r, row += K) {
+    for (int64_t kh = 0; kh < ah.k; ++kh) {
+      const float* __restrict src = win + kh * pitch;
+      float* __restrict dst = row + kh * len;
+      if constexpr (L > 0) {
+        for (int i = 0; i < L; ++i) dst[i] = src[i];
+      } else {
+        std::copy(src, src + len, dst);
+      }
+    }
+    if (++ow < aw.out) {
+      win += aw.s * C;
+      continue;
+    }
+    ow = 0;
+    if (++oh == ah.out) oh = 0, ++n;
+    win = x + n * sample + oh * ah.s * pitch;
+  }
+}
+
+void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const Axis& aw, int64_t r0,
+                 int64_t r1) {
+  if (!(ah.inside() && aw.inside())) return im2col_rows_padded(cols, x, C, ah, aw, r0, r1);
+  switch (aw.k * C) {
+    case 1:
+      return im2col_rows_inside<1>(cols, x, C, ah, aw, r0, r1);
+    case 2:
+      return im2col_rows_inside<2>(cols, x, C, ah, aw, r0, r1);
+    case 3:
+      return im2col_rows_inside<3>(cols, x, C, ah, aw, r0, r1);
+    case 4:
+      return im2col_rows_inside<4>(cols, x, C, ah, aw, r0, r1);
+    case 5:
+      return im2col_rows_inside<5>(cols, x, C, ah, aw, r0, r1);
+    case 6:
+      return im2col_rows_inside<6>(cols, x, C, ah, aw, r0, r1);
+    case 7:
+      return im2col_rows_inside<7>(cols, x, C, ah, aw, r0, r1);
+    case 9:
+      return im2col_rows_inside<9>(cols, x, C, ah, aw, r0, r1);
+    default:
+      return im2col_rows_inside<0>(cols, x, C, ah, aw, r0, r1);
   }
 }
 

@@ -129,37 +129,46 @@ TEST_CASE("conv2d with the fused relu equals relu(conv2d) bit for bit, values an
 TEST_CASE("conv2d over several row blocks (a block boundary inside a sample) equals the direct sum") {
   // 9 samples of 20x21 (36 at stride 2) give 2,916 or more output pixels: the product runs in blocks of 2,048
   // rows, each building its own im2col rows, so the second block starts inside a sample. Every output is
-  // checked against the definition summed in double.
-  for (Padding pad : {kValid, kSame})
-    for (int stride : {1, 2}) {
-      CAPTURE(stride);
-      const int64_t B = 9 * stride * stride, H = 20, W = 21, C = 3, F = 5, KH = 3, KW = 2;
-      Tensor x = rnd({B, H, W, C}), w = rnd({KH, KW, C, F}), b = rnd({F});
-      Var y = conv2d(Var(x), Var(w), Var(b), stride, stride, pad, /*relu=*/true);
-      const int64_t OH = y.dim(1), OW = y.dim(2);
-      REQUIRE(B * OH * OW > 2048);
-      REQUIRE(2048 % (OH * OW) != 0);
-      const int64_t ph = pad == kSame ? conv_pad_before(H, KH, stride, pad) : 0;
-      const int64_t pw = pad == kSame ? conv_pad_before(W, KW, stride, pad) : 0;
-      double worst = 0;
-      for (int64_t n = 0; n < B; ++n)
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow)
-            for (int64_t f = 0; f < F; ++f) {
-              double acc = b[f];
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const int64_t ih = oh * stride - ph + kh, iw = ow * stride - pw + kw;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  for (int64_t c = 0; c < C; ++c)
-                    acc += static_cast<double>(x[((n * H + ih) * W + iw) * C + c]) *
-                           w[((kh * KW + kw) * C + c) * F + f];
-                }
-              const double want = acc > 0 ? acc : 0;
-              worst = std::max(worst, std::fabs(want - y.value()[((n * OH + oh) * OW + ow) * F + f]));
-            }
-      CHECK(worst < 1e-5);
-    }
+  // checked against the definition summed in double. The channel counts and kernel widths give every run
+  // length KW*C that im2col copies with its own code (1-7 and 9 floats at a compile-time length, others by
+  // std::copy), under valid padding (every window inside) and same padding.
+  struct Shape2 {
+    int64_t c, kw;
+  };
+  for (const Shape2 sh : {Shape2{3, 2}, Shape2{1, 1}, Shape2{2, 1}, Shape2{1, 3}, Shape2{4, 1}, Shape2{1, 5},
+                          Shape2{2, 3}, Shape2{1, 7}, Shape2{3, 3}, Shape2{5, 3}, Shape2{16, 3}})
+    for (Padding pad : {kValid, kSame})
+      for (int stride : {1, 2}) {
+        CAPTURE(stride);
+        CAPTURE(sh.c);
+        CAPTURE(sh.kw);
+        const int64_t B = 9 * stride * stride, H = 20, W = 21, C = sh.c, F = 5, KH = 3, KW = sh.kw;
+        Tensor x = rnd({B, H, W, C}), w = rnd({KH, KW, C, F}), b = rnd({F});
+        Var y = conv2d(Var(x), Var(w), Var(b), stride, stride, pad, /*relu=*/true);
+        const int64_t OH = y.dim(1), OW = y.dim(2);
+        REQUIRE(B * OH * OW > 2048);
+        REQUIRE(2048 % (OH * OW) != 0);
+        const int64_t ph = pad == kSame ? conv_pad_before(H, KH, stride, pad) : 0;
+        const int64_t pw = pad == kSame ? conv_pad_before(W, KW, stride, pad) : 0;
+        double worst = 0;
+        for (int64_t n = 0; n < B; ++n)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow)
+              for (int64_t f = 0; f < F; ++f) {
+                double acc = b[f];
+                for (int64_t kh = 0; kh < KH; ++kh)
+                  for (int64_t kw = 0; kw < KW; ++kw) {
+                    const int64_t ih = oh * stride - ph + kh, iw = ow * stride - pw + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    for (int64_t c = 0; c < C; ++c)
+                      acc += static_cast<double>(x[((n * H + ih) * W + iw) * C + c]) *
+                             w[((kh * KW + kw) * C + c) * F + f];
+                  }
+                const double want = acc > 0 ? acc : 0;
+                worst = std::max(worst, std::fabs(want - y.value()[((n * OH + oh) * OW + ow) * F + f]));
+              }
+        CHECK(worst < 1e-5);
+      }
 }
 
 TEST_CASE("conv2d input gradient in tasks of whole samples equals one product and col2im in row order") {
