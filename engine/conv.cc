@@ -155,11 +155,27 @@ void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const A
   }
 }
 
-// y[i] += a[i] for a run of n floats (add_scaled's values): a first layer's few channels (C = 1, KW = 3)
-// make runs too short for the vectorised loop's setup to pay.
-inline void add_run(float* __restrict y, const float* __restrict a, int64_t n) {
-  if (n > 16) return window::add_scaled(y, a, 1.f, n);
-  for (int64_t i = 0; i < n; ++i) y[i] += a[i];
+// dxn [H, W, C] += col2im of one sample's rows when every window lies inside the input: per output pixel
+// and kernel row, one run of KW*C floats, added in row order. A short run (L > 0: KW*C of 1-7 or 9, a first
+// layer's few channels) is added at a compile-time length, as im2col_rows_inside copies it; longer ones
+// (L == 0) through the vectorised add_scaled (x 1, the same values).
+template <int L>
+void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C, const Axis& ah,
+                   const Axis& aw) {
+  const int64_t len = aw.k * C, K = ah.k * len, pitch = aw.in * C;
+  for (int64_t oh = 0; oh < ah.out; ++oh)
+    for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
+      float* dst = dxn + (oh * ah.s * aw.in + ow * aw.s) * C;
+      for (int64_t kh = 0; kh < ah.k; ++kh) {
+        float* __restrict y = dst + kh * pitch;
+        const float* __restrict a = row + kh * len;
+        if constexpr (L > 0) {
+          for (int i = 0; i < L; ++i) y[i] += a[i];
+        } else {
+          window::add_scaled(y, a, 1.f, len);
+        }
+      }
+    }
 }
 
 // dxn [H, W, C] += col2im of one sample's rows [OH*OW, KH*KW*C]: the adjoint of im2col, the same runs with +=
@@ -168,14 +184,27 @@ inline void add_run(float* __restrict y, const float* __restrict a, int64_t n) {
 void col2im_sample(float* dxn, bool zero_first, const float* row, int64_t C, const Axis& ah, const Axis& aw) {
   const int64_t K = ah.k * aw.k * C;
   if (zero_first) std::fill(dxn, dxn + ah.in * aw.in * C, 0.f);
-  if (ah.inside() && aw.inside()) {  // the same runs in the same order, without the per-position bounds
-    const int64_t len = aw.k * C, pitch = aw.in * C;
-    for (int64_t oh = 0; oh < ah.out; ++oh)
-      for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
-        float* dst = dxn + (oh * ah.s * aw.in + ow * aw.s) * C;
-        for (int64_t kh = 0; kh < ah.k; ++kh) add_run(dst + kh * pitch, row + kh * len, len);
-      }
-    return;
+  if (ah.inside() && aw.inside()) {
+    switch (aw.k * C) {
+      case 1:
+        return col2im_inside<1>(dxn, row, C, ah, aw);
+      case 2:
+        return col2im_inside<2>(dxn, row, C, ah, aw);
+      case 3:
+        return col2im_inside<3>(dxn, row, C, ah, aw);
+      case 4:
+        return col2im_inside<4>(dxn, row, C, ah, aw);
+      case 5:
+        return col2im_inside<5>(dxn, row, C, ah, aw);
+      case 6:
+        return col2im_inside<6>(dxn, row, C, ah, aw);
+      case 7:
+        return col2im_inside<7>(dxn, row, C, ah, aw);
+      case 9:
+        return col2im_inside<9>(dxn, row, C, ah, aw);
+      default:
+        return col2im_inside<0>(dxn, row, C, ah, aw);
+    }
   }
   for (int64_t oh = 0; oh < ah.out; ++oh) {
     for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {

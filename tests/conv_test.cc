@@ -186,7 +186,12 @@ TEST_CASE("conv2d input gradient in tasks of whole samples equals one product an
   for (const Case& c : {Case{13, 20, 21, 3, 2, 1, kValid, 3}, Case{13, 20, 21, 3, 2, 1, kSame, 3},
                         Case{41, 20, 21, 3, 3, 2, kSame, 3}, Case{9, 3, 3, 3, 3, 1, kValid, 3},
                         Case{13, 20, 21, 3, 3, 1, kValid, 1}, Case{51, 21, 20, 2, 3, 2, kValid, 1},
-                        Case{13, 20, 21, 3, 3, 1, kSame, 1}})
+                        Case{13, 20, 21, 3, 3, 1, kSame, 1},
+                        // Every run length KW*C the unpadded col2im adds with its own code: 1, 2, 4, 5, 7 at
+                        // a compile-time length (3, 6, 9 above), 15 through add_scaled.
+                        Case{13, 20, 21, 3, 1, 1, kValid, 1}, Case{13, 20, 21, 3, 2, 1, kValid, 1},
+                        Case{13, 20, 21, 3, 1, 1, kValid, 4}, Case{17, 20, 21, 3, 5, 1, kValid, 1},
+                        Case{17, 20, 21, 3, 7, 1, kValid, 1}, Case{13, 20, 21, 3, 3, 1, kValid, 5}})
     for (int threads : {1, 2})
       for (bool held : {false, true}) {  // held: x's gradient already holds values (x feeds another op too)
         CAPTURE(c.B);
