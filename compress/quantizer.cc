@@ -104,6 +104,14 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
   if (spec_.activation) track_range(x.value(), ctx.training);
+  // Calibration traces the values the deployed model sees once every activation's i covers its range:
+  // unwrapped, as in training (HGQ2's trace_minmax runs its quantizers in their tracing mode), with inference
+  // rounding (S_RND is RND there). Wrapping with the i of the last training step would hand the next layers
+  // values they never see after calibration, and their ranges would come out too small or too large.
+  if (calibrating_) {
+    const Round r = spec_.round == Round::kStochastic ? Round::kRnd : spec_.round;
+    return quantize_fixed(x, f_.var, i_.var, k(), r, spec_.overflow, /*training=*/true, nullptr);
+  }
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused
   // while the tensors are bit-for-bit those it came from (no version counters to trust).
   const bool reuse = !ctx.training && !spec_.activation && !grad_enabled();
