@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/check.h"
+#include "symreg/codegen.h"
 #include "tools/plot.h"
 #include "tools/progress.h"
 
@@ -150,6 +152,80 @@ void write_front_svg(const std::string& path, const std::vector<Output>& outs) {
                        false});
   }
   plot::write_svg(path, {loss, metric});
+}
+
+std::vector<std::string> export_function_names(const std::string& function,
+                                               const std::vector<std::string>& outputs,
+                                               const std::string& data) {
+  std::vector<std::string> functions;
+  for (const std::string& output : outputs) {
+    if (outputs.size() == 1) {
+      functions.push_back(function);
+      continue;
+    }
+    std::string suffix;
+    for (char c : output.substr(output.find(' ') + 1)) {
+      const bool keep = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (keep || (!suffix.empty() && suffix.back() != '_')) suffix += keep ? c : '_';
+    }
+    std::string name = function + "_" + suffix;
+    check_function_name(name, "--function");
+    for (size_t k = 0; k < functions.size(); ++k)
+      if (functions[k] == name)
+        throw InputError("--function: " + outputs[k] + " and " + output + " would both export '" + name +
+                         "'; rename a class in " + data);
+    functions.push_back(name);
+  }
+  return functions;
+}
+
+std::string predictions_csv(const std::vector<Output>& outs, const std::vector<std::string>& names,
+                            const Columns& x_test, const std::vector<const float*>& teacher_scores,
+                            Evaluator& ev) {
+  const bool distil = !teacher_scores.empty();
+  std::string csv;
+  for (const std::string& n : names) csv += n + ",";
+  for (size_t k = 0; k < outs.size(); ++k)
+    csv += "pred_" + c_identifier(outs[k].name) + (k + 1 < outs.size() || distil ? "," : "\n");
+  for (size_t k = 0; distil && k < outs.size(); ++k)  // then the teacher's scores
+    csv += "teacher_" + c_identifier(outs[k].name) + (k + 1 < outs.size() ? "," : "\n");
+  std::vector<AlignedFloats> preds;
+  for (const Output& o : outs) {
+    preds.emplace_back(static_cast<size_t>(x_test.padded()));
+    ev.predict(o.front[o.selected].tree, x_test, preds.back().data());
+  }
+  char buf[32];
+  for (int64_t r = 0; r < x_test.rows(); ++r) {
+    for (int c = 0; c < x_test.features(); ++c)
+      std::snprintf(buf, sizeof buf, "%.9g,", x_test.col(c)[r]), csv += buf;
+    for (size_t k = 0; k < preds.size(); ++k)
+      std::snprintf(buf, sizeof buf, "%.9g%s", preds[k][static_cast<size_t>(r)],
+                    k + 1 < preds.size() || distil ? "," : "\n"),
+          csv += buf;
+    for (size_t k = 0; distil && k < teacher_scores.size(); ++k)
+      std::snprintf(buf, sizeof buf, "%.9g%s", teacher_scores[k][r],
+                    k + 1 < teacher_scores.size() ? "," : "\n"),
+          csv += buf;
+  }
+  return csv;
+}
+
+std::string export_code(const std::string& format, const std::vector<Output>& outs,
+                        const std::vector<std::string>& functions, const std::vector<std::string>& names,
+                        const std::string& hls_type) {
+  std::string code;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const Candidate& c = outs[k].front[outs[k].selected];
+    ExportInfo info;
+    info.function = functions[k];
+    info.feature_names = names, info.features = static_cast<int>(names.size());
+    info.hls_type = hls_type;
+    info.comment = outs[k].name + ": complexity " + std::to_string(c.complexity) + ", train loss " +
+                   std::to_string(c.loss) + (outs[k].classification ? ", test AUC " : ", test R^2 ") +
+                   std::to_string(outs[k].test_metric[outs[k].selected]);
+    code += (format == "c" ? export_c(c.tree, info) : export_hls(c.tree, info)) + "\n";
+  }
+  return code;
 }
 
 }  // namespace kiln::symreg

@@ -1,9 +1,12 @@
-// What `kiln symreg` writes about its fronts: the printed table, front.json, front.csv and front.svg.
-// One Output per searched target: the regression target, or one class against the rest.
+// What `kiln symreg` writes about its fronts: the printed table, front.json, front.csv, front.svg,
+// predictions.csv and the exported code (model.c, model_hls.cpp). One Output per searched target: the
+// regression target, or one class against the rest.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "symreg/columns.h"
+#include "symreg/eval.h"
 #include "symreg/front.h"
 
 namespace kiln::symreg {
@@ -38,5 +41,26 @@ std::string front_json(const std::vector<Output>& outs, const std::vector<std::s
 std::string front_csv(const std::vector<Output>& outs, const std::vector<std::string>& names);
 // Loss against complexity, one series per output (log loss axis when the losses span decades).
 void write_front_svg(const std::string& path, const std::vector<Output>& outs);
+
+// predictions.csv: the test rows (x_test, the search's features) with the selected expressions' predictions
+// (engine, float32, %.9g round-trips), so that exported code can be checked against the engine row by row;
+// then, with a teacher, its scores (teacher_scores: per output, its score on each test row; empty without).
+std::string predictions_csv(const std::vector<Output>& outs, const std::vector<std::string>& names,
+                            const Columns& x_test, const std::vector<const float*>& teacher_scores,
+                            Evaluator& ev);
+
+// The exported functions' names, checked before the search: `function` itself for one output, else
+// function_CLASS per output "class CLASS", CLASS made an identifier (it comes from the data) without creating
+// a reserved "__". InputError when two classes would export the same name (`data`: the file, for the
+// message).
+std::vector<std::string> export_function_names(const std::string& function,
+                                               const std::vector<std::string>& outputs,
+                                               const std::string& data);
+
+// The code of one --export format ("c": model.c, "hls": model_hls.cpp): each output's selected expression as
+// the function functions[k], with a comment giving its complexity, train loss and test metric.
+std::string export_code(const std::string& format, const std::vector<Output>& outs,
+                        const std::vector<std::string>& functions, const std::vector<std::string>& names,
+                        const std::string& hls_type);
 
 }  // namespace kiln::symreg
