@@ -131,7 +131,7 @@ EmittedBytes emit_dense_packed(std::ostream& tables, std::ostream& funcs, const 
     // Exactness of SMLAD: each operand half is a 16-bit signed code (x: the buffer's range fits int16_t; w:
     // the layer's weights do), so each product has magnitude <= 2^30 and is exact in 32 bits. SMLAD adds both
     // products to the accumulator modulo 2^32; every partial sum of this layer, in any order, is bounded by
-    // op.partial_bound < 2^31 (compress/program_ops.cc: |bias| + sum |x w| 2^prod_shift), so no sum wraps and
+    // op.partial_bound < 2^31 (compress/program_mac.cc: |bias| + sum |x w| 2^prod_shift), so no sum wraps and
     // the accumulator equals the portable loop's exact int32_t sum. Zero padding adds 0 * 0.
     // The inputs as 16-bit pairs, read straight from x when nothing is gathered or padded.
     const bool copy = gather || S > K;

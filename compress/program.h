@@ -7,9 +7,11 @@
 //   const Program& p = deployed.program();
 //   std::vector<int64_t> y = run(p, quantize_input(p, x_row));   // codes * 2^-p.out().frac
 //
-// A new op kind: a line in KILN_OP_KINDS, its builder method and interpreter function side by side
-// (program_ops.cc), and its print functions in codegen/emit_c.cc and codegen/emit_hls.cc. Switches over
-// Op::Kind have no default and compile with -Werror=switch, so a forgotten case does not build.
+// A new op kind: a line in KILN_OP_KINDS, its builder method and interpreter function side by side (in the
+// program_*.cc file of its family: program_builder.cc input, quantize and residual add, program_mac.cc,
+// program_activation.cc, program_reduce.cc, program_transformer.cc), and its print functions in
+// codegen/emit_c.cc and codegen/emit_hls.cc. Switches over Op::Kind have no default and compile with
+// -Werror=switch, so a forgotten case does not build.
 #pragma once
 #include <string>
 #include <vector>
@@ -156,7 +158,7 @@ struct TypeTable {
 };
 
 // The op kinds in one list: the enum, the report's name and the interpreter function of each kind
-// (program_ops.cc, beside the kind's builder method), so they cannot disagree.
+// (a program_*.cc file, beside the kind's builder method), so they cannot disagree.
 #define KILN_OP_KINDS(X)                        \
   X(kQuantize, "quantize", run_quantize)        \
   X(kDense, "dense", run_mac)                   \
