@@ -35,10 +35,12 @@ bazel build //tools:train //bench:fma_peak >/dev/null 2>&1 || bazel build //tool
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp bazel-bin/tools/train "$work/train"
+cp bazel-bin/bench/fma_peak "$work/fma_peak"
 if ((native)); then
+  # --symlink_prefix=/: no convenience symlinks, so the workspace's bazel-bin keeps pointing at the default build.
   nbase="${XDG_CACHE_HOME:-$HOME/.cache}/kiln_bench_native"
-  bazel --output_base="$nbase" build --config=native //tools:train >/dev/null 2>&1 ||
-    bazel --output_base="$nbase" build --config=native //tools:train
+  bazel --output_base="$nbase" build --config=native --symlink_prefix=/ //tools:train >/dev/null 2>&1 ||
+    bazel --output_base="$nbase" build --config=native --symlink_prefix=/ //tools:train
   cp "$(bazel --output_base="$nbase" info --config=native bazel-bin 2>/dev/null)/tools/train" "$work/train_native"
 fi
 # max_samples keeps the first N of the shuffled 60,000; the validation split takes 10% of them.
@@ -53,7 +55,7 @@ kiln() {  # kiln CONFIG THREADS NAME [BINARY]: one epoch; prints the training sa
 }
 # The roofline: one core's FMA peak (measured before the runs, on an otherwise idle core) and the CNN's
 # multiply-adds per training sample (counted on the PyTorch model, the same layers).
-bazel-bin/bench/fma_peak >"$work/peak.txt" 2>/dev/null
+"$work/fma_peak" >"$work/peak.txt" 2>/dev/null
 /usr/bin/python3 bench/cnn_torch.py --rows 1 --count-macs >>"$work/peak.txt"
 # One measurement: every kiln and PyTorch run once, appended as one line to runs.txt.
 : >"$work/runs.txt"
