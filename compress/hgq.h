@@ -138,7 +138,8 @@ class QuantizedModel {
   Var sum_bits() const;  // over every quantized element
   double mean_bits(bool activations) const;
 
-  // Sets activation integer bits (and signs) from the data: inference passes over `x` in batches.
+  // Sets the integer bits (and signs) of WRAP activations from the data: passes over `x` in batches that
+  // trace each such activation unwrapped, rounded at its f (SAT activations keep their trained bits).
   void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = 128);
 
  private:

@@ -104,13 +104,18 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
   if (spec_.activation) track_range(x.value(), ctx.training);
-  // Calibration traces the values the deployed model sees once every activation's i covers its range:
-  // unwrapped, as in training (HGQ2's trace_minmax runs its quantizers in their tracing mode), with inference
-  // rounding (S_RND is RND there). Wrapping with the i of the last training step would hand the next layers
-  // values they never see after calibration, and their ranges would come out too small or too large.
+  // Calibration traces the values the deployed model sees once every activation's i covers its range: x
+  // rounded at f and nothing else (HGQ2's trace_minmax runs its quantizers in their tracing mode), with
+  // inference rounding (S_RND is RND there). Neither the i of the last training step nor its k may act:
+  // wrapping with them, or zeroing an element they left without bits, would hand the next layers values that
+  // calibration's own i no longer produces, and their ranges would come out wrong. So the pass runs in the
+  // unwrapped (training) mode with k + i + f = 24, which keeps every element and the vectorised kernel.
   if (calibrating_) {
+    const Tensor& fv = f_.var.value();
+    Tensor wide(fv.shape());
+    for (int64_t e = 0; e < fv.size(); ++e) wide[e] = static_cast<float>(24 - k() - std::lround(fv[e]));
     const Round r = spec_.round == Round::kStochastic ? Round::kRnd : spec_.round;
-    return quantize_fixed(x, f_.var, i_.var, k(), r, spec_.overflow, /*training=*/true, nullptr);
+    return quantize_fixed(x, f_.var, Var(wide), k(), r, spec_.overflow, /*training=*/true, nullptr);
   }
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused
   // while the tensors are bit-for-bit those it came from (no version counters to trust).
@@ -149,6 +154,9 @@ Tensor FixedQuantizer::bits_value() const {
 }
 
 void FixedQuantizer::begin_calibration() {
+  KILN_CHECK(
+      spec_.activation && spec_.overflow == Overflow::kWrap,
+      "begin_calibration: " + name_ + " is not a WRAP activation quantizer (only those follow the data)");
   calibrating_ = true;
   lo_ = Tensor(i_.var.shape(), std::numeric_limits<float>::infinity());
   hi_ = Tensor(i_.var.shape(), -std::numeric_limits<float>::infinity());

@@ -51,8 +51,9 @@ class FixedQuantizer : public nn::Transform {
   const Tensor& f() const { return f_.var.value(); }
   const Tensor& i() const { return i_.var.value(); }
 
-  // Calibration of WRAP activation quantizers: while on, inference passes record min and max per
-  // element; end_calibration() sets i = integer_bits_for(min, max, f, k) and k = any(min < 0).
+  // Calibration of WRAP activation quantizers (a check refuses others): while on, passes record min and max
+  // per element and output x rounded at f only; end_calibration() sets i = integer_bits_for(min, max, f, k)
+  // and k = any(min < 0).
   void begin_calibration();
   void end_calibration();
 

@@ -44,7 +44,8 @@ void train_hgq(nn::Model& m, std::shared_ptr<QuantizedModel> qm, const HgqOption
 }
 
 // A model with random bit widths per element (within small ranges, some pruned), calibrated on random
-// inputs: the deployed model must equal the quantized forward on them. Returns the deployed outputs.
+// inputs: the deployed model must equal the quantized forward on them. Returns the deployed outputs. (SAT
+// inputs keep their configured integer bits: calibration sets only WRAP ones.)
 std::vector<double> deploy_random_widths(const std::string& layers, const Shape& in, const std::string& q,
                                          std::mt19937_64& rng) {
   auto m = nn::Model::from_yaml("layers:\n" + layers, in, 3);
@@ -195,7 +196,8 @@ TEST_CASE(
       "  - {type: conv1d, filters: 4, kernel_size: 2, activation: sigmoid}\n"
       "  - {type: conv1d, filters: 3, kernel_size: 1, activation: softmax}\n",
       {5, 2},
-      "overflow_mode_data: SAT\nuse_real_tanh: true\ntanh_table: {table_size: 256, table_range: 2}\n"
+      "overflow_mode_data: SAT\ndefault_data_integer_bits: 2\nuse_real_tanh: true\n"
+      "tanh_table: {table_size: 256, table_range: 2}\n"
       "sigmoid_table: {table_size: 64, table_type: 'ap_ufixed<8,0>'}\n"
       "softmax_table: {implementation: latency, table_size: 128}\n",
       rng);
@@ -215,7 +217,7 @@ TEST_CASE("average pooling deploys exactly: trunc(sum / real inputs), same paddi
       "  - {type: conv1d, filters: 2, kernel_size: 2}\n  - {type: avg_pool1d, pool_size: 3}\n  - {type: "
       "flatten}\n"
       "  - {type: dense, units: 2}\n",
-      {10, 2}, "overflow_mode_data: SAT\n", rng);
+      {10, 2}, "overflow_mode_data: SAT\ndefault_data_integer_bits: 2\n", rng);
   CHECK(distinct(y) > 10);
   // Global average pooling: one window over the whole input.
   y = deploy_random_widths(

@@ -172,28 +172,50 @@ TEST_CASE("WRAP activations: calibration sets integer bits and signs from the da
   CHECK(qm.layers()[0].input->k() == 1);
 }
 
-TEST_CASE("WRAP activations: calibration traces unwrapped values, so a second calibration changes nothing") {
-  // a's input starts at i = 0 (range [-1, 1)), too narrow for 3.7: wrapped with it, 3.75 would reach b as
-  // -0.25 and b's range would be calibrated on values the deployed model never computes (after calibration
-  // a's i covers 3.75, and b then sees 3.75 wrap). a passes its input through (identity weights).
-  auto m = nn::Model::from_yaml(
-      "layers: [{type: dense, name: a, units: 2, use_bias: false}, {type: dense, name: b, units: 1}]", {2},
-      1);
-  QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_integer_bits: 0\n"
-                              "default_data_fractional_bits: 2\ndata_granularity: per_weight\n"
-                              "default_integer_bits: 2\ndefault_fractional_bits: 2\n"));
-  m->layers()[0]->param("weight")->var.value() = Tensor({2, 2}, {1.f, 0.f, 0.f, 1.f});
+TEST_CASE(
+    "WRAP activations: calibration traces x rounded at f only: idempotent, whatever the starting bits") {
+  // a passes its input through (identity weights) to b. With a's input at i = 0 (range [-1, 1)), wrapping
+  // would send 3.75 to b as -0.25; with i = -8 (k + i + f <= 0) a's input would be all zeros. Either way b's
+  // range would be calibrated on values the deployed model never computes, since calibration gives a's input
+  // i = 2. The result must not depend on the starting i, on a second pass, or on S_RND (RND at inference).
   const Tensor x({2, 2}, {3.7f, 0.5f, -1.f, 1.2f});
-  qm.calibrate(*m, x);
-  const Tensor& ia = qm.layers()[0].input->i();
-  const Tensor& ib = qm.layers()[1].input->i();
-  CHECK(ia[0] == 2.f);  // min -1, max 3.7 -> 3.75 on the grid: ceil(log2(3.75 + 0.25)) = 2
-  CHECK(ib[0] == 2.f);  // b sees 3.75 and -1 (a wrapped 3.75 would have given -0.25 and -1: i = 0)
-  CHECK(ib[1] == 1.f);  // 0.5 and 1.25: ceil(log2(1.25 + 0.25)) = 1
-  const std::vector<float> first_a = ia.storage(), first_b = ib.storage();
-  qm.calibrate(*m, x);
-  CHECK(ia.storage() == first_a);
-  CHECK(ib.storage() == first_b);
+  auto calibrated = [&](const std::string& extra, int passes) {
+    auto m = nn::Model::from_yaml(
+        "layers: [{type: dense, name: a, units: 2, use_bias: false}, {type: dense, name: b, units: 1}]", {2},
+        1);
+    QuantizedModel qm(*m, parse("overflow_mode_data: WRAP\ndefault_data_fractional_bits: 2\n"
+                                "data_granularity: per_weight\ndefault_integer_bits: 2\n"
+                                "default_fractional_bits: 2\n" +
+                                extra));
+    m->layers()[0]->param("weight")->var.value() = Tensor({2, 2}, {1.f, 0.f, 0.f, 1.f});
+    for (int p = 0; p < passes; ++p) qm.calibrate(*m, x);
+    std::vector<float> bits = qm.layers()[0].input->i().storage();
+    for (float v : qm.layers()[1].input->i().storage()) bits.push_back(v);
+    return bits;
+  };
+  const std::vector<float> want = calibrated("default_data_integer_bits: 0\n", 1);
+  REQUIRE(want.size() == 4);
+  CHECK(want[0] == 2.f);  // a, feature 0: min -1, max 3.7: ceil(log2(3.7 + 0.25)) = 2
+  CHECK(want[1] == 1.f);  // a, feature 1: max 1.2: ceil(log2(1.2 + 0.25)) = 1
+  CHECK(want[2] == 2.f);  // b sees 3.75 and -1 (a wrapped 3.75 would give -0.25 and -1: i = 0)
+  CHECK(want[3] == 1.f);  // 0.5 and 1.25: ceil(log2(1.25 + 0.25)) = 1
+  CHECK(calibrated("default_data_integer_bits: 0\n", 2) == want);
+  CHECK(calibrated("default_data_integer_bits: 6\n", 1) == want);
+  CHECK(calibrated("default_data_integer_bits: -8\n", 1) == want);  // every input element without bits
+  CHECK(calibrated("default_data_integer_bits: 0\nround_mode: S_RND\n", 1) == want);
+}
+
+TEST_CASE("SAT activations keep their bits through calibration (only WRAP ones follow the data)") {
+  auto m = nn::Model::from_yaml("layers: [{type: dense, name: d, units: 1}]", {2}, 1);
+  QuantizedModel qm(*m, parse("overflow_mode_data: SAT\ndefault_data_integer_bits: 0\n"
+                              "default_data_fractional_bits: 2\ndata_granularity: per_weight\n"));
+  const std::vector<float> before = qm.layers()[0].input->i().storage();
+  const int k_before = qm.layers()[0].input->k();
+  qm.calibrate(*m, Tensor({2, 2}, {3.7f, 0.5f, -1.f, 1.2f}));
+  CHECK(qm.layers()[0].input->i().storage() == before);
+  CHECK(qm.layers()[0].input->k() == k_before);
+  CHECK_THROWS_WITH_AS(qm.layers()[0].input->begin_calibration(),
+                       doctest::Contains("is not a WRAP activation quantizer"), std::exception);
 }
 
 TEST_CASE("WRAP activations in training: i <- max(i - 0.01, integer_bits_for(max|x|, f)) per entry") {
