@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/check.h"
@@ -97,11 +98,36 @@ void im2col_rows_padded(float* cols, const float* x, int64_t C, const Axis& ah, 
   }
 }
 
+// Calls f(std::integral_constant<int, L>) with L = n for the run lengths KW*C that the unpadded im2col and
+// col2im copy or add at a compile-time length (a first layer's few channels: there a call to memmove, or a
+// loop whose count is only known at run time, costs more than the copy itself), else with L = 0.
+template <class F>
+void with_run_length(int64_t n, F&& f) {
+  switch (n) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 5:
+      return f(std::integral_constant<int, 5>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 7:
+      return f(std::integral_constant<int, 7>{});
+    case 9:
+      return f(std::integral_constant<int, 9>{});
+    default:
+      return f(std::integral_constant<int, 0>{});
+  }
+}
+
 // The same when every window lies inside the input: each row is KH runs of KW*C floats at a fixed pitch, so
-// only a pointer moves from row to row. A run of a first layer's few channels is copied as L floats, a
-// compile-time length (memmove's call and a counted loop cost more than such a copy; conv1 of the
-// Fashion-MNIST CNN, KW*C = 3, went from 14.3 to 9.5 us per sample); longer runs (L == 0) by std::copy, which
-// measured faster than fixed 8-float chunks for KW*C = 48.
+// only a pointer moves from row to row. A run is copied as L floats (with_run_length), else by a plain loop
+// up to 16 floats and std::copy beyond (fixed 8-float chunks measured slower for KW*C = 48).
 template <int L>
 void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64_t C, const Axis& ah,
                         const Axis& aw, int64_t r0, int64_t r1) {
@@ -116,6 +142,8 @@ void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64
       float* __restrict dst = row + kh * len;
       if constexpr (L > 0) {
         for (int i = 0; i < L; ++i) dst[i] = src[i];
+      } else if (len <= 16) {
+        for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
       } else {
         std::copy(src, src + len, dst);
       }
@@ -133,32 +161,13 @@ void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64
 void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const Axis& aw, int64_t r0,
                  int64_t r1) {
   if (!(ah.inside() && aw.inside())) return im2col_rows_padded(cols, x, C, ah, aw, r0, r1);
-  switch (aw.k * C) {
-    case 1:
-      return im2col_rows_inside<1>(cols, x, C, ah, aw, r0, r1);
-    case 2:
-      return im2col_rows_inside<2>(cols, x, C, ah, aw, r0, r1);
-    case 3:
-      return im2col_rows_inside<3>(cols, x, C, ah, aw, r0, r1);
-    case 4:
-      return im2col_rows_inside<4>(cols, x, C, ah, aw, r0, r1);
-    case 5:
-      return im2col_rows_inside<5>(cols, x, C, ah, aw, r0, r1);
-    case 6:
-      return im2col_rows_inside<6>(cols, x, C, ah, aw, r0, r1);
-    case 7:
-      return im2col_rows_inside<7>(cols, x, C, ah, aw, r0, r1);
-    case 9:
-      return im2col_rows_inside<9>(cols, x, C, ah, aw, r0, r1);
-    default:
-      return im2col_rows_inside<0>(cols, x, C, ah, aw, r0, r1);
-  }
+  with_run_length(aw.k * C,
+                  [&](auto L) { im2col_rows_inside<decltype(L)::value>(cols, x, C, ah, aw, r0, r1); });
 }
 
 // dxn [H, W, C] += col2im of one sample's rows when every window lies inside the input: per output pixel
-// and kernel row, one run of KW*C floats, added in row order. A short run (L > 0: KW*C of 1-7 or 9, a first
-// layer's few channels) is added at a compile-time length, as im2col_rows_inside copies it; longer ones
-// (L == 0) through the vectorised add_scaled (x 1, the same values).
+// and kernel row, one run of KW*C floats, added in row order. A run is added as L floats (with_run_length),
+// else by a plain loop up to 16 floats and the vectorised add_scaled beyond (x 1: the same values).
 template <int L>
 void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C, const Axis& ah,
                    const Axis& aw) {
@@ -171,6 +180,8 @@ void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C
         const float* __restrict a = row + kh * len;
         if constexpr (L > 0) {
           for (int i = 0; i < L; ++i) y[i] += a[i];
+        } else if (len <= 16) {
+          for (int64_t i = 0; i < len; ++i) y[i] += a[i];
         } else {
           window::add_scaled(y, a, 1.f, len);
         }
@@ -184,28 +195,8 @@ void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C
 void col2im_sample(float* dxn, bool zero_first, const float* row, int64_t C, const Axis& ah, const Axis& aw) {
   const int64_t K = ah.k * aw.k * C;
   if (zero_first) std::fill(dxn, dxn + ah.in * aw.in * C, 0.f);
-  if (ah.inside() && aw.inside()) {
-    switch (aw.k * C) {
-      case 1:
-        return col2im_inside<1>(dxn, row, C, ah, aw);
-      case 2:
-        return col2im_inside<2>(dxn, row, C, ah, aw);
-      case 3:
-        return col2im_inside<3>(dxn, row, C, ah, aw);
-      case 4:
-        return col2im_inside<4>(dxn, row, C, ah, aw);
-      case 5:
-        return col2im_inside<5>(dxn, row, C, ah, aw);
-      case 6:
-        return col2im_inside<6>(dxn, row, C, ah, aw);
-      case 7:
-        return col2im_inside<7>(dxn, row, C, ah, aw);
-      case 9:
-        return col2im_inside<9>(dxn, row, C, ah, aw);
-      default:
-        return col2im_inside<0>(dxn, row, C, ah, aw);
-    }
-  }
+  if (ah.inside() && aw.inside())
+    return with_run_length(aw.k * C, [&](auto L) { col2im_inside<decltype(L)::value>(dxn, row, C, ah, aw); });
   for (int64_t oh = 0; oh < ah.out; ++oh) {
     for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
       const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
