@@ -5,12 +5,13 @@
 // so the AVX-512 figure can be the lower one.
 //   bazel run //bench:fma_peak [-- --seconds S]
 // Prints "fma_peak_avx2_gflops X" and, with AVX-512, "fma_peak_avx512_gflops Y" (best of 5 timed rounds).
-#include <immintrin.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 namespace {
 
@@ -65,11 +66,17 @@ double best_of(Round round, double seconds, float* sink) {
 
 }  // namespace
 
+#endif  // __x86_64__
+
 int main(int argc, char** argv) {
   CLI::App app{"Single-core FMA peak (GFLOP/s) for AVX2 and AVX-512"};
   double seconds = 1.0;
   app.add_option("--seconds", seconds, "time per instruction set")->check(CLI::Range(0.05, 60.0));
   CLI11_PARSE(app, argc, argv);
+#if !defined(__x86_64__)
+  std::fprintf(stderr, "fma_peak: measures x86-64 vector units only\n");
+  return 1;
+#else
   float sink = 0.f;
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     std::fprintf(stderr, "fma_peak: this CPU has no AVX2/FMA\n");
@@ -80,4 +87,5 @@ int main(int argc, char** argv) {
     std::printf("fma_peak_avx512_gflops %.1f\n", best_of(avx512_round, seconds, &sink));
   std::fprintf(stderr, "(checksum %g)\n", static_cast<double>(sink));
   return 0;
+#endif
 }
