@@ -68,6 +68,30 @@ void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int ra
                      " (need [" + std::to_string(w.shape().back()) + "])");
 }
 
+// dst[i] = src[i] and y[i] += a[i] (add_scaled's values) for a run of n floats. L > 0: n == L, known at
+// compile time. A first layer's few channels make runs too short for a call to memmove, or for a vectorised
+// loop's setup, to pay: up to 16 floats a plain loop does them.
+template <int L = 0>
+inline void copy_run(float* __restrict dst, const float* __restrict src, int64_t n) {
+  if constexpr (L > 0) {
+    for (int i = 0; i < L; ++i) dst[i] = src[i];
+  } else if (n <= 16) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  } else {
+    std::copy(src, src + n, dst);
+  }
+}
+template <int L = 0>
+inline void add_run(float* __restrict y, const float* __restrict a, int64_t n) {
+  if constexpr (L > 0) {
+    for (int i = 0; i < L; ++i) y[i] += a[i];
+  } else if (n <= 16) {
+    for (int64_t i = 0; i < n; ++i) y[i] += a[i];
+  } else {
+    window::add_scaled(y, a, 1.f, n);
+  }
+}
+
 // Rows [r0, r1) of cols [B*OH*OW, KH*KW*C] <- x [B, H, W, C]; cols arrives zero-filled where a window
 // reaches into the padding, and padded taps are left alone. Row r is output pixel (b, oh, ow) with
 // r = (b * OH + oh) * OW + ow. For one output pixel and one kernel row kh, the in-bounds taps kw0..kw1 read
@@ -83,13 +107,7 @@ void im2col_rows_padded(float* cols, const float* x, int64_t C, const Axis& ah, 
     const float* xn = x + n * ah.in * aw.in * C;
     const int64_t kw0 = aw.lo(ow), len = (aw.hi(ow) - kw0) * C;
     for (int64_t kh = ah.lo(oh); kh < ah.hi(oh); ++kh) {
-      const float* src = xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C;
-      float* dst = row + (kh * aw.k + kw0) * C;
-      if (len <= 16) {  // a first layer's few channels: a call to memmove would cost more than the copy
-        for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
-      } else {
-        std::copy(src, src + len, dst);
-      }
+      copy_run(row + (kh * aw.k + kw0) * C, xn + ((ah.first(oh) + kh) * aw.in + aw.first(ow) + kw0) * C, len);
     }
     if (++ow == aw.out) {
       ow = 0;
@@ -126,8 +144,8 @@ void with_run_length(int64_t n, F&& f) {
 }
 
 // The same when every window lies inside the input: each row is KH runs of KW*C floats at a fixed pitch, so
-// only a pointer moves from row to row. A run is copied as L floats (with_run_length), else by a plain loop
-// up to 16 floats and std::copy beyond (fixed 8-float chunks measured slower for KW*C = 48).
+// only a pointer moves from row to row, and a run's length L comes from with_run_length (fixed 8-float chunks
+// measured slower than std::copy for KW*C = 48).
 template <int L>
 void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64_t C, const Axis& ah,
                         const Axis& aw, int64_t r0, int64_t r1) {
@@ -137,17 +155,7 @@ void im2col_rows_inside(float* __restrict cols, const float* __restrict x, int64
   const float* win = x + n * sample + oh * ah.s * pitch + ow * aw.s * C;  // the window's first tap
   float* row = cols + r0 * K;
   for (int64_t r = r0; r < r1; ++r, row += K) {
-    for (int64_t kh = 0; kh < ah.k; ++kh) {
-      const float* __restrict src = win + kh * pitch;
-      float* __restrict dst = row + kh * len;
-      if constexpr (L > 0) {
-        for (int i = 0; i < L; ++i) dst[i] = src[i];
-      } else if (len <= 16) {
-        for (int64_t i = 0; i < len; ++i) dst[i] = src[i];
-      } else {
-        std::copy(src, src + len, dst);
-      }
-    }
+    for (int64_t kh = 0; kh < ah.k; ++kh) copy_run<L>(row + kh * len, win + kh * pitch, len);
     if (++ow < aw.out) {
       win += aw.s * C;
       continue;
@@ -166,8 +174,7 @@ void im2col_rows(float* cols, const float* x, int64_t C, const Axis& ah, const A
 }
 
 // dxn [H, W, C] += col2im of one sample's rows when every window lies inside the input: per output pixel
-// and kernel row, one run of KW*C floats, added in row order. A run is added as L floats (with_run_length),
-// else by a plain loop up to 16 floats and the vectorised add_scaled beyond (x 1: the same values).
+// and kernel row, one run of KW*C floats (its length L from with_run_length), added in row order.
 template <int L>
 void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C, const Axis& ah,
                    const Axis& aw) {
@@ -175,17 +182,7 @@ void col2im_inside(float* __restrict dxn, const float* __restrict row, int64_t C
   for (int64_t oh = 0; oh < ah.out; ++oh)
     for (int64_t ow = 0; ow < aw.out; ++ow, row += K) {
       float* dst = dxn + (oh * ah.s * aw.in + ow * aw.s) * C;
-      for (int64_t kh = 0; kh < ah.k; ++kh) {
-        float* __restrict y = dst + kh * pitch;
-        const float* __restrict a = row + kh * len;
-        if constexpr (L > 0) {
-          for (int i = 0; i < L; ++i) y[i] += a[i];
-        } else if (len <= 16) {
-          for (int64_t i = 0; i < len; ++i) y[i] += a[i];
-        } else {
-          window::add_scaled(y, a, 1.f, len);
-        }
-      }
+      for (int64_t kh = 0; kh < ah.k; ++kh) add_run<L>(dst + kh * pitch, row + kh * len, len);
     }
 }
 
