@@ -450,11 +450,8 @@ double QuantizedModel::mean_bits(bool activations) const {
 void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size) {
   // Only WRAP activations follow the data (as HGQ2's trace_minmax resets only those); SAT ones keep the
   // integer bits they trained.
-  auto follows_data = [](const FixedQuantizer* q) {
-    return q->spec().activation && q->spec().overflow == Overflow::kWrap;
-  };
   for (FixedQuantizer* q : quantizers())
-    if (follows_data(q)) q->begin_calibration();
+    if (q->follows_data()) q->begin_calibration();
   NoGradGuard ng;
   nn::Context ctx;
   int64_t n = x.dim(0), per = x.size() / std::max<int64_t>(n, 1);
@@ -467,7 +464,7 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
     m.forward(Var(xb), ctx);
   }
   for (FixedQuantizer* q : quantizers())
-    if (follows_data(q)) q->end_calibration();
+    if (q->follows_data()) q->end_calibration();
 }
 
 SoftmaxLutSpec HgqOptions::default_attention_softmax() {

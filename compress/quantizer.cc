@@ -65,7 +65,7 @@ void FixedQuantizer::restore_frozen_bits() {
 void FixedQuantizer::track_range(const Tensor& x, bool training) {
   // The range is used while calibrating and, under WRAP, in training; anywhere else (evaluation, the
   // deployed check) the pass over x would be thrown away.
-  if (!calibrating_ && !(training && spec_.overflow == Overflow::kWrap)) return;
+  if (!calibrating_ && !(training && follows_data())) return;
   Tensor& iv = i_.var.value();
   const Tensor& fv = f_.var.value();
   int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
@@ -154,9 +154,8 @@ Tensor FixedQuantizer::bits_value() const {
 }
 
 void FixedQuantizer::begin_calibration() {
-  KILN_CHECK(
-      spec_.activation && spec_.overflow == Overflow::kWrap,
-      "begin_calibration: " + name_ + " is not a WRAP activation quantizer (only those follow the data)");
+  KILN_CHECK(follows_data(), "begin_calibration: " + name_ +
+                                 " is not a WRAP activation quantizer (only those follow the data)");
   calibrating_ = true;
   lo_ = Tensor(i_.var.shape(), std::numeric_limits<float>::infinity());
   hi_ = Tensor(i_.var.shape(), -std::numeric_limits<float>::infinity());

@@ -51,6 +51,9 @@ class FixedQuantizer : public nn::Transform {
   const Tensor& f() const { return f_.var.value(); }
   const Tensor& i() const { return i_.var.value(); }
 
+  // A WRAP activation: its integer bits follow the data (a running maximum in training, calibration before
+  // export) instead of training.
+  bool follows_data() const { return spec_.activation && spec_.overflow == Overflow::kWrap; }
   // Calibration of WRAP activation quantizers (a check refuses others): while on, passes record min and max
   // per element and output x rounded at f only; end_calibration() sets i = integer_bits_for(min, max, f, k)
   // and k = any(min < 0).
