@@ -115,6 +115,33 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
   }
 }
 
+// One sample's input gradient [H, W, C] of a max pool whose windows tile the input (inside it, stride =
+// pool): 0 + g at each window's argmax a, 0 at its other taps and at the rows and columns no window covers.
+// Every element is written once, in input order within each window row, so no fill pass is needed.
+void max_pool_backward_tiled(const float* __restrict gn, const int32_t* __restrict an, float* __restrict dxn,
+                             int64_t C, const Axis& ah, const Axis& aw) {
+  const int64_t covered_w = aw.out * aw.k;
+  for (int64_t ih = 0; ih < ah.in; ++ih) {
+    float* __restrict row = dxn + ih * aw.in * C;
+    const int64_t oh = ih / ah.k;
+    if (oh >= ah.out) {  // below the last window
+      std::fill(row, row + aw.in * C, 0.f);
+      continue;
+    }
+    for (int64_t ow = 0; ow < aw.out; ++ow) {
+      const float* __restrict gp = gn + (oh * aw.out + ow) * C;
+      const int32_t* __restrict ap = an + (oh * aw.out + ow) * C;
+      for (int64_t kw = 0; kw < aw.k; ++kw) {
+        const int64_t iw = ow * aw.k + kw;
+        float* __restrict d = row + iw * C;
+        const int32_t base = static_cast<int32_t>((ih * aw.in + iw) * C);
+        for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) d[c] = ap[c] == base + c ? 0.f + gp[c] : 0.f;
+      }
+    }
+    std::fill(row + covered_w * C, row + aw.in * C, 0.f);  // right of the last window
+  }
+}
+
 }  // namespace
 
 Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
@@ -136,17 +163,24 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   std::vector<int32_t, AlignedAllocator<int32_t>> argmax(static_cast<size_t>(out.size()));
   max_pool_argmax<true>(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
-  // sample, so samples scatter in parallel without races.
-  auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C](Node& self) {
+  // sample, so samples scatter in parallel without races. Into a fresh buffer with windows that tile the
+  // input (inside it, stride = pool), every input element is written once instead: 0 + g at its window's
+  // argmax, 0 elsewhere (the bits of adding to a zero fill, without the fill pass).
+  const bool tiled = ah.inside() && aw.inside() && ah.s == ah.k && aw.s == aw.k;
+  auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C, ah, aw, tiled](Node& self) {
     bool fresh = false;
     float* dx = self.inputs[0]->grad_buffer_unfilled(&fresh).data();
     const float* g = self.grad.data();
 #pragma omp parallel for
     for (int64_t n = 0; n < B; ++n) {
       float* dxn = dx + n * in_px * C;
-      if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);
       const int32_t* an = argmax.data() + n * out_px * C;
       const float* gn = g + n * out_px * C;
+      if (fresh && tiled) {
+        max_pool_backward_tiled(gn, an, dxn, C, ah, aw);
+        continue;
+      }
+      if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);
       for (int64_t i = 0; i < out_px * C; ++i)
         if (an[i] >= 0) dxn[an[i]] += gn[i];
     }
