@@ -67,7 +67,8 @@ class FixedQuantizer : public nn::Transform {
  private:
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
-  void track_range(const Tensor& x, bool training);
+  bool tracks(const Tensor& x, bool training) const;
+  void take_range(const std::vector<float>& lo, const std::vector<float>& hi);
 
   std::string name_;
   QuantSpec spec_;

@@ -254,6 +254,88 @@ TEST_CASE(
     });
 }
 
+TEST_CASE("quantize_fixed_tracking: the range, then quantize_fixed with the i it gives, in one pass") {
+  // The reference takes the range in its own pass, applies the same update to i, then runs the definition.
+  // Updates that leave every element's pruning as it was (the one-pass result stands) and ones that prune
+  // and unprune entries (the pass is redone with the new bits); RND and TRN take the vectorised path, S_RND
+  // and SAT the range-first one.
+  std::mt19937_64 rng(21);
+  const Shape xs{7, 4, 5};
+  int cases = 0;
+  for (Round r : {Round::kRnd, Round::kTrn, Round::kStochastic})
+    for (Overflow o : {Overflow::kWrap, Overflow::kSat})
+      for (const Shape& bs : {Shape{1}, Shape{5}, Shape{4, 5}, Shape{7, 4, 5}})
+        for (bool flips : {false, true})
+          for (bool finite : {false, true}) {
+            CAPTURE(static_cast<int>(r));
+            CAPTURE(static_cast<int>(o));
+            CAPTURE(bs.size());
+            CAPTURE(flips);
+            CAPTURE(finite);
+            Tensor x = probe_values(xs, rng);
+            if (finite) x = finite_normal(x, rng);
+            Tensor f(bs), i0(bs), g(xs);
+            for (int64_t e = 0; e < f.size(); ++e) {
+              f[e] = static_cast<float>(static_cast<int>(rng() % 8));
+              i0[e] = static_cast<float>(static_cast<int>(rng() % 6)) - 2.f;
+            }
+            for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 7) - 3.f, -2);
+            // The update: i moves by less than its rounding changes, or (flips) to widths that prune the
+            // entries whose maximum is below 1 and unprune the others.
+            auto update = [&](Tensor& i, const std::vector<float>& lo, const std::vector<float>& hi) {
+              REQUIRE(static_cast<int64_t>(lo.size()) == i.size());
+              for (int64_t e = 0; e < i.size(); ++e) {
+                const float m =
+                    std::max(std::fabs(lo[static_cast<size_t>(e)]), std::fabs(hi[static_cast<size_t>(e)]));
+                i[e] = !flips ? i[e] - 0.01f : m < 1.f ? -1.f - f[e] : 4.f;
+              }
+            };
+            const uint64_t seed = rng();
+            // The reference.
+            std::vector<float> lo(static_cast<size_t>(f.size()), INFINITY), hi(lo.size(), -INFINITY);
+            for (int64_t j = 0; j < x.size(); ++j) {
+              const size_t e = static_cast<size_t>(j % f.size());
+              lo[e] = std::min(lo[e], x[j]);
+              hi[e] = std::max(hi[e], x[j]);
+            }
+            Tensor i_ref = i0;
+            update(i_ref, lo, hi);
+            std::mt19937_64 rng_ref(seed);
+            Var rx(x, true), rf(f, true), ri(i_ref, true);
+            Var want = quantize_fixed_reference(rx, rf, ri, 1, r, o, true, &rng_ref);
+            backward(want, g);
+            each_isa([&] {
+              Var vx(x, true), vf(f, true), vi(i0, true);
+              std::mt19937_64 rng_got(seed);
+              std::vector<float> seen_lo, seen_hi;
+              Var got =
+                  quantize_fixed_tracking(vx, vf, vi, 1, r, o, &rng_got,
+                                          [&](const std::vector<float>& l, const std::vector<float>& h) {
+                                            seen_lo = l, seen_hi = h;
+                                            update(vi.value(), l, h);
+                                          });
+              backward(got, g);
+              REQUIRE(seen_lo.size() == lo.size());
+              for (size_t e = 0; e < lo.size(); ++e) {
+                CHECK(same_float(seen_lo[e], lo[e]));
+                CHECK(same_float(seen_hi[e], hi[e]));
+              }
+              CHECK(std::memcmp(vi.value().data(), i_ref.data(),
+                                sizeof(float) * static_cast<size_t>(f.size())) == 0);
+              for (auto [ta, tb] : {std::pair{&got.value(), &want.value()}, std::pair{&vx.grad(), &rx.grad()},
+                                    std::pair{&vf.grad(), &rf.grad()}, std::pair{&vi.grad(), &ri.grad()}}) {
+                REQUIRE(ta->size() == tb->size());
+                for (int64_t j = 0; j < ta->size(); ++j) {
+                  CAPTURE(j);
+                  REQUIRE(((std::isnan((*ta)[j]) && std::isnan((*tb)[j])) || same_float((*ta)[j], (*tb)[j])));
+                }
+              }
+            });
+            ++cases;
+          }
+  CHECK(cases == 3 * 2 * 4 * 2 * 2);
+}
+
 TEST_CASE("the kernels' AVX-512 copy is chosen where the CPU has it, and can be switched off") {
   const bool was = qkernel::avx512_in_use();
   CHECK_FALSE(qkernel::use_avx512(false));
