@@ -218,7 +218,7 @@ namespace {
 
 // ceil(log2(v)) for v > 0, exact: a normal v = 1.m * 2^e is a power of two iff its mantissa bits are 0.
 // Read from the bits rather than through frexp: HGQ training runs this for every activation entry every
-// step (FixedQuantizer::take_range). Subnormals and inf take frexp's way.
+// step (FixedQuantizer::track_range). Subnormals and inf take frexp's way.
 int ceil_log2(double v) {
   if (std::isinf(v)) return std::numeric_limits<int>::max();
   uint64_t bits = 0;

@@ -94,13 +94,6 @@ int forward(const Table& t, const float* x, float* out, int64_t n) {
   return baseline::forward(t, x, out, n);
 }
 
-int forward_tracking(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
-#if KILN_QK_AVX512
-  if (avx512_on()) return avx512::forward_tracking(t, x, out, n, lo, hi);
-#endif
-  return baseline::forward_tracking(t, x, out, n, lo, hi);
-}
-
 void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi) {
 #if KILN_QK_AVX512
   if (avx512_on()) return avx512::column_min_max(x, n, nb, lo, hi);

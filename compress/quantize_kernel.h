@@ -50,10 +50,6 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
 // not overlap (a row may be computed twice, reading x again).
 int forward(const Table& t, const float* x, float* out, int64_t n);
 
-// forward() of a WRAP table in training that also takes each entry's range in the same pass:
-// lo[e] = min(lo[e], x[j]), hi[e] = max(hi[e], x[j]) over the elements j of entry e, as column_min_max.
-int forward_tracking(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi);
-
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null; gx_fresh: it was just allocated and is written as
 // 0 + g[j] * dxq/dx, the bits of adding to a zero fill), df_acc[e] += sum of g[j] * dxq/df over the elements
 // of entry e, and the same for di (either may be null), summed in double in ascending j. exact: forward

@@ -76,11 +76,8 @@ inline float wrap_code(float rc, float lo, float m, float inv_m) {
 // each is a straight vectorisable select chain. Returns bit 0 when some element must be redone by the
 // scalar definition (forward's second pass finds which) and, with kFlagOver, bit 1 when some unpruned
 // element lies outside its range (computed without wrapping it).
-// kTrack: also lo[e] = min(lo[e], x), hi[e] = max(hi[e], x), as min_max_tile below (the range an activation
-// follows, taken in the same pass over x).
-template <bool kRnd, Overflow kOv, bool kWrapNow, bool kFlagOver, bool kTrack = false>
-int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr, int64_t ea, int64_t eb,
-                float* __restrict lo_acc = nullptr, float* __restrict hi_acc = nullptr) {
+template <bool kRnd, Overflow kOv, bool kWrapNow, bool kFlagOver>
+int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr, int64_t ea, int64_t eb) {
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
   const float* __restrict hi = t.hi.data();
@@ -94,10 +91,6 @@ int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr
   // Selects on same-width values and bitwise & | (no short circuits) keep this loop vectorised.
   for (int64_t e = ea; e < eb; ++e) {
     const float xv = xr[e], s = xv * scale[e];
-    if constexpr (kTrack) {
-      lo_acc[e] = std::min(lo_acc[e], xv);
-      hi_acc[e] = std::max(hi_acc[e], xv);
-    }
     const Code c = code_of<kRnd>(s, hi[e], lo[e]);
     const int over = c.above | c.below;
     float v = c.rc * inv[e];
@@ -137,19 +130,6 @@ template <bool kRnd, Overflow kOv, bool kWrapNow>
 int forward_rows(const Table& t, const float* x, float* out, int64_t n) {
   return over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
     return forward_tile<kRnd, kOv, kWrapNow>(t, x, out, n, ea, eb);
-  });
-}
-
-// The training forward (no wrap) that also takes each entry's range over the rows into lo, hi.
-template <bool kRnd>
-int forward_tracking_rows(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
-  const int64_t nb = t.nb();
-  return over_tiles(nb, n, [&](int64_t ea, int64_t eb) {
-    int any_scalar = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += nb)
-      any_scalar |=
-          forward_row<kRnd, Overflow::kWrap, false, false, true>(t, x + r0, out + r0, ea, eb, lo, hi);
-    return any_scalar;
   });
 }
 
@@ -331,30 +311,13 @@ void backward_mode(const Table& t, const float* x, const float* g, int64_t n, fl
 
 }  // namespace
 
-// Redoes the elements the float path could not take through the scalar definition; returns 1.
-int redo_scalar(const Table& t, const float* x, float* out, int64_t n);
-
 int forward(const Table& t, const float* x, float* out, int64_t n) {
   const int64_t nb = t.nb();
   KILN_CHECK(nb > 0 && n % nb == 0, "qkernel::forward: " + std::to_string(n) + " elements for " +
                                         std::to_string(nb) + " bit entries");
   const int any =
       t.round == Round::kRnd ? forward_mode<true>(t, x, out, n) : forward_mode<false>(t, x, out, n);
-  return any ? redo_scalar(t, x, out, n) : 0;
-}
-
-int forward_tracking(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
-  const int64_t nb = t.nb();
-  KILN_CHECK(nb > 0 && n % nb == 0 && t.training && t.overflow == Overflow::kWrap,
-             "qkernel::forward_tracking: " + std::to_string(n) + " elements for " + std::to_string(nb) +
-                 " bit entries, or not a WRAP table in training");
-  const int any = t.round == Round::kRnd ? forward_tracking_rows<true>(t, x, out, n, lo, hi)
-                                         : forward_tracking_rows<false>(t, x, out, n, lo, hi);
-  return any ? redo_scalar(t, x, out, n) : 0;
-}
-
-int redo_scalar(const Table& t, const float* x, float* out, int64_t n) {
-  const int64_t nb = t.nb();
+  if (!any) return 0;
   // Rare (non-finite inputs, huge codes): mark the elements again (a vectorised pass over bytes)
   // and redo them through the scalar definition, skipping chunks without one.
   std::vector<uint8_t> mark(static_cast<size_t>(n));

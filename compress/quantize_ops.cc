@@ -4,7 +4,6 @@
 #include "compress/quantize_ops.h"
 
 #include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -68,10 +67,10 @@ void add_sums(Node& node, const std::vector<double>& acc) {
 }
 
 // The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
-// The result of the vectorised path: out = table's quantization of x (exact: the forward sent some element
-// to the scalar definition, so the backward must take them all that way).
-Var fast_result(const Var& x, const Var& f, const Var& i, Tensor out,
-                std::shared_ptr<const qkernel::Table> table, bool exact) {
+Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
+  const int64_t n = x.size();
+  Tensor out = Tensor::uninitialized(x.shape());
+  const bool exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
   return make_result(
       std::move(out), "quantize_fixed", {x, f, i}, [table = std::move(table), exact](Node& self) {
         Node& nx = *self.inputs[0];
@@ -88,12 +87,6 @@ Var fast_result(const Var& x, const Var& f, const Var& i, Tensor out,
         add_sums(nf, df);
         add_sums(ni, di);
       });
-}
-
-Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
-  Tensor out = Tensor::uninitialized(x.shape());
-  const bool exact = qkernel::forward(*table, x.value().data(), out.data(), x.size()) != 0;
-  return fast_result(x, f, i, std::move(out), std::move(table), exact);
 }
 
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more
@@ -182,38 +175,6 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
     if (auto table = cached_table(f.value().data(), k, ib, fb, round, overflow, training))
       return quantize_fast(x, f, i, std::move(table));
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
-}
-
-Var quantize_fixed_tracking(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
-                            std::mt19937_64* rng, const RangeFn& on_range) {
-  const int64_t n = x.size(), nb = i.size();
-  KILN_CHECK(nb > 0 && n % nb == 0, "quantize_fixed_tracking: " + std::to_string(n) + " elements for " +
-                                        std::to_string(nb) + " bit entries");
-  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
-  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
-  const bool stochastic = round == Round::kStochastic;
-  std::shared_ptr<const qkernel::Table> before;
-  if (!stochastic && overflow == Overflow::kWrap && f.shape() == i.shape() &&
-      modulo_broadcast(f.shape(), x.shape())) {
-    auto [fb, ib] = checked_bits(x, f, i, k, false, rng);
-    before = cached_table(f.value().data(), k, ib, fb, round, overflow, /*training=*/true);
-  }
-  if (!before) {  // the range first, then quantize_fixed with the i it gives
-    qkernel::column_min_max(x.value().data(), n, nb, lo.data(), hi.data());
-    on_range(lo, hi);
-    return quantize_fixed(x, f, i, k, round, overflow, /*training=*/true, rng);
-  }
-  // One pass with the bits from before on_range. The training forward under WRAP depends on i only through
-  // which elements are pruned (k + i + f <= 0): where on_range changed none of those, the values stand.
-  Tensor out = Tensor::uninitialized(x.shape());
-  bool exact = qkernel::forward_tracking(*before, x.value().data(), out.data(), n, lo.data(), hi.data()) != 0;
-  on_range(lo, hi);
-  auto [fb, ib] = checked_bits(x, f, i, k, false, rng);
-  auto table = cached_table(f.value().data(), k, ib, fb, round, overflow, /*training=*/true);
-  if (!table) return quantize_fixed(x, f, i, k, round, overflow, /*training=*/true, rng);
-  if (table != before && table->pruned != before->pruned)
-    exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
-  return fast_result(x, f, i, std::move(out), std::move(table), exact);
 }
 
 Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,

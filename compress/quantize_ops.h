@@ -36,9 +36,7 @@
 // Elementwise quantize_minifloat() of minifloat.h. dxq/dx = 1 (straight through) except where saturation
 // changed the rounded value, where it is 0. m, e, e0 are not trained.
 #pragma once
-#include <functional>
 #include <random>
-#include <vector>
 
 #include "compress/fixed_point.h"
 #include "compress/minifloat.h"
@@ -48,15 +46,6 @@ namespace kiln::compress {
 
 Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                    bool training, std::mt19937_64* rng);
-// quantize_fixed in training (training = true) that takes the range of x on the way, for an activation whose
-// integer bits follow the data: on_range(lo, hi) gets each bit entry's minimum and maximum of x (entry e
-// holds the elements j with j % nb == e, nb = i's element count; +inf / -inf where it saw none) and may
-// change i. The result is quantize_fixed's with i as on_range left it. Under WRAP with the vectorised path
-// that is one pass over x (the training forward depends on i only through which elements are pruned; where
-// on_range changes that, the pass is redone); otherwise the range is taken first.
-using RangeFn = std::function<void(const std::vector<float>& lo, const std::vector<float>& hi)>;
-Var quantize_fixed_tracking(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
-                            std::mt19937_64* rng, const RangeFn& on_range);
 // The element-by-element definition that quantize_fixed runs when its vectorised path (quantize_kernel.h:
 // RND or TRN, types up to 24 bits, modulo broadcasting) does not apply. Same values and gradients; the tests
 // compare the two.

@@ -60,24 +60,23 @@ void FixedQuantizer::restore_frozen_bits() {
   if (!frozen_i_.empty()) i_.var.value() = frozen_i_;
 }
 
-// Whether this pass over x takes its range: while calibrating and, under WRAP, in training; anywhere else
-// (evaluation, the deployed check) the range would be thrown away.
-bool FixedQuantizer::tracks(const Tensor& x, bool training) const {
-  if (!spec_.activation || !(calibrating_ || (training && follows_data()))) return false;
-  const int64_t nb = i_.var.value().size(), per_sample = shape_numel(shape_), n = x.size();
-  if (per_sample == 0 || n % per_sample != 0) return false;
+// Reduces |x| (or min / max during calibration) over the batch and, for coarser granularity, over the
+// elements sharing a bit width. Under WRAP in training, i follows the data: i <- max(i - 0.01, needed).
+void FixedQuantizer::track_range(const Tensor& x, bool training) {
+  // The range is used while calibrating and, under WRAP, in training; anywhere else (evaluation, the
+  // deployed check) the pass over x would be thrown away.
+  if (!calibrating_ && !(training && follows_data())) return;
+  Tensor& iv = i_.var.value();
+  const Tensor& fv = f_.var.value();
+  int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
+  if (per_sample == 0 || n % per_sample != 0) return;
+  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
   // Per tensor, per channel (the last axis) or per element: element j has entry j % nb in every case
   // (per_sample is a multiple of the channel count), so rows of nb reduce with contiguous, vectorised loops.
   KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
-             "FixedQuantizer: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
-  return true;
-}
-
-// The range of x per bit entry (min and max over the batch and, for coarser granularity, over the elements
-// sharing a bit width): widens the calibration range, or, under WRAP in training, i follows the data:
-// i <- max(i - 0.01, needed for max |x|).
-void FixedQuantizer::take_range(const std::vector<float>& lo, const std::vector<float>& hi) {
-  const int64_t nb = static_cast<int64_t>(lo.size());
+             "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
+  qkernel::column_min_max(x.data(), n, nb, lo.data(), hi.data());
   if (calibrating_) {
     for (int64_t b = 0; b < nb; ++b) {
       lo_[b] = std::min(lo_[b], lo[static_cast<size_t>(b)]);
@@ -85,8 +84,6 @@ void FixedQuantizer::take_range(const std::vector<float>& lo, const std::vector<
     }
     return;
   }
-  Tensor& iv = i_.var.value();
-  const Tensor& fv = f_.var.value();
   for (int64_t b = 0; b < nb; ++b) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     // m is inf when the entry saw an inf (or only NaN): i becomes +inf, as it always did (under WRAP i is not
@@ -106,11 +103,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
-  // The range is taken in the quantizer's own pass over x (quantize_fixed_tracking).
-  const bool track = tracks(x.value(), ctx.training);
-  const RangeFn on_range = [this](const std::vector<float>& lo, const std::vector<float>& hi) {
-    take_range(lo, hi);
-  };
+  if (spec_.activation) track_range(x.value(), ctx.training);
   // Calibration traces the values the deployed model sees once every activation's i covers its range: x
   // rounded at f and nothing else (HGQ2's trace_minmax runs its quantizers in their tracing mode), with
   // inference rounding (S_RND is RND there). Neither the i of the last training step nor its k may act:
@@ -122,19 +115,15 @@ Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
     Tensor wide(fv.shape());
     for (int64_t e = 0; e < fv.size(); ++e) wide[e] = static_cast<float>(24 - k() - std::lround(fv[e]));
     const Round r = spec_.round == Round::kStochastic ? Round::kRnd : spec_.round;
-    if (track)
-      return quantize_fixed_tracking(x, f_.var, Var(wide), k(), r, spec_.overflow, nullptr, on_range);
     return quantize_fixed(x, f_.var, Var(wide), k(), r, spec_.overflow, /*training=*/true, nullptr);
   }
-  // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
-  if (track)
-    return quantize_fixed_tracking(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.rng, on_range);
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused
   // while the tensors are bit-for-bit those it came from (no version counters to trust).
   const bool reuse = !ctx.training && !spec_.activation && !grad_enabled();
   if (reuse && cached_ && same_bits(x.value(), cache_x_) && same_bits(f_.var.value(), cache_f_) &&
       same_bits(i_.var.value(), cache_i_))
     return Var(cache_out_);
+  // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
   Var out = quantize_fixed(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.training, ctx.rng);
   if (reuse)
     cache_x_ = x.value(), cache_f_ = f_.var.value(), cache_i_ = i_.var.value(), cache_out_ = out.value(),

@@ -67,8 +67,7 @@ class FixedQuantizer : public nn::Transform {
  private:
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
-  bool tracks(const Tensor& x, bool training) const;
-  void take_range(const std::vector<float>& lo, const std::vector<float>& hi);
+  void track_range(const Tensor& x, bool training);
 
   std::string name_;
   QuantSpec spec_;
