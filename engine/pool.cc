@@ -115,30 +115,51 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
   }
 }
 
-// One sample's input gradient [H, W, C] of a max pool whose windows tile the input (inside it, stride =
-// pool): 0 + g at each window's argmax a, 0 at its other taps and at the rows and columns no window covers.
-// Every element is written once, in input order within each window row, so no fill pass is needed.
-void max_pool_backward_tiled(const float* __restrict gn, const int32_t* __restrict an, float* __restrict dxn,
-                             int64_t C, const Axis& ah, const Axis& aw) {
-  const int64_t covered_w = aw.out * aw.k;
+// One input row [W, C] of a max pool whose windows tile the input (inside it, stride = pool), under the
+// output row gp, ap [OW, C]: 0 + g where the window's argmax is, 0 at its other taps and right of the last
+// window. kK: the pool's width when it is 2 (its taps unrolled: one load of g and argmax serves both), else 0.
+template <int kK>
+void max_pool_backward_row(const float* __restrict gp, const int32_t* __restrict ap, float* __restrict row,
+                           int32_t row_base, int64_t C, int64_t k, int64_t out_w, int64_t in_w) {
+  const int32_t c_n = static_cast<int32_t>(C);
+  for (int64_t ow = 0; ow < out_w; ++ow, gp += C, ap += C) {
+    float* __restrict d = row + ow * k * C;
+    const int32_t base = row_base + static_cast<int32_t>(ow * k * C);
+    if constexpr (kK == 2) {
+      for (int32_t c = 0; c < c_n; ++c) {
+        const float gv = 0.f + gp[c];
+        const int32_t a = ap[c];
+        d[c] = a == base + c ? gv : 0.f;
+        d[C + c] = a == base + c_n + c ? gv : 0.f;
+      }
+    } else {
+      for (int64_t kw = 0; kw < k; ++kw)
+        for (int32_t c = 0; c < c_n; ++c) {
+          const float gv = 0.f + gp[c];
+          d[kw * C + c] = ap[c] == base + static_cast<int32_t>(kw * C) + c ? gv : 0.f;
+        }
+    }
+  }
+  std::fill(row + out_w * k * C, row + in_w * C, 0.f);
+}
+
+// One sample's input gradient [H, W, C] of such a pool: every element written once, so no fill pass.
+void max_pool_backward_tiled(const float* gn, const int32_t* an, float* dxn, int64_t C, const Axis& ah,
+                             const Axis& aw) {
   for (int64_t ih = 0; ih < ah.in; ++ih) {
-    float* __restrict row = dxn + ih * aw.in * C;
+    float* row = dxn + ih * aw.in * C;
     const int64_t oh = ih / ah.k;
     if (oh >= ah.out) {  // below the last window
       std::fill(row, row + aw.in * C, 0.f);
       continue;
     }
-    for (int64_t ow = 0; ow < aw.out; ++ow) {
-      const float* __restrict gp = gn + (oh * aw.out + ow) * C;
-      const int32_t* __restrict ap = an + (oh * aw.out + ow) * C;
-      for (int64_t kw = 0; kw < aw.k; ++kw) {
-        const int64_t iw = ow * aw.k + kw;
-        float* __restrict d = row + iw * C;
-        const int32_t base = static_cast<int32_t>((ih * aw.in + iw) * C);
-        for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) d[c] = ap[c] == base + c ? 0.f + gp[c] : 0.f;
-      }
-    }
-    std::fill(row + covered_w * C, row + aw.in * C, 0.f);  // right of the last window
+    const float* gp = gn + oh * aw.out * C;
+    const int32_t* ap = an + oh * aw.out * C;
+    const int32_t row_base = static_cast<int32_t>(ih * aw.in * C);
+    if (aw.k == 2)
+      max_pool_backward_row<2>(gp, ap, row, row_base, C, 2, aw.out, aw.in);
+    else
+      max_pool_backward_row<0>(gp, ap, row, row_base, C, aw.k, aw.out, aw.in);
   }
 }
 
