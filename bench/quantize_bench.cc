@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps; ++r) {
       std::optional<kiln::NoGradGuard> ng;
       if (!with_backward) ng.emplace();
+      // x's gradient starts fresh every repetition, as an activation's does in every training step.
+      xv.node()->grad = Tensor();
       Var y = (reference ? kiln::compress::quantize_fixed_reference : kiln::compress::quantize_fixed)(
           xv, fv, iv, 1, Round::kRnd, Overflow::kWrap, true, nullptr);
       if (with_backward) kiln::backward(y, g);

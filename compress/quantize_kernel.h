@@ -53,7 +53,8 @@ int forward(const Table& t, const float* x, float* out, int64_t n);
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null; gx_fresh: it was just allocated and is written as
 // 0 + g[j] * dxq/dx, the bits of adding to a zero fill), df_acc[e] += sum of g[j] * dxq/df over the elements
 // of entry e, and the same for di (either may be null), summed in double in ascending j. exact: forward
-// returned 1 for this x, and every element goes through the scalar surrogate.
+// returned 1 for this x, and every element goes through the scalar surrogate. gx == g (not with exact): in
+// place, g's buffer becomes gx (0 + g[j] * dxq/dx), for an output gradient nobody reads afterwards.
 void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx, bool gx_fresh,
               double* df_acc, double* di_acc);
 

@@ -22,7 +22,9 @@ constexpr int64_t kTile = 512;
 constexpr int64_t kParallel = 1 << 15;
 // What the backward does with gx: nothing (no gradient wanted), add to it, or write 0 + the gradient into a
 // buffer just allocated (the same bits as adding to a zero fill, without the fill).
-constexpr int kNone = 0, kAdd = 1, kFresh = 2;
+// kInPlace: gx is g's own buffer (the output gradient is not needed afterwards): each element's g is read
+// before its gx is written, through gx alone, so no two restrict pointers alias.
+constexpr int kNone = 0, kAdd = 1, kFresh = 2, kInPlace = 3;
 
 FixedType type_of(const Table& t, int64_t e) {
   return {t.k, t.i[static_cast<size_t>(e)], t.f[static_cast<size_t>(e)], t.round, t.overflow};
@@ -205,7 +207,7 @@ void backward_tile(const Table& t, const float* __restrict x, const float* __res
     const float* __restrict xr = x + r0;
     const float* __restrict gr = g + r0;
     for (int64_t e = ea; e < eb; ++e) {
-      const float xv = xr[e], gv = gr[e];
+      const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
       const int pr = pruned[e] != 0, above = c.above & (pr ^ 1);
       const int straight = (((c.above | c.below) ^ 1) | wrap) & (pr ^ 1);
@@ -219,7 +221,7 @@ void backward_tile(const Table& t, const float* __restrict x, const float* __res
       df = pr ? pr_grad : df;
       di = pr ? (wrap ? 0.f : pr_grad) : di;
       if constexpr (kGx == kAdd) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
-      if constexpr (kGx == kFresh) gx[r0 + e] = 0.f + gv * (straight ? 1.f : 0.f);
+      if constexpr (kGx == kFresh || kGx == kInPlace) gx[r0 + e] = 0.f + gv * (straight ? 1.f : 0.f);
       df_acc[e] += static_cast<double>(gv) * df;
       di_acc[e] += static_cast<double>(gv) * di;
     }
@@ -253,7 +255,7 @@ void backward_wrap_tile(const Table& t, const float* __restrict x, const float* 
     const float* __restrict xr = x + r0;
     const float* __restrict gr = g + r0;
     for (int64_t e = ea; e < eb; ++e) {
-      const float xv = xr[e], gv = gr[e];
+      const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const int pr = pruned[e] != 0;
       const float rc = code_of<kRnd>(xv * scale[e], 0.f, 0.f).rc;  // WRAP: the region does not matter
       const float rounded = pr ? 0.f : rc * inv[e];
@@ -261,7 +263,7 @@ void backward_wrap_tile(const Table& t, const float* __restrict x, const float* 
           kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
       const float df = static_cast<float>(kLn2 * d);
       if constexpr (kGx == kAdd) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
-      if constexpr (kGx == kFresh) gx[r0 + e] = 0.f + gv * (pr ? 0.f : 1.f);
+      if constexpr (kGx == kFresh || kGx == kInPlace) gx[r0 + e] = 0.f + gv * (pr ? 0.f : 1.f);
       df_acc[e] += static_cast<double>(gv) * df;
       gz[e] += gv * 0.f;
     }
@@ -303,9 +305,12 @@ void backward_mode(const Table& t, const float* x, const float* g, int64_t n, fl
     case kAdd:
       return wrap ? backward_wrap<kRnd, kAdd>(t, x, g, n, gx, df, di)
                   : backward_rows<kRnd, kAdd>(t, x, g, n, gx, df, di);
-    default:
+    case kFresh:
       return wrap ? backward_wrap<kRnd, kFresh>(t, x, g, n, gx, df, di)
                   : backward_rows<kRnd, kFresh>(t, x, g, n, gx, df, di);
+    default:  // in place (gx == g): the loops read the buffer through gx only
+      return wrap ? backward_wrap<kRnd, kInPlace>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kInPlace>(t, x, g, n, gx, df, di);
   }
 }
 
@@ -352,6 +357,7 @@ void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi)
 void backward(const Table& t, const float* x, bool exact, const float* g, int64_t n, float* gx, bool gx_fresh,
               double* df_acc, double* di_acc) {
   const int64_t nb = t.nb();
+  KILN_CHECK(!(exact && gx == g), "qkernel::backward: in place needs the vectorised path");
   if (exact) {
     if (gx && gx_fresh) std::fill(gx, gx + n, 0.f);
     return backward_exact(t, x, g, n, gx, df_acc, di_acc);
@@ -361,7 +367,7 @@ void backward(const Table& t, const float* x, bool exact, const float* g, int64_
       scratch_i(di_acc ? 0 : static_cast<size_t>(nb));
   double* df = df_acc ? df_acc : scratch_f.data();
   double* di = di_acc ? di_acc : scratch_i.data();
-  const int mode = !gx ? kNone : gx_fresh ? kFresh : kAdd;
+  const int mode = !gx ? kNone : gx == g ? kInPlace : gx_fresh ? kFresh : kAdd;
   if (t.round == Round::kRnd)
     backward_mode<true>(t, x, g, n, gx, mode, df, di);
   else

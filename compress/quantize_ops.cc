@@ -80,9 +80,19 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
         std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
         std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
         bool fresh = false;
-        float* gx = nx.requires_grad ? nx.grad_buffer_unfilled(&fresh).data() : nullptr;
-        qkernel::backward(*table, nx.value.data(), exact, self.grad.data(), self.value.size(), gx, fresh,
-                          df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
+        const int64_t n = self.value.size();
+        const float* g = self.grad.data();
+        float* gx = nullptr;
+        if (nx.requires_grad && !exact && nx.grad.empty() && self.grad.shape() == nx.value.shape()) {
+          // x's gradient would be a fresh buffer: take this output's instead (the engine reads a node's
+          // gradient only in its own backward), and write it in place: one buffer less to allocate and fill.
+          nx.grad = std::move(self.grad);
+          gx = nx.grad.data(), g = gx;
+        } else if (nx.requires_grad) {
+          gx = nx.grad_buffer_unfilled(&fresh).data();
+        }
+        qkernel::backward(*table, nx.value.data(), exact, g, n, gx, fresh, df.empty() ? nullptr : df.data(),
+                          di.empty() ? nullptr : di.data());
         // One entry per bit; f and i have the same shape here (shape_numel == nb).
         add_sums(nf, df);
         add_sums(ni, di);

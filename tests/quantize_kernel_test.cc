@@ -254,6 +254,44 @@ TEST_CASE(
     });
 }
 
+TEST_CASE("backward in place: a fresh input gradient takes over the output gradient's buffer") {
+  // An activation's gradient is fresh in every training step: the quantizer's backward writes it into the
+  // output gradient's own buffer (read before written, element by element) instead of a new one. Not when x
+  // already holds a gradient (it is added to), nor when some element took the scalar definition.
+  std::mt19937_64 rng(33);
+  const Shape xs{9, 700};  // two tiles of entries
+  Tensor x = finite_normal(probe_values(xs, rng), rng), f({700}), i({700}), g(xs);
+  for (int64_t e = 0; e < 700; ++e)
+    f[e] = static_cast<float>(rng() % 8), i[e] = static_cast<float>(rng() % 4) - 1;
+  for (int64_t j = 0; j < g.size(); ++j) g[j] = std::ldexp(static_cast<float>(rng() % 9) - 4.f, -3);
+  for (Overflow o : {Overflow::kWrap, Overflow::kSat})
+    each_isa([&] {
+      CAPTURE(static_cast<int>(o));
+      Var rx(x, true), rf(f, true), ri(i, true);
+      backward(quantize_fixed_reference(rx, rf, ri, 1, Round::kRnd, o, true, nullptr), g);
+      Var vx(x, true), vf(f, true), vi(i, true);
+      Var y = quantize_fixed(vx, vf, vi, 1, Round::kRnd, o, true, nullptr);
+      backward(y, g);
+      CHECK(y.grad().empty());  // moved to x
+      REQUIRE(vx.grad().size() == x.size());
+      CHECK(std::memcmp(vx.grad().data(), rx.grad().data(), sizeof(float) * static_cast<size_t>(x.size())) ==
+            0);
+      CHECK(std::memcmp(vf.grad().data(), rf.grad().data(), sizeof(float) * 700) == 0);
+      CHECK(std::memcmp(vi.grad().data(), ri.grad().data(), sizeof(float) * 700) == 0);
+      // x's gradient held already: added to, and the output's gradient stays where it is.
+      Var y2 = quantize_fixed(vx, vf, vi, 1, Round::kRnd, o, true, nullptr);
+      backward(y2, g);
+      CHECK(y2.grad().size() == x.size());
+      // An element only the definition takes (inf): no move.
+      Tensor bad = x;
+      bad[5] = INFINITY;
+      Var bx(bad, true);
+      Var y3 = quantize_fixed(bx, vf, vi, 1, Round::kRnd, o, true, nullptr);
+      backward(y3, g);
+      CHECK(y3.grad().size() == x.size());
+    });
+}
+
 TEST_CASE("the kernels' AVX-512 copy is chosen where the CPU has it, and can be switched off") {
   const bool was = qkernel::avx512_in_use();
   CHECK_FALSE(qkernel::use_avx512(false));
