@@ -290,17 +290,16 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw, relu](Node& self) {
     Node& nx = *self.inputs[0];
     Node& nw = *self.inputs[1];
-    MatrixRM masked;
+    // The mask is applied in place: the engine reads a node's gradient only in its own backward, so the
+    // output gradient's buffer can hold the masked one (no second buffer of rows x F to allocate and fill).
     if (relu) {
-      masked.resize(rows, F);
-      const float* __restrict gv = self.grad.data();
+      float* __restrict gv = self.grad.data();
       const float* __restrict yv = self.value.data();
-      float* __restrict mv = masked.data();
       const int64_t n = rows * F;  // elementwise: split across threads exactly
 #pragma omp parallel for schedule(static) if (n > 32768)
-      for (int64_t j = 0; j < n; ++j) mv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
+      for (int64_t j = 0; j < n; ++j) gv[j] = 0.f + gv[j] * (yv[j] > 0.f ? 1.f : 0.f);
     }
-    const float* gdata = relu ? masked.data() : self.grad.data();
+    const float* gdata = self.grad.data();
     // db (column sums in row order, serial) runs on one thread beside dW's blocks.
     float* db = self.inputs.size() > 2 && self.inputs[2]->requires_grad ? self.inputs[2]->grad_buffer().data()
                                                                         : nullptr;
