@@ -71,32 +71,31 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
   const int64_t n = x.size();
   Tensor out = Tensor::uninitialized(x.shape());
   const bool exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
-  return make_result(
-      std::move(out), "quantize_fixed", {x, f, i}, [table = std::move(table), exact](Node& self) {
-        Node& nx = *self.inputs[0];
-        Node& nf = *self.inputs[1];
-        Node& ni = *self.inputs[2];
-        const int64_t nb = table->nb();
-        std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
-        std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
-        bool fresh = false;
-        const int64_t n = self.value.size();
-        const float* g = self.grad.data();
-        float* gx = nullptr;
-        if (nx.requires_grad && !exact && nx.grad.empty() && self.grad.shape() == nx.value.shape()) {
-          // x's gradient would be a fresh buffer: take this output's instead (the engine reads a node's
-          // gradient only in its own backward), and write it in place: one buffer less to allocate and fill.
-          nx.grad = std::move(self.grad);
-          gx = nx.grad.data(), g = gx;
-        } else if (nx.requires_grad) {
-          gx = nx.grad_buffer_unfilled(&fresh).data();
-        }
-        qkernel::backward(*table, nx.value.data(), exact, g, n, gx, fresh, df.empty() ? nullptr : df.data(),
-                          di.empty() ? nullptr : di.data());
-        // One entry per bit; f and i have the same shape here (shape_numel == nb).
-        add_sums(nf, df);
-        add_sums(ni, di);
-      });
+  return make_result(std::move(out), "quantize_fixed", {x, f, i},
+                     [table = std::move(table), exact](Node& self) {
+                       Node& nx = *self.inputs[0];
+                       Node& nf = *self.inputs[1];
+                       Node& ni = *self.inputs[2];
+                       const int64_t nb = table->nb();
+                       std::vector<double> df(nf.requires_grad ? static_cast<size_t>(nb) : 0);
+                       std::vector<double> di(ni.requires_grad ? static_cast<size_t>(nb) : 0);
+                       bool fresh = false;
+                       const int64_t n = self.value.size();
+                       const float* g = self.grad.data();
+                       float* gx = nullptr;
+                       if (nx.requires_grad && !exact && nx.take_grad(self)) {
+                         // x's gradient would be a fresh buffer: it takes this output's and is written in
+                         // place, one buffer less to allocate and fill.
+                         gx = nx.grad.data(), g = gx;
+                       } else if (nx.requires_grad) {
+                         gx = nx.grad_buffer_unfilled(&fresh).data();
+                       }
+                       qkernel::backward(*table, nx.value.data(), exact, g, n, gx, fresh,
+                                         df.empty() ? nullptr : df.data(), di.empty() ? nullptr : di.data());
+                       // One entry per bit; f and i have the same shape here (shape_numel == nb).
+                       add_sums(nf, df);
+                       add_sums(ni, di);
+                     });
 }
 
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more

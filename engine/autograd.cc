@@ -22,9 +22,15 @@ Tensor& Node::grad_buffer() {
 }
 
 Tensor& Node::grad_buffer_unfilled(bool* fresh) {
-  *fresh = grad.size() != value.size() || grad.shape() != value.shape();
+  *fresh = !grad_allocated();
   if (*fresh) grad = Tensor::uninitialized(value.shape());
   return grad;
+}
+
+bool Node::take_grad(Node& out) {
+  if (grad_allocated() || out.grad.shape() != value.shape()) return false;
+  grad = std::move(out.grad);
+  return true;
 }
 
 Var::Var(Tensor value, bool requires_grad) : node_(std::make_shared<Node>()) {

@@ -20,7 +20,10 @@ using BackwardFn = std::function<void(Node& self)>;
 
 struct Node {
   Tensor value;
-  Tensor grad;  // same shape as value; allocated on the first accumulation
+  // Same shape as value; allocated on the first accumulation. The engine reads a node's gradient only to run
+  // that node's backward, once per backward(), so the closure may consume it: overwrite it in place, or hand
+  // its buffer on to an input (take_grad).
+  Tensor grad;
   bool requires_grad = false;
   const char* op = "leaf";
   std::vector<std::shared_ptr<Node>> inputs;
@@ -32,6 +35,13 @@ struct Node {
   // it before accumulating (a large op does so per sample, inside its own parallel loop, where a serial fill
   // of the whole buffer would leave the other threads idle).
   Tensor& grad_buffer_unfilled(bool* fresh);
+  // For out's backward, out being an op on this node with a result of this node's shape: when this node's
+  // gradient is not allocated yet, moves out's gradient buffer here and returns true (the caller then turns
+  // it into this node's gradient in place, reading each element before writing it); else returns false.
+  bool take_grad(Node& out);
+
+ private:
+  bool grad_allocated() const { return grad.size() == value.size() && grad.shape() == value.shape(); }
 };
 
 class Var {

@@ -290,8 +290,8 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int stride_w,
   auto bwd = [cols = std::move(cols), B, C, F, K, rows, ah, aw, relu](Node& self) {
     Node& nx = *self.inputs[0];
     Node& nw = *self.inputs[1];
-    // The mask is applied in place: the engine reads a node's gradient only in its own backward, so the
-    // output gradient's buffer can hold the masked one (no second buffer of rows x F to allocate and fill).
+    // The mask is applied in place (a backward may consume its own node's gradient, autograd.h): no second
+    // buffer of rows x F to allocate and fill.
     if (relu) {
       float* __restrict gv = self.grad.data();
       const float* __restrict yv = self.value.data();
