@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compress/quantize_kernel.h"
 #include "engine/ops.h"
 
 namespace kiln::compress {
@@ -183,19 +184,53 @@ static_assert(std::size(kOpKindNames) == Op::kNumKinds && std::size(kRun) == Op:
 
 const char* op_kind_name(Op::Kind k) { return kOpKindNames[static_cast<size_t>(k)]; }
 
-std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n) {
+namespace {
+// The scalar definition, element by element (every rounding mode; the path the kernel below cannot take).
+void quantize_input_scalar(const Program& p, const float* x, int64_t n, int64_t* codes) {
   const Buffer& b = p.input();
   const TypeTable& tt = p.input_types;
   std::vector<PreparedType> types;  // each entry's type prepared once (pruned entries: unused)
   for (size_t j = 0; j < tt.f.size(); ++j)
     types.push_back(tt.width(j) > 0 ? prepare(tt.type(j)) : PreparedType{tt.type(j), true, 1, 1, 0, 0, 1});
-  std::vector<int64_t> codes(static_cast<size_t>(n * b.size));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t e = 0; e < b.size; ++e) {
       const PreparedType& t = types[static_cast<size_t>(tt.entry(e, b.shape.back()))];
       if (t.pruned) continue;
       const double xq = quantize_traced(static_cast<double>(x[r * b.size + e]), t, 0.5, true).value;
-      codes[static_cast<size_t>(r * b.size + e)] = to_code(xq, t.t.f) * (int64_t{1} << (b.frac - t.t.f));
+      codes[r * b.size + e] = to_code(xq, t.t.f) * (int64_t{1} << (b.frac - t.t.f));
+    }
+}
+}  // namespace
+
+std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n) {
+  const Buffer& b = p.input();
+  const TypeTable& tt = p.input_types;
+  std::vector<int64_t> codes(static_cast<size_t>(n * b.size));
+  // The quantizer's own vectorised kernel (compress/quantize_kernel.h: bit for bit the scalar definition)
+  // where it applies, as the quantized forward runs it; entry e serves the elements j with j % entries == e
+  // in all three patterns (one entry, one per channel of the last axis, one per element).
+  const int64_t entries = static_cast<int64_t>(tt.f.size());
+  std::vector<int> ib(tt.f.size()), fb(tt.f);
+  for (size_t j = 0; j < tt.f.size(); ++j) ib[j] = tt.m[j] - tt.f[j];
+  const auto table = entries > 0 && b.size % entries == 0
+                         ? qkernel::make_table(tt.k, ib, fb, tt.round, tt.overflow, /*training=*/false)
+                         : nullptr;
+  if (!table) {
+    quantize_input_scalar(p, x, n, codes.data());
+    return codes;
+  }
+  std::vector<double> scale(tt.f.size());  // 2^f per entry
+  for (size_t j = 0; j < tt.f.size(); ++j) scale[j] = std::ldexp(1.0, fb[j]);
+  std::vector<float> xq(codes.size());
+  qkernel::forward(*table, x, xq.data(), n * b.size);
+  for (int64_t r0 = 0; r0 < n * b.size; r0 += entries)
+    for (size_t e = 0; e < tt.f.size(); ++e) {
+      if (tt.width(e) <= 0) continue;  // pruned: code 0
+      // xq * 2^f is exact in double; to_code's checks, without its ldexp.
+      const double v = static_cast<double>(xq[static_cast<size_t>(r0) + e]), c = v * scale[e];
+      const int64_t code =
+          std::floor(c) == c && std::fabs(c) < 0x1p63 ? static_cast<int64_t>(c) : to_code(v, fb[e]);
+      codes[static_cast<size_t>(r0) + e] = code * (int64_t{1} << (b.frac - fb[e]));
     }
   return codes;
 }

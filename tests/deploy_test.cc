@@ -786,3 +786,55 @@ TEST_CASE("quantize op: RequantizeRows == requantize element by element, all mod
     CHECK(bad == 0);
   }
 }
+
+// quantize_input takes the quantizer's vectorised kernel where it applies: its codes must be the scalar
+// definition's (quantize_traced at inference, then the code on the input buffer's grid) for every rounding
+// and overflow mode, uniform, per-channel and per-element types, pruned elements, ties and values far
+// outside the range.
+TEST_CASE("quantize_input == the scalar quantizer element by element, all modes and patterns") {
+  std::mt19937_64 rng(31);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const Round rounds[] = {Round::kTrn, Round::kRnd, Round::kRndConv, Round::kTrnZero};
+  const Overflow overflows[] = {Overflow::kWrap, Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero};
+  for (int trial = 0; trial < 120; ++trial) {
+    const int k = uni(0, 1), pattern = uni(0, 2), H = uni(1, 4), C = uni(1, 5);
+    const Round round = rounds[trial % 4 == 3 ? 2 : uni(0, 1)];  // mostly the kernel's RND and TRN
+    const Overflow ov = overflows[uni(0, 3)];
+    std::vector<FixedType> types;
+    FixedType one{k, uni(-2, 5), uni(-2, 8), round, ov};
+    for (int e = 0; e < H * C; ++e) {
+      if (pattern == 1 && e >= C) {
+        types.push_back(types[static_cast<size_t>(e % C)]);
+        continue;
+      }
+      // Some elements pruned (k + i + f <= 0).
+      types.push_back(pattern == 0 ? one : FixedType{k, uni(-6, 5), uni(-2, 8), round, ov});
+    }
+    ProgramBuilder b;
+    b.input({H, C}, types);
+    const Program p = b.finish();
+    const int64_t n = uni(1, 9);
+    std::vector<float> x(static_cast<size_t>(n * H * C));
+    for (size_t j = 0; j < x.size(); ++j) {
+      const FixedType& t = types[j % types.size()];
+      // Ties (odd multiples of half a step), values on the grid, and values far outside the range.
+      const float step = std::ldexp(1.f, -t.f);
+      x[j] = uni(0, 2) == 0 ? step * (static_cast<float>(uni(-300, 300)) + 0.5f)
+             : uni(0, 1)    ? std::uniform_real_distribution<float>(-40.f, 40.f)(rng)
+                            : step * static_cast<float>(uni(-100, 100));
+    }
+    const std::vector<int64_t> got = quantize_input(p, x.data(), n);
+    int64_t bad = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      const FixedType& t = types[j % types.size()];
+      if (t.k + t.i + t.f <= 0) {
+        bad += got[j] != 0;
+        continue;
+      }
+      const double xq = quantize_traced(static_cast<double>(x[j]), prepare(t), 0.5, true).value;
+      bad += got[j] != to_code(xq, t.f) * (int64_t{1} << (p.input().frac - t.f));
+    }
+    INFO("trial " << trial << " pattern " << pattern);
+    CHECK(bad == 0);
+  }
+}
