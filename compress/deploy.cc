@@ -272,9 +272,9 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t rows = std::min(kChunk, n - r0);
     const std::vector<int64_t> codes = quantize_input(program_, x.data() + r0 * in_size_, rows);
+    Codes workspace;  // the program's buffers, allocated for the chunk's first sample and reused
     for (int64_t r = r0; r < r0 + rows; ++r) {
-      const auto at = codes.begin() + (r - r0) * in_size_;
-      const std::vector<int64_t> y = run(program_, std::vector<int64_t>(at, at + in_size_));
+      const std::vector<int64_t>& y = run(program_, codes.data() + (r - r0) * in_size_, workspace);
       for (int64_t j = 0; j < out_size_; ++j)
         out[static_cast<size_t>(r * out_size_ + j)] =
             std::ldexp(static_cast<double>(y[static_cast<size_t>(j)]), -frac);

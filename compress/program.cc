@@ -235,23 +235,31 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n)
   return codes;
 }
 
-std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes) {
+const std::vector<int64_t>& run(const Program& p, const int64_t* input_codes, Codes& workspace) {
   // The ops' exactness rests on every code lying in its buffer's proven range (a float product's bound, its
   // fast conversions), so an input outside the input types' range is refused instead of computed wrongly.
+  const Buffer& in = p.input();
+  if (static_cast<int64_t>(p.input_lo.size()) == in.size)
+    for (int64_t e = 0; e < in.size; ++e)
+      if (input_codes[e] < p.input_lo[static_cast<size_t>(e)] ||
+          input_codes[e] > p.input_hi[static_cast<size_t>(e)])
+        throw InputError("deployed program: input code " + std::to_string(input_codes[e]) + " at element " +
+                         std::to_string(e) + " is outside its type's range [" +
+                         std::to_string(p.input_lo[static_cast<size_t>(e)]) + ", " +
+                         std::to_string(p.input_hi[static_cast<size_t>(e)]) + "]");
+  workspace.resize(p.buffers.size());
+  workspace[0].assign(input_codes, input_codes + in.size);
+  for (const Op& op : p.ops) kRun[op.kind](p, op, workspace);
+  return workspace[static_cast<size_t>(p.output)];
+}
+
+std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes) {
   const Buffer& in = p.input();
   if (static_cast<int64_t>(input_codes.size()) != in.size)
     throw ShapeError("deployed program: " + std::to_string(input_codes.size()) +
                      " input codes, the model takes " + std::to_string(in.size));
-  if (p.input_lo.size() == input_codes.size())
-    for (size_t e = 0; e < input_codes.size(); ++e)
-      if (input_codes[e] < p.input_lo[e] || input_codes[e] > p.input_hi[e])
-        throw InputError("deployed program: input code " + std::to_string(input_codes[e]) + " at element " +
-                         std::to_string(e) + " is outside its type's range [" +
-                         std::to_string(p.input_lo[e]) + ", " + std::to_string(p.input_hi[e]) + "]");
-  Codes buf(p.buffers.size());
-  buf[0] = input_codes;
-  for (const Op& op : p.ops) kRun[op.kind](p, op, buf);
-  return buf[static_cast<size_t>(p.output)];
+  Codes buf;
+  return run(p, input_codes.data(), buf);
 }
 
 }  // namespace kiln::compress

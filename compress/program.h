@@ -276,8 +276,12 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n 
 // for a wrong number of codes and InputError for a code outside its input type's range.
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
 
-// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out.
+// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out (every
+// element of it: a reused workspace still holds the previous sample's codes).
 using Codes = std::vector<std::vector<int64_t>>;  // one vector of codes per program buffer
+// run on in.size codes at input_codes, in a caller's workspace that keeps its buffers from one sample to the
+// next (no allocation or fill per sample); returns the workspace's output buffer.
+const std::vector<int64_t>& run(const Program& p, const int64_t* input_codes, Codes& workspace);
 #define KILN_OP_RUN_DECL(kind, name, fn) void fn(const Program& p, const Op& op, Codes& buf);
 KILN_OP_KINDS(KILN_OP_RUN_DECL)
 #undef KILN_OP_RUN_DECL

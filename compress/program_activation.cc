@@ -118,7 +118,7 @@ void run_softmax(const Program& p, const Op& op, Codes& buf) {
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t lane = yb.shape.back();
   const std::vector<int> frac(static_cast<size_t>(lane), xb.frac);
-  y.assign(static_cast<size_t>(yb.size), 0);
+  y.resize(static_cast<size_t>(yb.size));  // every lane is written
   for (int64_t b = 0; b < yb.size; b += lane)
     softmax_codes(op.softmax, op.softmax_tables, &x[static_cast<size_t>(b)], frac.data(), lane,
                   &y[static_cast<size_t>(b)]);

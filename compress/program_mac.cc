@@ -176,7 +176,7 @@ void run_mac(const Program& p, const Op& op, Codes& buf) {
   const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.assign(static_cast<size_t>(yb.size), 0);
+  y.resize(static_cast<size_t>(yb.size));  // every element is written below
   if (op.kind == Op::kDense || op.kind == Op::kConv) {
     if (!op.weights_f.empty()) return run_mac_gemm(op, op.weights_f, x, y);
     if (!op.weights_d.empty()) return run_mac_gemm(op, op.weights_d, x, y);

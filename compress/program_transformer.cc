@@ -76,7 +76,7 @@ void run_scores(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
-  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < T; ++i)
       for (int64_t j = 0; j < T; ++j) {
@@ -92,7 +92,7 @@ void run_context(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in2)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
-  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < T; ++i)
       for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
@@ -142,7 +142,7 @@ void run_layer_norm(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t n = op.n_in;
-  y.assign(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size), 0);
+  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
   std::vector<int64_t> xhat(static_cast<size_t>(n));
   for (int64_t r = 0; r < op.rows; ++r) {
     ln_normalize(op.table, &x[static_cast<size_t>(r * n)], n, xhat.data());
