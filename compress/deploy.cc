@@ -258,7 +258,8 @@ DeployedModel DeployedModel::freeze(nn::Model& m, const QuantizedModel& q) {
   return d;
 }
 
-std::vector<double> DeployedModel::forward(const Tensor& x) const {
+std::vector<double> DeployedModel::forward(const Tensor& x, int64_t batch) const {
+  KILN_CHECK(batch >= 1, "deployed model: batch " + std::to_string(batch));
   const int64_t n = x.dim(0);
   if (x.size() != n * in_size_)
     throw ShapeError("deployed model: input " + shape_str(x.shape()) + " has " +
@@ -266,18 +267,24 @@ std::vector<double> DeployedModel::forward(const Tensor& x) const {
                      " values per sample, the model takes " + std::to_string(in_size_));
   std::vector<double> out(static_cast<size_t>(n * out_size_));
   const int frac = program_.out().frac;
-  // Samples are independent: chunks of them, one thread each (the input types prepared once per chunk).
+  // Samples are independent: chunks of them, one thread each (the input types prepared once per chunk), run
+  // `batch` at a time through the program (its products as matrix products over the batch, its quantize ops'
+  // constants loaded once per batch), in one workspace per chunk.
   constexpr int64_t kChunk = 64;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-    const int64_t rows = std::min(kChunk, n - r0);
-    const std::vector<int64_t> codes = quantize_input(program_, x.data() + r0 * in_size_, rows);
-    Codes workspace;  // the program's buffers, allocated for the chunk's first sample and reused
-    for (int64_t r = r0; r < r0 + rows; ++r) {
-      const std::vector<int64_t>& y = run(program_, codes.data() + (r - r0) * in_size_, workspace);
-      for (int64_t j = 0; j < out_size_; ++j)
-        out[static_cast<size_t>(r * out_size_ + j)] =
-            std::ldexp(static_cast<double>(y[static_cast<size_t>(j)]), -frac);
+#pragma omp parallel
+  {
+    Codes workspace;  // one per thread, its buffers kept from chunk to chunk
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+      const int64_t rows = std::min(kChunk, n - r0);
+      const std::vector<int64_t> codes = quantize_input(program_, x.data() + r0 * in_size_, rows);
+      for (int64_t b0 = 0; b0 < rows; b0 += batch) {
+        const int64_t m = std::min(batch, rows - b0);
+        const std::vector<int64_t>& y = run(program_, codes.data() + b0 * in_size_, m, workspace);
+        for (int64_t j = 0; j < m * out_size_; ++j)
+          out[static_cast<size_t>((r0 + b0) * out_size_ + j)] =
+              std::ldexp(static_cast<double>(y[static_cast<size_t>(j)]), -frac);
+      }
     }
   }
   return out;

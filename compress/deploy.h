@@ -31,7 +31,10 @@ class DeployedModel {
  public:
   static DeployedModel freeze(nn::Model& m, const QuantizedModel& q);
 
-  std::vector<double> forward(const Tensor& x) const;  // [N, in...] -> N x outputs, row-major
+  // [N, in...] -> N x outputs, row-major; `batch` samples go through the program at once (each op over all
+  // of them: the same codes for any batch; the default measured fastest by bench/deploy_bench).
+  std::vector<double> forward(const Tensor& x, int64_t batch = kDefaultBatch) const;
+  static constexpr int64_t kDefaultBatch = 16;
   int64_t outputs() const { return out_size_; }
   // Widest accumulator bound over the layers, in bits with sign: float32 reproduces every accumulation
   // exactly while this is <= 24 (so the quantized float forward and this model agree exactly).

@@ -276,12 +276,22 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n 
 // for a wrong number of codes and InputError for a code outside its input type's range.
 std::vector<int64_t> run(const Program& p, const std::vector<int64_t>& input_codes);
 
-// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out (every
-// element of it: a reused workspace still holds the previous sample's codes).
-using Codes = std::vector<std::vector<int64_t>>;  // one vector of codes per program buffer
-// run on in.size codes at input_codes, in a caller's workspace that keeps its buffers from one sample to the
-// next (no allocation or fill per sample); returns the workspace's output buffer.
-const std::vector<int64_t>& run(const Program& p, const int64_t* input_codes, Codes& workspace);
+// The codes of a run over `samples` samples at once: buffer b holds samples x buffers[b].size codes, one
+// sample after the other (the layout of a batch), so that the ops run as one matrix product or one pass over
+// every sample instead of one call each.
+struct Codes {
+  std::vector<std::vector<int64_t>> buf;  // one vector per program buffer
+  int64_t samples = 1;
+  std::vector<int64_t>& operator[](size_t b) { return buf[b]; }
+  const std::vector<int64_t>& operator[](size_t b) const { return buf[b]; }
+};
+// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out for all
+// buf.samples samples (every element of it: a reused workspace still holds an earlier run's codes).
+// run on `samples` samples of in.size codes each at input_codes, in a caller's workspace that keeps its
+// buffers from one call to the next (no allocation or fill per call); returns the workspace's output buffer
+// (samples x out.size codes).
+const std::vector<int64_t>& run(const Program& p, const int64_t* input_codes, int64_t samples,
+                                Codes& workspace);
 #define KILN_OP_RUN_DECL(kind, name, fn) void fn(const Program& p, const Op& op, Codes& buf);
 KILN_OP_KINDS(KILN_OP_RUN_DECL)
 #undef KILN_OP_RUN_DECL

@@ -77,7 +77,7 @@ void run_lut(const Program& p, const Op& op, Codes& buf) {
   const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.resize(static_cast<size_t>(yb.size));
+  y.resize(static_cast<size_t>(buf.samples * yb.size));
   const bool gelu = op.lut.function == LutFunction::kGelu;
   for (size_t e = 0; e < y.size(); ++e) {
     if (gelu && x[e] >= op.pass_above)
@@ -118,8 +118,8 @@ void run_softmax(const Program& p, const Op& op, Codes& buf) {
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t lane = yb.shape.back();
   const std::vector<int> frac(static_cast<size_t>(lane), xb.frac);
-  y.resize(static_cast<size_t>(yb.size));  // every lane is written
-  for (int64_t b = 0; b < yb.size; b += lane)
+  y.resize(static_cast<size_t>(buf.samples * yb.size));  // every lane is written
+  for (int64_t b = 0; b < buf.samples * yb.size; b += lane)
     softmax_codes(op.softmax, op.softmax_tables, &x[static_cast<size_t>(b)], frac.data(), lane,
                   &y[static_cast<size_t>(b)]);
 }

@@ -124,9 +124,10 @@ void run_quantize(const Program& p, const Op& op, Codes& buf) {
   const Buffer &xb = p.buffers[static_cast<size_t>(op.in)], &yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.resize(static_cast<size_t>(yb.size));
-  if (!op.requantizers.empty()) return op.requantizers.run(x.data(), y.data(), yb.size);
-  requantizers_of(op, xb, yb).run(x.data(), y.data(), yb.size);  // a program not from finish()
+  const int64_t n = buf.samples * yb.size;
+  y.resize(static_cast<size_t>(n));
+  if (!op.requantizers.empty()) return op.requantizers.run(x.data(), y.data(), n);
+  requantizers_of(op, xb, yb).run(x.data(), y.data(), n);  // a program not from finish()
 }
 
 void ProgramBuilder::keep(const std::string& name, const std::vector<FixedType>& types) {
@@ -172,7 +173,7 @@ void run_add(const Program& p, const Op& op, Codes& buf) {
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const Buffer& b = p.buffers[static_cast<size_t>(op.in2)];
   const std::vector<int64_t>& x2 = buf[static_cast<size_t>(op.in2)];
-  y.resize(static_cast<size_t>(yb.size));
+  y.resize(static_cast<size_t>(buf.samples * yb.size));
   for (size_t e = 0; e < y.size(); ++e)
     y[e] = x[e] * (int64_t{1} << (yb.frac - xb.frac)) + x2[e] * (int64_t{1} << (yb.frac - b.frac));
 }

@@ -101,6 +101,8 @@ template <class T>
 void run_mac_gemm(const Op& op, const std::vector<T>& w, const std::vector<int64_t>& x,
                   std::vector<int64_t>& y) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  // Positions of every sample in the batch, one after the other (a dense layer's rows, a convolution's output
+  // pixels), as one product.
   const int64_t n_out = op.n_out, positions = static_cast<int64_t>(y.size()) / n_out;
   const int64_t K = static_cast<int64_t>(w.size()) / n_out;
   thread_local std::vector<T> a, c;  // A [positions, K], C [positions, n_out]
@@ -110,20 +112,24 @@ void run_mac_gemm(const Op& op, const std::vector<T>& w, const std::vector<int64
     codes_to(a.data(), x.data(), static_cast<int64_t>(a.size()), small);
   } else {
     const Window& wn = op.win;
+    const int64_t per = wn.OH * wn.OW, in_size = wn.H * wn.W * wn.C;  // per sample
     if (!wn.padded()) {  // each kernel row of a window is one run of KW * C codes
       const int64_t run = wn.KW * wn.C;
       for (int64_t pos = 0; pos < positions; ++pos) {
-        const int64_t oh = pos / wn.OW, ow = pos % wn.OW;
+        const int64_t q = pos % per, oh = q / wn.OW, ow = q % wn.OW;
+        const int64_t* xs = x.data() + pos / per * in_size;
         for (int64_t kh = 0; kh < wn.KH; ++kh)
-          codes_to(a.data() + pos * K + kh * run, x.data() + ((oh * wn.SH + kh) * wn.W + ow * wn.SW) * wn.C,
-                   run, small);
+          codes_to(a.data() + pos * K + kh * run, xs + ((oh * wn.SH + kh) * wn.W + ow * wn.SW) * wn.C, run,
+                   small);
       }
     } else {
       for (int64_t pos = 0; pos < positions; ++pos) {
         T* row = a.data() + pos * K;
         std::fill(row, row + K, T{0});
-        wn.for_each_tap(pos / wn.OW, pos % wn.OW, [&](int64_t tap, int64_t base) {
-          codes_to(row + tap * wn.C, x.data() + base, wn.C, small);
+        const int64_t q = pos % per;
+        const int64_t* xs = x.data() + pos / per * in_size;
+        wn.for_each_tap(q / wn.OW, q % wn.OW, [&](int64_t tap, int64_t base) {
+          codes_to(row + tap * wn.C, xs + base, wn.C, small);
         });
       }
     }
@@ -159,9 +165,11 @@ void run_mac_rows(const Op& op, const std::vector<int64_t>& x, std::vector<int64
     if (op.kind == Op::kDense) {
       for (int64_t j = 0; j < op.n_in; ++j) add_row(x[static_cast<size_t>(pos * op.n_in + j)], j);
     } else {
-      const int64_t C = op.win.C;
-      op.win.for_each_tap(pos / op.win.OW, pos % op.win.OW, [&](int64_t tap, int64_t base) {
-        for (int64_t ch = 0; ch < C; ++ch) add_row(x[static_cast<size_t>(base + ch)], tap * C + ch);
+      const Window& wn = op.win;
+      const int64_t q = pos % (wn.OH * wn.OW), xs = pos / (wn.OH * wn.OW) * (wn.H * wn.W * wn.C);
+      wn.for_each_tap(q / wn.OW, q % wn.OW, [&](int64_t tap, int64_t base) {
+        for (int64_t ch = 0; ch < wn.C; ++ch)
+          add_row(x[static_cast<size_t>(xs + base + ch)], tap * wn.C + ch);
       });
     }
     for (int64_t n = 0; n < n_out; ++n)
@@ -176,20 +184,22 @@ void run_mac(const Program& p, const Op& op, Codes& buf) {
   const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.resize(static_cast<size_t>(yb.size));  // every element is written below
+  y.resize(static_cast<size_t>(buf.samples * yb.size));  // every element is written below
   if (op.kind == Op::kDense || op.kind == Op::kConv) {
     if (!op.weights_f.empty()) return run_mac_gemm(op, op.weights_f, x, y);
     if (!op.weights_d.empty()) return run_mac_gemm(op, op.weights_d, x, y);
     return run_mac_rows(op, x, y);
   }
-  for (int64_t o = 0; o < yb.size; ++o) {
-    int64_t acc = 0;
-    op.for_each_term(o, [&](int64_t xi, int64_t wi) {
-      acc += x[static_cast<size_t>(xi)] * op.weights[static_cast<size_t>(wi)];
-    });
-    y[static_cast<size_t>(o)] =
-        op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
-  }
+  const int64_t x_size = p.buffers[static_cast<size_t>(op.in)].size;
+  for (int64_t s = 0; s < buf.samples; ++s)
+    for (int64_t o = 0; o < yb.size; ++o) {
+      int64_t acc = 0;
+      op.for_each_term(o, [&](int64_t xi, int64_t wi) {
+        acc += x[static_cast<size_t>(s * x_size + xi)] * op.weights[static_cast<size_t>(wi)];
+      });
+      y[static_cast<size_t>(s * yb.size + o)] =
+          op.bias[static_cast<size_t>(o % op.n_out)] + acc * (int64_t{1} << op.prod_shift);
+    }
 }
 
 }  // namespace kiln::compress

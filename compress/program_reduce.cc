@@ -44,20 +44,43 @@ Buffer pooled(const std::string& name, const Buffer& x, const Shape& in_shape, c
 
 // A pooling op's interpreter over the real inputs of each window (padding never takes part), all channels of
 // an output position at once: y[pos, c] = finish(fold over the taps of x[tap, c], count of real inputs).
+// The first real tap is copied: fold(init, x) == x for both folds (max from INT64_MIN, a sum from 0), so
+// neither a fill of y nor a fold with its start value is needed (every window holds a real input).
 template <class Fold, class Finish>
-void run_pool(const Program& p, const Op& op, Codes& buf, int64_t init, Fold&& fold, Finish&& finish) {
+void run_pool(const Program& p, const Op& op, Codes& buf, Fold&& fold, Finish&& finish) {
   const Buffer& yb = p.buffers[static_cast<size_t>(op.out)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const Window& w = op.win;
-  y.assign(static_cast<size_t>(yb.size), init);
-  for (int64_t pos = 0; pos < yb.size / w.C; ++pos) {
+  const int64_t per = yb.size / w.C, x_size = w.H * w.W * w.C;  // output positions and inputs per sample
+  y.resize(static_cast<size_t>(buf.samples * yb.size));
+  if (!w.padded()) {  // every tap real: plain loops over the windows, no per-tap bounds or index division
+    const int64_t C = w.C, count = w.KH * w.KW;
+    for (int64_t s = 0; s < buf.samples; ++s)
+      for (int64_t oh = 0; oh < w.OH; ++oh)
+        for (int64_t ow = 0; ow < w.OW; ++ow) {
+          int64_t* __restrict yr = y.data() + ((s * w.OH + oh) * w.OW + ow) * C;
+          const int64_t* xw = x.data() + s * x_size + (oh * w.SH * w.W + ow * w.SW) * C;  // tap (0, 0)
+          std::copy_n(xw, C, yr);
+          for (int64_t kh = 0; kh < w.KH; ++kh)
+            for (int64_t kw = kh == 0 ? 1 : 0; kw < w.KW; ++kw) {
+              const int64_t* __restrict xr = xw + (kh * w.W + kw) * C;
+              for (int64_t c = 0; c < C; ++c) yr[c] = fold(yr[c], xr[c]);
+            }
+          for (int64_t c = 0; c < C; ++c) yr[c] = finish(yr[c], count);
+        }
+    return;
+  }
+  for (int64_t pos = 0; pos < buf.samples * per; ++pos) {
     int64_t* __restrict yr = y.data() + pos * w.C;
+    const int64_t* xs = x.data() + pos / per * x_size;
     int64_t count = 0;
-    w.for_each_tap(pos / w.OW, pos % w.OW, [&](int64_t, int64_t base) {
-      const int64_t* __restrict xr = x.data() + base;
-      for (int64_t c = 0; c < w.C; ++c) yr[c] = fold(yr[c], xr[c]);
-      ++count;
+    w.for_each_tap(pos % per / w.OW, pos % per % w.OW, [&](int64_t, int64_t base) {
+      const int64_t* __restrict xr = xs + base;
+      if (count++ == 0)
+        std::copy_n(xr, w.C, yr);
+      else
+        for (int64_t c = 0; c < w.C; ++c) yr[c] = fold(yr[c], xr[c]);
     });
     for (int64_t c = 0; c < w.C; ++c) yr[c] = finish(yr[c], count);
   }
@@ -76,8 +99,7 @@ void ProgramBuilder::max_pool(const std::string& name, const Shape& in_shape, co
 
 void run_max_pool(const Program& p, const Op& op, Codes& buf) {
   run_pool(
-      p, op, buf, std::numeric_limits<int64_t>::min(), [](int64_t a, int64_t b) { return std::max(a, b); },
-      [](int64_t v, int64_t) { return v; });
+      p, op, buf, [](int64_t a, int64_t b) { return std::max(a, b); }, [](int64_t v, int64_t) { return v; });
 }
 
 // trunc(window sum / real inputs) on the input's grid (compress/avg_pool.h).
@@ -94,7 +116,7 @@ void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, co
 
 void run_avg_pool(const Program& p, const Op& op, Codes& buf) {
   run_pool(
-      p, op, buf, 0, [](int64_t a, int64_t b) { return a + b; },
+      p, op, buf, [](int64_t a, int64_t b) { return a + b; },
       [](int64_t sum, int64_t count) { return sum / count; });  // toward zero
 }
 
@@ -111,9 +133,12 @@ void ProgramBuilder::slice(const std::string& name, const Shape& shape) {
   push(std::move(op), std::move(y));
 }
 
-void run_slice(const Program& p, const Op& op, Codes& buf) {
+void run_slice(const Program&, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
-  buf[static_cast<size_t>(op.out)].assign(x.begin(), x.begin() + p.buffers[static_cast<size_t>(op.out)].size);
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.resize(static_cast<size_t>(buf.samples * op.n_out));
+  for (int64_t s = 0; s < buf.samples; ++s)
+    std::copy_n(x.begin() + s * op.n_in, op.n_out, y.begin() + s * op.n_out);
 }
 
 // Every square is exact on the grid 2^-(2 x.frac) and so is their sum: the range of x^2 over [lo, hi] is
@@ -142,9 +167,14 @@ void ProgramBuilder::sum_squares(const std::string& name) {
 
 void run_sum_squares(const Program&, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
-  int64_t acc = 0;
-  for (int64_t e = 0; e < op.n_in; ++e) acc += x[static_cast<size_t>(e)] * x[static_cast<size_t>(e)];
-  buf[static_cast<size_t>(op.out)].assign(1, acc);
+  std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
+  y.resize(static_cast<size_t>(buf.samples));
+  for (int64_t s = 0; s < buf.samples; ++s) {
+    const int64_t* xs = x.data() + s * op.n_in;
+    int64_t acc = 0;
+    for (int64_t e = 0; e < op.n_in; ++e) acc += xs[e] * xs[e];
+    y[static_cast<size_t>(s)] = acc;
+  }
 }
 
 }  // namespace kiln::compress

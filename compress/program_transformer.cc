@@ -72,35 +72,42 @@ void ProgramBuilder::attention(const std::string& name, int64_t heads, const Sof
   push(std::move(c), std::move(z));
 }
 
-void run_scores(const Program& p, const Op& op, Codes& buf) {
+void run_scores(const Program&, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
-  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < T; ++j) {
-        int64_t acc = 0;
-        for (int64_t c = h * dh; c < (h + 1) * dh; ++c)
-          acc += x[static_cast<size_t>(i * 3 * D + c)] * x[static_cast<size_t>(j * 3 * D + D + c)];
-        y[static_cast<size_t>((h * T + i) * T + j)] = acc;
-      }
+  y.resize(static_cast<size_t>(buf.samples * H * T * T));  // all written
+  for (int64_t s = 0; s < buf.samples; ++s) {
+    const int64_t* xs = x.data() + s * T * 3 * D;
+    int64_t* ys = y.data() + s * H * T * T;
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i)
+        for (int64_t j = 0; j < T; ++j) {
+          int64_t acc = 0;
+          for (int64_t c = h * dh; c < (h + 1) * dh; ++c) acc += xs[i * 3 * D + c] * xs[j * 3 * D + D + c];
+          ys[(h * T + i) * T + j] = acc;
+        }
+  }
 }
 
-void run_context(const Program& p, const Op& op, Codes& buf) {
+void run_context(const Program&, const Op& op, Codes& buf) {
   const std::vector<int64_t>& pr = buf[static_cast<size_t>(op.in)];
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in2)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t T = op.rows, H = op.n_out, dh = op.n_in, D = H * dh;
-  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
-        int64_t acc = 0;
-        for (int64_t j = 0; j < T; ++j)
-          acc += pr[static_cast<size_t>((h * T + i) * T + j)] * x[static_cast<size_t>(j * 3 * D + 2 * D + c)];
-        y[static_cast<size_t>(i * D + c)] = acc;
-      }
+  y.resize(static_cast<size_t>(buf.samples * T * D));  // all written
+  for (int64_t s = 0; s < buf.samples; ++s) {
+    const int64_t* ps = pr.data() + s * H * T * T;
+    const int64_t* xs = x.data() + s * T * 3 * D;
+    int64_t* ys = y.data() + s * T * D;
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i)
+        for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
+          int64_t acc = 0;
+          for (int64_t j = 0; j < T; ++j) acc += ps[(h * T + i) * T + j] * xs[j * 3 * D + 2 * D + c];
+          ys[i * D + c] = acc;
+        }
+  }
 }
 
 void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
@@ -142,9 +149,9 @@ void run_layer_norm(const Program& p, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
   const int64_t n = op.n_in;
-  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));  // all written
+  y.resize(static_cast<size_t>(buf.samples * p.buffers[static_cast<size_t>(op.out)].size));  // all written
   std::vector<int64_t> xhat(static_cast<size_t>(n));
-  for (int64_t r = 0; r < op.rows; ++r) {
+  for (int64_t r = 0; r < buf.samples * op.rows; ++r) {  // the rows of every sample, one after the other
     ln_normalize(op.table, &x[static_cast<size_t>(r * n)], n, xhat.data());
     for (int64_t e = 0; e < n; ++e)
       y[static_cast<size_t>(r * n + e)] =
@@ -174,11 +181,12 @@ void ProgramBuilder::add_const(const std::string& name, const std::vector<int64_
   push(std::move(op), std::move(y));
 }
 
-void run_add_const(const Program& p, const Op& op, Codes& buf) {
+void run_add_const(const Program&, const Op& op, Codes& buf) {
   const std::vector<int64_t>& x = buf[static_cast<size_t>(op.in)];
   std::vector<int64_t>& y = buf[static_cast<size_t>(op.out)];
-  y.resize(static_cast<size_t>(p.buffers[static_cast<size_t>(op.out)].size));
-  for (size_t e = 0; e < y.size(); ++e) y[e] = x[e] * (int64_t{1} << op.prod_shift) + op.bias[e];
+  const size_t per = op.bias.size();  // one constant per element of a sample
+  y.resize(static_cast<size_t>(buf.samples) * per);
+  for (size_t e = 0; e < y.size(); ++e) y[e] = x[e] * (int64_t{1} << op.prod_shift) + op.bias[e % per];
 }
 
 }  // namespace kiln::compress

@@ -21,9 +21,13 @@ HgqOptions parse(const std::string& yaml) {
   return parse_quantization(Config::parse(yaml, "q.yaml", "quantization"));
 }
 
-// Mismatches between the deployed model and the quantized float forward on x.
+// Mismatches between the deployed model and the quantized float forward on x. The program runs a batch of
+// samples through each op at once: one sample at a time and batches of 3 (the last one partial) must give
+// the same outputs as the default batch.
 int64_t mismatches(nn::Model& m, const DeployedModel& d, const Tensor& x) {
   std::vector<double> dep = d.forward(x);
+  CHECK(d.forward(x, 1) == dep);
+  CHECK(d.forward(x, 3) == dep);
   NoGradGuard ng;
   nn::Context ctx;
   Tensor y = m.forward(Var(x), ctx).value();
