@@ -139,8 +139,13 @@ class QuantizedModel {
   double mean_bits(bool activations) const;
 
   // Sets the integer bits (and signs) of WRAP activations from the data: passes over `x` in batches that
-  // trace each such activation unwrapped, rounded at its f (SAT activations keep their trained bits).
-  void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = 128);
+  // trace each such activation unwrapped, rounded at its f (SAT activations keep their trained bits). The
+  // result does not depend on the batch size (a sample's forward does not, and min / max are exact).
+  void calibrate(nn::Model& m, const Tensor& x, int64_t batch_size = kCalibrationBatch);
+  // Smaller than a training batch: a batch's activations then stay in cache from one layer to the next
+  // (the Fashion-MNIST CNN's first conv output is 1.4 MB at 32 samples, 5.5 MB at 128). Its 54,000-image
+  // calibration took 2.07-2.37 s at 32 against 2.63-2.80 s at 128 (AMD EPYC, 1 thread, 3 interleaved runs).
+  static constexpr int64_t kCalibrationBatch = 32;
 
  private:
   std::vector<LayerQuant> layers_;
