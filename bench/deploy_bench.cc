@@ -4,11 +4,12 @@
 // Prints microseconds per sample for each batch size (samples run through the program at once), the batch
 // sizes interleaved over the repetitions, with the median of each; every batch size must give the same
 // outputs, and does.
-//   bazel run //bench:deploy_bench -- [--reps N] [--batches 1,4,16,64] [--threads T]
+//   bazel run //bench:deploy_bench -- [--reps N] [--batches 1,4,16,64] [--threads T] [--config FILE]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -18,40 +19,37 @@
 
 using namespace kiln;
 
+int run(const std::vector<int64_t>& batches, int reps, int threads, std::string config);
+
 int main(int argc, char** argv) {
   CLI::App app{"kiln deployed model speed"};
   int reps = 3, threads = 1;
   std::vector<int64_t> batches{1, 4, 8, 16, 32, 64};
   app.add_option("--reps", reps, "repetitions")->check(CLI::PositiveNumber);
-  app.add_option("--batches", batches, "batch sizes to compare")->delimiter(',');
+  app.add_option("--batches", batches, "batch sizes to compare")->delimiter(',')->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
+  std::string config = "data/fashion_mnist_hgq.yaml";
+  app.add_option("--config", config, "the HGQ CNN's config (default data/fashion_mnist_hgq.yaml)");
   CLI11_PARSE(app, argc, argv);
+  try {
+    return run(batches, reps, threads, config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deploy_bench: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+int run(const std::vector<int64_t>& batches, int reps, int threads, std::string config) {
   train::set_threads(threads);
   const data::Dataset test = data::load_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                                             "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
-  auto m = nn::Model::from_yaml(R"(
-layers:
-  - {type: conv2d, name: conv1, filters: 16, kernel_size: 3, activation: relu}
-  - {type: max_pool2d, pool_size: 2}
-  - {type: conv2d, name: conv2, filters: 32, kernel_size: 3, activation: relu}
-  - {type: max_pool2d, pool_size: 2}
-  - {type: flatten}
-  - {type: dense, name: fc1, units: 64, activation: relu}
-  - {type: dropout, rate: 0.3}
-  - {type: dense, name: output, units: 10}
-)",
-                                {28, 28, 1}, 1);
-  const compress::HgqOptions o = compress::parse_quantization(Config::parse(R"(
-default_integer_bits: 0
-default_fractional_bits: 6
-default_data_integer_bits: 2
-default_data_fractional_bits: 5
-overflow_mode_parameters: SAT
-overflow_mode_data: WRAP
-granularity: per_weight
-data_granularity: per_weight
-)",
-                                                                            "bench", "quantization"));
+  // The model and quantization sections of the config itself; a relative path is the workspace's under
+  // `bazel run` (which starts the binary in its runfiles).
+  if (const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY"); ws && !config.empty() && config[0] != '/')
+    config = std::string(ws) + "/" + config;
+  const Config cfg = Config::load_file(config);
+  auto m = nn::Model::from_config(cfg.child("model"), {28, 28, 1}, 1);
+  const compress::HgqOptions o = compress::parse_quantization(cfg.child("compression").child("quantization"));
   compress::QuantizedModel qm(*m, o);
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<int> fb(3, 6);
