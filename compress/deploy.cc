@@ -269,7 +269,7 @@ std::vector<double> DeployedModel::forward(const Tensor& x, int64_t batch) const
   const int frac = program_.out().frac;
   // Samples are independent: chunks of them, one thread each (the input types prepared once per chunk), run
   // `batch` at a time through the program (its products as matrix products over the batch, its quantize ops'
-  // constants loaded once per batch), in one workspace per chunk.
+  // constants loaded once per batch), in one workspace per thread.
   constexpr int64_t kChunk = 64;
 #pragma omp parallel
   {
