@@ -621,6 +621,7 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
     const Op& op = p.ops.back();
     paths[!op.weights_f.empty() ? 0 : !op.weights_d.empty() ? 1 : 2]++;
     const Buffer& xb = p.input();
+    std::vector<int64_t> batch_x, batch_y;  // the four samples one after the other, and their outputs
     for (int rep = 0; rep < 4; ++rep) {
       std::vector<int64_t> x(static_cast<size_t>(xb.size));
       for (size_t e = 0; e < x.size(); ++e) {  // the ends of each range often, so the bound is reached
@@ -644,6 +645,14 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
       }
       INFO("trial " << trial << (dense ? " dense" : " conv") << ", partial bound " << op.partial_bound);
       CHECK(bad == 0);
+      batch_x.insert(batch_x.end(), x.begin(), x.end());
+      batch_y.insert(batch_y.end(), y.begin(), y.end());
+    }
+    // The same four samples as one batch (each path's per-sample offsets), twice through one workspace.
+    Codes ws;
+    for (int again = 0; again < 2; ++again) {
+      INFO("trial " << trial << (dense ? " dense" : " conv") << ", a batch of 4");
+      CHECK(run(p, batch_x.data(), 4, ws) == batch_y);
     }
   }
   INFO("float " << paths[0] << ", double " << paths[1] << ", int64 " << paths[2]);
@@ -802,7 +811,8 @@ TEST_CASE("quantize_input == the scalar quantizer element by element, all modes 
   const Overflow overflows[] = {Overflow::kWrap, Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero};
   for (int trial = 0; trial < 120; ++trial) {
     const int k = uni(0, 1), pattern = uni(0, 2), H = uni(1, 4), C = uni(1, 5);
-    const Round round = rounds[trial % 4 == 3 ? 2 : uni(0, 1)];  // mostly the kernel's RND and TRN
+    // Mostly the kernel's RND and TRN; RND_CONV and TRN_ZERO take the scalar definition.
+    const Round round = rounds[trial % 4 == 3 ? uni(2, 3) : uni(0, 1)];
     const Overflow ov = overflows[uni(0, 3)];
     std::vector<FixedType> types;
     FixedType one{k, uni(-2, 5), uni(-2, 8), round, ov};
@@ -826,6 +836,9 @@ TEST_CASE("quantize_input == the scalar quantizer element by element, all modes 
       x[j] = uni(0, 2) == 0 ? step * (static_cast<float>(uni(-300, 300)) + 0.5f)
              : uni(0, 1)    ? std::uniform_real_distribution<float>(-40.f, 40.f)(rng)
                             : step * static_cast<float>(uni(-100, 100));
+      // Values the kernel sends to the scalar definition: huge codes (|x 2^f| >= 2^62), subnormals, -0.
+      const float special[] = {1e30f, -1e30f, 1e-40f, -1e-40f, -0.f};
+      if (uni(0, 15) == 0) x[j] = special[uni(0, 4)];
     }
     const std::vector<int64_t> got = quantize_input(p, x.data(), n);
     int64_t bad = 0;
