@@ -201,14 +201,7 @@ std::string to_string(Overflow o) {
 
 // ---- integer codes -----------------------------------------------------------------------------------
 
-int64_t to_code(double xq, int f) {
-  double c = std::ldexp(xq, f);
-  KILN_CHECK(std::floor(c) == c,
-             "value " + std::to_string(xq) + " is not on the grid of 2^-" + std::to_string(f));
-  KILN_CHECK(std::fabs(c) < 0x1p63,
-             "code of " + std::to_string(xq) + " with f = " + std::to_string(f) + " does not fit in int64");
-  return static_cast<int64_t>(c);
-}
+int64_t to_code(double xq, int f) { return checked_code(std::ldexp(xq, f), xq, f); }
 
 double from_code(int64_t code, int f) { return std::ldexp(static_cast<double>(code), -f); }
 

@@ -12,8 +12,11 @@
 // the i and f given; the reference's "i = max(i, -f) before use" then never changes anything, because
 // any type of width >= 1 already has i >= 1 - k - f >= -f.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
+
+#include "engine/check.h"
 
 namespace kiln::compress {
 
@@ -93,6 +96,15 @@ std::string to_string(Overflow o);  // "AP_SAT_SYM"
 // Deployed integer path: a quantized value as its integer code xq * 2^f, and back. to_code throws
 // InternalError when xq is not on the grid of 2^-f or the code does not fit in int64.
 int64_t to_code(double xq, int f);
+// to_code's result from c = xq * 2^f already computed (by a loop that prepared 2^f once per type, where
+// the product is exactly ldexp(xq, f)); to_code(xq, f) is checked_code(ldexp(xq, f), xq, f).
+inline int64_t checked_code(double c, double xq, int f) {
+  KILN_CHECK(std::floor(c) == c,
+             "value " + std::to_string(xq) + " is not on the grid of 2^-" + std::to_string(f));
+  KILN_CHECK(std::fabs(c) < 0x1p63,
+             "code of " + std::to_string(xq) + " with f = " + std::to_string(f) + " does not fit in int64");
+  return static_cast<int64_t>(c);
+}
 double from_code(int64_t code, int f);  // code * 2^-f, exact for |code| < 2^53
 
 // Calibration (reference section 3): the integer bits needed so that the largest value, once quantized

@@ -230,11 +230,10 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n)
   for (int64_t r0 = 0; r0 < n * b.size; r0 += entries)
     for (size_t e = 0; e < tt.f.size(); ++e) {
       if (tt.width(e) <= 0) continue;  // pruned: code 0
-      // xq * 2^f is exact in double; to_code's checks, without its ldexp.
-      const double v = static_cast<double>(xq[static_cast<size_t>(r0) + e]), c = v * scale[e];
-      const int64_t code =
-          std::floor(c) == c && std::fabs(c) < 0x1p63 ? static_cast<int64_t>(c) : to_code(v, fb[e]);
-      codes[static_cast<size_t>(r0) + e] = code * (int64_t{1} << (b.frac - fb[e]));
+      // |f| <= 64 on the kernel's path: the product is exactly ldexp(xq, f), without its call per element.
+      const double v = static_cast<double>(xq[static_cast<size_t>(r0) + e]);
+      codes[static_cast<size_t>(r0) + e] =
+          checked_code(v * scale[e], v, fb[e]) * (int64_t{1} << (b.frac - fb[e]));
     }
   return codes;
 }
