@@ -459,7 +459,7 @@ void QuantizedModel::calibrate(nn::Model& m, const Tensor& x, int64_t batch_size
     int64_t b = std::min(batch_size, n - s);
     Shape bs = x.shape();
     bs[0] = b;
-    Tensor xb(bs);
+    Tensor xb = Tensor::uninitialized(bs);
     std::copy_n(x.data() + s * per, b * per, xb.data());
     m.forward(Var(xb), ctx);
   }

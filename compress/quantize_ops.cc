@@ -134,11 +134,15 @@ std::shared_ptr<const qkernel::Table> cached_table(const void* key, int k, const
   return t;
 }
 
+void check_k(int k) {
+  if (k != 0 && k != 1)
+    throw InputError("quantize_fixed: k (signed) must be 0 or 1, got " + std::to_string(k));
+}
+
 // The checks both paths share; returns the bits rounded to integers.
 std::pair<std::vector<int>, std::vector<int>> checked_bits(const Var& x, const Var& f, const Var& i, int k,
                                                            bool stochastic, std::mt19937_64* rng) {
-  if (k != 0 && k != 1)
-    throw InputError("quantize_fixed: k (signed) must be 0 or 1, got " + std::to_string(k));
+  check_k(k);
   check_broadcasts_to(f.shape(), x.shape(), "f");
   check_broadcasts_to(i.shape(), x.shape(), "i");
   KILN_CHECK(!stochastic || rng != nullptr, "stochastic rounding in training needs an rng");
@@ -184,6 +188,22 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
     if (auto table = cached_table(f.value().data(), k, ib, fb, round, overflow, training))
       return quantize_fast(x, f, i, std::move(table));
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
+}
+
+FixedPlan::FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow overflow, bool training)
+    : f_(f), i_(i), k_(k), round_(round), overflow_(overflow), training_(training) {
+  KILN_CHECK(!(training && round == Round::kStochastic), "FixedPlan: stochastic rounding in training");
+  // The checks of quantize_fixed that do not depend on x; the broadcasts to x's shape are checked per call.
+  check_k(k);
+  fb_ = rounded_bits(f.value(), "f"), ib_ = rounded_bits(i.value(), "i");
+  if (f.shape() == i.shape()) table_ = qkernel::make_table(k, ib_, fb_, round, overflow, training);
+}
+
+Var FixedPlan::operator()(const Var& x) const {
+  check_broadcasts_to(f_.shape(), x.shape(), "f");
+  check_broadcasts_to(i_.shape(), x.shape(), "i");
+  if (table_ && modulo_broadcast(f_.shape(), x.shape())) return quantize_fast(x, f_, i_, table_);
+  return elementwise(x, f_, i_, k_, round_, overflow_, training_, nullptr, fb_, ib_);
 }
 
 Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,

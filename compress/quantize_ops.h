@@ -40,6 +40,7 @@
 
 #include "compress/fixed_point.h"
 #include "compress/minifloat.h"
+#include "compress/quantize_kernel.h"
 #include "engine/autograd.h"
 
 namespace kiln::compress {
@@ -51,6 +52,26 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
 // compare the two.
 Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                              bool training, std::mt19937_64* rng);
+
+// quantize_fixed over many x with the same bits and mode (calibration's batches): the bits are checked and
+// rounded, and the vectorised path's table built, once instead of per call, which at a small batch cost as
+// much as the elements. operator()(x) gives quantize_fixed(x, f, i, k, round, overflow, training, nullptr)
+// bit for bit, values and gradients; f and i must keep their values while the plan is used. Stochastic
+// rounding in training (an rng per call) is refused.
+class FixedPlan {
+ public:
+  FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow overflow, bool training);
+  Var operator()(const Var& x) const;
+
+ private:
+  Var f_, i_;
+  int k_;
+  Round round_;
+  Overflow overflow_;
+  bool training_;
+  std::vector<int> fb_, ib_;                     // the rounded bits
+  std::shared_ptr<const qkernel::Table> table_;  // null where the vectorised path does not apply
+};
 
 // The surrogate's local derivatives dxq/dx, dxq/df, dxq/di of one element x quantized to q in type t (the
 // table above). Both paths of quantize_fixed take their gradients from it (the vectorised one through the

@@ -70,20 +70,16 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
   const Tensor& fv = f_.var.value();
   int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
   if (per_sample == 0 || n % per_sample != 0) return;
-  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
-  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
   // Per tensor, per channel (the last axis) or per element: element j has entry j % nb in every case
   // (per_sample is a multiple of the channel count), so rows of nb reduce with contiguous, vectorised loops.
   KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
              "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
+  // Calibration reduces straight into its running min / max: min and max are exact, and a tie keeps the
+  // earlier value either way, so this is the batch's min / max merged in.
+  if (calibrating_) return qkernel::column_min_max(x.data(), n, nb, lo_.data(), hi_.data());
+  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
   qkernel::column_min_max(x.data(), n, nb, lo.data(), hi.data());
-  if (calibrating_) {
-    for (int64_t b = 0; b < nb; ++b) {
-      lo_[b] = std::min(lo_[b], lo[static_cast<size_t>(b)]);
-      hi_[b] = std::max(hi_[b], hi[static_cast<size_t>(b)]);
-    }
-    return;
-  }
   for (int64_t b = 0; b < nb; ++b) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     // m is inf when the entry saw an inf (or only NaN): i becomes +inf, as it always did (under WRAP i is not
@@ -104,19 +100,8 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
   if (spec_.activation) track_range(x.value(), ctx.training);
-  // Calibration traces the values the deployed model sees once every activation's i covers its range: x
-  // rounded at f and nothing else (HGQ2's trace_minmax runs its quantizers in their tracing mode), with
-  // inference rounding (S_RND is RND there). Neither the i of the last training step nor its k may act:
-  // wrapping with them, or zeroing an element they left without bits, would hand the next layers values that
-  // calibration's own i no longer produces, and their ranges would come out wrong. So the pass runs in the
-  // unwrapped (training) mode with k + i + f = 24, which keeps every element and the vectorised kernel.
-  if (calibrating_) {
-    const Tensor& fv = f_.var.value();
-    Tensor wide(fv.shape());
-    for (int64_t e = 0; e < fv.size(); ++e) wide[e] = static_cast<float>(24 - k() - std::lround(fv[e]));
-    const Round r = spec_.round == Round::kStochastic ? Round::kRnd : spec_.round;
-    return quantize_fixed(x, f_.var, Var(wide), k(), r, spec_.overflow, /*training=*/true, nullptr);
-  }
+  // Calibration: x rounded at f only, the pass begin_calibration() prepared (the bits do not change).
+  if (calibrating_) return (*calibration_plan_)(x);
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused
   // while the tensors are bit-for-bit those it came from (no version counters to trust).
   const bool reuse = !ctx.training && !spec_.activation && !grad_enabled();
@@ -159,10 +144,23 @@ void FixedQuantizer::begin_calibration() {
   calibrating_ = true;
   lo_ = Tensor(i_.var.shape(), std::numeric_limits<float>::infinity());
   hi_ = Tensor(i_.var.shape(), -std::numeric_limits<float>::infinity());
+  // Calibration traces the values the deployed model sees once every activation's i covers its range: x
+  // rounded at f and nothing else (HGQ2's trace_minmax runs its quantizers in their tracing mode), with
+  // inference rounding (S_RND is RND there). Neither the i of the last training step nor its k may act:
+  // wrapping with them, or zeroing an element they left without bits, would hand the next layers values that
+  // calibration's own i no longer produces, and their ranges would come out wrong. So the pass runs in the
+  // unwrapped (training) mode with k + i + f = 24, which keeps every element and the vectorised kernel.
+  const Tensor& fv = f_.var.value();
+  Tensor wide(fv.shape());
+  for (int64_t e = 0; e < fv.size(); ++e) wide[e] = static_cast<float>(24 - k() - std::lround(fv[e]));
+  const Round r = spec_.round == Round::kStochastic ? Round::kRnd : spec_.round;
+  calibration_plan_ =
+      std::make_shared<FixedPlan>(f_.var, Var(wide), k(), r, spec_.overflow, /*training=*/true);
 }
 
 void FixedQuantizer::end_calibration() {
   calibrating_ = false;
+  calibration_plan_.reset();
   bool negative = false;
   for (int64_t b = 0; b < lo_.size(); ++b) negative = negative || lo_[b] < 0;
   k_[0] = negative ? 1.f : 0.f;

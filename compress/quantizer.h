@@ -7,9 +7,11 @@
 //   auto q = std::make_shared<FixedQuantizer>("fc1.weight_q", s, Shape{16, 64});
 //   layer.set_transform(nn::Slot::kWeight, q);
 #pragma once
+#include <memory>
 #include <string>
 
 #include "compress/fixed_point.h"
+#include "compress/quantize_ops.h"
 #include "engine/nn/layer.h"
 
 namespace kiln::compress {
@@ -76,7 +78,8 @@ class FixedQuantizer : public nn::Transform {
   nn::Parameter f_, i_;  // f_ and i_ are parameters when trained, buffers otherwise
   Tensor lo_, hi_;       // calibration: running min / max per bit element
   bool calibrating_ = false;
-  Tensor frozen_f_, frozen_i_;                      // empty unless freeze_bits()
+  std::shared_ptr<const FixedPlan> calibration_plan_;  // calibration: x rounded at f only (apply())
+  Tensor frozen_f_, frozen_i_;                         // empty unless freeze_bits()
   Tensor cache_x_, cache_f_, cache_i_, cache_out_;  // parameters at inference: the last input, bits and codes
   bool cached_ = false;
   const Tensor* mask_ = nullptr;

@@ -277,3 +277,54 @@ TEST_CASE("no graph under NoGradGuard or without trainable inputs; bad input") {
   Var bad(Tensor({1}, {NAN}));
   CHECK_THROWS_AS(quantize_fixed(x, bad, i, 1, Round::kRnd, Overflow::kSat, false, nullptr), InputError);
 }
+
+// FixedPlan prepares the bits once for many x (calibration's batches): every call must give quantize_fixed's
+// values and gradients bit for bit, on both of quantize_fixed's paths, for batches of different sizes.
+TEST_CASE("FixedPlan: quantize_fixed bit for bit, batch after batch") {
+  std::mt19937_64 rng(21);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+  };
+  struct Mode {
+    Round r;
+    Overflow o;
+    bool training;
+  };
+  const Mode modes[] = {{Round::kRnd, Overflow::kWrap, true},
+                        {Round::kRnd, Overflow::kWrap, false},
+                        {Round::kTrn, Overflow::kSat, true},
+                        {Round::kRnd, Overflow::kSatSym, false},
+                        {Round::kRndConv, Overflow::kSat, true}};  // RND_CONV: the element loop
+  for (const Mode& m : modes) {
+    for (int wide : {0, 1}) {  // per element bits [2, 3]; wide: one entry 30 bits (no kernel table)
+      Tensor ft = kiln::testing::random_tensor({2, 3}, rng, -1.f, 6.f);
+      Tensor it = kiln::testing::random_tensor({2, 3}, rng, -1.f, 3.f);
+      if (wide) it[4] = 24.f;
+      // Both sides' bits sum their gradients over the batches in the same order.
+      Var f(ft, true), i(it, true), f2(ft, true), i2(it, true);
+      FixedPlan plan(f, i, 1, m.r, m.o, m.training);
+      for (int64_t b : {1, 4, 3}) {
+        INFO("round " << static_cast<int>(m.r) << " overflow " << static_cast<int>(m.o) << " training "
+                      << m.training << " wide " << wide << " batch " << b);
+        Tensor xt = kiln::testing::random_tensor({b, 2, 3}, rng, -6.f, 6.f);
+        Tensor w = kiln::testing::random_tensor({b, 2, 3}, rng);
+        Var x1(xt, true), x2(xt, true);
+        Var y1 = plan(x1);
+        backward(y1, w);
+        Var y2 = quantize_fixed(x2, f2, i2, 1, m.r, m.o, m.training, nullptr);
+        backward(y2, w);
+        CHECK(same(y1.value(), y2.value()));
+        CHECK(same(x1.grad(), x2.grad()));
+        CHECK(same(f.grad(), f2.grad()));
+        CHECK(same(i.grad(), i2.grad()));
+      }
+    }
+  }
+  // x's shape is checked per call; the bits once, when the plan is made.
+  Var f(Tensor({3}, 4.f)), i(Tensor({3}, 1.f));
+  FixedPlan plan(f, i, 1, Round::kRnd, Overflow::kSat, false);
+  CHECK_THROWS_AS(plan(Var(Tensor({2, 4}))), ShapeError);
+  CHECK_THROWS_AS(FixedPlan(Var(Tensor({1}, {NAN})), i, 1, Round::kRnd, Overflow::kSat, false), InputError);
+  CHECK_THROWS_AS(FixedPlan(f, i, 2, Round::kRnd, Overflow::kSat, false), InputError);
+  CHECK_THROWS_AS(FixedPlan(f, i, 1, Round::kStochastic, Overflow::kSat, true), InternalError);
+}
