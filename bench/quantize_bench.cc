@@ -2,17 +2,19 @@
 // most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
 // batch 128, WRAP in training. Prints ns per element for the forward alone, forward + backward (gradients
 // to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after calibration almost
-// nothing overflows), each with the kernels' baseline copy (AVX2 in the default build) and, where the CPU has
-// it, their AVX-512 copy; and the fast path (the default copy) against quantize_fixed_reference (the
-// element-by-element definition).
+// nothing overflows) and the range pass (min and max per entry, in training and calibration), each with the
+// kernels' baseline copy (AVX2 in the default build) and, where the CPU has it, their AVX-512 copy; and the
+// fast path (the default copy) against quantize_fixed_reference (the element-by-element definition).
 //   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include "compress/quantize_kernel.h"
 #include "compress/quantize_ops.h"
@@ -77,6 +79,18 @@ int main(int argc, char** argv) {
     }
     return seconds_since(t0) * 1e9 / elems;
   };
+  // The range pass (training under WRAP, calibration): min and max per bit entry over the batch.
+  auto run_range = [&] {
+    std::vector<float> lo(static_cast<size_t>(nb)), hi(static_cast<size_t>(nb));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) {
+      std::fill(lo.begin(), lo.end(), std::numeric_limits<float>::infinity());
+      std::fill(hi.begin(), hi.end(), -std::numeric_limits<float>::infinity());
+      kiln::compress::qkernel::column_min_max(x.data(), x.size(), nb, lo.data(), hi.data());
+      checksum += lo[static_cast<size_t>(r % nb)] + hi[static_cast<size_t>(r % nb)];
+    }
+    return seconds_since(t0) * 1e9 / elems;
+  };
   std::printf("quantize_fixed, %lld x %lld elements, per-element bits, WRAP, training, %d thread%s\n",
               static_cast<long long>(rows), static_cast<long long>(nb), threads, threads == 1 ? "" : "s");
   const double ref = run(true, true);
@@ -88,11 +102,13 @@ int main(int argc, char** argv) {
     const double fwd = run(false, false);
     both = run(false, true);
     const double infer = run_inference();
+    const double range = run_range();
     std::printf("%s kernels:\n",
                 avx512 ? "AVX-512 (run-time copy)" : "baseline (the build's instruction set)");
     std::printf("  forward:              %6.2f ns/element\n", fwd);
     std::printf("  forward + backward:   %6.2f ns/element\n", both);
     std::printf("  forward at inference: %6.2f ns/element\n", infer);
+    std::printf("  range (min and max):  %6.2f ns/element\n", range);
   }
   std::printf("reference fwd + bwd:    %6.2f ns/element\n", ref);
   std::printf("quantize_fast_vs_reference: %.1f\n", ref / both);
