@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -31,8 +32,10 @@ bool same_bits(const MatrixRM& a, const MatrixRM& b) {
 TEST_CASE("gemm::rows equals one whole product bit for bit: split or not, 1 or 2 threads") {
   std::mt19937 rng(3);
   // Sizes around the split rules: dense batches (32 to 128 rows, split in two when m k n >= 2^20), the
-  // 2048-row blocks of convolutions, depths below and above Eigen's depth blocking, odd widths.
-  for (int64_t m : {32, 33, 40, 64, 81, 100, 127, 128, 129, 130, 200, 1000, 1025, 4100})
+  // convolutions' blocks of up to 2048 rows (equal and even in number: 4100 in four of 1032 and a shorter
+  // one, 20000 in ten of 2000; 6145 keeps 2048-row blocks and a last single row), depths below and above
+  // Eigen's depth blocking, odd widths.
+  for (int64_t m : {32, 33, 40, 64, 81, 100, 127, 128, 129, 130, 200, 1000, 1025, 4100, 6145, 20000})
     for (int64_t k : {9, 144, 800, 1100})
       for (int64_t n : {1, 10, 64, 203}) {
         if (m * k * n > (int64_t{1} << 27)) continue;
@@ -58,15 +61,31 @@ TEST_CASE("gemm::rows equals one whole product bit for bit: split or not, 1 or 2
             CHECK(same_bits(ct, first[1]));
             CHECK(same_bits(acc, first[2]));
           }
-          // One output column is Eigen's matrix-vector kernel, whose row grouping follows the 2048-row
-          // blocks: thread-count independent (above), but not the whole product's bits.
-          if (n == 1 && m > 2048) continue;
+          // One output column, or a last block of one row, is Eigen's matrix-vector kernel, whose sums
+          // follow the 2048-row blocks: thread-count independent (above), but not the whole product's bits.
+          if ((n == 1 && m > 2048) || (m > 2048 && m % 2048 == 1)) continue;
           CHECK(same_bits(c, whole));
           CHECK(same_bits(ct, whole_t));
           CHECK(same_bits(acc, whole_acc));
         }
       }
   omp_set_num_threads(1);
+}
+
+TEST_CASE("gemm::row_block: two threads' static halves get the same rows, up to one block") {
+  // conv1's forward at batch 128 (86,528 rows), conv2's (15,488), the last batch of an epoch, odd sizes.
+  for (int64_t m : {4100, 6000, 15488, 20000, 75712, 86528, 100001}) {
+    CAPTURE(m);
+    const int64_t block = gemm::row_block(m, 9, 16), tasks = (m + block - 1) / block;
+    CHECK(block % 8 == 0);
+    CHECK(block <= 2048);
+    CHECK(tasks % 2 == 0);
+    const int64_t first = tasks / 2 * block;  // schedule(static): the first half of the tasks
+    CHECK(std::abs(first - (m - first)) < block);
+  }
+  // Kept at 2048 rows: one output column, and a last block of a single row.
+  CHECK(gemm::row_block(86528, 9, 1) == 2048);
+  CHECK(gemm::row_block(6145, 9, 16) == 2048);
 }
 
 TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when it is one block") {
