@@ -89,8 +89,18 @@ void tn_sum_with(float* c, const float* a, const float* g, int64_t m, int64_t k,
 #pragma omp single nowait
     side();
     if (tasks <= 1) {
-#pragma omp single nowait
-      MatMap(c, k, n).noalias() += ConstMatMap(a, m, k).transpose() * ConstMatMap(g, m, n);
+      // One block of rows (a dense layer's batch): C's rows split in two instead, at a multiple of 8 when
+      // the product is large enough (a dense layer's weight gradient, 800 x 64 over 128 rows, ran on one
+      // thread while the other waited). Each of C's rows is A's column times G over the same rows, in the
+      // same panels of Eigen's kernel wherever the split falls on a multiple of 4: the bits of one product.
+      const int64_t half = k >= 16 && m * k * n >= (int64_t{1} << 20) ? ((k + 1) / 2 + 7) / 8 * 8 : k;
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t t = 0; t < (half < k ? 2 : 1); ++t) {
+        const int64_t k0 = t * half, kk = t ? k - half : half;
+        using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+        MatMap(c + k0 * n, kk, n).noalias() +=
+            StridedMap(a + k0, m, kk, Eigen::OuterStride<>(k)).transpose() * ConstMatMap(g, m, n);
+      }
     } else {
 #pragma omp for schedule(dynamic, 1) nowait
       for (int64_t t = 0; t < tasks; ++t) {

@@ -90,9 +90,11 @@ TEST_CASE("gemm::row_block: two threads' static halves get the same rows, up to 
 
 TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when it is one block") {
   std::mt19937 rng(4);
+  // k 800 and 203 over 128 or 4096 rows: one block of rows whose product is split in two halves of C's rows
+  // (a dense layer's weight gradient), at 400 and 104.
   for (int64_t m : {128, 4096, 9000})
-    for (int64_t k : {9, 144})
-      for (int64_t n : {16, 32}) {
+    for (int64_t k : {9, 144, 203, 800})
+      for (int64_t n : {16, 32, 64}) {
         CAPTURE(m);
         MatrixRM a = random_matrix(m, k, rng), g = random_matrix(m, n, rng);
         MatrixRM r1 = MatrixRM::Zero(k, n), r2 = MatrixRM::Zero(k, n);
