@@ -214,17 +214,17 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n)
   // where it applies, as the quantized forward runs it; entry e serves the elements j with j % entries == e
   // in all three patterns (one entry, one per channel of the last axis, one per element).
   const int64_t entries = static_cast<int64_t>(tt.f.size());
-  std::vector<int> ib(tt.f.size()), fb(tt.f);
-  for (size_t j = 0; j < tt.f.size(); ++j) ib[j] = tt.m[j] - tt.f[j];
+  std::vector<int> ib(tt.f.size());
+  for (size_t j = 0; j < tt.f.size(); ++j) ib[j] = tt.type(j).i;
   const auto table = entries > 0 && b.size % entries == 0
-                         ? qkernel::make_table(tt.k, ib, fb, tt.round, tt.overflow, /*training=*/false)
+                         ? qkernel::make_table(tt.k, ib, tt.f, tt.round, tt.overflow, /*training=*/false)
                          : nullptr;
   if (!table) {
     quantize_input_scalar(p, x, n, codes.data());
     return codes;
   }
   std::vector<double> scale(tt.f.size());  // 2^f per entry
-  for (size_t j = 0; j < tt.f.size(); ++j) scale[j] = std::ldexp(1.0, fb[j]);
+  for (size_t j = 0; j < tt.f.size(); ++j) scale[j] = std::ldexp(1.0, tt.f[j]);
   std::vector<float> xq(codes.size());
   qkernel::forward(*table, x, xq.data(), n * b.size);
   for (int64_t r0 = 0; r0 < n * b.size; r0 += entries)
@@ -233,7 +233,7 @@ std::vector<int64_t> quantize_input(const Program& p, const float* x, int64_t n)
       // |f| <= 64 on the kernel's path: the product is exactly ldexp(xq, f), without its call per element.
       const double v = static_cast<double>(xq[static_cast<size_t>(r0) + e]);
       codes[static_cast<size_t>(r0) + e] =
-          checked_code(v * scale[e], v, fb[e]) * (int64_t{1} << (b.frac - fb[e]));
+          checked_code(v * scale[e], v, tt.f[e]) * (int64_t{1} << (b.frac - tt.f[e]));
     }
   return codes;
 }

@@ -285,13 +285,14 @@ struct Codes {
   std::vector<int64_t>& operator[](size_t b) { return buf[b]; }
   const std::vector<int64_t>& operator[](size_t b) const { return buf[b]; }
 };
-// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out for all
-// buf.samples samples (every element of it: a reused workspace still holds an earlier run's codes).
 // run on `samples` samples of in.size codes each at input_codes, in a caller's workspace that keeps its
 // buffers from one call to the next (no allocation or fill per call); returns the workspace's output buffer
 // (samples x out.size codes).
 const std::vector<int64_t>& run(const Program& p, const int64_t* input_codes, int64_t samples,
                                 Codes& workspace);
+
+// The interpreter of each op kind: reads buffer op.in (and op.in2) of `buf`, writes buffer op.out for all
+// buf.samples samples (every element of it: a reused workspace still holds an earlier run's codes).
 #define KILN_OP_RUN_DECL(kind, name, fn) void fn(const Program& p, const Op& op, Codes& buf);
 KILN_OP_KINDS(KILN_OP_RUN_DECL)
 #undef KILN_OP_RUN_DECL

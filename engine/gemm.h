@@ -20,7 +20,7 @@ namespace kiln::gemm {
 // takes its matrix-vector kernel, which groups the sums differently. A convolution with 2048 j + 1 rows has
 // such a last block; it always had, so results are as before and still thread-count independent.)
 // Past two blocks, the blocks are of equal size (a multiple of 8, the last one shorter) and even in number,
-// so that two threads' static halves get the same rows: 43 blocks of 2048 rows and a short one (conv1's
+// so that two threads' static halves get the same rows: 42 blocks of 2048 rows and a short one (conv1's
 // forward at batch 128) left one thread 8% more rows than the other, which waited for it at every product.
 // Blocks of other sizes give the same bits (above), except in two cases kept at 2048 rows: one output column
 // (the matrix-vector kernel groups its sums by block) and a last block of a single row (the same kernel).
