@@ -13,6 +13,7 @@
 #include "engine/check.h"
 #include "engine/gemm.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/window.h"
 
 namespace kiln {
@@ -223,15 +224,14 @@ void input_grad(float* dx, bool zero_first, const float* g, const float* w, int6
   if (per == 1) {
     MatrixRM dcols(B, K);
     gemm::rows(dcols.data(), g, w, B, F, K, false, /*b_transposed=*/true);
-#pragma omp parallel for
-    for (int64_t n = 0; n < B; ++n) col2im_sample(dx + n * in, zero_first, dcols.data() + n * K, C, ah, aw);
+    par::balanced_for(
+        B, [&](int64_t n) { col2im_sample(dx + n * in, zero_first, dcols.data() + n * K, C, ah, aw); });
     return;
   }
   const int64_t quad = 4 / std::gcd<int64_t>(per, 4);  // samples whose rows make a multiple of 4
   const int64_t samples = std::max<int64_t>(quad, 2048 / per / quad * quad);
   const int64_t tasks = std::max<int64_t>(1, B / samples);  // the last takes the remainder as well
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  par::balanced_for(tasks, [&](int64_t t) {
     const int64_t n0 = t * samples, n1 = t == tasks - 1 ? B : n0 + samples, r = (n1 - n0) * per;
     MatrixRM d(r, K);  // [r, KH*KW*C]
     ConstMatMap gm(g + n0 * per * F, r, F);
@@ -239,7 +239,7 @@ void input_grad(float* dx, bool zero_first, const float* g, const float* w, int6
     MatMap(d.data(), r, K).noalias() = gm * wm.transpose();
     for (int64_t n = n0; n < n1; ++n)
       col2im_sample(dx + n * in, zero_first, d.data() + (n - n0) * per * K, C, ah, aw);
-  }
+  });
 }
 
 // db [F] += column sums of g [rows, F]: one contiguous pass over the rows (colwise() on a row-major map
@@ -337,14 +337,13 @@ Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int
   const float* pw = w.value().data();  // [KH*KW, C]
   float* po = out.data();
   // y[b, oh, ow, c] = bias[c] + sum over in-bounds taps of x[b, ih, iw, c] * w[kh, kw, c]
-#pragma omp parallel for
-  for (int64_t n = 0; n < B; ++n) {
+  par::balanced_for(B, [&](int64_t n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t t) {
       window::add_mul(yn + p * C, xn + xi * C, pw + t * C, C);
     });
-  }
+  });
   if (b.defined()) out.matrix(B * out_px, C).rowwise() += b.value().matrix(1, C).row(0);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
@@ -361,8 +360,7 @@ Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int
     // parallel loop race-free and the result independent of the thread count.
     MatrixRM dw_part = MatrixRM::Zero(nw.requires_grad ? B : 0, taps * C);
     float* dx = nx.requires_grad ? nx.grad_buffer().data() : nullptr;
-#pragma omp parallel for
-    for (int64_t n = 0; n < B; ++n) {
+    par::balanced_for(B, [&](int64_t n) {
       const float* gn = g + n * out_px * C;
       const float* xn = px + n * in_px * C;
       float* dxn = dx ? dx + n * in_px * C : nullptr;
@@ -371,7 +369,7 @@ Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int
         if (dxn) window::add_mul(dxn + xi * C, gn + p * C, pw + t * C, C);
         if (dwn) window::add_mul(dwn + t * C, gn + p * C, xn + xi * C, C);
       });
-    }
+    });
     if (nw.requires_grad) add_column_sums(nw.grad_buffer().data(), dw_part.data(), B, taps * C);
   };
   return make_result(std::move(out), "depthwise_conv2d", std::move(inputs), std::move(bwd));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/parallel.h"
 #include "engine/tensor.h"
 
 namespace kiln::gemm {
@@ -43,8 +44,7 @@ void rows_with(float* c, const float* a, const float* b, int64_t m, int64_t k, i
                bool b_transposed, Before&& before, After&& after) {
   const int64_t block = row_block(m, k, n);
   const int64_t tasks = (m + block - 1) / block;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  par::balanced_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * block, r = std::min(block, m - r0);
     before(r0, r);
     MatMap cm(c + r0 * n, r, n);
@@ -63,7 +63,7 @@ void rows_with(float* c, const float* a, const float* b, int64_t m, int64_t k, i
         cm.noalias() = am * bm;
     }
     after(r0, r);
-  }
+  });
 }
 
 // C [M, N] (+)= A [M, K] * B [K, N] (or B^T when b_transposed, B stored [N, K]), row-major. Rows of A and C
@@ -76,41 +76,34 @@ inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k,
 }
 
 // C [K, N] += A^T G for A [M, K], G [M, N]: a sum over M rows. Fixed blocks of rows give partial products
-// that are added in block order, so the result does not depend on the thread count. side() runs on one
-// thread while the others start on the blocks (then joins them): independent serial work, such as a bias
-// gradient summed in row order, that would otherwise leave the second thread idle.
+// that are added in block order, so the result does not depend on the thread count; each thread starts on
+// the blocks of the rows it had in the forward (par::balanced_for). side() runs on the first thread before
+// its blocks: independent serial work, such as a bias gradient summed in row order, that the other threads
+// make up for by taking over that thread's last blocks.
 template <class Side>
 void tn_sum_with(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n, Side&& side) {
   const int64_t block = 4096;
   const int64_t tasks = (m + block - 1) / block;
-  std::vector<MatrixRM> part(static_cast<size_t>(tasks > 1 ? tasks : 0));
-#pragma omp parallel
-  {
-#pragma omp single nowait
-    side();
-    if (tasks <= 1) {
-      // One block of rows (a dense layer's batch): C's rows split in two instead, at a multiple of 8 when
-      // the product is large enough (a dense layer's weight gradient, 800 x 64 over 128 rows, ran on one
-      // thread while the other waited). Each of C's rows is A's column times G over the same rows, in the
-      // same panels of Eigen's kernel wherever the split falls on a multiple of 4: the bits of one product.
-      const int64_t half = k >= 16 && m * k * n >= (int64_t{1} << 20) ? ((k + 1) / 2 + 7) / 8 * 8 : k;
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t t = 0; t < (half < k ? 2 : 1); ++t) {
-        const int64_t k0 = t * half, kk = t ? k - half : half;
-        using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
-        MatMap(c + k0 * n, kk, n).noalias() +=
-            StridedMap(a + k0, m, kk, Eigen::OuterStride<>(k)).transpose() * ConstMatMap(g, m, n);
-      }
-    } else {
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t r0 = t * block, r = std::min(block, m - r0);
-        part[static_cast<size_t>(t)].noalias() =
-            ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
-      }
-    }
+  if (tasks <= 1) {
+    // One block of rows (a dense layer's batch): C's rows split in two instead, at a multiple of 8 when the
+    // product is large enough (a dense layer's weight gradient, 800 x 64 over 128 rows, ran on one thread
+    // while the other waited). Each of C's rows is A's column times G over the same rows, in the same panels
+    // of Eigen's kernel wherever the split falls on a multiple of 4: the bits of one product.
+    const int64_t half = k >= 16 && m * k * n >= (int64_t{1} << 20) ? ((k + 1) / 2 + 7) / 8 * 8 : k;
+    par::balanced_for_with(half < k ? 2 : 1, side, [&](int64_t t) {
+      const int64_t k0 = t * half, kk = t ? k - half : half;
+      using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+      MatMap(c + k0 * n, kk, n).noalias() +=
+          StridedMap(a + k0, m, kk, Eigen::OuterStride<>(k)).transpose() * ConstMatMap(g, m, n);
+    });
+    return;
   }
-  if (tasks <= 1) return;
+  std::vector<MatrixRM> part(static_cast<size_t>(tasks));
+  par::balanced_for_with(tasks, side, [&](int64_t t) {
+    const int64_t r0 = t * block, r = std::min(block, m - r0);
+    part[static_cast<size_t>(t)].noalias() =
+        ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
+  });
   MatMap cm(c, k, n);
   for (const MatrixRM& p : part) cm += p;
 }

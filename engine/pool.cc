@@ -8,6 +8,7 @@
 
 #include "engine/check.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/window.h"
 
 namespace kiln {
@@ -59,8 +60,7 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
       if constexpr (kArgmax) ar[c] = gt ? base + c : ar[c];
     }
   };
-#pragma omp parallel for
-  for (int64_t n = 0; n < B; ++n) {
+  par::balanced_for(B, [&](int64_t n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     int32_t* an = kArgmax ? pa + n * out_px * C : nullptr;
@@ -70,7 +70,7 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
       window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
         take(xn + xi * C, yn + p * C, kArgmax ? an + p * C : nullptr, static_cast<int32_t>(xi * C));
       });
-      continue;
+      return;
     }
     for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
       for (int64_t ow = 0; ow < aw.out; ++ow, ++p) {
@@ -112,12 +112,12 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
             take(xn + xi * C, yr, ar, static_cast<int32_t>(xi * C));
           }
       }
-  }
+  });
 }
 
 // One input row [W, C] of a max pool whose windows tile the input (inside it, stride = pool), under the
 // output row gp, ap [OW, C]: 0 + g where the window's argmax is, 0 at its other taps and right of the last
-// window. kK: the pool's width when it is 2 (its taps unrolled: one load of g and argmax serves both), else 0.
+// window. kK: the pool's width when it is 2 (taps unrolled: one load of g and argmax serves both), else 0.
 template <int kK>
 void max_pool_backward_row(const float* __restrict gp, const int32_t* __restrict ap, float* __restrict row,
                            int32_t row_base, int64_t C, int64_t k, int64_t out_w, int64_t in_w) {
@@ -192,19 +192,18 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
     bool fresh = false;
     float* dx = self.inputs[0]->grad_buffer_unfilled(&fresh).data();
     const float* g = self.grad.data();
-#pragma omp parallel for
-    for (int64_t n = 0; n < B; ++n) {
+    par::balanced_for(B, [&](int64_t n) {
       float* dxn = dx + n * in_px * C;
       const int32_t* an = argmax.data() + n * out_px * C;
       const float* gn = g + n * out_px * C;
       if (fresh && tiled) {
         max_pool_backward_tiled(gn, an, dxn, C, ah, aw);
-        continue;
+        return;
       }
       if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);
       for (int64_t i = 0; i < out_px * C; ++i)
         if (an[i] >= 0) dxn[an[i]] += gn[i];
-    }
+    });
   };
   return make_result(std::move(out), "max_pool2d", {x}, std::move(bwd));
 }
@@ -222,27 +221,25 @@ Var avg_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   Tensor out({B, ah.out, aw.out, C});
   const float* px = x.value().data();
   float* po = out.data();
-#pragma omp parallel for
-  for (int64_t n = 0; n < B; ++n) {
+  par::balanced_for(B, [&](int64_t n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     window::for_each_tap(
         ah, aw, [&](int64_t p, int64_t xi, int64_t) { window::add_scaled(yn + p * C, xn + xi * C, 1.f, C); });
     for (int64_t p = 0; p < out_px; ++p)
       for (int64_t c = 0; c < C; ++c) yn[p * C + c] *= inv_count[p];
-  }
+  });
   // Backward: each real input of a window receives g / count; windows overlap within a sample only.
   auto bwd = [inv_count = std::move(inv_count), B, C, ah, aw, in_px, out_px](Node& self) {
     float* dx = self.inputs[0]->grad_buffer().data();
     const float* g = self.grad.data();
-#pragma omp parallel for
-    for (int64_t n = 0; n < B; ++n) {
+    par::balanced_for(B, [&](int64_t n) {
       const float* gn = g + n * out_px * C;
       float* dxn = dx + n * in_px * C;
       window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
         window::add_scaled(dxn + xi * C, gn + p * C, inv_count[p], C);
       });
-    }
+    });
   };
   return make_result(std::move(out), "avg_pool2d", {x}, std::move(bwd));
 }
