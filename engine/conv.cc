@@ -208,15 +208,15 @@ void col2im_sample(float* dxn, bool zero_first, const float* row, int64_t C, con
 }
 
 // dx [B, H, W, C] += col2im(dY W^T) for dY [B*OH*OW, F] and the kernel w [KH*KW*C, F]. Tasks of whole samples
-// (about 2048 rows) each multiply their rows into a buffer of their own and add it into their samples' dx
-// while it is still in cache; the whole product (8.9 MB for the Fashion-MNIST CNN's conv2 at batch 128) used
-// to be written out and read back. The values are those of one product followed by col2im (conv_test checks
-// the bits): Eigen takes a block's rows four at a time, and a row's sums do not depend on the others of its
-// four, but the last (rows mod 4) rows of a product go through another kernel, which for some shapes
-// (KH*KW*C = 9, say) sums in another order. So every task but the last has a multiple of 4 rows, and the
-// same rows as in one product take that kernel. A remainder of fewer samples than a task joins the last
-// task: Eigen picks smaller kernels, which also sum in another order, for a product of few rows. With one
-// output pixel per sample a block could be a single row (Eigen's matrix-vector kernel): that case keeps
+// (about gemm::kTaskRows rows) each multiply their rows into a buffer of their own and add it into their
+// samples' dx while it is still in cache; the whole product (8.9 MB for the Fashion-MNIST CNN's conv2 at
+// batch 128) used to be written out and read back. The values are those of one product followed by col2im
+// (conv_test checks the bits): Eigen takes a block's rows four at a time, and a row's sums do not depend on
+// the others of its four, but the last (rows mod 4) rows of a product go through another kernel, which for
+// some shapes (KH*KW*C = 9, say) sums in another order. So every task but the last has a multiple of 4 rows,
+// and the same rows as in one product take that kernel. A remainder of fewer samples than a task joins the
+// last task: Eigen picks smaller kernels, which also sum in another order, for a product of few rows. With
+// one output pixel per sample a block could be a single row (Eigen's matrix-vector kernel): that case keeps
 // gemm::rows' blocks.
 void input_grad(float* dx, bool zero_first, const float* g, const float* w, int64_t B, int64_t C, int64_t F,
                 const Axis& ah, const Axis& aw) {
@@ -229,7 +229,7 @@ void input_grad(float* dx, bool zero_first, const float* g, const float* w, int6
     return;
   }
   const int64_t quad = 4 / std::gcd<int64_t>(per, 4);  // samples whose rows make a multiple of 4
-  const int64_t samples = std::max<int64_t>(quad, 2048 / per / quad * quad);
+  const int64_t samples = std::max<int64_t>(quad, gemm::kTaskRows / per / quad * quad);
   const int64_t tasks = std::max<int64_t>(1, B / samples);  // the last takes the remainder as well
   par::balanced_for(tasks, [&](int64_t t) {
     const int64_t n0 = t * samples, n1 = t == tasks - 1 ? B : n0 + samples, r = (n1 - n0) * per;

@@ -20,18 +20,21 @@ namespace kiln::gemm {
 // only); tests/gemm_test checks it bit for bit. (Not where a block is one row or C one column: Eigen then
 // takes its matrix-vector kernel, which groups the sums differently. A convolution with 2048 j + 1 rows has
 // such a last block; it always had, so results are as before and still thread-count independent.)
-// Past two blocks, the blocks are of equal size (a multiple of 8, the last one shorter) and even in number,
-// so that two threads' static halves get the same rows: 42 blocks of 2048 rows and a short one (conv1's
-// forward at batch 128) left one thread 8% more rows than the other, which waited for it at every product.
-// Blocks of other sizes give the same bits (above), except in two cases kept at 2048 rows: one output column
-// (the matrix-vector kernel groups its sums by block) and a last block of a single row (the same kernel).
+// Past two blocks, the blocks are of equal size (a multiple of 8, the last one shorter), about kTaskRows
+// rows, and even in number, so that two threads' static halves get the same rows: 42 blocks of 2048 rows
+// and a short one (conv1's forward at batch 128) left one thread 8% more rows than the other, which waited
+// for it at every product. About 1024 rows rather than 2048 give par::balanced_for twice the tasks to even
+// out threads of unequal speed (conv2's forward had 8). Blocks of other sizes give the same bits (above),
+// except in two cases kept at 2048 rows: one output column (the matrix-vector kernel groups its sums by
+// block) and a last block of a single row (the same kernel).
+constexpr int64_t kTaskRows = 1024;
 inline int64_t row_block(int64_t m, int64_t k, int64_t n) {
   constexpr int64_t kBlock = 2048;
   if (m < 2 * kBlock && m >= 32 && n >= 8 && k >= 8 && m * k * n >= (int64_t{1} << 20))
     return ((m + 1) / 2 + 7) / 8 * 8;  // two blocks, the second at least 8 rows
   const int64_t tasks = (m + kBlock - 1) / kBlock;
   if (tasks < 2 || n == 1 || m % kBlock == 1) return kBlock;
-  const int64_t even = (tasks + 1) / 2 * 2;
+  const int64_t even = ((m + kTaskRows - 1) / kTaskRows + 1) / 2 * 2;
   const int64_t block = ((m + even - 1) / even + 7) / 8 * 8;
   return m - (m - 1) / block * block > 1 ? block : kBlock;  // the last block's rows: more than one
 }
@@ -98,11 +101,17 @@ void tn_sum_with(float* c, const float* a, const float* g, int64_t m, int64_t k,
     });
     return;
   }
-  std::vector<MatrixRM> part(static_cast<size_t>(tasks));
-  par::balanced_for_with(tasks, side, [&](int64_t t) {
-    const int64_t r0 = t * block, r = std::min(block, m - r0);
-    part[static_cast<size_t>(t)].noalias() =
-        ConstMatMap(a + r0 * k, r, k).transpose() * ConstMatMap(g + r0 * n, r, n);
+  // A block of many columns of C (conv2's 144) is two tasks, one per half of C's rows as above: conv2's 4
+  // blocks were too few to share out evenly.
+  const int64_t half = k >= 16 ? ((k + 1) / 2 + 7) / 8 * 8 : k, halves = half < k ? 2 : 1;
+  std::vector<MatrixRM> part(static_cast<size_t>(tasks), MatrixRM(k, n));
+  par::balanced_for_with(tasks * halves, side, [&](int64_t u) {
+    const int64_t t = u / halves, r0 = t * block, r = std::min(block, m - r0);
+    const int64_t k0 = u % halves * half, kk = u % halves ? k - half : half;
+    using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+    MatMap(part[static_cast<size_t>(t)].data() + k0 * n, kk, n).noalias() =
+        StridedMap(a + r0 * k + k0, r, kk, Eigen::OuterStride<>(k)).transpose() *
+        ConstMatMap(g + r0 * n, r, n);
   });
   MatMap cm(c, k, n);
   for (const MatrixRM& p : part) cm += p;

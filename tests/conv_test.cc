@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/check.h"
+#include "engine/gemm.h"
 #include "engine/tensor.h"
 #include "tests/gradcheck.h"
 
@@ -146,8 +147,8 @@ TEST_CASE("conv2d over several row blocks (a block boundary inside a sample) equ
         Tensor x = rnd({B, H, W, C}), w = rnd({KH, KW, C, F}), b = rnd({F});
         Var y = conv2d(Var(x), Var(w), Var(b), stride, stride, pad, /*relu=*/true);
         const int64_t OH = y.dim(1), OW = y.dim(2);
-        REQUIRE(B * OH * OW > 2048);
-        REQUIRE(2048 % (OH * OW) != 0);
+        REQUIRE(B * OH * OW > 2 * gemm::kTaskRows);
+        REQUIRE(gemm::kTaskRows % (OH * OW) != 0);
         const int64_t ph = pad == kSame ? conv_pad_before(H, KH, stride, pad) : 0;
         const int64_t pw = pad == kSame ? conv_pad_before(W, KW, stride, pad) : 0;
         double worst = 0;

@@ -32,8 +32,8 @@ bool same_bits(const MatrixRM& a, const MatrixRM& b) {
 TEST_CASE("gemm::rows equals one whole product bit for bit: split or not, 1 or 2 threads") {
   std::mt19937 rng(3);
   // Sizes around the split rules: dense batches (32 to 128 rows, split in two when m k n >= 2^20), the
-  // convolutions' blocks of up to 2048 rows (equal and even in number: 4100 in four of 1032 and a shorter
-  // one, 20000 in ten of 2000; 6145 keeps 2048-row blocks and a last single row), depths below and above
+  // convolutions' blocks of up to 1024 rows (equal and even in number: 4100 in five of 688 and a shorter
+  // one, 20000 in twenty of 1000; 6145 keeps 2048-row blocks and a last single row), depths below and above
   // Eigen's depth blocking, odd widths.
   for (int64_t m : {32, 33, 40, 64, 81, 100, 127, 128, 129, 130, 200, 1000, 1025, 4100, 6145, 20000})
     for (int64_t k : {9, 144, 800, 1100})
@@ -78,7 +78,7 @@ TEST_CASE("gemm::row_block: two threads' static halves get the same rows, up to 
     CAPTURE(m);
     const int64_t block = gemm::row_block(m, 9, 16), tasks = (m + block - 1) / block;
     CHECK(block % 8 == 0);
-    CHECK(block <= 2048);
+    CHECK(block <= gemm::kTaskRows);
     CHECK(tasks % 2 == 0);
     const int64_t first = tasks / 2 * block;  // schedule(static): the first half of the tasks
     CHECK(std::abs(first - (m - first)) < block);
@@ -92,7 +92,7 @@ TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when i
   std::mt19937 rng(4);
   // k 800 and 203 over 128 or 4096 rows: one block of rows whose product is split in two halves of C's rows
   // (a dense layer's weight gradient), at 400 and 104.
-  for (int64_t m : {128, 4096, 9000})
+  for (int64_t m : {128, 4096, 9000, 15488})
     for (int64_t k : {9, 144, 203, 800})
       for (int64_t n : {16, 32, 64}) {
         CAPTURE(m);
@@ -106,6 +106,14 @@ TEST_CASE("gemm::tn_sum: the same sum on 1 and 2 threads, and one product when i
         if (m <= 4096) {
           MatrixRM whole = a.transpose() * g;
           CHECK(same_bits(r1, whole));
+        } else {  // blocks of 4096 rows, each one product (split in halves of C's rows past 16), in order
+          MatrixRM sum = MatrixRM::Zero(k, n);
+          for (int64_t r0 = 0; r0 < m; r0 += 4096) {
+            const int64_t r = std::min<int64_t>(4096, m - r0);
+            MatrixRM part = a.middleRows(r0, r).transpose() * g.middleRows(r0, r);
+            sum += part;
+          }
+          CHECK(same_bits(r1, sum));
         }
       }
   omp_set_num_threads(1);
