@@ -3,8 +3,8 @@
 //
 // With schedule(static) each thread gets the same rows in every op of a step, so what one op writes the next
 // one reads from the same core's cache. But on a shared host one vCPU often runs slower than the other for a
-// while (a neighbour on its core or its L3), and every static split then waits for the slower thread: in a
-// 2-thread profile of the Fashion-MNIST CNN on an AMD EPYC, one thread spent 19% of the epoch waiting for the
+// while (the host's other load), and every static split then waits for the slower thread: in a 2-thread
+// profile of the Fashion-MNIST CNN on an AMD EPYC, one thread spent 19% of the training time waiting for the
 // other at the ends of products and pools. schedule(dynamic) evens that out but deals tasks alternately, so
 // half of every op's input sits in the other core's cache (reading 512 KB another core wrote took 2.4x as
 // long as reading one's own there), and it measured slower.
