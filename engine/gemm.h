@@ -86,33 +86,28 @@ inline void rows(float* c, const float* a, const float* b, int64_t m, int64_t k,
 template <class Side>
 void tn_sum_with(float* c, const float* a, const float* g, int64_t m, int64_t k, int64_t n, Side&& side) {
   const int64_t block = 4096;
-  const int64_t tasks = (m + block - 1) / block;
-  if (tasks <= 1) {
-    // One block of rows (a dense layer's batch): C's rows split in two instead, at a multiple of 8 when the
-    // product is large enough (a dense layer's weight gradient, 800 x 64 over 128 rows, ran on one thread
-    // while the other waited). Each of C's rows is A's column times G over the same rows, in the same panels
-    // of Eigen's kernel wherever the split falls on a multiple of 4: the bits of one product.
-    const int64_t half = k >= 16 && m * k * n >= (int64_t{1} << 20) ? ((k + 1) / 2 + 7) / 8 * 8 : k;
-    par::balanced_for_with(half < k ? 2 : 1, side, [&](int64_t t) {
-      const int64_t k0 = t * half, kk = t ? k - half : half;
-      using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
-      MatMap(c + k0 * n, kk, n).noalias() +=
-          StridedMap(a + k0, m, kk, Eigen::OuterStride<>(k)).transpose() * ConstMatMap(g, m, n);
-    });
-    return;
-  }
-  // A block of many columns of C (conv2's 144) is two tasks, one per half of C's rows as above: conv2's 4
-  // blocks were too few to share out evenly.
-  const int64_t half = k >= 16 ? ((k + 1) / 2 + 7) / 8 * 8 : k, halves = half < k ? 2 : 1;
-  std::vector<MatrixRM> part(static_cast<size_t>(tasks), MatrixRM(k, n));
+  const int64_t tasks = std::max<int64_t>(1, (m + block - 1) / block);
+  // C's rows split in two, at a multiple of 8, make two tasks of each block: for one block (a dense layer's
+  // batch) when the product is large enough (a dense layer's weight gradient, 800 x 64 over 128 rows, ran on
+  // one thread while the other waited), for several when C has 16 rows or more (conv2's 4 blocks were too
+  // few to share out evenly). Each of C's rows is A's column times G over the same rows, in the same panels
+  // of Eigen's kernel wherever the split falls on a multiple of 4: the bits of one product.
+  const bool split = k >= 16 && (tasks > 1 || m * k * n >= (int64_t{1} << 20));
+  const int64_t half = split ? ((k + 1) / 2 + 7) / 8 * 8 : k, halves = half < k ? 2 : 1;
+  // One block adds into C directly; several write partial products, added in block order below.
+  std::vector<MatrixRM> part(static_cast<size_t>(tasks > 1 ? tasks : 0), MatrixRM(k, n));
   par::balanced_for_with(tasks * halves, side, [&](int64_t u) {
     const int64_t t = u / halves, r0 = t * block, r = std::min(block, m - r0);
     const int64_t k0 = u % halves * half, kk = u % halves ? k - half : half;
-    using StridedMap = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
-    MatMap(part[static_cast<size_t>(t)].data() + k0 * n, kk, n).noalias() =
-        StridedMap(a + r0 * k + k0, r, kk, Eigen::OuterStride<>(k)).transpose() *
-        ConstMatMap(g + r0 * n, r, n);
+    const Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>> at(a + r0 * k + k0, r, kk,
+                                                                 Eigen::OuterStride<>(k));
+    const ConstMatMap gt(g + r0 * n, r, n);
+    if (tasks == 1)
+      MatMap(c + k0 * n, kk, n).noalias() += at.transpose() * gt;
+    else
+      MatMap(part[static_cast<size_t>(t)].data() + k0 * n, kk, n).noalias() = at.transpose() * gt;
   });
+  if (tasks == 1) return;
   MatMap cm(c, k, n);
   for (const MatrixRM& p : part) cm += p;
 }
