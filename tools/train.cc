@@ -3,31 +3,30 @@
 //   bazel run //tools:train -- --config data/digits.yaml [--out DIR] [--epochs N] [--threads N] [--seed S]
 //                              [--resume RUN/model.ckpt] [--quiet]
 //
-// Writes DIR/model.ckpt, metrics.json, history.csv, summary.txt and training_curves.svg. Bad input
-// (config, data, flags, checkpoint) prints one line "kiln train: error: ..." and exits with status 1.
+// Writes DIR/model.ckpt, metrics.json, history.csv, summary.txt and training_curves.svg (train_report.h;
+// an anomaly run also roc.svg and scores.csv, train_anomaly.h). Bad input (config, data, flags, checkpoint)
+// prints one line "kiln train: error: ..." and exits with status 1.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "codegen/export.h"
-#include "engine/metrics.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/distill.h"
 #include "tools/compression.h"
-#include "tools/plot.h"
 #include "tools/progress.h"
 #include "tools/run_dir.h"
 #include "tools/tool_main.h"
+#include "tools/train_anomaly.h"
+#include "tools/train_report.h"
 
 namespace kiln {
 namespace {
@@ -38,53 +37,6 @@ struct Flags {
   int64_t seed = -1;
   bool quiet = false, overwrite = false;
 };
-
-std::string fmt(double v, int prec = 4) {
-  if (!std::isfinite(v)) return "";
-  std::ostringstream os;
-  os << std::setprecision(prec) << std::fixed << v;
-  return os.str();
-}
-
-std::string history_csv(const std::vector<train::EpochRecord>& h) {
-  std::ostringstream os;
-  os << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_auc,val_mse,seconds,samples_per_second";
-  if (!h.empty())
-    for (const auto& kv : h.front().extra) os << ',' << kv.first;  // loss terms' columns (ebops, beta, ...)
-  os << '\n';
-  for (const auto& r : h) {
-    os << r.epoch << ',' << std::setprecision(6) << r.lr << ',' << fmt(r.train_loss, 6) << ','
-       << fmt(r.train_accuracy, 6) << ',' << fmt(r.val_loss, 6) << ',' << fmt(r.val_accuracy, 6) << ','
-       << fmt(r.val_auc, 6) << ',' << fmt(r.val_mse, 6) << ',' << fmt(r.seconds, 3) << ','
-       << fmt(r.samples_per_second, 1);
-    for (const auto& kv : r.extra) os << ',' << std::setprecision(8) << kv.second;
-    os << '\n';
-  }
-  return os.str();
-}
-
-void write_curves(const std::string& path, const std::vector<train::EpochRecord>& h, bool classification) {
-  plot::Series tl{"train", {}, {}}, vl{"validation", {}, {}}, ta{"train", {}, {}}, va{"validation", {}, {}},
-      auc{"validation AUC (mean one-vs-rest)", {}, {}}, lr{"learning rate", {}, {}};
-  for (const auto& r : h) {
-    double e = r.epoch;
-    tl.x.push_back(e), tl.y.push_back(r.train_loss);
-    vl.x.push_back(e), vl.y.push_back(r.val_loss);
-    ta.x.push_back(e), ta.y.push_back(r.train_accuracy);
-    va.x.push_back(e), va.y.push_back(classification ? r.val_accuracy : r.val_mse);
-    auc.x.push_back(e), auc.y.push_back(r.val_auc);
-    lr.x.push_back(e), lr.y.push_back(r.lr);
-  }
-  std::vector<plot::Chart> panels{{"Loss", "epoch", "loss", {tl, vl}}};
-  if (classification) {
-    panels.push_back({"Accuracy", "epoch", "accuracy", {ta, va}});
-    panels.push_back({"ROC AUC", "epoch", "AUC", {auc}});
-  } else {
-    panels.push_back({"Validation MSE", "epoch", "MSE", {va}});
-  }
-  panels.push_back({"Learning rate", "epoch", "learning rate", {lr}});
-  plot::write_svg(path, panels);
-}
 
 // The model's output must match the data: one output per class (or one for two classes), or per target.
 void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string& loss) {
@@ -103,71 +55,6 @@ void check_outputs(const nn::Model& m, const data::Dataset& d, const std::string
     throw ShapeError(cfg + ": the last layer '" + last + "' gives " + std::to_string(outputs) +
                      " outputs but the data has " + std::to_string(d.targets.dim(1)) + " targets");
   }
-}
-
-std::string metrics_json(const train::EvalResult& test, const data::Dataset& d, const train::Trainer& tr,
-                         const nn::Model& m, double wall, const CompressionRun& comp,
-                         const nlohmann::ordered_json& extra) {
-  nlohmann::ordered_json o;  // keys in the order written; NaN and inf are written as null
-  const auto& h = tr.history();
-  o["epochs"] = h.size();
-  o["best_epoch"] = tr.best_epoch() ? static_cast<size_t>(tr.best_epoch()) : h.size();
-  o["stopped_early"] = tr.stopped_early();
-  o["parameters"] = m.num_params();
-  o["test_samples"] = d.size();
-  o["test_loss"] = test.loss;
-  if (!d.labels.empty()) {
-    o["test_accuracy"] = test.accuracy;
-    o["test_auc_mean"] = test.auc;
-    nlohmann::ordered_json auc = nlohmann::ordered_json::object();
-    for (size_t c = 0; c < test.auc_per_class.size(); ++c)
-      auc[c < d.class_names.size() ? d.class_names[c] : std::to_string(c)] = test.auc_per_class[c];
-    o["test_auc_per_class"] = auc;
-    int classes = std::max<int>(d.num_classes(), static_cast<int>(test.outputs.dim(1)));
-    o["class_names"] = d.class_names;
-    o["confusion_matrix"] = confusion_matrix(test.outputs, d.labels, classes);
-  } else {
-    o["test_mse"] = test.mse;
-  }
-  if (!h.empty()) {
-    o["final_train_loss"] = h.back().train_loss;
-    o["final_val_loss"] = h.back().val_loss;
-    o["final_val_accuracy"] = h.back().val_accuracy;
-    double secs = 0, samples = 0;
-    for (const auto& r : h) secs += r.seconds, samples += r.samples_per_second * r.seconds;
-    o["train_seconds"] = secs;
-    o["train_samples_per_second"] = secs > 0 ? samples / secs : NAN;
-  }
-  if (comp.pruning()) {
-    o["pruning_method"] = comp.pruner()->options().method;
-    o["sparsity"] = comp.sparsity();
-    int64_t kept = 0, units = 0, kept_units = 0;
-    for (const auto& l : comp.pruner()->layer_stats())
-      kept += l.kept, units += l.units, kept_units += l.kept_units;
-    o["remaining_weights"] = kept;
-    o["units"] = units;
-    o["remaining_units"] = kept_units;
-  }
-  if (comp.active()) {
-    o["ebops"] = comp.ebops();
-    o["ebops_uniform_8bit"] = comp.uniform_ebops(8);
-    const auto& dc = comp.deploy_check();
-    if (dc.done) {
-      o["deployed_test_samples"] = dc.samples;
-      o["deployed_mismatches"] = dc.mismatches;
-      o["deployed_accumulator_bits"] = dc.accumulator_bits;
-      o["deployed_check_seconds"] = dc.check_seconds;
-    } else {
-      o["deployed_refused"] = dc.refused;
-    }
-    o["calibration_seconds"] = dc.calibration_seconds;
-    o["mean_weight_bits"] = comp.mean_bits(false);
-    o["mean_input_bits"] = comp.mean_bits(true);
-  }
-  for (const auto& [k, v] : extra.items()) o[k] = v;
-  o["wall_seconds"] = wall;
-  // Names from the data (class names) are checked UTF-8 on load; replace keeps a stray byte from throwing.
-  return o.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 // --resume continues the checkpoint's model: the config's `model:` and `compression:` sections must be the
@@ -208,116 +95,6 @@ void check_resume_matches(const Config& cfg, const train::Checkpoint& ck, const 
                      " differs from the checkpoint's (" + d +
                      ", config vs checkpoint); resume with the config the run was trained with");
   }
-}
-
-nlohmann::ordered_json anomaly_json(const train::AnomalyReport& r) {
-  nlohmann::ordered_json o;
-  o["score"] = r.score;
-  o["background_test_samples"] = r.background_samples;
-  o["background_rates"] = r.rates;
-  o["thresholds"] = r.thresholds;  // null where the test has fewer than 1/rate background samples
-  nlohmann::ordered_json sig = nlohmann::ordered_json::object();
-  for (const auto& s : r.signals) {
-    nlohmann::ordered_json e;
-    e["samples"] = s.samples;
-    e["auc"] = s.auc;
-    nlohmann::ordered_json eff = nlohmann::ordered_json::object();
-    for (size_t i = 0; i < r.rates.size(); ++i) {
-      std::ostringstream k;
-      k << r.rates[i];
-      eff[k.str()] = s.efficiency[i];
-    }
-    e["efficiency_at_background_rate"] = eff;
-    sig[s.name] = e;
-  }
-  o["signals"] = sig;
-  return o;
-}
-
-// ROC curves of each report (one panel per report, a line per signal class), background rate on a log axis.
-void write_roc(const std::string& path,
-               const std::vector<std::pair<std::string, const train::AnomalyReport*>>& reps) {
-  std::vector<plot::Chart> panels;
-  for (const auto& [title, r] : reps) {
-    plot::Chart c{title, "background rate (false-positive rate)", "signal efficiency", {}};
-    c.log_x = true;
-    for (size_t i = 0; i < r->signals.size(); ++i) {
-      plot::Series s{r->signals[i].name + " (AUC " + fmt(r->signals[i].auc, 3) + ")", {}, {}};
-      for (const auto& [x, y] : r->roc[i]) s.x.push_back(x), s.y.push_back(y);
-      c.series.push_back(s);
-    }
-    panels.push_back(c);
-  }
-  plot::write_svg(path, panels);
-}
-
-// The encoder of a latent-score model with its sum-of-squares score (train::latent_score_spec) and its
-// quantizers; built before training too, so that a latent layer it cannot use, or a compression section that
-// does not fit it, fails before hours of training.
-struct ScoreModel {
-  std::unique_ptr<nn::Model> model;
-  std::unique_ptr<CompressionRun> comp;
-};
-ScoreModel make_score_model(const Config& cfg, const nn::Model& trained, const std::string& latent,
-                            uint64_t seed, int round_epochs) {
-  ScoreModel sm;
-  sm.model = nn::Model::from_yaml(train::latent_score_spec(trained.spec_yaml(), latent),
-                                  trained.input_shape(), seed, "the latent score model");
-  sm.comp = std::make_unique<CompressionRun>(cfg.child("compression"), cfg.child("training"), *sm.model,
-                                             round_epochs);
-  return sm;
-}
-
-// Copies the trained model's weights, quantizers and calibration into the score model by name. The score
-// layer's input quantizer is the one the first top-level layer after the latent learned for the same latent
-// values (the decoder's input). Any other value without a source is an error, not a random weight. With HGQ,
-// the deployed fixed-point score is checked against the quantized forward on test_x. Results go into
-// extra["latent_score_model"].
-void fill_score_model(ScoreModel& sm, nn::Model& trained, const std::string& latent, const Tensor& train_x,
-                      const Tensor& test_x, nlohmann::ordered_json& extra) {
-  std::map<std::string, Tensor*> from;
-  for (nn::Parameter* p : trained.parameters()) from[p->name] = &p->var.value();
-  for (const nn::Buffer& b : trained.buffers()) from[b.name] = b.tensor;
-  std::string next;  // the top-level layer after the latent one (names inside blocks contain a '.')
-  const auto rows = trained.summary();
-  for (size_t i = 0; i < rows.size() && next.empty(); ++i)
-    if (rows[i].name == latent)
-      for (size_t j = i + 1; j < rows.size() && next.empty(); ++j)
-        if (rows[j].name.find('.') == std::string::npos) next = rows[j].name;
-  auto copy = [&](const std::string& name, Tensor& to) {
-    const bool score = name.rfind("latent_score.", 0) == 0;
-    const std::string src = score ? next + name.substr(12) : name;
-    auto it = from.find(src);
-    if (it != from.end() && it->second->shape() == to.shape()) {
-      to = *it->second;
-    } else if (!score) {
-      throw InputError("the latent score model's '" + name + "' has no counterpart in the trained model");
-    } else {
-      std::cerr << "note: the score's input quantizer starts from its defaults ('" + next +
-                       "' has no input quantizer of that shape); calibration sets its range\n";
-    }
-  };
-  for (nn::Parameter* p : sm.model->parameters()) copy(p->name, p->var.value());
-  for (const nn::Buffer& b : sm.model->buffers()) copy(b.name, *b.tensor);
-  nlohmann::ordered_json o;
-  o["checkpoint"] = "encoder_score.ckpt";
-  o["parameters"] = sm.model->num_params();
-  if (sm.comp->active()) {
-    sm.comp->calibrate(*sm.model, train_x);
-    sm.comp->check_deployment(*sm.model, test_x);
-    o["ebops"] = sm.comp->ebops();
-    const auto& dc = sm.comp->deploy_check();
-    if (dc.done) {
-      o["deployed_test_samples"] = dc.samples;
-      o["deployed_mismatches"] = dc.mismatches;
-      o["deployed_accumulator_bits"] = dc.accumulator_bits;
-      std::cerr << "encoder score model: deployed fixed-point score " << dc.mismatches << " mismatches on "
-                << dc.samples << " test samples, EBOPs " << fmt(sm.comp->ebops(), 0) << "\n";
-    } else {
-      o["deployed_refused"] = dc.refused;
-    }
-  }
-  extra["latent_score_model"] = o;
 }
 
 int run(const Flags& f) {
@@ -541,65 +318,9 @@ int run(const Flags& f) {
     }
     nlohmann::ordered_json extra;
     std::unique_ptr<nn::Model> score_model;
-    if (dopt.anomaly.enabled()) {
-      std::vector<std::pair<std::string, const train::AnomalyReport*>> panels;
-      const auto& a = dopt.anomaly;
-      auto report = [&](const std::vector<double>& scores, const std::string& kind) {
-        return train::evaluate_anomaly(scores, ld.anomaly_labels, ld.background_classes, ld.signal_classes,
-                                       ld.class_names, kind);
-      };
-      std::vector<double> scores = train::anomaly_scores(*model, test.x, a.score, a.latent_layer);
-      train::AnomalyReport rep = report(scores, a.score);
-      extra["anomaly"] = anomaly_json(rep);
-      panels.push_back({"this model: score " + a.score, &rep});
-      if (!f.quiet) std::cerr << train::anomaly_table(rep);
-      std::optional<train::AnomalyReport> other;
-      std::vector<double> ref;
-      std::string ref_name;
-      if (distiller) {  // the teacher's own score on the same samples, and how closely the student follows it
-        ref = distiller->test_scores(), ref_name = "teacher";
-      } else if (a.score == "latent" &&
-                 shape_numel(model->output_shape()) == shape_numel(model->input_shape())) {
-        ref = train::anomaly_scores(*model, test.x, "log_mse", ""), ref_name = "reconstruction";
-      }
-      if (!ref.empty()) {
-        other = report(ref, ref_name == "teacher" ? "teacher " + distiller->options().score : "log_mse");
-        extra[ref_name + "_anomaly"] = anomaly_json(*other);
-        const double r = pearson(scores, ref);
-        extra[ref_name + "_score_pearson"] = r;
-        panels.push_back({ref_name + ": score " + other->score, &*other});
-        if (!f.quiet)
-          std::cerr << ref_name << ":\n"
-                    << train::anomaly_table(*other) << "Pearson r of the scores (this model vs " << ref_name
-                    << "): " << fmt(r) << "\n";
-      }
-      std::optional<train::AnomalyReport> dep_rep;
-      std::vector<double> enc;    // the encoder score model's scores
-      if (a.score == "latent") {  // the encoder alone with its score, as the firmware computes it
-        fill_score_model(score, *model, a.latent_layer, s.train.x, test.x, extra);
-        score_model = std::move(score.model);
-        enc = train::anomaly_scores(*score_model, test.x, "output", "");
-        dep_rep = report(enc, "latent_score (encoder + sum of squares)");
-        extra["latent_score_model"]["anomaly"] = anomaly_json(*dep_rep);
-        panels.push_back({"encoder score model", &*dep_rep});
-        if (!f.quiet) std::cerr << "encoder score model:\n" << train::anomaly_table(*dep_rep);
-      }
-      write_roc(rd.path("roc.svg"), panels);
-      // Per test sample: its class and every score computed above, to compare runs or plot elsewhere.
-      std::ostringstream csv;
-      csv << "class,score" << (ref.empty() ? "" : "," + ref_name) << (score_model ? ",encoder_score" : "")
-          << "\n";
-      for (size_t i = 0; i < scores.size(); ++i) {
-        const int c = ld.anomaly_labels[i];
-        csv << (static_cast<size_t>(c) < ld.class_names.size() ? ld.class_names[static_cast<size_t>(c)]
-                                                               : std::to_string(c))
-            << ',' << std::setprecision(9) << scores[i];
-        if (!ref.empty()) csv << ',' << ref[i];
-        if (!enc.empty()) csv << ',' << enc[i];
-        csv << '\n';
-      }
-      write_text(rd.path("scores.csv"), csv.str());
-    }
+    if (dopt.anomaly.enabled())
+      score_model = anomaly_outputs(dopt.anomaly, *model, test, s.train.x, ld, distiller.get(), score, rd,
+                                    f.quiet, extra);
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_text(rd.path("history.csv"), history_csv(tr.history()));
     write_text(rd.path("metrics.json"), metrics_json(ev, test_eval, tr, *model, wall, *comp, extra));
@@ -623,18 +344,19 @@ int run(const Flags& f) {
     if (exp) std::cerr << "wrote firmware to " << out << exp->out_dir.substr(rd.staging().size()) << "\n";
 
     std::cout << "test: " << test_eval.size() << (dopt.anomaly.enabled() ? " background" : "")
-              << " samples, loss " << fmt(ev.loss);
+              << " samples, loss " << fmt_fixed(ev.loss);
     if (!test.labels.empty())
-      std::cout << ", accuracy " << fmt(ev.accuracy) << ", mean AUC " << fmt(ev.auc);
+      std::cout << ", accuracy " << fmt_fixed(ev.accuracy) << ", mean AUC " << fmt_fixed(ev.auc);
     else
-      std::cout << ", MSE " << fmt(ev.mse, 6);
-    if (comp->pruning()) std::cout << ", sparsity " << fmt(comp->sparsity());
+      std::cout << ", MSE " << fmt_fixed(ev.mse, 6);
+    if (comp->pruning()) std::cout << ", sparsity " << fmt_fixed(comp->sparsity());
     if (comp->active())
-      std::cout << ", EBOPs " << fmt(comp->ebops(), 0)
-                << " (uniform 8-bit: " << fmt(comp->uniform_ebops(8), 0) << ")";
+      std::cout << ", EBOPs " << fmt_fixed(comp->ebops(), 0)
+                << " (uniform 8-bit: " << fmt_fixed(comp->uniform_ebops(8), 0) << ")";
     std::cout << "\nwrote " << out
               << "/{model.ckpt, metrics.json, history.csv, summary.txt, training_curves.svg"
-              << (dopt.anomaly.enabled() ? ", roc.svg, scores.csv" : "") << "} in " << fmt(wall, 1) << " s\n";
+              << (dopt.anomaly.enabled() ? ", roc.svg, scores.csv" : "") << "} in " << fmt_fixed(wall, 1)
+              << " s\n";
   } catch (const std::exception& e) {
     rd.fail(e.what());
     throw;
