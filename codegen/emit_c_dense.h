@@ -4,7 +4,7 @@
 // (SMLAD) where both operands fit 16 bits and the accumulator is 32 bits wide. Inputs whose weights are all
 // zero and outputs whose weights are all zero (what HGQ and structured pruning remove) are dropped from the
 // matrix, so they cost no operation; a layer whose remaining zeros would make the matrix larger than the
-// sparse lists of emit_c.cc keeps the sparse lists.
+// sparse lists of emit_c_layers.cc keeps the sparse lists.
 //
 //   DensePlan d = plan_dense(program, op);   // d.packed: emit with emit_dense_packed, else the sparse lists
 #pragma once
