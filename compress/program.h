@@ -9,8 +9,9 @@
 //
 // A new op kind: a line in KILN_OP_KINDS, its builder method and interpreter function side by side (in the
 // program_*.cc file of its family: program_builder.cc input, quantize and residual add, program_mac.cc,
-// program_activation.cc, program_reduce.cc, program_transformer.cc), and its print functions in
-// codegen/emit_c.cc and codegen/emit_hls.cc. Switches over Op::Kind have no default and compile with
+// program_activation.cc, program_reduce.cc, program_transformer.cc), and its print functions: a case in
+// the switches of codegen/emit_c.cc and codegen/emit_hls.cc, a kernel writer in emit_c_layers.cc and
+// emit_hls_layers.cc where it needs more than a line. Switches over Op::Kind have no default and compile with
 // -Werror=switch, so a forgotten case does not build.
 #pragma once
 #include <string>
