@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compress/program.h"
+#include "compress/program_build.h"
 
 namespace kiln::compress {
 
@@ -160,9 +161,11 @@ void ProgramBuilder::add(const std::string& name) {
     throw InputError("'" + name + "': residual add of grids 2^-" + std::to_string(a.frac) + " and 2^-" +
                      std::to_string(b.frac) + ", too far apart");
   const int64_t sa = int64_t{1} << (y.frac - a.frac), sb = int64_t{1} << (y.frac - b.frac);
+  const program_build::Bounds ck(name, "residual sum");
   for (int64_t e = 0; e < y.size; ++e) {
-    y.lo.push_back(a.lo[static_cast<size_t>(e)] * sa + b.lo[static_cast<size_t>(e)] * sb);
-    y.hi.push_back(a.hi[static_cast<size_t>(e)] * sa + b.hi[static_cast<size_t>(e)] * sb);
+    const size_t i = static_cast<size_t>(e);
+    y.lo.push_back(ck.add(ck.mul(a.lo[i], sa), ck.mul(b.lo[i], sb)));
+    y.hi.push_back(ck.add(ck.mul(a.hi[i], sa), ck.mul(b.hi[i], sb)));
   }
   push(std::move(op), std::move(y));
 }

@@ -35,32 +35,34 @@ void ProgramBuilder::mac(const std::string& name, const MacParams& s) {
   if (F >= 48 || op.prod_shift >= 48)
     throw InputError("'" + name + "': accumulator grid 2^-" + std::to_string(F) +
                      " too fine for 64-bit integers");
+  const program_build::Bounds ck(name, "accumulator");
   for (size_t j = 0; j < s.w_code.size(); ++j) {
-    op.weights.push_back(s.w_code[j] == 0 ? 0 : s.w_code[j] * (int64_t{1} << (op.w_frac - s.w_frac[j])));
+    op.weights.push_back(s.w_code[j] == 0 ? 0 : ck.mul(s.w_code[j], int64_t{1} << (op.w_frac - s.w_frac[j])));
     op.weight_bits.push_back(
         s.w_code[j] == 0 ? 0 : std::max(0, s.w_types[j].k + s.w_types[j].i + s.w_types[j].f));
   }
   op.bias.assign(static_cast<size_t>(op.n_out), 0);
   for (size_t n = 0; n < s.b_code.size(); ++n)
-    if (s.b_code[n] != 0) op.bias[n] = s.b_code[n] * (int64_t{1} << (F - s.b_frac[n]));
+    if (s.b_code[n] != 0) op.bias[n] = ck.mul(s.b_code[n], int64_t{1} << (F - s.b_frac[n]));
   Buffer y;
   y.shape = s.out_shape, y.size = shape_numel(s.out_shape), y.frac = F;
   y.lo.assign(static_cast<size_t>(y.size), 0), y.hi.assign(static_cast<size_t>(y.size), 0);
-  // Interval arithmetic per output element (exact bounds over all inputs the previous buffer can hold).
+  // Interval arithmetic per output element (exact bounds over all inputs the previous buffer can hold). Every
+  // partial sum lies within abs (the sum of the terms' largest magnitudes): abs below 2^62 bounds them all.
   const int64_t ps = int64_t{1} << op.prod_shift;
   for (int64_t o = 0; o < y.size; ++o) {
     int64_t lo = op.bias[static_cast<size_t>(o % op.n_out)], hi = lo, abs = std::llabs(lo);
     op.for_each_term(o, [&](int64_t xi, int64_t wi) {
       const int64_t w = op.weights[static_cast<size_t>(wi)];
       if (w == 0) return;
-      const int64_t a = x.lo[static_cast<size_t>(xi)] * w * ps, b = x.hi[static_cast<size_t>(xi)] * w * ps;
-      lo += std::min(a, b), hi += std::max(a, b), abs += std::max(std::llabs(a), std::llabs(b));
+      const int64_t a = ck.mul(ck.mul(x.lo[static_cast<size_t>(xi)], w), ps),
+                    b = ck.mul(ck.mul(x.hi[static_cast<size_t>(xi)], w), ps);
+      lo = ck.add(lo, std::min(a, b)), hi = ck.add(hi, std::max(a, b));
+      abs = ck.add(abs, std::max(std::llabs(a), std::llabs(b)));
     });
     y.lo[static_cast<size_t>(o)] = lo, y.hi[static_cast<size_t>(o)] = hi;
     op.partial_bound = std::max(op.partial_bound, abs);
   }
-  if (op.partial_bound >= (int64_t{1} << 62))
-    throw InputError("'" + name + "': accumulator wider than 62 bits");
   push(std::move(op), std::move(y));
 }
 

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
-#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,10 +105,12 @@ void run_max_pool(const Program& p, const Op& op, Codes& buf) {
 void ProgramBuilder::avg_pool(const std::string& name, const Shape& in_shape, const Shape& out_shape,
                               const nn::Geometry& g) {
   Op op = make(Op::kAvgPool, name);
-  Buffer y = pooled(name, current(), in_shape, out_shape, g, &op, [](const auto& lo, const auto& hi) {
+  const program_build::Bounds ck(name, "window sum");
+  Buffer y = pooled(name, current(), in_shape, out_shape, g, &op, [&](const auto& lo, const auto& hi) {
     const int64_t n = static_cast<int64_t>(lo.size());  // trunc(sum / n) is monotone in the sum
-    return std::make_pair(std::accumulate(lo.begin(), lo.end(), int64_t{0}) / n,
-                          std::accumulate(hi.begin(), hi.end(), int64_t{0}) / n);
+    int64_t l = 0, h = 0;
+    for (size_t t = 0; t < lo.size(); ++t) l = ck.add(l, lo[t]), h = ck.add(h, hi[t]);
+    return std::make_pair(l / n, h / n);
   });
   push(std::move(op), std::move(y));
 }

@@ -16,13 +16,7 @@ namespace kiln::compress {
 
 using program_build::finest;
 
-namespace {
-// [lo, hi] of a * b for a in [a_lo, a_hi], b in [b_lo, b_hi].
-std::pair<int64_t, int64_t> product_range(int64_t a_lo, int64_t a_hi, int64_t b_lo, int64_t b_hi) {
-  const int64_t p[] = {a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi};
-  return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
-}
-}  // namespace
+namespace {}  // namespace
 
 void ProgramBuilder::attention(const std::string& name, int64_t heads, const SoftmaxLutSpec& spec) {
   const int qkv = cur_;
@@ -37,13 +31,14 @@ void ProgramBuilder::attention(const std::string& name, int64_t heads, const Sof
   s.rows = T, s.n_out = heads, s.n_in = dh;
   Buffer y;
   y.shape = {heads, T, T}, y.size = heads * T * T, y.frac = 2 * x.frac;
+  const program_build::Bounds sk(s.name, "accumulator");
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < T; ++i)
       for (int64_t j = 0; j < T; ++j) {
         int64_t lo = 0, hi = 0, abs = 0;
         for (int64_t c = h * dh; c < (h + 1) * dh; ++c) {
-          auto [a, b] = product_range(x.lo[at(i, c)], x.hi[at(i, c)], x.lo[at(j, D + c)], x.hi[at(j, D + c)]);
-          lo += a, hi += b, abs += std::max(std::llabs(a), std::llabs(b));
+          auto [a, b] = sk.product(x.lo[at(i, c)], x.hi[at(i, c)], x.lo[at(j, D + c)], x.hi[at(j, D + c)]);
+          lo = sk.add(lo, a), hi = sk.add(hi, b), abs = sk.add(abs, std::max(std::llabs(a), std::llabs(b)));
         }
         y.lo.push_back(lo), y.hi.push_back(hi), s.partial_bound = std::max(s.partial_bound, abs);
       }
@@ -57,14 +52,15 @@ void ProgramBuilder::attention(const std::string& name, int64_t heads, const Sof
   if (z.frac >= 48)
     throw InputError("'" + name + "': context on 2^-" + std::to_string(z.frac) + ", too fine");
   z.lo.assign(static_cast<size_t>(z.size), 0), z.hi.assign(static_cast<size_t>(z.size), 0);
+  const program_build::Bounds ck(c.name, "accumulator");
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < T; ++i)
       for (int64_t cc = h * dh; cc < (h + 1) * dh; ++cc) {
         int64_t lo = 0, hi = 0, abs = 0;
         for (int64_t j = 0; j < T; ++j) {
           const size_t pj = static_cast<size_t>((h * T + i) * T + j);
-          auto [a, b] = product_range(p.lo[pj], p.hi[pj], x.lo[at(j, 2 * D + cc)], x.hi[at(j, 2 * D + cc)]);
-          lo += a, hi += b, abs += std::max(std::llabs(a), std::llabs(b));
+          auto [a, b] = ck.product(p.lo[pj], p.hi[pj], x.lo[at(j, 2 * D + cc)], x.hi[at(j, 2 * D + cc)]);
+          lo = ck.add(lo, a), hi = ck.add(hi, b), abs = ck.add(abs, std::max(std::llabs(a), std::llabs(b)));
         }
         z.lo[static_cast<size_t>(i * D + cc)] = lo, z.hi[static_cast<size_t>(i * D + cc)] = hi;
         c.partial_bound = std::max(c.partial_bound, abs);
@@ -128,10 +124,12 @@ void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
   op.prod_shift = F - kLnFrac - op.w_frac;
   if (F >= 40)
     throw InputError("'" + name + "': layer norm output on 2^-" + std::to_string(F) + ", too fine");
+  const program_build::Bounds ck(name, "layer norm output");
   for (size_t j = 0; j < m.w_code.size(); ++j)
-    op.weights.push_back(m.w_code[j] * (int64_t{1} << (op.w_frac - m.w_frac[j])));
+    op.weights.push_back(ck.mul(m.w_code[j], int64_t{1} << (op.w_frac - m.w_frac[j])));
   op.bias.assign(static_cast<size_t>(n), 0);
-  for (size_t j = 0; j < m.b_code.size(); ++j) op.bias[j] = m.b_code[j] * (int64_t{1} << (F - m.b_frac[j]));
+  for (size_t j = 0; j < m.b_code.size(); ++j)
+    op.bias[j] = ck.mul(m.b_code[j], int64_t{1} << (F - m.b_frac[j]));
   // |x^| <= sqrt(n - 1) exactly; the table's rounding and the truncated index add a few percent at most.
   const int64_t xmax =
       static_cast<int64_t>(std::ceil(1.1 * std::sqrt(static_cast<double>(n)) * (1 << kLnFrac)));
@@ -139,8 +137,10 @@ void ProgramBuilder::layer_norm(const std::string& name, const MacParams& m) {
   y.shape = x.shape, y.size = x.size, y.frac = F;
   const int64_t ps = int64_t{1} << op.prod_shift;
   for (int64_t e = 0; e < y.size; ++e) {
-    const int64_t w = op.weights[static_cast<size_t>(e % n)] * ps, b = op.bias[static_cast<size_t>(e % n)];
-    y.lo.push_back(b - xmax * std::llabs(w)), y.hi.push_back(b + xmax * std::llabs(w));
+    const int64_t w = ck.mul(op.weights[static_cast<size_t>(e % n)], ps),
+                  b = op.bias[static_cast<size_t>(e % n)];
+    const int64_t r = ck.mul(xmax, std::llabs(w));
+    y.lo.push_back(ck.add(b, -r)), y.hi.push_back(ck.add(b, r));
   }
   push(std::move(op), std::move(y));
 }
@@ -173,10 +173,12 @@ void ProgramBuilder::add_const(const std::string& name, const std::vector<int64_
   op.prod_shift = F - x.frac;
   Buffer y;
   y.shape = x.shape, y.size = x.size, y.frac = F;
+  const program_build::Bounds ck(name, "sum");
+  const int64_t ps = int64_t{1} << op.prod_shift;
   for (size_t j = 0; j < c_code.size(); ++j) {
-    op.bias.push_back(c_code[j] == 0 ? 0 : c_code[j] * (int64_t{1} << (F - c_frac[j])));
-    y.lo.push_back(x.lo[j] * (int64_t{1} << op.prod_shift) + op.bias[j]);
-    y.hi.push_back(x.hi[j] * (int64_t{1} << op.prod_shift) + op.bias[j]);
+    op.bias.push_back(c_code[j] == 0 ? 0 : ck.mul(c_code[j], int64_t{1} << (F - c_frac[j])));
+    y.lo.push_back(ck.add(ck.mul(x.lo[j], ps), op.bias[j]));
+    y.hi.push_back(ck.add(ck.mul(x.hi[j], ps), op.bias[j]));
   }
   push(std::move(op), std::move(y));
 }

@@ -580,6 +580,7 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
   std::mt19937_64 rng(23);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   int paths[3] = {0, 0, 0};  // float, double, int64
+  int refused = 0;           // accumulators of 2^62 or more
   for (int trial = 0; trial < 90; ++trial) {
     const bool dense = trial % 3 == 0;
     const int in_bits = uni(1, 26), w_bits = uni(1, 26);  // i + f of the input and weight types
@@ -614,11 +615,46 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
       const int f = uni(0, 4);
       in_types.push_back({1, in_bits - f, f, Round::kRnd, Overflow::kWrap});
     }
+    // The exact bound of the accumulator (|bias| plus every term's largest magnitude, in 128 bits), over
+    // the terms of a twin op: the same codes' signs, grids and geometry, small enough never to be refused.
+    MacParams twin = s;
+    for (auto& c : twin.w_code) c = c > 0 ? 1 : c < 0 ? -1 : 0;
+    for (auto& c : twin.b_code) c = c > 0 ? 1 : c < 0 ? -1 : 0;
+    ProgramBuilder tb;
+    tb.input(in, in_types);
+    tb.mac("twin", twin);
+    const Program tp = tb.finish();
+    const Op& top = tp.ops.back();
+    const Buffer& tx = tp.input();
+    __int128 exact = 0;
+    for (int64_t o = 0; o < tp.out().size; ++o) {
+      const size_t n = static_cast<size_t>(o % n_out);
+      __int128 abs = s.b_code[n] == 0 ? 0 : s.b_code[n] * (__int128{1} << (tp.out().frac - s.b_frac[n]));
+      abs = abs < 0 ? -abs : abs;
+      top.for_each_term(o, [&](int64_t xi, int64_t wi) {
+        const size_t j = static_cast<size_t>(wi);
+        if (s.w_code[j] == 0) return;  // pruned: 0 on any grid, even a finer one than w_frac
+        const __int128 w =
+            s.w_code[j] * (__int128{1} << (top.w_frac - s.w_frac[j])) * (__int128{1} << top.prod_shift);
+        const __int128 a = tx.lo[static_cast<size_t>(xi)] * w, c = tx.hi[static_cast<size_t>(xi)] * w;
+        abs += std::max(a < 0 ? -a : a, c < 0 ? -c : c);
+      });
+      exact = std::max(exact, abs);
+    }
+    // The builder refuses exactly the accumulators of 2^62 or more, which int64 arithmetic would wrap.
     ProgramBuilder b;
     b.input(in, in_types);
+    const bool wide = exact >= (__int128{1} << 62);
+    if (wide) {
+      CHECK(kiln::testing::what_of([&] { b.mac("mac", s); }).find("'mac': accumulator wider than 62 bits") !=
+            std::string::npos);
+      ++refused;
+      continue;
+    }
     b.mac("mac", s);
     const Program p = b.finish();
     const Op& op = p.ops.back();
+    CHECK(op.partial_bound == static_cast<int64_t>(exact));
     paths[!op.weights_f.empty() ? 0 : !op.weights_d.empty() ? 1 : 2]++;
     const Buffer& xb = p.input();
     std::vector<int64_t> batch_x, batch_y;  // the four samples one after the other, and their outputs
@@ -655,10 +691,51 @@ TEST_CASE("Dense and Conv products (float, double and int64 paths) == the elemen
       CHECK(run(p, batch_x.data(), 4, ws) == batch_y);
     }
   }
-  INFO("float " << paths[0] << ", double " << paths[1] << ", int64 " << paths[2]);
+  INFO("float " << paths[0] << ", double " << paths[1] << ", int64 " << paths[2] << ", refused " << refused);
   CHECK(paths[0] > 5);
   CHECK(paths[1] > 5);
   CHECK(paths[2] > 5);
+  CHECK(refused > 0);
+}
+
+// Value ranges past 2^62 are refused where the builder computes them, naming the op: in plain int64 they
+// would wrap into a small, plausible range (and the program would run with wrong bounds and a wrong product
+// path).
+TEST_CASE("ranges past 62 bits are refused, not wrapped: residual add, average pool, constant, attention") {
+  const FixedType wide{1, 60, 0, Round::kRnd, Overflow::kSat};  // codes in [-2^60, 2^60 - 1]
+  {
+    ProgramBuilder b;
+    b.input({4}, std::vector<FixedType>(4, wide));
+    b.keep("kept", {});
+    b.quantize("fine", std::vector<FixedType>(4, FixedType{1, 40, 20, Round::kRnd, Overflow::kSat}));
+    // The kept input on the grid 2^-20: 2^80.
+    CHECK(kiln::testing::what_of([&] { b.add("add"); }).find("'add': residual sum wider than 62 bits") !=
+          std::string::npos);
+  }
+  {
+    ProgramBuilder b;
+    b.input({3, 3, 1}, std::vector<FixedType>(9, wide));
+    nn::Geometry g;
+    g.window = {3, 3}, g.strides = {3, 3}, g.max = false;
+    // Nine inputs of 2^60 sum to 9 x 2^60, past int64 itself.
+    CHECK(kiln::testing::what_of([&] {
+            b.avg_pool("pool", {3, 3, 1}, {1, 1, 1}, g);
+          }).find("'pool': window sum wider than 62 bits") != std::string::npos);
+  }
+  {
+    ProgramBuilder b;
+    b.input({2}, std::vector<FixedType>(2, wide));
+    CHECK(kiln::testing::what_of([&] {
+            b.add_const("shift", {1, 1}, {20, 20});
+          }).find("'shift': sum wider than 62 bits") != std::string::npos);
+  }
+  {
+    ProgramBuilder b;  // two tokens of Q, K, V with one feature each: a score of 2^40 x 2^40
+    b.input({2, 3}, std::vector<FixedType>(6, FixedType{1, 40, 0, Round::kRnd, Overflow::kSat}));
+    CHECK(kiln::testing::what_of([&] {
+            b.attention("att", 1, SoftmaxLutSpec{});
+          }).find("'att.scores': accumulator wider than 62 bits") != std::string::npos);
+  }
 }
 
 // The float path converts input codes to float through a double trick that is exact only below 2^51 in
