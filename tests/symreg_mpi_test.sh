@@ -20,7 +20,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TMPDIR=${TEST_T
 mpi() {
   local np=$1
   shift
-  timeout 120 mpirun -np "$np" --oversubscribe "$@"
+  timeout 120 "${MPIRUN_ENV[@]}" mpirun -np "$np" --oversubscribe "$@"
 }
 
 # y = sin(x0) exp(x1 / 3) + x0^2 x1 on 200 rows: hard enough that the islands and ranks keep finding things.
