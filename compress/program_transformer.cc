@@ -16,8 +16,6 @@ namespace kiln::compress {
 
 using program_build::finest;
 
-namespace {}  // namespace
-
 void ProgramBuilder::attention(const std::string& name, int64_t heads, const SoftmaxLutSpec& spec) {
   const int qkv = cur_;
   const Buffer x = current();
