@@ -69,7 +69,8 @@ class FixedQuantizer : public nn::Transform {
  private:
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
-  void track_range(const Tensor& x, bool training);
+  bool tracks_range(const Tensor& x, bool training) const;
+  void follow(const float* lo, const float* hi);
 
   std::string name_;
   QuantSpec spec_;
