@@ -45,6 +45,20 @@ inline Code code_of(float s, float hi, float lo) {
   return {rc, rc > hi, rc < lo};
 }
 
+// The backward's rows of a tile are runs of at most 2 KB, one per sample, nb entries apart, and its x (and
+// often its gradient) a training step's activation that left the cache after the forward. Each row asks for
+// the one kAhead rows further on: an HGQ epoch of the Fashion-MNIST CNN ran 3-10% faster (ABBA pairs); two
+// rows ahead did better than one or four, and the forward (x still in cache) gained nothing.
+constexpr int64_t kAhead = 2;
+inline void prefetch_row(const float* p, int64_t ea, int64_t eb, bool write) {
+  for (int64_t e = ea; e < eb; e += 16) {
+    if (write)
+      __builtin_prefetch(p + e, 1);
+    else
+      __builtin_prefetch(p + e);
+  }
+}
+
 // Runs tile(ea, eb) over the entries in tiles of kTile, in parallel once there are enough elements; each
 // tile's sums stay on one thread in the same order, so the results do not depend on the thread count. The
 // element loops live in their own functions: inside the parallel region's outlined body the compiler loses
@@ -219,6 +233,10 @@ void backward_tile(const Table& t, const float* __restrict x, const float* __res
   for (int64_t r0 = 0; r0 < n; r0 += nb) {
     const float* __restrict xr = x + r0;
     const float* __restrict gr = g + r0;
+    if (r0 + kAhead * nb < n) {
+      prefetch_row(xr + kAhead * nb, ea, eb, false);
+      prefetch_row((kGx == kInPlace ? gx + r0 : gr) + kAhead * nb, ea, eb, kGx == kInPlace);
+    }
     for (int64_t e = ea; e < eb; ++e) {
       const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
@@ -267,6 +285,10 @@ void backward_wrap_tile(const Table& t, const float* __restrict x, const float* 
   for (int64_t r0 = 0; r0 < n; r0 += nb) {
     const float* __restrict xr = x + r0;
     const float* __restrict gr = g + r0;
+    if (r0 + kAhead * nb < n) {
+      prefetch_row(xr + kAhead * nb, ea, eb, false);
+      prefetch_row((kGx == kInPlace ? gx + r0 : gr) + kAhead * nb, ea, eb, kGx == kInPlace);
+    }
     for (int64_t e = ea; e < eb; ++e) {
       const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const int pr = pruned[e] != 0;
