@@ -1,12 +1,10 @@
-// Speed of the HGQ quantizer op (compress/quantize_ops.h) on a shape of the Fashion-MNIST HGQ CNN: by default
-// the second conv layer's input, per-element bits (13x13x16 = 2704 entries; --nb 10816 is the first pool's
-// input, the largest), batch 128, WRAP in training. Prints ns per element for the forward alone, forward +
-// backward (gradients to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after
-// calibration almost nothing overflows), the range pass on its own (min and max per entry) and the kernel's
-// forward that reduces the range in the same pass (training under WRAP, calibration), each with the kernels'
-// baseline copy (AVX2 in the default build) and, where the CPU has it, their AVX-512 copy; and the fast path
-// (the default copy) against quantize_fixed_reference (the element-by-element definition). The data stay in
-// cache here, unlike in training.
+// Speed of the HGQ quantizer op (compress/quantize_ops.h) on the shape where the Fashion-MNIST HGQ CNN spends
+// most of its quantizer time: the second conv layer's input, per-element bits (13x13x16 = 2704 entries),
+// batch 128, WRAP in training. Prints ns per element for the forward alone, forward + backward (gradients
+// to x, f and i), the forward at inference (WRAP applied; i 3 higher, so that as after calibration almost
+// nothing overflows) and the range pass (min and max per entry, in training and calibration), each with the
+// kernels' baseline copy (AVX2 in the default build) and, where the CPU has it, their AVX-512 copy; and the
+// fast path (the default copy) against quantize_fixed_reference (the element-by-element definition).
 //   bazel run //bench:quantize_bench -- [--reps N] [--nb E] [--rows R] [--threads T]
 #include <omp.h>
 
@@ -81,25 +79,7 @@ int main(int argc, char** argv) {
     }
     return seconds_since(t0) * 1e9 / elems;
   };
-  // The forward with the range reduced in the same pass (qkernel::forward with lo and hi: training under
-  // WRAP, calibration).
-  auto run_forward_range = [&] {
-    std::vector<int> fb(static_cast<size_t>(nb)), ib(static_cast<size_t>(nb));
-    for (int64_t e = 0; e < nb; ++e) fb[e] = static_cast<int>(f[e]), ib[e] = static_cast<int>(i[e]);
-    auto table = kiln::compress::qkernel::make_table(1, ib, fb, Round::kRnd, Overflow::kWrap, true);
-    std::vector<float> lo(static_cast<size_t>(nb)), hi(static_cast<size_t>(nb));
-    Tensor out(x.shape());
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < reps; ++r) {
-      std::fill(lo.begin(), lo.end(), std::numeric_limits<float>::infinity());
-      std::fill(hi.begin(), hi.end(), -std::numeric_limits<float>::infinity());
-      kiln::compress::qkernel::forward(*table, x.data(), out.data(), x.size(), lo.data(), hi.data());
-      checksum += out[r % out.size()] + lo[static_cast<size_t>(r % nb)];
-    }
-    return seconds_since(t0) * 1e9 / elems;
-  };
-  // The range pass on its own (column_min_max: where the vectorised path does not apply): min and max per
-  // bit entry over the batch.
+  // The range pass (training under WRAP, calibration): min and max per bit entry over the batch.
   auto run_range = [&] {
     std::vector<float> lo(static_cast<size_t>(nb)), hi(static_cast<size_t>(nb));
     const auto t0 = std::chrono::steady_clock::now();
@@ -123,14 +103,12 @@ int main(int argc, char** argv) {
     both = run(false, true);
     const double infer = run_inference();
     const double range = run_range();
-    const double fwd_range = run_forward_range();
     std::printf("%s kernels:\n",
                 avx512 ? "AVX-512 (run-time copy)" : "baseline (the build's instruction set)");
     std::printf("  forward:              %6.2f ns/element\n", fwd);
     std::printf("  forward + backward:   %6.2f ns/element\n", both);
     std::printf("  forward at inference: %6.2f ns/element\n", infer);
     std::printf("  range (min and max):  %6.2f ns/element\n", range);
-    std::printf("  forward + range, one pass (kernel): %6.2f ns/element\n", fwd_range);
   }
   std::printf("reference fwd + bwd:    %6.2f ns/element\n", ref);
   std::printf("quantize_fast_vs_reference: %.1f\n", ref / both);
