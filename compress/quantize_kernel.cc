@@ -87,11 +87,11 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
   return t;
 }
 
-int forward(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
+int forward(const Table& t, const float* x, float* out, int64_t n) {
 #if KILN_QK_AVX512
-  if (avx512_on()) return avx512::forward(t, x, out, n, lo, hi);
+  if (avx512_on()) return avx512::forward(t, x, out, n);
 #endif
-  return baseline::forward(t, x, out, n, lo, hi);
+  return baseline::forward(t, x, out, n);
 }
 
 void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi) {

@@ -47,10 +47,8 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
 // out[j] = quantize_fixed's value of x[j] (n elements, n % nb == 0). Elements the float path cannot take
 // (non-finite or huge codes, WRAP overflows at inference of codes >= 2^23) go through the scalar definition;
 // returns 1 when there was such an element (its backward must then be the exact one), else 0. x and out must
-// not overlap (a row may be computed twice, reading x again). lo, hi (both or neither): also what
-// column_min_max(x, n, nb, lo, hi) below does, in the same pass (the range an activation's i follows in
-// training, and calibration's); not for WRAP at inference, whose rows may be computed twice.
-int forward(const Table& t, const float* x, float* out, int64_t n, float* lo = nullptr, float* hi = nullptr);
+// not overlap (a row may be computed twice, reading x again).
+int forward(const Table& t, const float* x, float* out, int64_t n);
 
 // The backward: gx[j] += g[j] * dxq/dx (gx may be null; gx_fresh: it was just allocated and is written as
 // 0 + g[j] * dxq/dx, the bits of adding to a zero fill), df_acc[e] += sum of g[j] * dxq/df over the elements

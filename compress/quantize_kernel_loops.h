@@ -91,11 +91,9 @@ inline float wrap_code(float rc, float lo, float m, float inv_m) {
 // One row of a tile, elements [ea, eb): the element loop, instantiated per rounding and overflow mode so that
 // each is a straight vectorisable select chain. Returns bit 0 when some element must be redone by the
 // scalar definition (forward's second pass finds which) and, with kFlagOver, bit 1 when some unpruned
-// element lies outside its range (computed without wrapping it). kRange: also lo[e] = min(lo[e], x) and
-// hi[e] = max(hi[e], x), as min_max_tile below, while x is in a register.
-template <bool kRnd, Overflow kOv, bool kWrapNow, bool kFlagOver, bool kRange = false>
-int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr, int64_t ea, int64_t eb,
-                float* __restrict rlo = nullptr, float* __restrict rhi = nullptr) {
+// element lies outside its range (computed without wrapping it).
+template <bool kRnd, Overflow kOv, bool kWrapNow, bool kFlagOver>
+int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr, int64_t ea, int64_t eb) {
   const float* __restrict scale = t.scale.data();
   const float* __restrict inv = t.inv.data();
   const float* __restrict hi = t.hi.data();
@@ -122,10 +120,6 @@ int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr
     yr[e] = p ? 0.f : v;
     any_scalar |= needs_scalar(xv, s, c.rc, over, kWrapNow) & (p ^ 1);
     if constexpr (kFlagOver) any_over |= over & (p ^ 1);
-    if constexpr (kRange) {
-      rlo[e] = std::min(rlo[e], xv);
-      rhi[e] = std::max(rhi[e], xv);
-    }
   }
   return any_scalar | (any_over << 1);
 }
@@ -134,17 +128,10 @@ int forward_row(const Table& t, const float* __restrict xr, float* __restrict yr
 // nothing overflows (after calibration nearly everywhere), and redoes only the rows with an overflow through
 // the wrapping loop, whose floor and selects cost about twice as much per element.
 template <bool kRnd, Overflow kOv, bool kWrapNow>
-int forward_tile(const Table& t, const float* x, float* out, int64_t n, int64_t ea, int64_t eb, float* lo,
-                 float* hi) {
+int forward_tile(const Table& t, const float* x, float* out, int64_t n, int64_t ea, int64_t eb) {
   const int64_t nb = t.nb();
   int any_scalar = 0;
   for (int64_t r0 = 0; r0 < n; r0 += nb) {
-    if constexpr (!kWrapNow) {
-      if (lo) {  // the range as well (training and calibration only: no wrap there)
-        any_scalar |= forward_row<kRnd, kOv, false, false, true>(t, x + r0, out + r0, ea, eb, lo, hi);
-        continue;
-      }
-    }
     if constexpr (kWrapNow) {
       const int flags = forward_row<kRnd, kOv, false, true>(t, x + r0, out + r0, ea, eb);
       any_scalar |= (flags & 2) ? forward_row<kRnd, kOv, true, false>(t, x + r0, out + r0, ea, eb) : flags;
@@ -156,9 +143,9 @@ int forward_tile(const Table& t, const float* x, float* out, int64_t n, int64_t 
 }
 
 template <bool kRnd, Overflow kOv, bool kWrapNow>
-int forward_rows(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
+int forward_rows(const Table& t, const float* x, float* out, int64_t n) {
   return over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
-    return forward_tile<kRnd, kOv, kWrapNow>(t, x, out, n, ea, eb, lo, hi);
+    return forward_tile<kRnd, kOv, kWrapNow>(t, x, out, n, ea, eb);
   });
 }
 
@@ -181,17 +168,17 @@ void mark_scalar(const Table& t, const float* __restrict x, uint8_t* __restrict 
 }
 
 template <bool kRnd>
-int forward_mode(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
+int forward_mode(const Table& t, const float* x, float* out, int64_t n) {
   switch (t.overflow) {
     case Overflow::kWrap:
-      return t.training ? forward_rows<kRnd, Overflow::kWrap, false>(t, x, out, n, lo, hi)
-                        : forward_rows<kRnd, Overflow::kWrap, true>(t, x, out, n, nullptr, nullptr);
+      return t.training ? forward_rows<kRnd, Overflow::kWrap, false>(t, x, out, n)
+                        : forward_rows<kRnd, Overflow::kWrap, true>(t, x, out, n);
     case Overflow::kSat:
-      return forward_rows<kRnd, Overflow::kSat, false>(t, x, out, n, lo, hi);
+      return forward_rows<kRnd, Overflow::kSat, false>(t, x, out, n);
     case Overflow::kSatSym:
-      return forward_rows<kRnd, Overflow::kSatSym, false>(t, x, out, n, lo, hi);
+      return forward_rows<kRnd, Overflow::kSatSym, false>(t, x, out, n);
     case Overflow::kSatZero:
-      return forward_rows<kRnd, Overflow::kSatZero, false>(t, x, out, n, lo, hi);
+      return forward_rows<kRnd, Overflow::kSatZero, false>(t, x, out, n);
   }
   return 1;
 }
@@ -351,15 +338,12 @@ void backward_mode(const Table& t, const float* x, const float* g, int64_t n, fl
 
 }  // namespace
 
-int forward(const Table& t, const float* x, float* out, int64_t n, float* lo, float* hi) {
+int forward(const Table& t, const float* x, float* out, int64_t n) {
   const int64_t nb = t.nb();
   KILN_CHECK(nb > 0 && n % nb == 0, "qkernel::forward: " + std::to_string(n) + " elements for " +
                                         std::to_string(nb) + " bit entries");
-  KILN_CHECK((lo == nullptr) == (hi == nullptr), "qkernel::forward: lo and hi go together");
-  KILN_CHECK(!lo || t.training || t.overflow != Overflow::kWrap,
-             "qkernel::forward: the range is tracked where nothing wraps (training, or a saturating mode)");
-  const int any = t.round == Round::kRnd ? forward_mode<true>(t, x, out, n, lo, hi)
-                                         : forward_mode<false>(t, x, out, n, lo, hi);
+  const int any =
+      t.round == Round::kRnd ? forward_mode<true>(t, x, out, n) : forward_mode<false>(t, x, out, n);
   if (!any) return 0;
   // Rare (non-finite inputs, huge codes): mark the elements again (a vectorised pass over bytes)
   // and redo them through the scalar definition, skipping chunks without one.

@@ -4,7 +4,6 @@
 #include "compress/quantize_ops.h"
 
 #include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -67,10 +66,11 @@ void add_sums(Node& node, const std::vector<double>& acc) {
   for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
 }
 
-// The fast path's node (quantize_kernel.h): out is qkernel::forward's result for x with table, exact what
-// forward returned. The same values and gradients as the element loop below.
-Var fast_result(const Var& x, const Var& f, const Var& i, Tensor out, bool exact,
-                std::shared_ptr<const qkernel::Table> table) {
+// The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
+Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
+  const int64_t n = x.size();
+  Tensor out = Tensor::uninitialized(x.shape());
+  const bool exact = qkernel::forward(*table, x.value().data(), out.data(), n) != 0;
   return make_result(std::move(out), "quantize_fixed", {x, f, i},
                      [table = std::move(table), exact](Node& self) {
                        Node& nx = *self.inputs[0];
@@ -96,14 +96,6 @@ Var fast_result(const Var& x, const Var& f, const Var& i, Tensor out, bool exact
                        add_sums(nf, df);
                        add_sums(ni, di);
                      });
-}
-
-// The fast path; lo, hi: x's range per entry as well (qkernel::forward).
-Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table,
-                  float* lo = nullptr, float* hi = nullptr) {
-  Tensor out = Tensor::uninitialized(x.shape());
-  const bool exact = qkernel::forward(*table, x.value().data(), out.data(), x.size(), lo, hi) != 0;
-  return fast_result(x, f, i, std::move(out), exact, std::move(table));
 }
 
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more
@@ -198,35 +190,6 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
 }
 
-Var quantize_fixed_following(const Var& x, const Var& f, const Var& i, int k, Round round,
-                             std::mt19937_64* rng,
-                             const std::function<void(const float*, const float*)>& follow) {
-  const int64_t nb = i.value().size(), n = x.size();
-  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
-  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
-  const bool stochastic = round == Round::kStochastic;
-  auto [fb, ib] = checked_bits(x, f, i, k, stochastic, rng);
-  std::shared_ptr<const qkernel::Table> before;
-  if (!stochastic && f.shape() == i.shape() && modulo_broadcast(f.shape(), x.shape()))
-    before = cached_table(f.value().data(), k, ib, fb, round, Overflow::kWrap, true);
-  if (!before) {  // the range on its own, then quantize_fixed
-    qkernel::column_min_max(x.value().data(), n, nb, lo.data(), hi.data());
-    follow(lo.data(), hi.data());
-    return quantize_fixed(x, f, i, k, round, Overflow::kWrap, true, rng);
-  }
-  // Quantized with i as it was while the range is reduced. Unwrapped, an element's value depends on i only
-  // through whether its entry is pruned (k + i + f <= 0), so the pass stands when the new i prunes and
-  // revives no entry; the backward takes the new table (the scalar surrogate's regions see i).
-  Tensor out = Tensor::uninitialized(x.shape());
-  const bool exact = qkernel::forward(*before, x.value().data(), out.data(), n, lo.data(), hi.data()) != 0;
-  follow(lo.data(), hi.data());
-  auto after =
-      cached_table(f.value().data(), k, rounded_bits(i.value(), "i"), fb, round, Overflow::kWrap, true);
-  if (after && after->pruned == before->pruned)
-    return fast_result(x, f, i, std::move(out), exact, std::move(after));
-  return quantize_fixed(x, f, i, k, round, Overflow::kWrap, true, rng);
-}
-
 FixedPlan::FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow overflow, bool training)
     : f_(f), i_(i), k_(k), round_(round), overflow_(overflow), training_(training) {
   KILN_CHECK(!(training && round == Round::kStochastic), "FixedPlan: stochastic rounding in training");
@@ -236,15 +199,10 @@ FixedPlan::FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow ov
   if (f.shape() == i.shape()) table_ = qkernel::make_table(k, ib_, fb_, round, overflow, training);
 }
 
-Var FixedPlan::operator()(const Var& x) const { return (*this)(x, nullptr, nullptr); }
-
-Var FixedPlan::operator()(const Var& x, float* lo, float* hi) const {
+Var FixedPlan::operator()(const Var& x) const {
   check_broadcasts_to(f_.shape(), x.shape(), "f");
   check_broadcasts_to(i_.shape(), x.shape(), "i");
-  KILN_CHECK(!lo || (training_ || overflow_ != Overflow::kWrap),
-             "FixedPlan: the range is tracked where nothing wraps (training, or a saturating mode)");
-  if (table_ && modulo_broadcast(f_.shape(), x.shape())) return quantize_fast(x, f_, i_, table_, lo, hi);
-  if (lo) qkernel::column_min_max(x.value().data(), x.size(), i_.value().size(), lo, hi);
+  if (table_ && modulo_broadcast(f_.shape(), x.shape())) return quantize_fast(x, f_, i_, table_);
   return elementwise(x, f_, i_, k_, round_, overflow_, training_, nullptr, fb_, ib_);
 }
 

@@ -36,7 +36,6 @@
 // Elementwise quantize_minifloat() of minifloat.h. dxq/dx = 1 (straight through) except where saturation
 // changed the rounded value, where it is 0. m, e, e0 are not trained.
 #pragma once
-#include <functional>
 #include <random>
 
 #include "compress/fixed_point.h"
@@ -54,15 +53,6 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
 Var quantize_fixed_reference(const Var& x, const Var& f, const Var& i, int k, Round round, Overflow overflow,
                              bool training, std::mt19937_64* rng);
 
-// quantize_fixed in training under WRAP for an activation whose i follows the data (HGQ2): follow(lo, hi)
-// gets x's minimum and maximum per entry of i (element j has entry j % i.size(): f and i of one shape, per
-// tensor, per channel or per element) and may change i's values; the result is quantize_fixed(x, f, i, k,
-// round, Overflow::kWrap, true, rng) with i as follow left it, bit for bit, values and gradients. Where the
-// vectorised path applies, one pass over x quantizes and reduces (x is read once instead of twice).
-Var quantize_fixed_following(const Var& x, const Var& f, const Var& i, int k, Round round,
-                             std::mt19937_64* rng,
-                             const std::function<void(const float*, const float*)>& follow);
-
 // quantize_fixed over many x with the same bits and mode (calibration's batches): the bits are checked and
 // rounded, and the vectorised path's table built, once instead of per call, which at a small batch cost as
 // much as the elements. operator()(x) gives quantize_fixed(x, f, i, k, round, overflow, training, nullptr)
@@ -72,10 +62,6 @@ class FixedPlan {
  public:
   FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow overflow, bool training);
   Var operator()(const Var& x) const;
-  // The same, and lo[e] = min(lo[e], x[j]), hi[e] = max(hi[e], x[j]) over the elements j of each bit entry e
-  // (element j has entry j % i.size(): f and i per tensor, per channel or per element), in the quantizing
-  // pass where the vectorised path applies: calibration's range. Not for WRAP at inference.
-  Var operator()(const Var& x, float* lo, float* hi) const;
 
  private:
   Var f_, i_;

@@ -60,28 +60,28 @@ void FixedQuantizer::restore_frozen_bits() {
   if (!frozen_i_.empty()) i_.var.value() = frozen_i_;
 }
 
-// The range of x is wanted while calibrating and, under WRAP, in training (anywhere else, in evaluation or
-// the deployed check, a pass over x would be thrown away) when x holds whole samples. It is reduced over the
-// batch and, for coarser granularity, over the elements sharing a bit width: per tensor, per channel (the
-// last axis) or per element, element j has entry j % nb in every case (per_sample is a multiple of the
-// channel count), so rows of nb reduce with contiguous, vectorised loops, in the quantizing pass itself
-// (quantize_fixed_following, FixedPlan).
-bool FixedQuantizer::tracks_range(const Tensor& x, bool training) const {
-  if (!calibrating_ && !(training && follows_data())) return false;
-  const int64_t nb = i_.var.value().size(), per_sample = shape_numel(shape_);
-  if (per_sample == 0 || x.size() % per_sample != 0) return false;
-  KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
-             "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
-  return true;
-}
-
-// Under WRAP in training, i follows the data: i <- max(i - 0.01, needed) from the batch's min and max per
-// entry.
-void FixedQuantizer::follow(const float* lo, const float* hi) {
+// Reduces |x| (or min / max during calibration) over the batch and, for coarser granularity, over the
+// elements sharing a bit width. Under WRAP in training, i follows the data: i <- max(i - 0.01, needed).
+void FixedQuantizer::track_range(const Tensor& x, bool training) {
+  // The range is used while calibrating and, under WRAP, in training; anywhere else (evaluation, the
+  // deployed check) the pass over x would be thrown away.
+  if (!calibrating_ && !(training && follows_data())) return;
   Tensor& iv = i_.var.value();
   const Tensor& fv = f_.var.value();
-  for (int64_t b = 0; b < iv.size(); ++b) {
-    double m = std::max(std::fabs(lo[b]), std::fabs(hi[b]));
+  int64_t nb = iv.size(), per_sample = shape_numel(shape_), n = x.size();
+  if (per_sample == 0 || n % per_sample != 0) return;
+  // Per tensor, per channel (the last axis) or per element: element j has entry j % nb in every case
+  // (per_sample is a multiple of the channel count), so rows of nb reduce with contiguous, vectorised loops.
+  KILN_CHECK(nb == 1 || nb == per_sample || (!shape_.empty() && nb == shape_.back()),
+             "track_range: " + std::to_string(nb) + " bit entries for " + shape_str(shape_));
+  // Calibration reduces straight into its running min / max: min and max are exact, and a tie keeps the
+  // earlier value either way, so this is the batch's min / max merged in.
+  if (calibrating_) return qkernel::column_min_max(x.data(), n, nb, lo_.data(), hi_.data());
+  std::vector<float> lo(static_cast<size_t>(nb), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(nb), -std::numeric_limits<float>::infinity());
+  qkernel::column_min_max(x.data(), n, nb, lo.data(), hi.data());
+  for (int64_t b = 0; b < nb; ++b) {
+    double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     // m is inf when the entry saw an inf (or only NaN): i becomes +inf, as it always did (under WRAP i is not
     // trained, so clamp_bits leaves it).
     double needed = std::isfinite(m) ? integer_bits_for(m, static_cast<int>(std::round(fv[b])))
@@ -99,21 +99,16 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
-  const bool track = spec_.activation && tracks_range(x.value(), ctx.training);
-  // Calibration: x rounded at f only, the pass begin_calibration() prepared (the bits do not change), its
-  // range reduced straight into the running min / max: min and max are exact, and a tie keeps the earlier
-  // value either way, so this is the batch's min / max merged in.
-  if (calibrating_) return track ? (*calibration_plan_)(x, lo_.data(), hi_.data()) : (*calibration_plan_)(x);
-  // HGQ2 keeps activation values unwrapped in training: the running maximum makes i large enough.
-  if (track)
-    return quantize_fixed_following(x, f_.var, i_.var, k(), spec_.round, ctx.rng,
-                                    [this](const float* lo, const float* hi) { follow(lo, hi); });
+  if (spec_.activation) track_range(x.value(), ctx.training);
+  // Calibration: x rounded at f only, the pass begin_calibration() prepared (the bits do not change).
+  if (calibrating_) return (*calibration_plan_)(x);
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused
   // while the tensors are bit-for-bit those it came from (no version counters to trust).
   const bool reuse = !ctx.training && !spec_.activation && !grad_enabled();
   if (reuse && cached_ && same_bits(x.value(), cache_x_) && same_bits(f_.var.value(), cache_f_) &&
       same_bits(i_.var.value(), cache_i_))
     return Var(cache_out_);
+  // HGQ2 keeps activation values unwrapped in training: the running maximum above makes i large enough.
   Var out = quantize_fixed(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.training, ctx.rng);
   if (reuse)
     cache_x_ = x.value(), cache_f_ = f_.var.value(), cache_i_ = i_.var.value(), cache_out_ = out.value(),

@@ -69,8 +69,7 @@ class FixedQuantizer : public nn::Transform {
  private:
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
-  bool tracks_range(const Tensor& x, bool training) const;
-  void follow(const float* lo, const float* hi);
+  void track_range(const Tensor& x, bool training);
 
   std::string name_;
   QuantSpec spec_;
