@@ -52,7 +52,7 @@ inline Code code_of(float s, float hi, float lo) {
 // one or four, and the forward, which reads x after the range pass, gained nothing.
 constexpr int64_t kAhead = 2;
 inline void prefetch_row(const float* p, int64_t ea, int64_t eb, bool write) {
-  for (int64_t e = ea; e < eb; e += 16) {
+  for (int64_t e = ea; e < eb; e += 16) {  // 16 floats: a 64-byte line
     if (write)
       __builtin_prefetch(p + e, 1);
     else
