@@ -109,4 +109,15 @@ void backward(const Table& t, const float* x, bool exact, const float* g, int64_
   baseline::backward(t, x, exact, g, n, gx, gx_fresh, df_acc, di_acc);
 }
 
+int forward_band(const Table& t, const float* x, int64_t rows, float* out, int64_t ld, int64_t ea,
+                 int64_t eb) {
+  KILN_CHECK(0 <= ea && ea <= eb && eb <= t.nb() && ld >= eb - ea,
+             "qkernel::forward_band: band [" + std::to_string(ea) + ", " + std::to_string(eb) + ") of " +
+                 std::to_string(t.nb()) + " entries, rows " + std::to_string(ld) + " apart");
+#if KILN_QK_AVX512
+  if (avx512_on()) return avx512::forward_band(t, x, rows, out, ld, ea, eb);
+#endif
+  return baseline::forward_band(t, x, rows, out, ld, ea, eb);
+}
+
 }  // namespace kiln::compress::qkernel

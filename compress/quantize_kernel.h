@@ -63,6 +63,14 @@ void backward(const Table& t, const float* x, bool exact, const float* g, int64_
 // order, as in one loop).
 void column_min_max(const float* x, int64_t n, int64_t nb, float* lo, float* hi);
 
+// The forward's loops over one band of entries [ea, eb) of `rows` rows, for an op that consumes the
+// quantizer's output a band at a time while it is in cache (compress/quantize_pool.h): x is the whole tensor
+// (row r at r * nb), out holds the band only (row r's entry e at r * ld + e - ea). Single-threaded. Returns 1
+// when some element needs the scalar definition: its value in out is then not the definition's, and the
+// caller must take quantize_fixed's path for this x.
+int forward_band(const Table& t, const float* x, int64_t rows, float* out, int64_t ld, int64_t ea,
+                 int64_t eb);
+
 // The loops run in AVX-512 on CPUs that have it (same bits as the baseline's AVX2, see
 // quantize_kernel_loops.h). use_avx512(false) makes them run the baseline's, use_avx512(true) AVX-512's where
 // the CPU has it; returns whether AVX-512 is now in use. For tests and measurements; not thread-safe against

@@ -58,14 +58,6 @@ bool modulo_broadcast(const Shape& b, const Shape& xs) {
   return true;
 }
 
-// node.grad[s] += float(acc[s]): a bit tensor's gradient from its per-entry sums in double (nothing when
-// the tensor wants no gradient and acc is empty).
-void add_sums(Node& node, const std::vector<double>& acc) {
-  if (acc.empty()) return;
-  float* gb = node.grad_buffer().data();
-  for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
-}
-
 // The fast path (quantize_kernel.h): the same values and gradients as the element loop below.
 Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<const qkernel::Table> table) {
   const int64_t n = x.size();
@@ -157,6 +149,20 @@ Var elementwise(const Var& x, const Var& f, const Var& i, int k, Round round, Ov
                 bool training, std::mt19937_64* rng, const std::vector<int>& fb, const std::vector<int>& ib);
 
 }  // namespace
+
+void add_sums(Node& node, const std::vector<double>& acc) {
+  if (acc.empty()) return;
+  float* gb = node.grad_buffer().data();
+  for (size_t s = 0; s < acc.size(); ++s) gb[s] += static_cast<float>(acc[s]);
+}
+
+std::shared_ptr<const qkernel::Table> fast_table(const Var& x, const Var& f, const Var& i, int k, Round round,
+                                                 Overflow overflow, bool training) {
+  if (training && round == Round::kStochastic) return nullptr;
+  auto [fb, ib] = checked_bits(x, f, i, k, false, nullptr);
+  if (f.shape() != i.shape() || !modulo_broadcast(f.shape(), x.shape())) return nullptr;
+  return cached_table(f.value().data(), k, ib, fb, round, overflow, training);
+}
 
 // dxq/dx, dxq/df, dxq/di of one element (the table in quantize_ops.h).
 LocalGrad quantize_surrogate(double x, const Quantized& q, const FixedType& t) {

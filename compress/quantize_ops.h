@@ -36,7 +36,9 @@
 // Elementwise quantize_minifloat() of minifloat.h. dxq/dx = 1 (straight through) except where saturation
 // changed the rounded value, where it is 0. m, e, e0 are not trained.
 #pragma once
+#include <memory>
 #include <random>
+#include <vector>
 
 #include "compress/fixed_point.h"
 #include "compress/minifloat.h"
@@ -62,6 +64,10 @@ class FixedPlan {
  public:
   FixedPlan(const Var& f, const Var& i, int k, Round round, Overflow overflow, bool training);
   Var operator()(const Var& x) const;
+  // The vectorised path's table (null where the element loop runs) and the bits, for a fused op.
+  const std::shared_ptr<const qkernel::Table>& table() const { return table_; }
+  const Var& f() const { return f_; }
+  const Var& i() const { return i_; }
 
  private:
   Var f_, i_;
@@ -76,6 +82,16 @@ class FixedPlan {
 // The surrogate's local derivatives dxq/dx, dxq/df, dxq/di of one element x quantized to q in type t (the
 // table above). Both paths of quantize_fixed take their gradients from it (the vectorised one through the
 // same formulas per region, checked bit for bit by the tests).
+// For ops fused with quantize_fixed (quantize_pool.h). The table quantize_fixed(x, f, i, k, round, overflow,
+// training, rng) would run its vectorised path with, after the same checks of the bits, or null where it
+// takes the element loop instead (stochastic rounding in training, f and i of different shapes or broadcasts
+// other than "index modulo nb", types the table cannot hold).
+std::shared_ptr<const qkernel::Table> fast_table(const Var& x, const Var& f, const Var& i, int k, Round round,
+                                                 Overflow overflow, bool training);
+// node.grad[s] += float(acc[s]): a bit tensor's gradient from its per-entry sums in double (nothing when the
+// tensor wants no gradient and acc is empty).
+void add_sums(Node& node, const std::vector<double>& acc);
+
 struct LocalGrad {
   double dx, df, di;
 };

@@ -6,6 +6,7 @@
 
 #include "compress/quantize_kernel.h"
 #include "compress/quantize_ops.h"
+#include "compress/quantize_pool.h"
 #include "engine/ops.h"
 
 namespace kiln::compress {
@@ -98,8 +99,35 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Var FixedQuantizer::apply(const Var& x, nn::Context& ctx) {
+  observe(x, ctx);
+  return quantize(x, ctx);
+}
+
+void FixedQuantizer::observe(const Var& x, nn::Context& ctx) {
   if (ctx.training) clamp_bits();
   if (spec_.activation) track_range(x.value(), ctx.training);
+}
+
+Var FixedQuantizer::apply_max_pool2d(const Var& x, nn::Context& ctx, const PoolWindow2d& w) {
+  // The fused op takes per-element bits of an activation, in the vectorised path's modes; the layer
+  // composes the rest.
+  if (!spec_.activation || (ctx.training && spec_.round == Round::kStochastic) || x.ndim() != 4 ||
+      f_.var.shape() != Shape{x.dim(1), x.dim(2), x.dim(3)})
+    return Var();
+  observe(x, ctx);
+  Var y;
+  if (calibrating_) {
+    y = quantize_max_pool2d(x, calibration_plan_->f(), calibration_plan_->i(), calibration_plan_->table(), w);
+  } else if (auto table = fast_table(x, f_.var, i_.var, k(), spec_.round, spec_.overflow, ctx.training)) {
+    y = quantize_max_pool2d(x, f_.var, i_.var, std::move(table), w);
+  }
+  // Where the fused op declines (an element for the scalar definition, windows that do not tile x): the two
+  // ops apart, without observing x a second time.
+  if (!y.defined()) y = max_pool2d(quantize(x, ctx), w.pool_h, w.pool_w, w.stride_h, w.stride_w, w.pad);
+  return y;
+}
+
+Var FixedQuantizer::quantize(const Var& x, nn::Context& ctx) {
   // Calibration: x rounded at f only, the pass begin_calibration() prepared (the bits do not change).
   if (calibrating_) return (*calibration_plan_)(x);
   // Inference on a parameter: the same weights and bits give the same codes, so the last result is reused

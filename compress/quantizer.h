@@ -35,6 +35,8 @@ class FixedQuantizer : public nn::Transform {
   FixedQuantizer(std::string name, QuantSpec spec, Shape shape);
 
   Var apply(const Var& x, nn::Context& ctx) override;
+  // An activation quantizer with per-element bits on a max pool's input: both in one op (quantize_pool.h).
+  Var apply_max_pool2d(const Var& x, nn::Context& ctx, const PoolWindow2d& w) override;
   void parameters(std::vector<nn::Parameter*>& out) override;
   void buffers(std::vector<nn::Buffer>& out) override;
 
@@ -70,6 +72,10 @@ class FixedQuantizer : public nn::Transform {
   Shape bits_shape(Granularity g) const;
   void clamp_bits();
   void track_range(const Tensor& x, bool training);
+  // apply() in two parts: what a pass does besides its output (the bits clamped in training, the range
+  // tracked), and the output.
+  void observe(const Var& x, nn::Context& ctx);
+  Var quantize(const Var& x, nn::Context& ctx);
 
   std::string name_;
   QuantSpec spec_;

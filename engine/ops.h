@@ -73,6 +73,12 @@ Var depthwise_conv2d(const Var& x, const Var& w, const Var& b, int stride_h, int
 // x [B, H, W, C] -> [B, OH, OW, C]. Max pads with -inf; average divides by the non-padded count.
 Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad);
 Var avg_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad);
+// A 2-d pool's window and padding, for a transform that computes its output and the pool over it in one op
+// (nn::Transform::apply_max_pool2d).
+struct PoolWindow2d {
+  int pool_h, pool_w, stride_h, stride_w;
+  Padding pad;
+};
 // x [B, L, C] -> [B, OL, C]
 Var max_pool1d(const Var& x, int pool, int stride, Padding pad);
 Var avg_pool1d(const Var& x, int pool, int stride, Padding pad);

@@ -9,6 +9,7 @@
 #include "engine/check.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/pool_band.h"
 #include "engine/window.h"
 
 namespace kiln {
@@ -38,6 +39,63 @@ void check_pool(const char* op, const Var& x, const std::vector<int>& pool, cons
   }
 }
 
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// One window of a max pool inside the input, over C channels: xw is its first tap (row stride `row` floats),
+// base that tap's offset within the sample. y [C] gets the first maximum in window order and, with kArgmax,
+// a [C] its offset (-1 where nothing beat -inf). Strict > keeps the first maximum; branch-free selects,
+// because which tap wins is data-dependent and would mispredict.
+template <bool kArgmax>
+inline void window_max(const float* xw, int32_t base, int64_t row, int64_t kh, int64_t kw, int64_t C,
+                       float* __restrict yr, int32_t* __restrict ar) {
+  const int32_t c_n = static_cast<int32_t>(C);
+  if (kh == 2 && kw == 2) {
+    // The common 2x2 window: the four taps in registers, one store per output.
+    const float* __restrict t0 = xw, * __restrict t1 = xw + C, * __restrict t2 = xw + row, * __restrict t3 = xw + row + C;
+    const int32_t b0 = base, b1 = base + c_n, b2 = base + static_cast<int32_t>(row), b3 = b2 + c_n;
+    for (int32_t c = 0; c < c_n; ++c) {
+      float m = kNegInf;
+      int32_t a = -1;
+      bool gt = t0[c] > m;
+      m = gt ? t0[c] : m, a = gt ? b0 + c : a;
+      gt = t1[c] > m;
+      m = gt ? t1[c] : m, a = gt ? b1 + c : a;
+      gt = t2[c] > m;
+      m = gt ? t2[c] : m, a = gt ? b2 + c : a;
+      gt = t3[c] > m;
+      m = gt ? t3[c] : m, a = gt ? b3 + c : a;
+      yr[c] = m;
+      if constexpr (kArgmax) ar[c] = a;
+    }
+    return;
+  }
+  for (int32_t c = 0; c < c_n; ++c) {  // tap 0 against -inf
+    const bool gt = xw[c] > kNegInf;
+    yr[c] = gt ? xw[c] : kNegInf;
+    if constexpr (kArgmax) ar[c] = gt ? base + c : -1;
+  }
+  for (int64_t th = 0; th < kh; ++th)
+    for (int64_t tw = th == 0 ? 1 : 0; tw < kw; ++tw) {
+      const float* __restrict xr = xw + th * row + tw * C;
+      const int32_t b = base + static_cast<int32_t>(th * row + tw * C);
+      for (int32_t c = 0; c < c_n; ++c) {
+        const bool gt = xr[c] > yr[c];
+        yr[c] = gt ? xr[c] : yr[c];
+        if constexpr (kArgmax) ar[c] = gt ? b + c : ar[c];
+      }
+    }
+}
+
+template <bool kArgmax>
+void band_forward(const pool::Tiled& p, int64_t o, const float* band, float* y, int32_t* argmax) {
+  const int32_t base = static_cast<int32_t>(o * p.band());
+  for (int64_t ow = 0; ow < p.ow; ++ow) {
+    const int64_t off = ow * p.kw * p.c;
+    window_max<kArgmax>(band + off, base + static_cast<int32_t>(off), p.w * p.c, p.kh, p.kw, p.c,
+                        y + ow * p.c, kArgmax ? argmax + ow * p.c : nullptr);
+  }
+}
+
 // Max pooling with the first maximum's position: y [B, OH, OW, C] and argmax [B, OH, OW, C], the offset
 // within its sample's [H, W, C] of the first (window order) maximum, -1 where nothing beat -inf. Padded taps
 // never take part. y and argmax need no initialisation. Samples run in parallel. kArgmax false: y only (pa
@@ -50,68 +108,41 @@ void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t
   // initialises each output directly, with the -inf start of the general loop folded in, so neither the
   // output nor argmax needs a fill pass first.
   const bool full = ah.inside() && aw.inside();
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  // Strict > keeps the first maximum in window order; padded taps are never visited, i.e. they are -inf.
-  // Branch-free selects: which tap wins is data-dependent and would mispredict.
-  auto take = [C](const float* __restrict xr, float* __restrict yr, int32_t* __restrict ar, int32_t base) {
-    for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
-      const bool gt = xr[c] > yr[c];
-      yr[c] = gt ? xr[c] : yr[c];
-      if constexpr (kArgmax) ar[c] = gt ? base + c : ar[c];
-    }
-  };
+  const bool tiled = full && ah.s == ah.k && aw.s == aw.k;
+  const pool::Tiled tp{ah.in, aw.in, C, ah.k, aw.k, ah.out, aw.out};
   par::balanced_for(B, [&](int64_t n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     int32_t* an = kArgmax ? pa + n * out_px * C : nullptr;
-    if (!full) {  // windows that reach into the padding start from -inf (and no position)
-      std::fill(yn, yn + out_px * C, kNegInf);
-      if constexpr (kArgmax) std::fill(an, an + out_px * C, -1);
-      window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
-        take(xn + xi * C, yn + p * C, kArgmax ? an + p * C : nullptr, static_cast<int32_t>(xi * C));
-      });
+    if (tiled) {  // band by band, as a fused producer runs it (pool_band.h)
+      for (int64_t o = 0; o < ah.out; ++o)
+        band_forward<kArgmax>(tp, o, xn + o * tp.band(), yn + o * aw.out * C,
+                              kArgmax ? an + o * aw.out * C : nullptr);
       return;
     }
-    for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
-      for (int64_t ow = 0; ow < aw.out; ++ow, ++p) {
-        float* __restrict yr = yn + p * C;
-        int32_t* __restrict ar = kArgmax ? an + p * C : nullptr;
-        const int64_t x0 = oh * ah.s * aw.in + ow * aw.s;  // the window's first input pixel
-        if (ah.k == 2 && aw.k == 2) {
-          // The common 2x2 window: the four taps in registers, one store per output.
-          const int64_t x1 = x0 + 1, x2 = x0 + aw.in, x3 = x2 + 1;
-          const float* __restrict t0 = xn + x0 * C, * __restrict t1 = xn + x1 * C, * __restrict t2 = xn + x2 * C, * __restrict t3 = xn + x3 * C;
-          const int32_t b0 = static_cast<int32_t>(x0 * C), b1 = static_cast<int32_t>(x1 * C),
-                        b2 = static_cast<int32_t>(x2 * C), b3 = static_cast<int32_t>(x3 * C);
-          for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
-            float m = kNegInf;
-            int32_t a = -1;
-            bool gt = t0[c] > m;
-            m = gt ? t0[c] : m, a = gt ? b0 + c : a;
-            gt = t1[c] > m;
-            m = gt ? t1[c] : m, a = gt ? b1 + c : a;
-            gt = t2[c] > m;
-            m = gt ? t2[c] : m, a = gt ? b2 + c : a;
-            gt = t3[c] > m;
-            m = gt ? t3[c] : m, a = gt ? b3 + c : a;
-            yr[c] = m;
-            if constexpr (kArgmax) ar[c] = a;
-          }
-          continue;
+    if (full) {
+      for (int64_t oh = 0, p = 0; oh < ah.out; ++oh)
+        for (int64_t ow = 0; ow < aw.out; ++ow, ++p) {
+          const int64_t x0 = (oh * ah.s * aw.in + ow * aw.s) * C;  // the window's first input element
+          window_max<kArgmax>(xn + x0, static_cast<int32_t>(x0), aw.in * C, ah.k, aw.k, C, yn + p * C,
+                              kArgmax ? an + p * C : nullptr);
         }
-        const float* __restrict xr = xn + x0 * C;
-        const int32_t base0 = static_cast<int32_t>(x0 * C);
-        for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {  // tap 0 against -inf
-          const bool gt = xr[c] > kNegInf;
-          yr[c] = gt ? xr[c] : kNegInf;
-          if constexpr (kArgmax) ar[c] = gt ? base0 + c : -1;
-        }
-        for (int64_t kh = 0; kh < ah.k; ++kh)
-          for (int64_t kw = kh == 0 ? 1 : 0; kw < aw.k; ++kw) {
-            const int64_t xi = x0 + kh * aw.in + kw;
-            take(xn + xi * C, yr, ar, static_cast<int32_t>(xi * C));
-          }
+      return;
+    }
+    // Windows that reach into the padding start from -inf (and no position); padded taps are never visited.
+    std::fill(yn, yn + out_px * C, kNegInf);
+    if constexpr (kArgmax) std::fill(an, an + out_px * C, -1);
+    window::for_each_tap(ah, aw, [&](int64_t p, int64_t xi, int64_t) {
+      const float* __restrict xr = xn + xi * C;
+      float* __restrict yr = yn + p * C;
+      int32_t* __restrict ar = kArgmax ? an + p * C : nullptr;
+      const int32_t base = static_cast<int32_t>(xi * C);
+      for (int32_t c = 0; c < static_cast<int32_t>(C); ++c) {
+        const bool gt = xr[c] > yr[c];
+        yr[c] = gt ? xr[c] : yr[c];
+        if constexpr (kArgmax) ar[c] = gt ? base + c : ar[c];
       }
+    });
   });
 }
 
@@ -144,26 +175,35 @@ void max_pool_backward_row(const float* __restrict gp, const int32_t* __restrict
 }
 
 // One sample's input gradient [H, W, C] of such a pool: every element written once, so no fill pass.
-void max_pool_backward_tiled(const float* gn, const int32_t* an, float* dxn, int64_t C, const Axis& ah,
-                             const Axis& aw) {
-  for (int64_t ih = 0; ih < ah.in; ++ih) {
-    float* row = dxn + ih * aw.in * C;
-    const int64_t oh = ih / ah.k;
-    if (oh >= ah.out) {  // below the last window
-      std::fill(row, row + aw.in * C, 0.f);
-      continue;
-    }
-    const float* gp = gn + oh * aw.out * C;
-    const int32_t* ap = an + oh * aw.out * C;
-    const int32_t row_base = static_cast<int32_t>(ih * aw.in * C);
-    if (aw.k == 2)
-      max_pool_backward_row<2>(gp, ap, row, row_base, C, 2, aw.out, aw.in);
-    else
-      max_pool_backward_row<0>(gp, ap, row, row_base, C, aw.k, aw.out, aw.in);
-  }
+void max_pool_backward_tiled(const float* gn, const int32_t* an, float* dxn, const pool::Tiled& p) {
+  for (int64_t o = 0; o < p.oh; ++o)
+    pool::max_band_backward(p, o, gn + o * p.ow * p.c, an + o * p.ow * p.c, dxn + o * p.band());
+  std::fill(dxn + p.oh * p.band(), dxn + p.h * p.w * p.c, 0.f);  // the rows below the last window
 }
 
 }  // namespace
+
+namespace pool {
+
+void max_band_forward(const Tiled& p, int64_t o, const float* band, float* y, int32_t* argmax) {
+  if (argmax)
+    band_forward<true>(p, o, band, y, argmax);
+  else
+    band_forward<false>(p, o, band, y, nullptr);
+}
+
+void max_band_backward(const Tiled& p, int64_t o, const float* g, const int32_t* argmax, float* band_grad) {
+  const int64_t row = p.w * p.c;
+  for (int64_t r = 0; r < p.kh; ++r) {
+    const int32_t row_base = static_cast<int32_t>((o * p.kh + r) * row);
+    if (p.kw == 2)
+      max_pool_backward_row<2>(g, argmax, band_grad + r * row, row_base, p.c, 2, p.ow, p.w);
+    else
+      max_pool_backward_row<0>(g, argmax, band_grad + r * row, row_base, p.c, p.kw, p.ow, p.w);
+  }
+}
+
+}  // namespace pool
 
 Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
   check_pool("max_pool2d", x, {pool_h, pool_w}, {stride_h, stride_w}, pad);
@@ -197,7 +237,7 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
       const int32_t* an = argmax.data() + n * out_px * C;
       const float* gn = g + n * out_px * C;
       if (fresh && tiled) {
-        max_pool_backward_tiled(gn, an, dxn, C, ah, aw);
+        max_pool_backward_tiled(gn, an, dxn, {ah.in, aw.in, C, ah.k, aw.k, ah.out, aw.out});
         return;
       }
       if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);

@@ -155,6 +155,10 @@ class Pool : public Layer {
     return out_shape_;
   }
   Var forward(const Var& in, Context& ctx) override {
+    if (Transform* t = transform(Slot::kInput); t && is_max_ && dims_ == 2) {
+      Var y = t->apply_max_pool2d(in, ctx, {pool_[0], pool_[1], strides_[0], strides_[1], pad_});
+      if (y.defined()) return through(Slot::kOutput, y, ctx);
+    }
     Var x = through(Slot::kInput, in, ctx);
     if (dims_ == 1)
       return through(

@@ -63,6 +63,10 @@ class Transform {
  public:
   virtual ~Transform() = default;
   virtual Var apply(const Var& x, Context& ctx) = 0;
+  // max_pool2d over apply(x) in one op, where the transform has such a fused op (HGQ's quantizer on a pool's
+  // input, compress/quantize_pool.h); an undefined Var where it has none, before doing anything, and the
+  // layer then composes apply and the pool.
+  virtual Var apply_max_pool2d(const Var&, Context&, const PoolWindow2d&) { return Var(); }
   virtual void parameters(std::vector<Parameter*>&) {}
   virtual void buffers(std::vector<Buffer>&) {}
 };
