@@ -1,7 +1,5 @@
-// The fused quantizer + max pool (quantize_pool.h). Bands are the work unit: band o holds input rows
-// [o * kh, o * kh + kh) of every sample, entries [o * kh * W * C, ...) of the per-element bits, so bands on
-// different threads touch disjoint bit entries and each entry's gradient sums run over the samples in order,
-// as in quantize_fixed's backward.
+// The fused quantizer + max pool (quantize_pool.h). The forward's work unit is a band: band o holds input
+// rows [o * kh, o * kh + kh) of every sample, the bit entries [o * kh * W * C, ...) of the per-element bits.
 #include "compress/quantize_pool.h"
 
 #include <algorithm>

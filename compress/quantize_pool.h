@@ -1,10 +1,11 @@
 // quantize_fixed on the input of a 2-d max pool and the pool, in one op: HGQ puts a quantizer on every pool's
 // input, and in the Fashion-MNIST CNN those two quantizers hold 77% of the quantized activations. The op
-// gives the values and gradients of max_pool2d(quantize_fixed(x, f, i, ...)) bit for bit, one band of pool_h
-// input rows at a time (engine/pool_band.h): each band is quantized for the whole batch into a buffer that
-// stays in cache and pooled from there, and in the backward the pool's gradient for the band goes to such a
-// buffer and straight into the quantizer's backward. The quantized input and its gradient never make the
-// round trip through memory that the two ops apart give them.
+// gives the values and gradients of max_pool2d(quantize_fixed(x, f, i, ...)) bit for bit. Its forward runs
+// one band of pool_h input rows at a time (engine/pool_band.h): each band is quantized for the whole batch
+// into a buffer that stays in cache and pooled from there, so the quantized input never makes the round trip
+// through memory that the two ops apart give it. Its backward is the two ops' backward in their order, the
+// pool's gradient written into x's gradient and rewritten there by the quantizer's (quantize_pool.cc says
+// why not band by band).
 #pragma once
 #include <memory>
 
