@@ -213,33 +213,31 @@ void backward_exact(const Table& t, const float* x, const float* g, int64_t n, f
 }
 
 // The same without scalar elements, as selects the compiler vectorises; sums in the same order. The region
-// comes from code_of, as in the forward. One band [ea, eb) of `rows` rows: x and gx are whole tensors (row r
-// at r * nb), g is the band's (row r at g + r * ldg; the whole tensor's is g + ea and nb, and in place
-// gx + ea), df and di point at entry ea.
+// comes from code_of, as in the forward.
 template <bool kRnd, int kGx>
-void backward_band_rows(const Table& t, const float* x, int64_t rows, const float* g, int64_t ldg, float* gx,
-                        double* __restrict df, double* __restrict di, int64_t ea, int64_t eb) {
-  const int64_t nb = t.nb(), m = eb - ea;
+void backward_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                   float* __restrict gx, double* __restrict df_acc, double* __restrict di_acc, int64_t ea,
+                   int64_t eb) {
+  const int64_t nb = t.nb();
   const int wrap = t.overflow == Overflow::kWrap, unsigned_sat = !wrap && t.k == 0;
-  const float* __restrict scale = t.scale.data() + ea;
-  const float* __restrict inv = t.inv.data() + ea;
-  const float* __restrict hi = t.hi.data() + ea;
-  const float* __restrict lo = t.lo.data() + ea;
-  const int32_t* __restrict pruned = t.pruned.data() + ea;
-  const float* __restrict adf = t.above_df.data() + ea;
-  const float* __restrict adi = t.above_di.data() + ea;
-  const float* __restrict bdf = t.below_df.data() + ea;
-  const float* __restrict bdi = t.below_di.data() + ea;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* __restrict xr = x + r * nb + ea;
-    const float* __restrict gr = g + r * ldg;
-    float* __restrict gxr = kGx == kNone ? nullptr : gx + r * nb + ea;
-    if (r + kAhead < rows) {
-      prefetch_row(xr + kAhead * nb, 0, m, false);
-      prefetch_row(kGx == kInPlace ? gxr + kAhead * nb : gr + kAhead * ldg, 0, m, kGx == kInPlace);
+  const float* __restrict scale = t.scale.data();
+  const float* __restrict inv = t.inv.data();
+  const float* __restrict hi = t.hi.data();
+  const float* __restrict lo = t.lo.data();
+  const int32_t* __restrict pruned = t.pruned.data();
+  const float* __restrict adf = t.above_df.data();
+  const float* __restrict adi = t.above_di.data();
+  const float* __restrict bdf = t.below_df.data();
+  const float* __restrict bdi = t.below_di.data();
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const float* __restrict xr = x + r0;
+    const float* __restrict gr = g + r0;
+    if (r0 + kAhead * nb < n) {
+      prefetch_row(xr + kAhead * nb, ea, eb, false);
+      prefetch_row((kGx == kInPlace ? gx + r0 : gr) + kAhead * nb, ea, eb, kGx == kInPlace);
     }
-    for (int64_t e = 0; e < m; ++e) {
-      const float xv = xr[e], gv = kGx == kInPlace ? gxr[e] : gr[e];
+    for (int64_t e = ea; e < eb; ++e) {
+      const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const Code c = code_of<kRnd>(xv * scale[e], hi[e], lo[e]);
       const int pr = pruned[e] != 0, above = c.above & (pr ^ 1);
       const int straight = (((c.above | c.below) ^ 1) | wrap) & (pr ^ 1);
@@ -247,92 +245,76 @@ void backward_band_rows(const Table& t, const float* x, int64_t rows, const floa
       const float df_in = static_cast<float>(kLn2 * (static_cast<double>(xv) - static_cast<double>(rounded)));
       const int dead = unsigned_sat & (xv < 0.f);
       const float pr_grad = dead ? 0.f : static_cast<float>(kLn2 * static_cast<double>(xv));
-      float dfv = above ? adf[e] : bdf[e], div = above ? adi[e] : bdi[e];
-      dfv = straight ? df_in : dfv;
-      div = straight ? 0.f : div;
-      dfv = pr ? pr_grad : dfv;
-      div = pr ? (wrap ? 0.f : pr_grad) : div;
-      if constexpr (kGx == kAdd) gxr[e] += gv * (straight ? 1.f : 0.f);
-      if constexpr (kGx == kFresh || kGx == kInPlace) gxr[e] = 0.f + gv * (straight ? 1.f : 0.f);
-      df[e] += static_cast<double>(gv) * dfv;
-      di[e] += static_cast<double>(gv) * div;
+      float df = above ? adf[e] : bdf[e], di = above ? adi[e] : bdi[e];
+      df = straight ? df_in : df;
+      di = straight ? 0.f : di;
+      df = pr ? pr_grad : df;
+      di = pr ? (wrap ? 0.f : pr_grad) : di;
+      if constexpr (kGx == kAdd) gx[r0 + e] += gv * (straight ? 1.f : 0.f);
+      if constexpr (kGx == kFresh || kGx == kInPlace) gx[r0 + e] = 0.f + gv * (straight ? 1.f : 0.f);
+      df_acc[e] += static_cast<double>(gv) * df;
+      di_acc[e] += static_cast<double>(gv) * di;
     }
   }
+}
+
+template <bool kRnd, int kGx>
+void backward_rows(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
+                   double* di_acc) {
+  over_tiles(t.nb(), n, [&](int64_t ea, int64_t eb) {
+    backward_tile<kRnd, kGx>(t, x, g, n, gx, df_acc, di_acc, ea, eb);
+    return 0;
+  });
 }
 
 // WRAP in training or at inference, no scalar elements: the general loop above with what WRAP fixes folded
 // in. Every element is straight through except the pruned ones (dx 0); df is ln2 (x - rounded), with 0 in
 // place of rounded for a pruned element (its ln2 x); di is 0 everywhere, so its sum over the rows is +0
-// unless some g is inf or NaN (g * 0 is then NaN): a float sum of g * 0 per entry (gz, at entry ea) tracks
-// exactly that, and is added to di at the end. Under RND, x - rounded is exact in float (Sterbenz:
-// |rounded| / 2 <= |x| <= 2 |rounded| unless rounded is 0), so only the product with ln2 needs double, as in
-// the general loop. The band's layout as in backward_band_rows.
+// unless some g is inf or NaN (g * 0 is then NaN): a float sum of g * 0 per entry tracks exactly that, and is
+// added to di at the end. Under RND, x - rounded is exact in float (Sterbenz: |rounded| / 2 <= |x| <= 2
+// |rounded| unless rounded is 0), so only the product with ln2 needs double, as in the general loop.
 template <bool kRnd, int kGx>
-void backward_wrap_band_rows(const Table& t, const float* x, int64_t rows, const float* g, int64_t ldg,
-                             float* gx, double* __restrict df, float* __restrict gz, int64_t ea, int64_t eb) {
-  const int64_t nb = t.nb(), m = eb - ea;
-  const float* __restrict scale = t.scale.data() + ea;
-  const float* __restrict inv = t.inv.data() + ea;
-  const int32_t* __restrict pruned = t.pruned.data() + ea;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* __restrict xr = x + r * nb + ea;
-    const float* __restrict gr = g + r * ldg;
-    float* __restrict gxr = kGx == kNone ? nullptr : gx + r * nb + ea;
-    if (r + kAhead < rows) {
-      prefetch_row(xr + kAhead * nb, 0, m, false);
-      prefetch_row(kGx == kInPlace ? gxr + kAhead * nb : gr + kAhead * ldg, 0, m, kGx == kInPlace);
+void backward_wrap_tile(const Table& t, const float* __restrict x, const float* __restrict g, int64_t n,
+                        float* __restrict gx, double* __restrict df_acc, float* __restrict gz, int64_t ea,
+                        int64_t eb) {
+  const int64_t nb = t.nb();
+  const float* __restrict scale = t.scale.data();
+  const float* __restrict inv = t.inv.data();
+  const int32_t* __restrict pruned = t.pruned.data();
+  for (int64_t r0 = 0; r0 < n; r0 += nb) {
+    const float* __restrict xr = x + r0;
+    const float* __restrict gr = g + r0;
+    if (r0 + kAhead * nb < n) {
+      prefetch_row(xr + kAhead * nb, ea, eb, false);
+      prefetch_row((kGx == kInPlace ? gx + r0 : gr) + kAhead * nb, ea, eb, kGx == kInPlace);
     }
-    for (int64_t e = 0; e < m; ++e) {
-      const float xv = xr[e], gv = kGx == kInPlace ? gxr[e] : gr[e];
+    for (int64_t e = ea; e < eb; ++e) {
+      const float xv = xr[e], gv = kGx == kInPlace ? gx[r0 + e] : gr[e];
       const int pr = pruned[e] != 0;
       const float rc = code_of<kRnd>(xv * scale[e], 0.f, 0.f).rc;  // WRAP: the region does not matter
       const float rounded = pr ? 0.f : rc * inv[e];
       const double d =
           kRnd ? static_cast<double>(xv - rounded) : static_cast<double>(xv) - static_cast<double>(rounded);
-      const float dfv = static_cast<float>(kLn2 * d);
-      if constexpr (kGx == kAdd) gxr[e] += gv * (pr ? 0.f : 1.f);
-      if constexpr (kGx == kFresh || kGx == kInPlace) gxr[e] = 0.f + gv * (pr ? 0.f : 1.f);
-      df[e] += static_cast<double>(gv) * dfv;
+      const float df = static_cast<float>(kLn2 * d);
+      if constexpr (kGx == kAdd) gx[r0 + e] += gv * (pr ? 0.f : 1.f);
+      if constexpr (kGx == kFresh || kGx == kInPlace) gx[r0 + e] = 0.f + gv * (pr ? 0.f : 1.f);
+      df_acc[e] += static_cast<double>(gv) * df;
       gz[e] += gv * 0.f;
     }
   }
 }
 
-// One band in t's mode (WRAP or not) and gx mode: df and di point at entry ea.
 template <bool kRnd, int kGx>
-void backward_band_mode(const Table& t, const float* x, int64_t rows, const float* g, int64_t ldg, float* gx,
-                        double* df, double* di, int64_t ea, int64_t eb) {
-  if (t.overflow != Overflow::kWrap)
-    return backward_band_rows<kRnd, kGx>(t, x, rows, g, ldg, gx, df, di, ea, eb);
-  std::vector<float> zero_sum(static_cast<size_t>(eb - ea), 0.f);
-  backward_wrap_band_rows<kRnd, kGx>(t, x, rows, g, ldg, gx, df, zero_sum.data(), ea, eb);
-  for (int64_t e = 0; e < eb - ea; ++e) di[e] += static_cast<double>(zero_sum[static_cast<size_t>(e)]);
-}
-
-template <bool kRnd>
-void backward_gx_mode(const Table& t, const float* x, int64_t rows, const float* g, int64_t ldg, float* gx,
-                      int gx_mode, double* df, double* di, int64_t ea, int64_t eb) {
-  switch (gx_mode) {
-    case kNone:
-      return backward_band_mode<kRnd, kNone>(t, x, rows, g, ldg, gx, df, di, ea, eb);
-    case kAdd:
-      return backward_band_mode<kRnd, kAdd>(t, x, rows, g, ldg, gx, df, di, ea, eb);
-    case kFresh:
-      return backward_band_mode<kRnd, kFresh>(t, x, rows, g, ldg, gx, df, di, ea, eb);
-    default:  // in place (gx == g): the loops read the buffer through gx only
-      return backward_band_mode<kRnd, kInPlace>(t, x, rows, g, ldg, gx, df, di, ea, eb);
-  }
-}
-
-// The whole tensor, in tiles of entries (each a band of all rows).
-template <bool kRnd>
-void backward_mode(const Table& t, const float* x, const float* g, int64_t n, float* gx, int gx_mode,
-                   double* df, double* di) {
+void backward_wrap(const Table& t, const float* x, const float* g, int64_t n, float* gx, double* df_acc,
+                   double* di_acc) {
   const int64_t nb = t.nb();
+  std::vector<float> zero_sum(static_cast<size_t>(nb), 0.f);
+  float* gz = zero_sum.data();
   over_tiles(nb, n, [&](int64_t ea, int64_t eb) {
-    backward_gx_mode<kRnd>(t, x, n / nb, g + ea, nb, gx, gx_mode, df + ea, di + ea, ea, eb);
+    backward_wrap_tile<kRnd, kGx>(t, x, g, n, gx, df_acc, gz, ea, eb);
     return 0;
   });
+  for (int64_t e = 0; e < nb; ++e) di_acc[e] += static_cast<double>(gz[e]);
 }
 
 // lo[e] = min(lo[e], x[j]) and hi[e] = max(hi[e], x[j]) over the elements j of entries [ea, eb), rows in
@@ -345,6 +327,26 @@ void min_max_tile(const float* __restrict x, int64_t n, int64_t nb, float* __res
       lo[e] = std::min(lo[e], x[r0 + e]);
       hi[e] = std::max(hi[e], x[r0 + e]);
     }
+  }
+}
+
+template <bool kRnd>
+void backward_mode(const Table& t, const float* x, const float* g, int64_t n, float* gx, int gx_mode,
+                   double* df, double* di) {
+  const bool wrap = t.overflow == Overflow::kWrap;
+  switch (gx_mode) {
+    case kNone:
+      return wrap ? backward_wrap<kRnd, kNone>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kNone>(t, x, g, n, gx, df, di);
+    case kAdd:
+      return wrap ? backward_wrap<kRnd, kAdd>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kAdd>(t, x, g, n, gx, df, di);
+    case kFresh:
+      return wrap ? backward_wrap<kRnd, kFresh>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kFresh>(t, x, g, n, gx, df, di);
+    default:  // in place (gx == g): the loops read the buffer through gx only
+      return wrap ? backward_wrap<kRnd, kInPlace>(t, x, g, n, gx, df, di)
+                  : backward_rows<kRnd, kInPlace>(t, x, g, n, gx, df, di);
   }
 }
 

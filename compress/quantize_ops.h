@@ -79,9 +79,6 @@ class FixedPlan {
   std::shared_ptr<const qkernel::Table> table_;  // null where the vectorised path does not apply
 };
 
-// The surrogate's local derivatives dxq/dx, dxq/df, dxq/di of one element x quantized to q in type t (the
-// table above). Both paths of quantize_fixed take their gradients from it (the vectorised one through the
-// same formulas per region, checked bit for bit by the tests).
 // For ops fused with quantize_fixed (quantize_pool.h). The table quantize_fixed(x, f, i, k, round, overflow,
 // training, rng) would run its vectorised path with, after the same checks of the bits, or null where it
 // takes the element loop instead (stochastic rounding in training, f and i of different shapes or broadcasts
@@ -92,6 +89,9 @@ std::shared_ptr<const qkernel::Table> fast_table(const Var& x, const Var& f, con
 // tensor wants no gradient and acc is empty).
 void add_sums(Node& node, const std::vector<double>& acc);
 
+// The surrogate's local derivatives dxq/dx, dxq/df, dxq/di of one element x quantized to q in type t (the
+// table above). Both paths of quantize_fixed take their gradients from it (the vectorised one through the
+// same formulas per region, checked bit for bit by the tests).
 struct LocalGrad {
   double dx, df, di;
 };

@@ -16,20 +16,6 @@ namespace kiln::compress {
 
 namespace {
 
-// The pool's geometry when its windows tile x's [H, W, C] (inside it, stride = pool); oh == 0 otherwise.
-pool::Tiled tiled_geometry(const Shape& xs, const PoolWindow2d& w) {
-  const int64_t h = xs[1], wd = xs[2], c = xs[3];
-  const bool tiles = w.pool_h >= 1 && w.pool_w >= 1 && w.stride_h == w.pool_h && w.stride_w == w.pool_w &&
-                     conv_pad_before(h, w.pool_h, w.stride_h, w.pad) == 0 &&
-                     conv_pad_before(wd, w.pool_w, w.stride_w, w.pad) == 0;
-  const int64_t oh = tiles ? conv_out_size(h, w.pool_h, w.stride_h, w.pad) : 0;
-  const int64_t ow = tiles ? conv_out_size(wd, w.pool_w, w.stride_w, w.pad) : 0;
-  // Under "same" padding without padding the windows end inside too: out * k <= in.
-  if (oh < 1 || ow < 1 || oh * w.pool_h > h || ow * w.pool_w > wd)
-    return {h, wd, c, w.pool_h, w.pool_w, 0, 0};
-  return {h, wd, c, w.pool_h, w.pool_w, oh, ow};
-}
-
 // A buffer of n floats per thread, kept between calls (a band of the batch: 426 KB for the CNN's first pool
 // at batch 128), so that no step allocates and faults in fresh pages for it.
 float* band_buffer(int64_t n) {
@@ -48,7 +34,7 @@ Var quantize_max_pool2d(const Var& x, const Var& f, const Var& i, std::shared_pt
   if (f.shape() != sample || i.shape() != sample || table->nb() != nb ||
       nb > std::numeric_limits<int32_t>::max())
     return Var();
-  const pool::Tiled p = tiled_geometry(x.shape(), w);
+  const pool::Tiled p = pool::tiled_pool(x.dim(1), x.dim(2), x.dim(3), w);
   if (p.oh == 0) return Var();
   // The bands, and one more for the rows below the last window when there are any: they take no part in
   // the pool, but are quantized too, so that an element needing the scalar definition sends the whole op to
@@ -79,7 +65,7 @@ Var quantize_max_pool2d(const Var& x, const Var& f, const Var& i, std::shared_pt
   });
   if (std::any_of(scalar.begin(), scalar.end(), [](int s) { return s != 0; })) return Var();
   if (!record) return make_result(std::move(out), "quantize_max_pool2d", {x, f, i}, nullptr);
-  auto bwd = [table = std::move(table), argmax = std::move(argmax), p, B, nb, band, out_row](Node& self) {
+  auto bwd = [table = std::move(table), argmax = std::move(argmax), p, B, nb, out_row](Node& self) {
     Node& nx = *self.inputs[0];
     Node& nf = *self.inputs[1];
     Node& ni = *self.inputs[2];
@@ -97,13 +83,9 @@ Var quantize_max_pool2d(const Var& x, const Var& f, const Var& i, std::shared_pt
     std::vector<float, AlignedAllocator<float>> own(in_place ? 0 : static_cast<size_t>(B * nb));
     float* gq = in_place ? gx : own.data();
     const float* g = self.grad.data();
+    const int64_t out_sample = p.oh * out_row;
     par::balanced_for(B, [&](int64_t n) {
-      float* gn = gq + n * nb;
-      for (int64_t o = 0; o < p.oh; ++o) {
-        const int64_t at = (n * p.oh + o) * out_row;
-        pool::max_band_backward(p, o, g + at, argmax.data() + at, gn + o * band);
-      }
-      std::fill(gn + p.oh * band, gn + nb, 0.f);  // the rows below the last window
+      pool::max_tiled_backward(p, g + n * out_sample, argmax.data() + n * out_sample, gq + n * nb);
     });
     qkernel::backward(*table, nx.value.data(), false, gq, B * nb, gx, fresh, df.empty() ? nullptr : df.data(),
                       di.empty() ? nullptr : di.data());

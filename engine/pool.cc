@@ -102,19 +102,17 @@ void band_forward(const pool::Tiled& p, int64_t o, const float* band, float* y, 
 // unused), for a forward without a backward (evaluation, calibration); the same selects give the same y.
 template <bool kArgmax>
 void max_pool_argmax(const float* px, float* po, int32_t* pa, int64_t B, int64_t C, const Axis& ah,
-                     const Axis& aw) {
+                     const Axis& aw, const pool::Tiled& tp) {
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
   // Every window inside the input (valid padding, or same padding that pads nothing): the first tap
   // initialises each output directly, with the -inf start of the general loop folded in, so neither the
   // output nor argmax needs a fill pass first.
   const bool full = ah.inside() && aw.inside();
-  const bool tiled = full && ah.s == ah.k && aw.s == aw.k;
-  const pool::Tiled tp{ah.in, aw.in, C, ah.k, aw.k, ah.out, aw.out};
   par::balanced_for(B, [&](int64_t n) {
     const float* xn = px + n * in_px * C;
     float* yn = po + n * out_px * C;
     int32_t* an = kArgmax ? pa + n * out_px * C : nullptr;
-    if (tiled) {  // band by band, as a fused producer runs it (pool_band.h)
+    if (tp.oh > 0) {  // windows that tile the input: band by band, as a fused producer runs it (pool_band.h)
       for (int64_t o = 0; o < ah.out; ++o)
         band_forward<kArgmax>(tp, o, xn + o * tp.band(), yn + o * aw.out * C,
                               kArgmax ? an + o * aw.out * C : nullptr);
@@ -174,25 +172,8 @@ void max_pool_backward_row(const float* __restrict gp, const int32_t* __restrict
   std::fill(row + out_w * k * C, row + in_w * C, 0.f);
 }
 
-// One sample's input gradient [H, W, C] of such a pool: every element written once, so no fill pass.
-void max_pool_backward_tiled(const float* gn, const int32_t* an, float* dxn, const pool::Tiled& p) {
-  for (int64_t o = 0; o < p.oh; ++o)
-    pool::max_band_backward(p, o, gn + o * p.ow * p.c, an + o * p.ow * p.c, dxn + o * p.band());
-  std::fill(dxn + p.oh * p.band(), dxn + p.h * p.w * p.c, 0.f);  // the rows below the last window
-}
-
-}  // namespace
-
-namespace pool {
-
-void max_band_forward(const Tiled& p, int64_t o, const float* band, float* y, int32_t* argmax) {
-  if (argmax)
-    band_forward<true>(p, o, band, y, argmax);
-  else
-    band_forward<false>(p, o, band, y, nullptr);
-}
-
-void max_band_backward(const Tiled& p, int64_t o, const float* g, const int32_t* argmax, float* band_grad) {
+// The band's input gradient [kh, W, C] from output row o's gradient g and argmax ([OW, C] each).
+void band_backward(const pool::Tiled& p, int64_t o, const float* g, const int32_t* argmax, float* band_grad) {
   const int64_t row = p.w * p.c;
   for (int64_t r = 0; r < p.kh; ++r) {
     const int32_t row_base = static_cast<int32_t>((o * p.kh + r) * row);
@@ -203,6 +184,32 @@ void max_band_backward(const Tiled& p, int64_t o, const float* g, const int32_t*
   }
 }
 
+}  // namespace
+
+namespace pool {
+
+Tiled tiled_pool(int64_t h, int64_t w, int64_t c, const PoolWindow2d& win) {
+  Tiled none{h, w, c, win.pool_h, win.pool_w, 0, 0};
+  if (win.pool_h < 1 || win.pool_w < 1 || win.stride_h != win.pool_h || win.stride_w != win.pool_w)
+    return none;
+  const Axis ah(h, win.pool_h, win.stride_h, win.pad), aw(w, win.pool_w, win.stride_w, win.pad);
+  if (ah.out < 1 || aw.out < 1 || !ah.inside() || !aw.inside()) return none;
+  return {h, w, c, ah.k, aw.k, ah.out, aw.out};
+}
+
+void max_band_forward(const Tiled& p, int64_t o, const float* band, float* y, int32_t* argmax) {
+  if (argmax)
+    band_forward<true>(p, o, band, y, argmax);
+  else
+    band_forward<false>(p, o, band, y, nullptr);
+}
+
+void max_tiled_backward(const Tiled& p, const float* g, const int32_t* argmax, float* dx) {
+  for (int64_t o = 0; o < p.oh; ++o)
+    band_backward(p, o, g + o * p.ow * p.c, argmax + o * p.ow * p.c, dx + o * p.band());
+  std::fill(dx + p.oh * p.band(), dx + p.h * p.w * p.c, 0.f);  // the rows below the last window
+}
+
 }  // namespace pool
 
 Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w, Padding pad) {
@@ -210,6 +217,8 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
   const int64_t B = x.dim(0), C = x.dim(3);
   const Axis ah(x.dim(1), pool_h, stride_h, pad), aw(x.dim(2), pool_w, stride_w, pad);
   const int64_t in_px = ah.in * aw.in, out_px = ah.out * aw.out;  // pixels per sample
+  // Windows that tile the input (tp.oh > 0): the band kernels of pool_band.h, forward and backward.
+  const pool::Tiled tp = pool::tiled_pool(ah.in, aw.in, C, {pool_h, pool_w, stride_h, stride_w, pad});
   Tensor out = Tensor::uninitialized({B, ah.out, aw.out, C});
   // argmax [B, OH, OW, C]: offset within its sample's [H, W, C] of the first maximum of each window (-1 if
   // nothing beat -inf). int32 matches the float width, so the selects vectorise.
@@ -217,18 +226,17 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
              "max_pool2d: sample " + shape_str(x.shape()) + " too large");
   // Without a backward to come (evaluation, calibration) only the maxima are computed.
   if (!grad_enabled() || !x.requires_grad()) {
-    max_pool_argmax<false>(x.value().data(), out.data(), nullptr, B, C, ah, aw);
+    max_pool_argmax<false>(x.value().data(), out.data(), nullptr, B, C, ah, aw, tp);
     return make_result(std::move(out), "max_pool2d", {x}, nullptr);
   }
   // (AlignedAllocator default-initialises on resize: max_pool_argmax writes every entry.)
   std::vector<int32_t, AlignedAllocator<int32_t>> argmax(static_cast<size_t>(out.size()));
-  max_pool_argmax<true>(x.value().data(), out.data(), argmax.data(), B, C, ah, aw);
+  max_pool_argmax<true>(x.value().data(), out.data(), argmax.data(), B, C, ah, aw, tp);
   // Backward: each output's gradient goes to its recorded argmax. A sample's windows only read that
   // sample, so samples scatter in parallel without races. Into a fresh buffer with windows that tile the
   // input (inside it, stride = pool), every input element is written once instead: 0 + g at its window's
   // argmax, 0 elsewhere (the bits of adding to a zero fill, without the fill pass).
-  const bool tiled = ah.inside() && aw.inside() && ah.s == ah.k && aw.s == aw.k;
-  auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C, ah, aw, tiled](Node& self) {
+  auto bwd = [argmax = std::move(argmax), B, in_px, out_px, C, tp](Node& self) {
     bool fresh = false;
     float* dx = self.inputs[0]->grad_buffer_unfilled(&fresh).data();
     const float* g = self.grad.data();
@@ -236,8 +244,8 @@ Var max_pool2d(const Var& x, int pool_h, int pool_w, int stride_h, int stride_w,
       float* dxn = dx + n * in_px * C;
       const int32_t* an = argmax.data() + n * out_px * C;
       const float* gn = g + n * out_px * C;
-      if (fresh && tiled) {
-        max_pool_backward_tiled(gn, an, dxn, {ah.in, aw.in, C, ah.k, aw.k, ah.out, aw.out});
+      if (fresh && tp.oh > 0) {
+        pool::max_tiled_backward(tp, gn, an, dxn);
         return;
       }
       if (fresh) std::fill(dxn, dxn + in_px * C, 0.f);

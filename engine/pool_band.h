@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/ops.h"
+
 namespace kiln::pool {
 
 struct Tiled {
@@ -14,14 +16,19 @@ struct Tiled {
   int64_t band() const { return kh * w * c; }  // elements of one band: the kh input rows of an output row
 };
 
+// The geometry of window `win` over a sample [H, W, C] when its windows tile it (every window inside, stride =
+// pool), else with oh = ow = 0 (overlapping or padded windows, or no window at all).
+Tiled tiled_pool(int64_t h, int64_t w, int64_t c, const PoolWindow2d& win);
+
 // Output row o ([OW, C] at y) from its band (input rows o * kh ... o * kh + kh - 1, [kh, W, C] at band): each
 // window's first maximum in window order (strict >, so NaN never wins and an all-NaN or all -inf window
 // gives -inf) and, unless argmax is null, its offset within the sample's [H, W, C] (-1 where nothing beat
 // -inf).
 void max_band_forward(const Tiled& p, int64_t o, const float* band, float* y, int32_t* argmax);
 
-// The band's input gradient [kh, W, C] from output row o's gradient g and argmax ([OW, C] each): 0 + g at
-// each window's argmax, 0 at its other taps and right of the last window.
-void max_band_backward(const Tiled& p, int64_t o, const float* g, const int32_t* argmax, float* band_grad);
+// One sample's input gradient [H, W, C] from its output gradient g and argmax ([OH, OW, C] each): 0 + g at
+// each window's argmax, 0 at its other taps and in the rows and columns past the last window. Every
+// element is written once, so dx needs no fill.
+void max_tiled_backward(const Tiled& p, const float* g, const int32_t* argmax, float* dx);
 
 }  // namespace kiln::pool
