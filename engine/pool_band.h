@@ -16,8 +16,8 @@ struct Tiled {
   int64_t band() const { return kh * w * c; }  // elements of one band: the kh input rows of an output row
 };
 
-// The geometry of window `win` over a sample [H, W, C] when its windows tile it (every window inside, stride =
-// pool), else with oh = ow = 0 (overlapping or padded windows, or no window at all).
+// The geometry of window `win` over a sample [H, W, C] when its windows tile it (every window inside, stride
+// = pool), else with oh = ow = 0 (overlapping or padded windows, or no window at all).
 Tiled tiled_pool(int64_t h, int64_t w, int64_t c, const PoolWindow2d& win);
 
 // Output row o ([OW, C] at y) from its band (input rows o * kh ... o * kh + kh - 1, [kh, W, C] at band): each
