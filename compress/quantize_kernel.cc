@@ -55,6 +55,33 @@ bool use_avx512(bool on) {
 
 bool avx512_in_use() { return avx512_on(); }
 
+namespace {
+
+// Entry e's constants from t.i[e] and t.f[e] (and the table's mode); false when the fast path does not
+// apply to that type.
+bool fill_entry(Table& t, size_t e) {
+  const int i = t.i[e], f = t.f[e];
+  const PreparedType p = prepare({t.k, i, f, t.round, t.overflow});
+  const int width = t.k + i + f;
+  if (std::abs(f) > 64 || (!p.pruned && (width > 24 || i > 64))) return false;
+  t.pruned[e] = p.pruned;
+  t.scale[e] = static_cast<float>(p.scale), t.inv[e] = static_cast<float>(p.inv);
+  t.hi[e] = p.pruned ? 0.f : static_cast<float>(p.hi);
+  t.lo[e] = p.pruned ? 0.f : static_cast<float>(p.lo);
+  t.top[e] = static_cast<float>(t.hi[e] * p.inv), t.bottom[e] = static_cast<float>(t.lo[e] * p.inv);
+  t.modulus[e] = t.hi[e] - t.lo[e] + 1.f;  // WRAP: 2^(k+i+f), exact (at most 2^24)
+  t.inv_modulus[e] = 1.f / t.modulus[e];
+  // The surrogate past the range (quantize_ops.h), as the scalar path computes and stores it.
+  constexpr double kLn2 = 0.69314718055994530942;
+  t.above_df[e] = static_cast<float>(std::ldexp(kLn2, -f));
+  t.above_di[e] = static_cast<float>(std::ldexp(kLn2, i));
+  t.below_df[e] = static_cast<float>(t.overflow == Overflow::kSatSym ? -t.k * std::ldexp(kLn2, -f) : 0.0);
+  t.below_di[e] = static_cast<float>(-t.k * std::ldexp(kLn2, i));
+  return true;
+}
+
+}  // namespace
+
 std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const std::vector<int>& f,
                                         Round round, Overflow overflow, bool training) {
   if (round != Round::kRnd && round != Round::kTrn) return nullptr;
@@ -66,24 +93,20 @@ std::shared_ptr<const Table> make_table(int k, const std::vector<int>& i, const 
                   &t->above_df, &t->above_di, &t->below_df, &t->below_di})
     v->resize(nb);
   t->pruned.resize(nb);
-  for (size_t e = 0; e < nb; ++e) {
-    const PreparedType p = prepare({k, i[e], f[e], round, overflow});
-    const int width = k + i[e] + f[e];
-    if (std::abs(f[e]) > 64 || (!p.pruned && (width > 24 || i[e] > 64))) return nullptr;
-    t->pruned[e] = p.pruned;
-    t->scale[e] = static_cast<float>(p.scale), t->inv[e] = static_cast<float>(p.inv);
-    t->hi[e] = p.pruned ? 0.f : static_cast<float>(p.hi);
-    t->lo[e] = p.pruned ? 0.f : static_cast<float>(p.lo);
-    t->top[e] = static_cast<float>(t->hi[e] * p.inv), t->bottom[e] = static_cast<float>(t->lo[e] * p.inv);
-    t->modulus[e] = t->hi[e] - t->lo[e] + 1.f;  // WRAP: 2^(k+i+f), exact (at most 2^24)
-    t->inv_modulus[e] = 1.f / t->modulus[e];
-    // The surrogate past the range (quantize_ops.h), as the scalar path computes and stores it.
-    constexpr double kLn2 = 0.69314718055994530942;
-    t->above_df[e] = static_cast<float>(std::ldexp(kLn2, -f[e]));
-    t->above_di[e] = static_cast<float>(std::ldexp(kLn2, i[e]));
-    t->below_df[e] = static_cast<float>(overflow == Overflow::kSatSym ? -k * std::ldexp(kLn2, -f[e]) : 0.0);
-    t->below_di[e] = static_cast<float>(-k * std::ldexp(kLn2, i[e]));
-  }
+  for (size_t e = 0; e < nb; ++e)
+    if (!fill_entry(*t, e)) return nullptr;
+  return t;
+}
+
+std::shared_ptr<const Table> updated_table(const Table& from, const std::vector<int>& i,
+                                           const std::vector<int>& f) {
+  KILN_CHECK(i.size() == f.size() && f.size() == from.f.size(),
+             "qkernel::updated_table: " + std::to_string(from.f.size()) + " entries, bits for " +
+                 std::to_string(f.size()) + " and " + std::to_string(i.size()));
+  auto t = std::make_shared<Table>(from);
+  t->i = i, t->f = f;
+  for (size_t e = 0; e < f.size(); ++e)
+    if ((i[e] != from.i[e] || f[e] != from.f[e]) && !fill_entry(*t, e)) return nullptr;
   return t;
 }
 

@@ -93,8 +93,10 @@ Var quantize_fast(const Var& x, const Var& f, const Var& i, std::shared_ptr<cons
 // qkernel::make_table costs about 25 ns per bit entry: for a weight quantizer (fc1's 51,200 entries) more
 // than its kernels. Bits change rarely from one step to the next, so each thread keeps the last table per
 // quantizer (keyed by the address of its f, which stays put across steps) and reuses it while mode and
-// rounded bits are equal. Compared by value: a reused table is exactly the one make_table would build, and a
-// stale key only costs a rebuild. One slot per key bounds the memory to one table per quantizer.
+// rounded bits are equal, or updates a copy of it where a few rounded bits moved. Compared by value: an
+// entry's constants depend on the mode and its own bits only, so a reused or updated table is exactly the
+// one make_table would build, whatever the key. One slot per key bounds the memory to one table per
+// quantizer.
 std::shared_ptr<const qkernel::Table> cached_table(const void* key, int k, const std::vector<int>& ib,
                                                    const std::vector<int>& fb, Round round, Overflow overflow,
                                                    bool training) {
@@ -106,16 +108,19 @@ std::shared_ptr<const qkernel::Table> cached_table(const void* key, int k, const
   thread_local std::vector<Slot> cache;
   thread_local size_t next = 0;
   Slot* mine = nullptr;
+  bool same_mode = false;
   for (Slot& s : cache) {
     if (s.key != key) continue;
     const qkernel::Table& t = *s.table;
-    if (t.k == k && t.round == round && t.overflow == overflow && t.training == training && t.f == fb &&
-        t.i == ib)
-      return s.table;
+    same_mode = t.k == k && t.round == round && t.overflow == overflow && t.training == training &&
+                t.f.size() == fb.size();
+    if (same_mode && t.f == fb && t.i == ib) return s.table;
     mine = &s;
     break;
   }
-  auto t = qkernel::make_table(k, ib, fb, round, overflow, training);
+  // The same quantizer a step later: only the entries whose rounded bits moved are recomputed.
+  auto t = same_mode ? qkernel::updated_table(*mine->table, ib, fb)
+                     : qkernel::make_table(k, ib, fb, round, overflow, training);
   if (!t) return t;
   if (mine)
     mine->table = t;

@@ -301,3 +301,55 @@ TEST_CASE("the kernels' AVX-512 copy is chosen where the CPU has it, and can be 
   CHECK(qkernel::avx512_in_use() == can);
   qkernel::use_avx512(was);
 }
+
+namespace {
+// Every constant of two tables, bit for bit.
+bool same_table(const qkernel::Table& a, const qkernel::Table& b) {
+  auto same = [](const auto& u, const auto& v) {
+    return u.size() == v.size() && std::memcmp(u.data(), v.data(), u.size() * sizeof(u[0])) == 0;
+  };
+  return a.k == b.k && a.round == b.round && a.overflow == b.overflow && a.training == b.training &&
+         same(a.scale, b.scale) && same(a.inv, b.inv) && same(a.hi, b.hi) && same(a.lo, b.lo) &&
+         same(a.top, b.top) && same(a.bottom, b.bottom) && same(a.modulus, b.modulus) &&
+         same(a.inv_modulus, b.inv_modulus) && same(a.above_df, b.above_df) && same(a.above_di, b.above_di) &&
+         same(a.below_df, b.below_df) && same(a.below_di, b.below_di) && same(a.pruned, b.pruned) &&
+         a.i == b.i && a.f == b.f;
+}
+}  // namespace
+
+TEST_CASE("updated_table: a table updated where bits moved is make_table's, and declines as it does") {
+  std::mt19937_64 rng(11);
+  const size_t nb = 700;
+  std::vector<int> i(nb), f(nb);
+  for (size_t e = 0; e < nb; ++e)
+    i[e] = static_cast<int>(rng() % 8) - 3, f[e] = static_cast<int>(rng() % 10) - 2;
+  for (Overflow o : {Overflow::kSat, Overflow::kSatSym, Overflow::kSatZero, Overflow::kWrap})
+    for (int k : {0, 1}) {
+      CAPTURE(static_cast<int>(o));
+      CAPTURE(k);
+      auto t = qkernel::make_table(k, i, f, Round::kTrn, o, true);
+      REQUIRE(t);
+      const auto first = t;
+      std::vector<int> i2 = i, f2 = f;
+      for (int step = 0; step < 5; ++step) {
+        // A few entries move by one bit either way, some into pruning (k + i + f <= 0) and out of it.
+        for (int m = 0; m < 40; ++m) {
+          const size_t e = rng() % nb;
+          (rng() % 2 ? i2 : f2)[e] += rng() % 2 ? 1 : -1;
+        }
+        auto u = qkernel::updated_table(*t, i2, f2);
+        auto fresh = qkernel::make_table(k, i2, f2, Round::kTrn, o, true);
+        REQUIRE(u);
+        REQUIRE(fresh);
+        CHECK(same_table(*u, *fresh));
+        t = u;
+      }
+      // The tables updated from are untouched (a backward still running on one keeps its constants).
+      CHECK(same_table(*first, *qkernel::make_table(k, i, f, Round::kTrn, o, true)));
+      std::vector<int> wide = i2;
+      wide[3] = 30;  // k + i + f > 24: not the fast path's, for the update as for make_table
+      CHECK_FALSE(qkernel::updated_table(*t, wide, f2));
+      CHECK_FALSE(qkernel::make_table(k, wide, f2, Round::kTrn, o, true));
+      CHECK(same_table(*t, *qkernel::make_table(k, i2, f2, Round::kTrn, o, true)));
+    }
+}
