@@ -152,13 +152,69 @@ Var round_ste(const Var& v) {
   return make_result(std::move(out), "round_ste", {v},
                      [](Node& self) { self.inputs[0]->grad_buffer().vec() += self.grad.vec(); });
 }
+
 }  // namespace
 
-Var FixedQuantizer::bits() const {
-  Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k()));
-  // Broadcast to the tensor's shape; a pruned element (mask 0) has no bits: it costs nothing in EBOPs.
+Var FixedQuantizer::bits_graph() const {
   const bool masked = mask_ && mask_->shape() == shape_;
+  Var b = add_scalar(add(round_ste(f_.var), round_ste(i_.var)), static_cast<float>(k()));
   return mul(relu(b), Var(masked ? *mask_ : Tensor(shape_, 1.f)));
+}
+
+// One op with that graph's values and gradients, bit for bit, where f and i have one shape whose entries
+// the tensor's elements use as "index modulo nb" (per tensor, per channel, per element): the EBOPs term
+// calls bits() on every quantizer at every step, and the graph's five nodes, their buffers and the
+// broadcasting backward of mul cost more than the arithmetic. Per element j (entry e = j % nb) the value is
+// relu(round(f[e]) + round(i[e]) + k) * mask[j]; the backward sums g * mask of each entry's elements in
+// ascending j into a zero (mul's backward into relu's gradient), multiplies by relu's step (0 + ..., as a
+// zero-filled gradient takes it) and adds that to f's and i's gradients (add and round_ste pass it on).
+Var FixedQuantizer::bits() const {
+  const bool masked = mask_ && mask_->shape() == shape_;
+  const Var& f = f_.var;
+  const Var& i = i_.var;
+  const int64_t nb = f.size(), n = shape_numel(shape_);
+  if (shape_.empty() || i.shape() != f.shape() || broadcast_shapes(f.shape(), shape_) != shape_ ||
+      n % nb != 0)
+    return bits_graph();
+  Tensor pre(f.shape());  // round(f) + round(i) + k, before relu
+  const float kf = static_cast<float>(k());
+  const float* pf = f.value().data();
+  const float* pi = i.value().data();
+  for (int64_t e = 0; e < nb; ++e) pre[e] = (std::round(pf[e]) + std::round(pi[e])) + kf;
+  Tensor mask = masked ? *mask_ : Tensor();  // none: every element's factor is 1
+  const float* pm = masked ? mask.data() : nullptr;
+  Tensor out = Tensor::uninitialized(shape_);
+  float* po = out.data();
+  const float* pp = pre.data();
+  // Element r0 + e uses entry e. (The loops are written twice: `pm ? pm[j] : 1.f` vectorised into masked
+  // loads from the null pointer, which were the op's whole cost.)
+  for (int64_t r0 = 0; r0 < n; r0 += nb)
+    if (pm)
+      for (int64_t e = 0; e < nb; ++e) po[r0 + e] = (pp[e] > 0.f ? pp[e] : 0.f) * pm[r0 + e];
+    else
+      for (int64_t e = 0; e < nb; ++e) po[r0 + e] = (pp[e] > 0.f ? pp[e] : 0.f) * 1.f;
+  auto bwd = [pre = std::move(pre), mask = std::move(mask), nb](Node& self) {
+    const int64_t n = self.value.size();
+    const float* g = self.grad.data();
+    const float* pm = mask.empty() ? nullptr : mask.data();
+    const float* pp = pre.data();
+    // mul's backward into relu's zero-filled gradient: each entry's g * mask, elements in order.
+    std::vector<float> t(static_cast<size_t>(nb), 0.f);
+    float* pt = t.data();
+    for (int64_t r0 = 0; r0 < n; r0 += nb)
+      if (pm)
+        for (int64_t e = 0; e < nb; ++e) pt[e] += g[r0 + e] * pm[r0 + e];
+      else
+        for (int64_t e = 0; e < nb; ++e) pt[e] += g[r0 + e] * 1.f;
+    // relu's backward into a zero-filled gradient; add_scalar, add and round_ste pass it on unchanged.
+    for (int64_t e = 0; e < nb; ++e) pt[e] = 0.f + pt[e] * (pp[e] > 0.f ? 1.f : 0.f);
+    for (Node* in : {self.inputs[0].get(), self.inputs[1].get()}) {
+      if (!in->requires_grad) continue;
+      float* d = in->grad_buffer().data();
+      for (int64_t e = 0; e < nb; ++e) d[e] += pt[e];
+    }
+  };
+  return make_result(std::move(out), "bits", {f, i}, std::move(bwd));
 }
 
 Tensor FixedQuantizer::bits_value() const {

@@ -42,7 +42,10 @@ class FixedQuantizer : public nn::Transform {
 
   // Bits per element, k + round(i) + round(f) floored at 0, broadcast to the tensor's shape:
   // differentiable in f (and i when trained), straight through the rounding. EBOPs are built from these.
+  // One op (quantizer.cc), bit for bit bits_graph() in values and gradients.
   Var bits() const;
+  // The definition as a graph of ops: relu(round_ste(f) + round_ste(i) + k) * mask (for tests).
+  Var bits_graph() const;
   // The same as plain numbers (no graph), for reports.
   Tensor bits_value() const;
   // Pruning: elements where *mask is 0 count 0 bits in bits() (the mask outlives the quantizer; an empty

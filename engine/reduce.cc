@@ -73,7 +73,8 @@ Var max(const Var& a, int axis, bool keepdim) {
 
 Var sum_all(const Var& a) {
   double s = 0;  // double accumulation: losses over large batches stay accurate
-  for (int64_t i = 0; i < a.size(); ++i) s += a.value()[i];
+  const float* p = a.value().data();
+  for (int64_t i = 0, n = a.size(); i < n; ++i) s += p[i];
   return make_result(Tensor(Shape{}, {static_cast<float>(s)}), "sum_all", {a}, [](Node& self) {
     self.inputs[0]->grad_buffer().vec().array() += self.grad[0];
   });

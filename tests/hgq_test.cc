@@ -3,6 +3,9 @@
 // training run that lowers EBOPs while keeping accuracy.
 #include "compress/hgq.h"
 
+#include <cstring>
+#include <random>
+
 #include "engine/train/trainer.h"
 #include "tests/gradcheck.h"
 #include "tests/test_files.h"
@@ -476,4 +479,47 @@ layers:
   CHECK(qm.layers()[1].weight == nullptr);
   NoGradGuard ng;
   CHECK(qm.ebops(qm.layers()[1]).value()[0] == doctest::Approx(10 * 4));
+}
+
+TEST_CASE("bits(): one op, bit for bit the graph relu(round_ste(f) + round_ste(i) + k) * mask") {
+  std::mt19937_64 rng(5);
+  const Shape shape{3, 4, 6};
+  Tensor mask(shape);
+  for (int64_t j = 0; j < mask.size(); ++j) mask[j] = rng() % 3 == 0 ? 0.f : 1.f;
+  Tensor seed(shape);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  for (int64_t j = 0; j < seed.size(); ++j) seed[j] = rng() % 7 == 0 ? -0.f : u(rng);
+  for (Granularity g : {Granularity::kTensor, Granularity::kChannel, Granularity::kElement})
+    for (bool train_i : {false, true})
+      for (bool masked : {false, true}) {
+        CAPTURE(static_cast<int>(g));
+        CAPTURE(train_i);
+        CAPTURE(masked);
+        QuantSpec s;
+        s.granularity = g, s.train_f = true, s.train_i = train_i;
+        FixedQuantizer a("a", s, shape), b("b", s, shape);
+        std::vector<nn::Parameter*> pa, pb;
+        a.parameters(pa), b.parameters(pb);
+        // Bits with ties (round half away from zero) and sums at or below zero (relu's step).
+        for (size_t p = 0; p < pa.size(); ++p)
+          for (int64_t e = 0; e < pa[p]->var.size(); ++e)
+            pa[p]->var.value()[e] = pb[p]->var.value()[e] = static_cast<float>(rng() % 17) * 0.5f - 4.f;
+        if (masked) a.set_mask(&mask), b.set_mask(&mask);
+        // f's gradient also gets a term of its own, so the op adds to a gradient that holds values.
+        auto loss = [&](const Var& bits, nn::Parameter* f) {
+          return add(sum_all(mul(bits, Var(seed))), sum_all(mul_scalar(f->var, 0.3f)));
+        };
+        Var ya = a.bits(), yb = b.bits_graph();
+        CHECK(std::memcmp(ya.value().data(), yb.value().data(), sizeof(float) * ya.size()) == 0);
+        backward(loss(ya, pa[0]));
+        backward(loss(yb, pb[0]));
+        for (size_t p = 0; p < pa.size(); ++p) {
+          const Tensor &ga = pa[p]->var.grad(), &gb = pb[p]->var.grad();
+          REQUIRE(ga.shape() == gb.shape());
+          CHECK(std::memcmp(ga.data(), gb.data(), sizeof(float) * ga.size()) == 0);
+        }
+        NoGradGuard ng;
+        Tensor v = a.bits_value();
+        CHECK(std::memcmp(v.data(), yb.value().data(), sizeof(float) * v.size()) == 0);
+      }
 }
