@@ -239,6 +239,7 @@ int ceil_log2_of_sum(double a, double b) {
 
 int integer_bits_for(double max, int f) {
   if (!std::isfinite(max)) throw InputError("integer_bits_for: max is " + std::to_string(max));
+  if (max >= 0 && std::abs(f) <= kMaxBits) return integer_bits_for_nonneg(max, f);
   const double step = pow2(-f);
   return max + step > 0 ? ceil_log2_of_sum(max, step) : -f;
 }

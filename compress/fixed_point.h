@@ -14,6 +14,8 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 
 #include "engine/check.h"
@@ -113,6 +115,25 @@ double from_code(int64_t code, int f);  // code * 2^-f, exact for |code| < 2^53
 // when max + 2^-f <= 0 (no positive value to hold) the result is -f, as for max = 0. NaN or inf throws
 // InputError.
 int integer_bits_for(double max, int f);
+
+// The same for a finite max >= 0 and |f| <= kMaxBits, without the checks, inline: for per-entry loops that
+// run at every training step (WRAP activations' i, FixedQuantizer::track_range), where the calls cost more
+// than the arithmetic. ceil(log2(max + 2^-f)) of the exact sum: the double sum can round down onto a power
+// of two the exact sum lies above (2^60 + 1 rounds to 2^60), which TwoSum's exact error detects.
+inline int integer_bits_for_nonneg(double max, int f) {
+  const uint64_t step_bits = static_cast<uint64_t>(1023 - f) << 52;  // 2^-f, a normal double
+  double step = 0;
+  std::memcpy(&step, &step_bits, sizeof step);
+  const double v = max + step;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof bits);
+  if ((bits >> 52) == 0x7ff) return std::numeric_limits<int>::max();  // max + 2^-f overflowed to inf
+  const bool power = (bits & ((uint64_t{1} << 52) - 1)) == 0;         // v = 2^(exponent)
+  const int r = static_cast<int>(bits >> 52) - 1023 + (power ? 0 : 1);
+  const double bp = v - max, ap = v - bp;
+  const double err = (max - ap) + (step - bp);  // max + 2^-f = v + err exactly
+  return err > 0 && power ? r + 1 : r;
+}
 
 // HGQ v1's rule from a traced min and max of the quantized values:
 //   i = max(ceil(log2|min|), ceil(log2(max + 2^-f))), clipped to [-f-k, 32].

@@ -13,23 +13,33 @@
 
 namespace kiln::compress {
 
-namespace {
-
-constexpr double kLn2 = 0.69314718055994530942;
-
-// The bits in t rounded half away from zero (std::lround); non-finite or huge values are bad input.
+// Every quantizer's f and i go through this at every training step, so the loop is written to vectorise:
+// for |v| <= kMaxBits, trunc(v) and v - trunc(v) are exact in float, and adding sign(v) where
+// |v - trunc(v)| >= 0.5 is lround's half away from zero.
 std::vector<int> rounded_bits(const Tensor& t, const char* name) {
-  std::vector<int> out(static_cast<size_t>(t.size()));
-  for (int64_t j = 0; j < t.size(); ++j) {
-    float v = t[j];
-    if (!(std::fabs(v) <= static_cast<float>(kMaxBits)))
-      throw InputError(std::string("quantize_fixed: ") + name + "[" + std::to_string(j) +
-                       "] = " + std::to_string(v) + " is not a bit width (|" + name +
-                       "| <= " + std::to_string(kMaxBits) + ")");
-    out[static_cast<size_t>(j)] = static_cast<int>(std::lround(v));
+  const int64_t n = t.size();
+  const float* v = t.data();
+  int bad = 0;
+  for (int64_t j = 0; j < n; ++j) bad |= !(std::fabs(v[j]) <= static_cast<float>(kMaxBits));
+  if (bad)
+    for (int64_t j = 0; j < n; ++j)
+      if (!(std::fabs(v[j]) <= static_cast<float>(kMaxBits)))
+        throw InputError(std::string("quantize_fixed: ") + name + "[" + std::to_string(j) +
+                         "] = " + std::to_string(v[j]) + " is not a bit width (|" + name +
+                         "| <= " + std::to_string(kMaxBits) + ")");
+  std::vector<int> out(static_cast<size_t>(n));
+  int* o = out.data();
+  for (int64_t j = 0; j < n; ++j) {
+    const float tr = std::trunc(v[j]);
+    const float away = std::fabs(v[j] - tr) >= 0.5f ? std::copysign(1.f, v[j]) : 0.f;
+    o[j] = static_cast<int>(tr + away);
   }
   return out;
 }
+
+namespace {
+
+constexpr double kLn2 = 0.69314718055994530942;
 
 void check_broadcasts_to(const Shape& s, const Shape& xs, const char* name) {
   bool ok = s.size() <= xs.size();

@@ -85,6 +85,10 @@ class FixedPlan {
 // other than "index modulo nb", types the table cannot hold).
 std::shared_ptr<const qkernel::Table> fast_table(const Var& x, const Var& f, const Var& i, int k, Round round,
                                                  Overflow overflow, bool training);
+// The bit widths in t rounded half away from zero (std::lround's values); InputError naming `name`, the
+// index and the value when one is not a number of at most kMaxBits in magnitude.
+std::vector<int> rounded_bits(const Tensor& t, const char* name);
+
 // node.grad[s] += float(acc[s]): a bit tensor's gradient from its per-entry sums in double (nothing when the
 // tensor wants no gradient and acc is empty).
 void add_sums(Node& node, const std::vector<double>& acc);

@@ -85,8 +85,10 @@ void FixedQuantizer::track_range(const Tensor& x, bool training) {
     double m = std::max(std::fabs(lo[static_cast<size_t>(b)]), std::fabs(hi[static_cast<size_t>(b)]));
     // m is inf when the entry saw an inf (or only NaN): i becomes +inf, as it always did (under WRAP i is not
     // trained, so clamp_bits leaves it).
-    double needed = std::isfinite(m) ? integer_bits_for(m, static_cast<int>(std::round(fv[b])))
-                                     : std::numeric_limits<double>::infinity();
+    const int f = static_cast<int>(std::round(fv[b]));
+    double needed = !std::isfinite(m)         ? std::numeric_limits<double>::infinity()
+                    : std::abs(f) <= kMaxBits ? integer_bits_for_nonneg(m, f)
+                                              : integer_bits_for(m, f);
     iv[b] = static_cast<float>(std::max(static_cast<double>(iv[b]) - 0.01, needed));
   }
 }

@@ -179,6 +179,27 @@ TEST_CASE("integer bits from the data: ceil(log2(max + 2^-f))") {
   CHECK(integer_bits_for(2 - 0x1p-52, 51) == 2);
   CHECK(integer_bits_for(2 - 0x1p-52, 53) == 1);      // 2 - 2^-52 + 2^-53 < 2, though it rounds up to 2
   CHECK(integer_bits_for(0.0, 0x1p20, 40, 0) == 21);  // the HGQ v1 rule too: 2^20 + 2^-40 rounds to 2^20
+  // The inline form (integer_bits_for_nonneg, which integer_bits_for now calls for max >= 0) against the
+  // HGQ v1 overload's own path (min 0, k 0: the max term alone, clipped to [-f, 32]), over floats at many
+  // scales, powers of two and their neighbours, and f from -20 to 60.
+  {
+    std::mt19937_64 r2(3);
+    int compared = 0;
+    for (int j = 0; j < 40000; ++j) {
+      double m = std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(r2),
+                            std::uniform_int_distribution<int>(-40, 40)(r2));
+      if (j % 4 == 1) m = std::ldexp(1.0, static_cast<int>(r2() % 60) - 30);
+      if (j % 4 == 2) m = std::nextafter(std::ldexp(1.0, static_cast<int>(r2() % 60) - 30), 0.0);
+      if (j % 8 == 3) m = 0;
+      m = static_cast<float>(m);
+      const int f = static_cast<int>(r2() % 81) - 20;
+      const int fast = integer_bits_for_nonneg(m, f);
+      if (fast > 32) continue;
+      CHECK(fast == std::max(-f, integer_bits_for(0.0, m, f, 0)));
+      ++compared;
+    }
+    CHECK(compared > 30000);
+  }
   // With f = 1100, 2^-f is 0 in double: the rule is ceil(log2 v) itself, checked against its definition
   // 2^(r-1) < v <= 2^r over powers of two and their neighbours, subnormals included, and random values.
   std::mt19937_64 rng(7);

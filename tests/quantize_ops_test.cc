@@ -328,3 +328,28 @@ TEST_CASE("FixedPlan: quantize_fixed bit for bit, batch after batch") {
   CHECK_THROWS_AS(FixedPlan(f, i, 2, Round::kRnd, Overflow::kSat, false), InputError);
   CHECK_THROWS_AS(FixedPlan(f, i, 1, Round::kStochastic, Overflow::kSat, true), InternalError);
 }
+
+TEST_CASE("rounded_bits: std::lround's values, and bad widths named") {
+  // Every half-integer up to kMaxBits, its float neighbours, signed zeros, subnormals and random values.
+  std::vector<float> vs{0.f, -0.f, 1e-45f, -1e-45f, 1e-38f, 0.49999997f, -0.49999997f};
+  for (int h = -2 * kMaxBits; h <= 2 * kMaxBits; ++h) {
+    const float v = static_cast<float>(h) * 0.5f;
+    vs.insert(vs.end(), {v, std::nextafter(v, 1e9f), std::nextafter(v, -1e9f)});
+  }
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<float> u(-kMaxBits, kMaxBits);
+  for (int j = 0; j < 20000; ++j) vs.push_back(u(rng));
+  std::vector<float> in;
+  for (float v : vs)
+    if (std::fabs(v) <= kMaxBits) in.push_back(v);
+  Tensor t({static_cast<int64_t>(in.size())}, in);
+  const std::vector<int> r = rounded_bits(t, "f");
+  REQUIRE(r.size() == in.size());
+  int wrong = 0;
+  for (size_t j = 0; j < in.size(); ++j) wrong += r[j] != static_cast<int>(std::lround(in[j]));
+  CHECK(wrong == 0);
+  for (float bad : {static_cast<float>(kMaxBits) + 0.5f, NAN, -INFINITY}) {
+    Tensor b({3}, {1.f, bad, 2.f});
+    CHECK_THROWS_WITH_AS(rounded_bits(b, "i"), doctest::Contains("i[1] = "), InputError);
+  }
+}
