@@ -1,4 +1,8 @@
 // Gradient checks and exact values for elementwise, reduction, shape, softmax and matmul ops.
+#include <cmath>
+#include <cstring>
+#include <random>
+
 #include "engine/check.h"
 #include "tests/gradcheck.h"
 
@@ -44,7 +48,8 @@ TEST_CASE("unary ops: gradients") {
   CHECK(max_grad_error([](const Vs& v) { return sqrt(v[0]); }, {positive({2, 5})}, 1e-3f) < 5e-3);
   CHECK(max_grad_error([](const Vs& v) { return abs(v[0]); }, {away_from_zero({2, 5})}, 1e-2f) < 1e-3);
   CHECK(max_grad_error([](const Vs& v) { return square(v[0]); }, {rnd({2, 5})}) < 1e-3);
-  CHECK(max_grad_error([](const Vs& v) { return clamp(v[0], -0.5f, 0.5f); }, {Tensor({4}, {-0.9f, -0.2f, 0.3f, 0.8f})}) < 1e-3);
+  CHECK(max_grad_error([](const Vs& v) { return clamp(v[0], -0.5f, 0.5f); },
+                       {Tensor({4}, {-0.9f, -0.2f, 0.3f, 0.8f})}) < 1e-3);
 }
 
 TEST_CASE("activations: values and gradients") {
@@ -111,7 +116,11 @@ TEST_CASE("shape ops: values and gradients") {
   CHECK_THROWS_AS(concat({x, Var(Tensor({3, 1}))}, 1), ShapeError);
   CHECK(max_grad_error([](const Vs& v) { return transpose(v[0], {2, 0, 1}); }, {rnd({2, 3, 4})}) < 1e-3);
   CHECK(max_grad_error([](const Vs& v) { return reshape(v[0], {4, -1}); }, {rnd({2, 3, 4})}) < 1e-3);
-  CHECK(max_grad_error([](const Vs& v) { return concat({v[0], v[1]}, 0); }, {rnd({2, 3}), rnd({1, 3})}) < 1e-3);
+  CHECK(max_grad_error(
+            [](const Vs& v) {
+              return concat({v[0], v[1]}, 0);
+            },
+            {rnd({2, 3}), rnd({1, 3})}) < 1e-3);
   CHECK(max_grad_error([](const Vs& v) { return slice(v[0], 1, 1, 3); }, {rnd({2, 4, 2})}) < 1e-3);
 }
 
@@ -124,7 +133,44 @@ TEST_CASE("matmul and linear: values and gradients") {
   CHECK_THROWS_AS(linear(a, b, Var(Tensor({2}))), ShapeError);
   CHECK(max_grad_error([](const Vs& v) { return matmul(v[0], v[1]); }, {rnd({3, 4}), rnd({4, 2})}) < 1e-3);
   CHECK(max_grad_error([](const Vs& v) { return matmul(v[0], v[1]); }, {rnd({2, 3, 4}), rnd({4, 2})}) < 1e-3);
-  CHECK(max_grad_error([](const Vs& v) { return matmul(v[0], v[1]); }, {rnd({2, 3, 4}), rnd({2, 4, 5})}) < 1e-3);
-  CHECK(max_grad_error([](const Vs& v) { return linear(v[0], v[1], v[2]); }, {rnd({2, 3, 4}), rnd({4, 5}), rnd({5})}) < 1e-3);
-  CHECK(max_grad_error([](const Vs& v) { return linear(v[0], v[1], Var()); }, {rnd({3, 4}), rnd({4, 5})}) < 1e-3);
+  CHECK(max_grad_error([](const Vs& v) { return matmul(v[0], v[1]); }, {rnd({2, 3, 4}), rnd({2, 4, 5})}) <
+        1e-3);
+  CHECK(max_grad_error([](const Vs& v) { return linear(v[0], v[1], v[2]); },
+                       {rnd({2, 3, 4}), rnd({4, 5}), rnd({5})}) < 1e-3);
+  CHECK(max_grad_error([](const Vs& v) { return linear(v[0], v[1], Var()); }, {rnd({3, 4}), rnd({4, 5})}) <
+        1e-3);
+}
+
+TEST_CASE("sum_all: the sequential double sum's bits, integer data summed in any order included") {
+  std::mt19937_64 g(4);
+  auto sequential = [](const std::vector<float>& v) {
+    double s = 0;
+    for (float x : v) s += x;
+    return static_cast<float>(s);
+  };
+  for (int64_t n : {1, 63, 64, 67, 1000, 10819}) {
+    CAPTURE(n);
+    // Integers up to 2^24 - 1 in magnitude (HGQ's bit counts and their products), the sum exact.
+    std::vector<float> ints(static_cast<size_t>(n));
+    int64_t exact = 0;
+    for (auto& v : ints) {
+      v = static_cast<float>(static_cast<int64_t>(g() % (1 << 25)) - (1 << 24) + 1);
+      exact += static_cast<int64_t>(v);
+    }
+    CHECK(sum_all(Var(Tensor({n}, ints))).value()[0] == static_cast<float>(exact));
+    // Fractions, one non-integer among integers, a value at 2^24, inf and NaN: the sequential sum.
+    std::vector<float> fr(static_cast<size_t>(n));
+    for (auto& v : fr)
+      v = std::ldexp(static_cast<float>(g() % 1000003) + 0.37f, static_cast<int>(g() % 40) - 20);
+    for (const auto& v : {fr, ints}) {
+      float a = sum_all(Var(Tensor({n}, v))).value()[0], b = sequential(v);
+      CHECK(std::memcmp(&a, &b, sizeof a) == 0);
+    }
+    for (float odd : {0.5f, 0x1p24f, -0x1p25f, INFINITY, NAN}) {
+      std::vector<float> v = ints;
+      v[static_cast<size_t>(n / 2)] = odd;
+      float a = sum_all(Var(Tensor({n}, v))).value()[0], b = sequential(v);
+      CHECK((std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b))));
+    }
+  }
 }
