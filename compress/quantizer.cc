@@ -154,7 +154,6 @@ Var round_ste(const Var& v) {
   return make_result(std::move(out), "round_ste", {v},
                      [](Node& self) { self.inputs[0]->grad_buffer().vec() += self.grad.vec(); });
 }
-
 }  // namespace
 
 Var FixedQuantizer::bits_graph() const {
@@ -175,7 +174,7 @@ Var FixedQuantizer::bits() const {
   const Var& f = f_.var;
   const Var& i = i_.var;
   const int64_t nb = f.size(), n = shape_numel(shape_);
-  if (shape_.empty() || i.shape() != f.shape() || broadcast_shapes(f.shape(), shape_) != shape_ ||
+  if (shape_.empty() || nb == 0 || i.shape() != f.shape() || broadcast_shapes(f.shape(), shape_) != shape_ ||
       n % nb != 0)
     return bits_graph();
   Tensor pre(f.shape());  // round(f) + round(i) + k, before relu
