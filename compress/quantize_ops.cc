@@ -156,6 +156,18 @@ std::pair<std::vector<int>, std::vector<int>> checked_bits(const Var& x, const V
   return {rounded_bits(f.value(), "f"), rounded_bits(i.value(), "i")};
 }
 
+// The vectorised path's table for bits that passed checked_bits (fb, ib), or null where quantize_fixed runs
+// the element loop: stochastic rounding in training, f and i of different shapes, broadcasts other than
+// "index modulo nb", types the table cannot hold.
+std::shared_ptr<const qkernel::Table> table_for(const Var& x, const Var& f, const Var& i,
+                                                const std::vector<int>& fb, const std::vector<int>& ib, int k,
+                                                Round round, Overflow overflow, bool training) {
+  if ((training && round == Round::kStochastic) || f.shape() != i.shape() ||
+      !modulo_broadcast(f.shape(), x.shape()))
+    return nullptr;
+  return cached_table(f.value().data(), k, ib, fb, round, overflow, training);
+}
+
 bool recording(const Var& x, const Var& f, const Var& i) {
   return grad_enabled() && (x.requires_grad() || f.requires_grad() || i.requires_grad());
 }
@@ -175,8 +187,7 @@ std::shared_ptr<const qkernel::Table> fast_table(const Var& x, const Var& f, con
                                                  Overflow overflow, bool training) {
   if (training && round == Round::kStochastic) return nullptr;
   auto [fb, ib] = checked_bits(x, f, i, k, false, nullptr);
-  if (f.shape() != i.shape() || !modulo_broadcast(f.shape(), x.shape())) return nullptr;
-  return cached_table(f.value().data(), k, ib, fb, round, overflow, training);
+  return table_for(x, f, i, fb, ib, k, round, overflow, training);
 }
 
 // dxq/dx, dxq/df, dxq/di of one element (the table in quantize_ops.h).
@@ -205,9 +216,8 @@ Var quantize_fixed(const Var& x, const Var& f, const Var& i, int k, Round round,
                    bool training, std::mt19937_64* rng) {
   const bool stochastic = training && round == Round::kStochastic;
   auto [fb, ib] = checked_bits(x, f, i, k, stochastic, rng);
-  if (!stochastic && f.shape() == i.shape() && modulo_broadcast(f.shape(), x.shape()))
-    if (auto table = cached_table(f.value().data(), k, ib, fb, round, overflow, training))
-      return quantize_fast(x, f, i, std::move(table));
+  if (auto table = table_for(x, f, i, fb, ib, k, round, overflow, training))
+    return quantize_fast(x, f, i, std::move(table));
   return elementwise(x, f, i, k, round, overflow, training, rng, fb, ib);
 }
 
